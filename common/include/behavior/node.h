@@ -1,0 +1,87 @@
+// node.h — one runtime instance: worker threads (shards), the process registry (model
+// center), kinds and their router factories, and the ways in from plain threads.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "behavior/actor.h"
+#include "behavior/options.h"
+#include "behavior/router.h"
+
+namespace behavior {
+
+namespace detail {
+class Runtime;
+}
+
+using RouterFactory = std::function<std::unique_ptr<Router>(const std::string& name)>;
+
+struct NodeStats {
+  uint64_t live = 0;           // processes alive now
+  uint64_t spawned = 0;        // since start
+  uint64_t exited = 0;
+  uint64_t crashed = 0;        // exits by an exception
+  uint64_t messages = 0;       // handled by routers
+  uint64_t dropped = 0;        // undeliverable or refused by a full mailbox
+  uint64_t idle_expired = 0;   // stopped by model clean
+};
+
+class Node {
+ public:
+  explicit Node(NodeOptions options = {});
+  ~Node();  // shuts down if still running
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Starts the worker threads. SIGINT and SIGTERM stay blocked in them.
+  Status start();
+  // Stops every process (on_stop runs with reason "shutdown"), then the workers.
+  void shutdown();
+  // Blocks until SIGINT or SIGTERM, then shuts down; returns the signal number.
+  int run_until_signal();
+
+  const NodeOptions& options() const;
+  uint16_t id() const { return options().node_id; }
+
+  // A process kind: its router factory and defaults (the seed's router factory per kind).
+  void register_kind(std::string kind, RouterFactory factory, KindOptions options = {});
+  template <class R>
+  void register_kind(std::string kind, KindOptions options = {}) {
+    register_kind(std::move(kind), [](const std::string&) { return std::make_unique<R>(); },
+                  options);
+  }
+
+  // From any thread. Spawning inside a handler, prefer Actor::spawn (placement near it).
+  Result<Pid> spawn(std::unique_ptr<Router> router, SpawnOptions options = {});
+  template <class F>
+  Result<Pid> spawn_fn(F f, SpawnOptions options = {}) {
+    return spawn(std::make_unique<FnRouter<F>>(std::move(f)), std::move(options));
+  }
+  Result<Pid> spawn_kind(std::string_view kind, std::string name, Pid writer = {});
+  // The seed's NewActor(name, writer, router).
+  Result<Pid> new_actor(std::string name, Pid writer, std::unique_ptr<Router> router);
+  // The named process, activated from its kind if absent: one activation per name even
+  // when many threads race.
+  Result<Pid> ensure(std::string_view name, std::string_view kind, Pid writer = {});
+
+  Status send(Pid to, uint32_t proto_id, Body body = {});
+  Status send(std::string_view name, uint32_t proto_id, Body body = {});
+  // Graceful stop, after the messages already queued.
+  Status stop(Pid pid, std::string_view reason = reason::kNormal);
+  // Exit signal from outside ("kill" cannot be trapped).
+  Status exit(Pid pid, std::string_view reason);
+
+  std::optional<Pid> whereis(std::string_view name) const;
+  NodeStats stats() const;
+
+  detail::Runtime& runtime() { return *rt_; }
+
+ private:
+  std::unique_ptr<detail::Runtime> rt_;
+};
+
+}  // namespace behavior

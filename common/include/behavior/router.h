@@ -1,0 +1,47 @@
+// router.h — the user's code for one process: route() handles each message (the seed's
+// HandlerInfo), on_start/on_stop bracket its life (HandlerStop). One instance per process,
+// so its members are the process's private state.
+#pragma once
+
+#include <string_view>
+#include <utility>
+
+#include "behavior/message.h"
+#include "behavior/task.h"
+
+namespace behavior {
+
+class Actor;
+
+class Router {
+ public:
+  virtual ~Router() = default;
+
+  // Runs once, in the process, before its first message.
+  virtual void on_start() {}
+  // Handles one message; the process takes the next one only when this task finishes.
+  virtual Task<> route(Message& m) = 0;
+  // Runs once when the process ends, for any reason (normal, shutdown, idle, crash, kill).
+  virtual void on_stop(std::string_view reason) { (void)reason; }
+
+  Actor& actor() { return *actor_; }
+  // Binds this router to its process; the runtime calls it at spawn.
+  void attach(Actor* actor) { actor_ = actor; }
+
+ private:
+  Actor* actor_ = nullptr;
+};
+
+// A router from a callable `Task<>(Actor&, Message&)`; the callable (and what it captures)
+// lives as long as the process.
+template <class F>
+class FnRouter final : public Router {
+ public:
+  explicit FnRouter(F f) : f_(std::move(f)) {}
+  Task<> route(Message& m) override { return f_(actor(), m); }
+
+ private:
+  F f_;
+};
+
+}  // namespace behavior

@@ -1,0 +1,190 @@
+// actor.cpp — what a process can do from its own handlers. Every send builds one Message
+// and hands it to Runtime::route; calls register a pending entry and a timeout on the
+// process's worker first.
+#include "behavior/actor.h"
+
+#include "actor_ext.h"
+#include "behavior/node.h"
+#include "runtime.h"
+#include "shard.h"
+#include "system.pb.h"
+
+namespace behavior {
+namespace {
+const std::string kNoString;
+}
+
+Actor::~Actor() {
+  delete router_;
+  delete ext_;
+}
+
+detail::ActorExt& Actor::ext() {
+  if (!ext_) ext_ = new detail::ActorExt();
+  return *ext_;
+}
+
+const std::string& Actor::name() const { return ext_ ? ext_->name : kNoString; }
+const std::string& Actor::kind() const { return ext_ ? ext_->kind : kNoString; }
+Node& Actor::node() const { return shard_->runtime().node(); }
+uint64_t Actor::dropped() const { return ext_ ? ext_->dropped : 0; }
+
+Status Actor::send_kind(Pid to, Kind kind, uint32_t proto_id, Body body, uint64_t request_id) {
+  return shard_->runtime().send(pid_, to, kind, proto_id, std::move(body), request_id);
+}
+
+Status Actor::send(Pid to, uint32_t proto_id, Body body) {
+  return send_kind(to, Kind::kInfo, proto_id, std::move(body));
+}
+
+Status Actor::send(std::string_view name, uint32_t proto_id, Body body) {
+  Result<Pid> to = shard_->runtime().resolve(name);
+  if (!to.ok()) return to.status();
+  return send(*to, proto_id, std::move(body));
+}
+
+CallAwaiter Actor::call(Pid to, uint32_t proto_id, Body body, Millis timeout) {
+  return CallAwaiter(this, to, {}, proto_id, std::move(body), timeout);
+}
+
+CallAwaiter Actor::call(std::string_view name, uint32_t proto_id, Body body, Millis timeout) {
+  return CallAwaiter(this, Pid(), std::string(name), proto_id, std::move(body), timeout);
+}
+
+bool CallAwaiter::await_ready() {
+  if (to_.valid()) return false;
+  Result<Pid> to = self_->shard_->runtime().resolve(name_);
+  if (!to.ok()) {
+    result_ = Reply(to.status());
+    return true;
+  }
+  to_ = *to;
+  return false;
+}
+
+void CallAwaiter::await_suspend(std::coroutine_handle<> h) {
+  self_->shard_->begin_call(self_, to_, proto_id_, std::move(body_), timeout_, h, &result_, {});
+}
+
+void Actor::call(Pid to, uint32_t proto_id, Body body, Millis timeout, CallCallback done) {
+  shard_->begin_call(this, to, proto_id, std::move(body), timeout, {}, nullptr, std::move(done));
+}
+
+Status Actor::reply(const Message& call, uint32_t proto_id, Body body) {
+  return reply(call.reply_to(), proto_id, std::move(body));
+}
+
+Status Actor::reply(ReplyTo to, uint32_t proto_id, Body body) {
+  if (!to.valid()) return Status::invalid_argument("not a call: nobody to reply to");
+  return send_kind(to.caller, Kind::kReply, proto_id, std::move(body), to.request_id);
+}
+
+Status Actor::reply_error(ReplyTo to, const Status& error) {
+  if (!to.valid()) return Status::invalid_argument("not a call: nobody to reply to");
+  auto* m = new Message(to.caller, pid_, Kind::kReply, 0, Body::bytes(error.message()));
+  m->set_request_id(to.request_id);
+  m->set_code(error.ok() ? Code::kInternal : error.code());
+  return shard_->runtime().route(m);
+}
+
+Status Actor::send_to_client(uint32_t proto_id, const google::protobuf::MessageLite& msg) {
+  std::string bytes;
+  if (!msg.SerializeToString(&bytes)) return Status::invalid_argument("message does not serialize");
+  return send_to_client_bytes(proto_id, std::move(bytes));
+}
+
+Status Actor::send_to_client_bytes(uint32_t proto_id, std::string bytes) {
+  if (!writer_.valid()) return Status::invalid_argument("process " + pid_.to_string() + " has no writer");
+  return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)));
+}
+
+Status Actor::send_error_to_client(uint32_t code, std::string_view text) {
+  pb::ErrorFrame frame;
+  frame.set_code(code);
+  frame.set_message(std::string(text));
+  return send_to_client(proto::kError, frame);
+}
+
+Result<Pid> Actor::spawn(std::unique_ptr<Router> router, SpawnOptions options) {
+  return shard_->runtime().spawn(std::move(router), std::move(options), this);
+}
+
+Result<Pid> Actor::spawn_link(std::unique_ptr<Router> router, SpawnOptions options) {
+  options.link = pid_;
+  return spawn(std::move(router), std::move(options));
+}
+
+void Actor::link(Pid other) {
+  if (other == pid_) return;
+  auto& links = ext().links;
+  if (std::find(links.begin(), links.end(), other) != links.end()) return;
+  links.push_back(other);
+  send_kind(other, Kind::kLink, 0, Body());
+}
+
+void Actor::unlink(Pid other) {
+  auto& links = ext().links;
+  links.erase(std::remove(links.begin(), links.end(), other), links.end());
+  send_kind(other, Kind::kUnlink, 0, Body());
+}
+
+uint64_t Actor::monitor(Pid target) {
+  uint64_t ref = shard_->next_request_id();
+  ext().monitoring.emplace_back(ref, target);
+  send_kind(target, Kind::kMonitor, 0, Body(), ref);
+  return ref;
+}
+
+void Actor::demonitor(uint64_t ref) {
+  auto& mon = ext().monitoring;
+  for (size_t i = 0; i < mon.size(); ++i) {
+    if (mon[i].first == ref) {
+      Pid target = mon[i].second;
+      mon.erase(mon.begin() + static_cast<long>(i));
+      send_kind(target, Kind::kDemonitor, 0, Body(), ref);
+      return;
+    }
+  }
+}
+
+void Actor::exit(Pid target, std::string_view reason) {
+  send_kind(target, Kind::kExit, 0, Body::bytes(std::string(reason)));
+}
+
+void Actor::stop(std::string_view reason) {
+  if (exit_pending_) return;
+  exit_pending_ = true;
+  ext().exit_reason = std::string(reason);
+}
+
+TimerId Actor::send_after(Millis delay, uint32_t proto_id, Body body) {
+  detail::Timer t;
+  t.target = pid_;
+  t.proto_id = proto_id;
+  t.body = std::move(body);
+  TimerId id = shard_->add_timer(delay, std::move(t));
+  ext().timers.push_back(id);
+  return id;
+}
+
+TimerId Actor::tick(Millis period, uint32_t proto_id) {
+  detail::Timer t;
+  t.target = pid_;
+  t.proto_id = proto_id;
+  t.period_ns = std::max<int64_t>(period.count(), 1) * 1'000'000;
+  TimerId id = shard_->add_timer(period, std::move(t));
+  ext().timers.push_back(id);
+  return id;
+}
+
+bool Actor::cancel_timer(TimerId id) {
+  auto& ts = ext().timers;
+  ts.erase(std::remove(ts.begin(), ts.end(), id), ts.end());
+  return shard_->cancel_timer(id);
+}
+
+void Actor::set_idle_timeout(Millis timeout) {
+  shard_->set_idle_timeout(this, timeout.count() * 1'000'000);
+}
+
+}  // namespace behavior

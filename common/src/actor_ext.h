@@ -1,0 +1,55 @@
+// actor_ext.h — the parts of a process most never use (name, links, monitors, pending
+// calls, timers), kept out of Actor so an idle anonymous process stays small.
+#pragma once
+
+#include <coroutine>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "behavior/actor.h"
+
+namespace behavior::detail {
+
+struct PendingCall {
+  uint64_t request_id = 0;
+  uint64_t timer = 0;
+  std::coroutine_handle<> waiter;  // awaited form: resumed with *slot filled
+  Reply* slot = nullptr;
+  CallCallback callback;  // callback form: runs when the queued reply is handled
+  bool answered = false;  // callback form: a reply or timeout is already queued
+};
+
+struct ActorExt {
+  std::string name;
+  std::string kind;
+  std::vector<Pid> links;
+  std::vector<std::pair<Pid, uint64_t>> monitored_by;  // watcher, ref
+  std::vector<std::pair<uint64_t, Pid>> monitoring;    // ref, target
+  std::vector<PendingCall> pending;
+  std::vector<uint64_t> timers;
+  std::string exit_reason;
+  uint64_t dropped = 0;
+
+  PendingCall* find_pending(uint64_t request_id) {
+    for (auto& p : pending) {
+      if (p.request_id == request_id) return &p;
+    }
+    return nullptr;
+  }
+  void erase_pending(uint64_t request_id) {
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (pending[i].request_id == request_id) {
+        pending.erase(pending.begin() + static_cast<long>(i));
+        return;
+      }
+    }
+  }
+};
+
+// Counters a worker writes alone and anyone reads (relaxed; no lock-prefixed adds).
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+}  // namespace behavior::detail

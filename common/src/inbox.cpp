@@ -1,0 +1,90 @@
+// inbox.cpp — see inbox.h. A mutex and a condition variable: plain threads are the slow
+// edge of the system (tests, drivers), and this keeps their waiting simple and correct.
+#include "behavior/inbox.h"
+
+#include <chrono>
+
+#include "behavior/node.h"
+#include "runtime.h"
+
+namespace behavior {
+
+Inbox::Inbox(Node& node) : node_(node), pid_(node.runtime().add_inbox(this)) {}
+
+Inbox::~Inbox() {
+  node_.runtime().remove_inbox(pid_);
+  for (Message* m : queue_) delete m;
+}
+
+void Inbox::push(Message* m) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(m);
+  }
+  cv_.notify_one();
+}
+
+MessagePtr Inbox::take(Millis timeout, uint64_t want_request) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(mu_);
+  while (true) {
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      Message* m = *it;
+      if (m->kind() == Kind::kReply) {
+        it = queue_.erase(it);
+        if (want_request != 0 && m->request_id() == want_request) return MessagePtr(m);
+        delete m;  // the late reply of a call that already timed out
+        continue;
+      }
+      if (want_request == 0) {
+        queue_.erase(it);
+        return MessagePtr(m);
+      }
+      ++it;
+    }
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        std::chrono::steady_clock::now() >= deadline) {
+      // One last look, then give up.
+      for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        Message* m = *it;
+        bool wanted = want_request != 0 ? (m->kind() == Kind::kReply && m->request_id() == want_request)
+                                        : m->kind() != Kind::kReply;
+        if (wanted) {
+          queue_.erase(it);
+          return MessagePtr(m);
+        }
+      }
+      return nullptr;
+    }
+  }
+}
+
+MessagePtr Inbox::receive(Millis timeout) { return take(timeout, 0); }
+
+Status Inbox::send(Pid to, uint32_t proto_id, Body body) {
+  return node_.runtime().send(pid_, to, Kind::kInfo, proto_id, std::move(body));
+}
+
+Status Inbox::send(std::string_view name, uint32_t proto_id, Body body) {
+  Result<Pid> to = node_.runtime().resolve(name);
+  if (!to.ok()) return to.status();
+  return send(*to, proto_id, std::move(body));
+}
+
+Reply Inbox::call(Pid to, uint32_t proto_id, Body body, Millis timeout) {
+  uint64_t request_id = node_.runtime().next_external_request();
+  auto* m = new Message(to, pid_, Kind::kCall, proto_id, std::move(body));
+  m->set_request_id(request_id);
+  node_.runtime().route(m);  // failures come back as an error reply
+  MessagePtr reply = take(timeout, request_id);
+  if (!reply) return Reply(Status::timeout("call timed out"));
+  return Reply(std::move(reply));
+}
+
+Reply Inbox::call(std::string_view name, uint32_t proto_id, Body body, Millis timeout) {
+  Result<Pid> to = node_.runtime().resolve(name);
+  if (!to.ok()) return Reply(to.status());
+  return call(*to, proto_id, std::move(body), timeout);
+}
+
+}  // namespace behavior

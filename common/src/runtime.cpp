@@ -1,0 +1,259 @@
+// runtime.cpp — placement, spawn, routing and the answers to undeliverable messages. The
+// path of a message: Actor::send → Runtime::route → (same worker) Shard::dispatch, or
+// (another worker) Shard::post → its loop's drain → dispatch → mailbox → execute → route().
+#include "runtime.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "system.pb.h"
+
+namespace behavior::detail {
+
+Runtime::Runtime(Node& node, NodeOptions options) : node_(node), options_(std::move(options)) {
+  if (options_.workers <= 0) {
+    options_.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  options_.workers = std::min(options_.workers, 254);
+  for (int i = 0; i < options_.workers; ++i) {
+    shards_.push_back(std::make_unique<Shard>(*this, static_cast<uint8_t>(i)));
+  }
+}
+
+Runtime::~Runtime() { shutdown(); }
+
+Status Runtime::start() {
+  if (running_.exchange(true)) return Status::invalid_argument("node already started");
+  for (auto& s : shards_) s->start();
+  return {};
+}
+
+void Runtime::shutdown() {
+  if (!running_.exchange(false)) return;
+  for (auto& s : shards_) s->request_stop();
+  for (auto& s : shards_) s->join();
+}
+
+Shard* Runtime::place(const SpawnOptions& o, Shard* here) {
+  const size_t n = shards_.size();
+  if (o.shard >= 0) return shards_[static_cast<size_t>(o.shard) % n].get();
+  // Least loaded, scanning from a rotating start so ties spread out.
+  uint32_t start = cursor_.load(std::memory_order_relaxed);
+  Shard* least = nullptr;
+  uint64_t least_live = UINT64_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    Shard* s = shards_[(start + i) % n].get();
+    uint64_t l = s->live.load(std::memory_order_relaxed);
+    if (l < least_live) {
+      least = s;
+      least_live = l;
+    }
+  }
+  const uint32_t slack = options_.placement_slack;
+  if (slack == 0) {
+    cursor_.store(static_cast<uint32_t>((least->index() + 1) % n), std::memory_order_relaxed);
+    return least;
+  }
+  // Stay near the spawner (or the last choice) while it is within `slack` of the least.
+  Shard* preferred = here ? here : shards_[start % n].get();
+  if (preferred->live.load(std::memory_order_relaxed) <= least_live + slack) return preferred;
+  if (!here) cursor_.store(least->index(), std::memory_order_relaxed);
+  return least;
+}
+
+Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor* parent) {
+  if (!running()) return Status::shutdown("node is not running");
+  if (!router) return Status::invalid_argument("spawn needs a router");
+  Shard* here = Shard::current();
+  if (here && &here->runtime() != this) here = nullptr;
+  Shard* target = place(o, here);
+  Pid pid(node_id(), target->index(), target->next_serial());
+  if (!o.name.empty()) {
+    Pid owner = names_.try_register(o.name, pid);
+    if (owner != pid) {
+      return Status::already_exists("name " + o.name + " is taken by " + owner.to_string());
+    }
+  }
+  auto* a = new Actor();
+  a->pid_ = pid;
+  a->writer_ = o.writer;
+  a->router_ = router.release();
+  a->router_->attach(a);
+  a->shard_ = target;
+  a->mb_limit_ = o.mailbox_limit;
+  a->overflow_ = o.overflow;
+  a->idle_ns_ = o.idle_timeout.count() * 1'000'000;
+  const bool parent_link = o.link.valid() && parent && parent->pid_ == o.link;
+  if (!o.name.empty() || !o.kind.empty() || o.link.valid()) {
+    auto& x = a->ext();
+    x.name = std::move(o.name);
+    x.kind = std::move(o.kind);
+    if (parent_link) x.links.push_back(o.link);
+  }
+  if (parent_link) parent->ext().links.push_back(pid);
+  target->live.fetch_add(1, std::memory_order_relaxed);
+  if (target == here) {
+    here->adopt(a);
+  } else {
+    target->post_spawn(a);
+  }
+  if (o.link.valid() && !parent_link) {
+    // Linked to someone other than the spawner: ask that process to link back.
+    send(pid, o.link, Kind::kLink, 0, Body());
+  }
+  return pid;
+}
+
+Result<Pid> Runtime::ensure(std::string_view name, std::string_view kind_name, Pid writer) {
+  if (auto pid = names_.lookup(name)) return *pid;
+  const KindEntry* k = kind(kind_name);
+  if (!k) return Status::not_found("unknown process kind " + std::string(kind_name));
+  SpawnOptions o;
+  o.name = std::string(name);
+  o.kind = std::string(kind_name);
+  o.writer = writer;
+  o.idle_timeout = k->options.idle_timeout;
+  o.mailbox_limit = k->options.mailbox_limit;
+  o.overflow = k->options.overflow;
+  Result<Pid> r = spawn(k->factory(o.name), std::move(o), Shard::current_actor());
+  if (!r.ok() && r.status().code() == Code::kAlreadyExists) {
+    if (auto pid = names_.lookup(name)) return *pid;  // lost the race: use the winner
+  }
+  return r;
+}
+
+Status Runtime::route(Message* m) {
+  Pid to = m->to();
+  if (!running()) {
+    delete m;
+    return Status::shutdown("node is stopping");
+  }
+  if (to.node() != node_id()) {
+    Status why = Status::unavailable("node " + std::to_string(to.node()) + " is not reachable");
+    bounce(m, why);
+    return why;
+  }
+  if (to.shard() == Pid::kExternalShard) {
+    std::lock_guard lock(inbox_mu_);
+    auto it = inboxes_.find(to.serial());
+    if (it != inboxes_.end()) {
+      it->second->push(m);
+      return {};
+    }
+  } else if (to.shard() < shards_.size()) {
+    Shard* s = shards_[to.shard()].get();
+    if (Shard::current() == s) return s->dispatch(m);
+    s->post(m);
+    return {};
+  }
+  Status why = Status::no_process("no process " + to.to_string());
+  bounce(m, why);
+  return why;
+}
+
+Status Runtime::send(Pid from, Pid to, Kind kind, uint32_t proto_id, Body body,
+                     uint64_t request_id) {
+  auto* m = new Message(to, from, kind, proto_id, std::move(body));
+  m->set_request_id(request_id);
+  return route(m);
+}
+
+void Runtime::bounce(Message* m, const Status& why) {
+  Pid from = m->from();
+  Pid to = m->to();
+  switch (m->kind()) {
+    case Kind::kCall:
+      if (from.valid()) {
+        auto* r = new Message(from, to, Kind::kReply, 0, Body::bytes(why.message()));
+        r->set_request_id(m->request_id());
+        r->set_code(why.code());
+        route(r);
+      }
+      break;
+    case Kind::kLink:
+      if (from.valid()) send(to, from, Kind::kExit, 0, Body::bytes(std::string(reason::kNoProc)), 1);
+      break;
+    case Kind::kMonitor:
+      if (from.valid()) {
+        send(to, from, Kind::kDown, 0, Body::bytes(std::string(reason::kNoProc)), m->request_id());
+      }
+      break;
+    case Kind::kInfo:
+      count_dropped();
+      if (from.valid() && why.code() == Code::kMailboxFull) {
+        pb::Undeliverable u;
+        u.set_to(to.raw());
+        u.set_proto_id(m->proto_id());
+        u.set_reason(why.message());
+        send(Pid(), from, Kind::kInfo, proto::kUndeliverable, std::move(u));
+      }
+      break;
+    default:
+      count_dropped();
+      break;
+  }
+  delete m;
+}
+
+Result<Pid> Runtime::resolve(std::string_view name) const {
+  if (auto pid = names_.lookup(name)) return *pid;
+  return Status::not_found("no process named " + std::string(name));
+}
+
+void Runtime::register_kind(std::string kind, RouterFactory factory, KindOptions options) {
+  std::unique_lock lock(kinds_mu_);
+  kinds_[std::move(kind)] = KindEntry{std::move(factory), options};
+}
+
+const KindEntry* Runtime::kind(std::string_view name) const {
+  std::shared_lock lock(kinds_mu_);
+  auto it = kinds_.find(std::string(name));
+  return it == kinds_.end() ? nullptr : &it->second;
+}
+
+Pid Runtime::add_inbox(Inbox* inbox) {
+  Pid pid(node_id(), Pid::kExternalShard, inbox_serial_.fetch_add(1) + 1);
+  std::lock_guard lock(inbox_mu_);
+  inboxes_[pid.serial()] = inbox;
+  return pid;
+}
+
+void Runtime::remove_inbox(Pid pid) {
+  std::lock_guard lock(inbox_mu_);
+  inboxes_.erase(pid.serial());
+}
+
+uint64_t Runtime::live() const {
+  uint64_t n = 0;
+  for (auto& s : shards_) n += s->live.load(std::memory_order_relaxed);
+  return n;
+}
+
+double Runtime::idle_scale() const {
+  if (options_.capacity == 0) return 1.0;
+  double fill = static_cast<double>(live()) / options_.capacity;
+  double scale = 1.0;
+  for (const auto& w : options_.idle_watermarks) {
+    if (fill >= w.fill) scale = std::min(scale, w.scale);
+  }
+  return scale;
+}
+
+NodeStats Runtime::stats() const {
+  NodeStats st;
+  st.live = live();
+  for (auto& s : shards_) {
+    const auto& c = s->counters();
+    st.spawned += c.spawned.load(std::memory_order_relaxed);
+    st.exited += c.exited.load(std::memory_order_relaxed);
+    st.crashed += c.crashed.load(std::memory_order_relaxed);
+    st.messages += c.messages.load(std::memory_order_relaxed);
+    st.dropped += c.dropped.load(std::memory_order_relaxed);
+    st.idle_expired += c.idle_expired.load(std::memory_order_relaxed);
+  }
+  st.dropped += dropped_.load(std::memory_order_relaxed);
+  return st;
+}
+
+}  // namespace behavior::detail

@@ -1,0 +1,81 @@
+// runtime.h — the node's insides: the shards, placement, routing of every message to its
+// target (same worker, another worker, an external Inbox), the name registry and kinds.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "behavior/inbox.h"
+#include "behavior/node.h"
+#include "name_registry.h"
+#include "shard.h"
+
+namespace behavior::detail {
+
+struct KindEntry {
+  RouterFactory factory;
+  KindOptions options;
+};
+
+class Runtime {
+ public:
+  Runtime(Node& node, NodeOptions options);
+  ~Runtime();
+
+  Node& node() { return node_; }
+  const NodeOptions& options() const { return options_; }
+  uint16_t node_id() const { return options_.node_id; }
+  bool running() const { return running_.load(std::memory_order_acquire); }
+
+  Status start();
+  void shutdown();
+
+  // Spawns from any thread; `parent` is the spawning process when inside a handler.
+  Result<Pid> spawn(std::unique_ptr<Router> router, SpawnOptions options, Actor* parent);
+  Result<Pid> ensure(std::string_view name, std::string_view kind, Pid writer);
+  // Takes ownership of m and delivers it. On failure a call gets an error reply and a
+  // link/monitor its noproc answer, so no caller waits for a timeout that cannot end well.
+  Status route(Message* m);
+  Status send(Pid from, Pid to, Kind kind, uint32_t proto_id, Body body, uint64_t request_id = 0);
+  // The answer to a message that cannot be delivered; deletes m.
+  void bounce(Message* m, const Status& why);
+  Result<Pid> resolve(std::string_view name) const;
+  NameRegistry& names() { return names_; }
+
+  void register_kind(std::string kind, RouterFactory factory, KindOptions options);
+  const KindEntry* kind(std::string_view name) const;
+
+  Pid add_inbox(Inbox* inbox);
+  void remove_inbox(Pid pid);
+  uint64_t next_external_request() { return ext_request_.fetch_add(1) + 1; }
+
+  // Model clean's multiplier for idle timeouts under pressure (1.0 when not pressed).
+  double idle_scale() const;
+  uint64_t live() const;
+  NodeStats stats() const;
+  void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  Shard* place(const SpawnOptions& o, Shard* here);
+
+  Node& node_;
+  NodeOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint32_t> cursor_{0};
+  NameRegistry names_;
+  mutable std::shared_mutex kinds_mu_;
+  std::unordered_map<std::string, KindEntry> kinds_;
+  std::mutex inbox_mu_;
+  std::unordered_map<uint64_t, Inbox*> inboxes_;
+  std::atomic<uint64_t> inbox_serial_{0};
+  std::atomic<uint64_t> ext_request_{uint64_t{0xFF} << 56};
+  std::atomic<uint64_t> dropped_{0};
+};
+
+}  // namespace behavior::detail

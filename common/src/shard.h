@@ -1,0 +1,116 @@
+// shard.h — one worker thread and everything it owns: its processes, their mailboxes, its
+// ready queue, timers and idle list, and a libuv loop for I/O. Same-worker sends touch no
+// atomics; other threads reach it through one lock-free queue and a wake-up only when it
+// sleeps.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "actor_ext.h"
+#include "behavior/actor.h"
+#include "idle_tracker.h"
+#include "mpsc_stack.h"
+#include "timer_queue.h"
+
+namespace behavior::detail {
+
+class Runtime;
+
+class Shard {
+ public:
+  Shard(Runtime& rt, uint8_t index);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  uint8_t index() const { return index_; }
+  Runtime& runtime() { return rt_; }
+  uv_loop_t* loop() { return &loop_; }
+
+  // Lifecycle, from the thread that owns the Node.
+  void start();
+  void request_stop();
+  void join();
+
+  // Any thread.
+  void post(Message* m);
+  void post_spawn(Actor* a);
+  uint64_t next_serial() { return serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  std::atomic<uint64_t> live{0};  // placement reads it; spawn adds, exit subtracts
+
+  // The worker thread only.
+  static Shard* current();
+  static Actor* current_actor();
+  Status dispatch(Message* m);
+  void adopt(Actor* a);
+  void schedule(Actor* a);
+  uint64_t next_request_id() { return ++request_seq_; }
+  uint64_t add_timer(Millis delay, Timer t);
+  bool cancel_timer(uint64_t id) { return timers_.cancel(id); }
+  int64_t now_ns() const { return now_ns_; }
+  void begin_call(Actor* a, Pid to, uint32_t proto_id, Body body, Millis timeout,
+                  std::coroutine_handle<> waiter, Reply* slot, CallCallback callback);
+  void set_idle_timeout(Actor* a, int64_t idle_ns);
+
+  struct Counters {
+    std::atomic<uint64_t> spawned{0}, exited{0}, crashed{0}, messages{0}, dropped{0},
+        idle_expired{0};
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void run();
+  bool drain();
+  bool fire_timers();
+  bool run_ready();
+  bool spin();
+  void sleep();
+  void stop_all();
+  void free_queued();
+
+  void execute(Actor* a);
+  void handle(Actor* a, Message* m);
+  void after_step(Actor* a);
+  void finalize(Actor* a);
+  void enqueue(Actor* a, Message* m);
+  void exit_now(Actor* a, std::string_view reason);
+  void handle_exit_signal(Actor* a, Message* m);
+  void handle_reply(Actor* a, Message* m);
+  void handle_call_timeout(Actor* a, uint64_t request_id);
+  void on_timer(uint64_t id, Timer& t);
+  Actor* find(Pid pid);
+
+  Runtime& rt_;
+  const uint8_t index_;
+  std::thread thread_;
+  uv_loop_t loop_{};
+  uv_async_t wake_{};
+  uv_timer_t sleep_timer_{};
+  MpscStack<Message, &Message::next> inbox_;
+  MpscStack<Actor, &Actor::next_> spawns_;
+  alignas(64) std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_requested_{false};
+  alignas(64) std::atomic<uint64_t> serial_{0};
+
+  // Owned by the worker thread.
+  alignas(64) std::unordered_map<uint64_t, Actor*> actors_;  // by serial
+  Actor* ready_head_ = nullptr;
+  Actor* ready_tail_ = nullptr;
+  TimerQueue timers_;
+  IdleTracker idle_;
+  std::vector<Actor*> expired_;
+  int64_t now_ns_ = 0;
+  int64_t last_poll_ns_ = 0;
+  int64_t next_sweep_ns_ = 0;
+  uint64_t request_seq_;
+  bool stopping_ = false;
+  Counters counters_;
+};
+
+}  // namespace behavior::detail
