@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <spdlog/spdlog.h>
+
 #include "runtime.h"
 
 namespace behavior {
@@ -18,7 +20,11 @@ sigset_t termination_signals() {
 }
 }  // namespace
 
-Node::Node(NodeOptions options) : rt_(std::make_unique<detail::Runtime>(*this, std::move(options))) {}
+Node::Node(NodeOptions options) : rt_(std::make_unique<detail::Runtime>(*this, std::move(options))) {
+  // Create spdlog's registry here, before any worker exists, rather than racing to create it
+  // from the first worker that logs.
+  spdlog::default_logger_raw();
+}
 
 Node::~Node() { rt_->shutdown(); }
 

@@ -184,6 +184,7 @@ void Shard::sleep() {
   int64_t next = timers_.next_deadline();
   if (idle_.size() > 0) next = std::min(next, next_sweep_ns_);
   if (next != INT64_MAX) {
+    uv_update_time(&loop_);  // the timer counts from the loop's clock; make it current
     int64_t ms = (next - now_ns_ + 999'999) / 1'000'000;
     uv_timer_start(&sleep_timer_, [](uv_timer_t*) {}, static_cast<uint64_t>(std::max<int64_t>(ms, 0)), 0);
   }
@@ -242,7 +243,18 @@ void Shard::adopt(Actor* a) {
   actors_.emplace(a->pid_.serial(), a);
   bump(counters_.spawned);
   if (a->idle_ns_ > 0) idle_.add(a, now_ns_);
-  schedule(a);  // runs on_start first
+  // on_start runs now, before any message or signal can be dispatched to the process, so
+  // what it sets up (trap_exit, monitors, timers) is in force for everything that follows.
+  Actor* outer = tls_actor;
+  tls_actor = a;
+  try {
+    a->router_->on_start();
+  } catch (...) {
+    bump(counters_.crashed);
+    exit_now(a, describe(std::current_exception()));
+  }
+  tls_actor = outer;
+  if (a->exit_pending_ || a->mb_head_) schedule(a);
 }
 
 void Shard::set_idle_timeout(Actor* a, int64_t idle_ns) {
@@ -487,15 +499,6 @@ void Shard::begin_call(Actor* a, Pid to, uint32_t proto_id, Body body, Millis ti
 
 void Shard::execute(Actor* a) {
   tls_actor = a;
-  if (!a->started_) {
-    a->started_ = true;
-    try {
-      a->router_->on_start();
-    } catch (...) {
-      bump(counters_.crashed);
-      exit_now(a, describe(std::current_exception()));
-    }
-  }
   int budget = kBudgetPerTurn;
   while (true) {
     if (a->exit_pending_) {
@@ -603,6 +606,8 @@ void Shard::finalize(Actor* a) {
     spdlog::error("process {} {} exited: {}", a->pid_.to_string(), a->name(), why);
   }
   ActorExt& x = *a->ext_;
+  // The name goes first, so whoever hears of the exit can register it again at once.
+  if (!x.name.empty()) rt_.names().unregister(x.name, a->pid_);
   // Callers still waiting on this process get an answer now, not a timeout.
   if (a->current_) {
     if (a->current_->is_call()) {
@@ -636,7 +641,6 @@ void Shard::finalize(Actor* a) {
       rt_.send(a->pid_, target, Kind::kDemonitor, 0, Body(), ref);
     }
   }
-  if (!x.name.empty()) rt_.names().unregister(x.name, a->pid_);
   if (a->idle_ns_ > 0) idle_.remove(a);
   actors_.erase(a->pid_.serial());
   live.fetch_sub(1, std::memory_order_relaxed);

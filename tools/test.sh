@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, then builds and runs every test suite
+#   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration
+#   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests
+#   3. build       (optimized, warnings as errors): everything again, plus the bench smoke run
+# Usage: tools/test.sh            (from anywhere; build trees land in the repo root)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/tools/install_deps.sh"
+jobs=$(nproc)
+
+configure() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S "$root" -B "$root/$dir" -G Ninja "$@" >/dev/null
+}
+
+echo "== ASan + UBSan build"
+configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
+ninja -C build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration'
+
+echo "== TSan build"
+configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread
+ninja -C build-tsan -j"$jobs" runtime_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L runtime
+
+echo "== Optimized build"
+configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ninja -C build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
