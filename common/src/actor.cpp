@@ -38,9 +38,7 @@ Status Actor::send(Pid to, uint32_t proto_id, Body body) {
 }
 
 Status Actor::send(std::string_view name, uint32_t proto_id, Body body) {
-  Result<Pid> to = shard_->runtime().resolve(name);
-  if (!to.ok()) return to.status();
-  return send(*to, proto_id, std::move(body));
+  return shard_->runtime().route_named(name, new Message(Pid(), pid_, Kind::kInfo, proto_id, std::move(body)));
 }
 
 CallAwaiter Actor::call(Pid to, uint32_t proto_id, Body body, Millis timeout) {
@@ -53,21 +51,30 @@ CallAwaiter Actor::call(std::string_view name, uint32_t proto_id, Body body, Mil
 
 bool CallAwaiter::await_ready() {
   if (to_.valid()) return false;
-  Result<Pid> to = self_->shard_->runtime().resolve(name_);
-  if (!to.ok()) {
-    result_ = Reply(to.status());
-    return true;
+  detail::Runtime& rt = self_->shard_->runtime();
+  Result<Pid> to = rt.resolve(name_);
+  if (to.ok()) {
+    to_ = *to;
+    return false;
   }
-  to_ = *to;
-  return false;
+  if (rt.clustered()) return false;  // the directory may know it: ask, then deliver
+  result_ = Reply(to.status());
+  return true;
 }
 
 void CallAwaiter::await_suspend(std::coroutine_handle<> h) {
-  self_->shard_->begin_call(self_, to_, proto_id_, std::move(body_), timeout_, h, &result_, {});
+  self_->shard_->begin_call(self_, to_, std::move(name_), proto_id_, std::move(body_), timeout_, h,
+                            &result_, {});
 }
 
 void Actor::call(Pid to, uint32_t proto_id, Body body, Millis timeout, CallCallback done) {
-  shard_->begin_call(this, to, proto_id, std::move(body), timeout, {}, nullptr, std::move(done));
+  shard_->begin_call(this, to, {}, proto_id, std::move(body), timeout, {}, nullptr, std::move(done));
+}
+
+void Actor::call(std::string_view name, uint32_t proto_id, Body body, Millis timeout,
+                 CallCallback done) {
+  shard_->begin_call(this, Pid(), std::string(name), proto_id, std::move(body), timeout, {},
+                     nullptr, std::move(done));
 }
 
 Status Actor::reply(const Message& call, uint32_t proto_id, Body body) {

@@ -9,14 +9,14 @@
 
 namespace behavior {
 
-Inbox::Inbox(Node& node) : node_(node), pid_(node.runtime().add_inbox(this)) {}
+Inbox::Inbox(Node& node) : node_(node), pid_(node.runtime().add_endpoint(this)) {}
 
 Inbox::~Inbox() {
-  node_.runtime().remove_inbox(pid_);
+  node_.runtime().remove_endpoint(pid_);
   for (Message* m : queue_) delete m;
 }
 
-void Inbox::push(Message* m) {
+void Inbox::deliver(Message* m) {
   {
     std::lock_guard lock(mu_);
     queue_.push_back(m);
@@ -66,25 +66,30 @@ Status Inbox::send(Pid to, uint32_t proto_id, Body body) {
 }
 
 Status Inbox::send(std::string_view name, uint32_t proto_id, Body body) {
-  Result<Pid> to = node_.runtime().resolve(name);
-  if (!to.ok()) return to.status();
-  return send(*to, proto_id, std::move(body));
+  return node_.runtime().route_named(name, new Message(Pid(), pid_, Kind::kInfo, proto_id, std::move(body)));
 }
 
 Reply Inbox::call(Pid to, uint32_t proto_id, Body body, Millis timeout) {
-  uint64_t request_id = node_.runtime().next_external_request();
-  auto* m = new Message(to, pid_, Kind::kCall, proto_id, std::move(body));
-  m->set_request_id(request_id);
-  node_.runtime().route(m);  // failures come back as an error reply
-  MessagePtr reply = take(timeout, request_id);
-  if (!reply) return Reply(Status::timeout("call timed out"));
-  return Reply(std::move(reply));
+  return call_to(to, {}, proto_id, std::move(body), timeout);
 }
 
 Reply Inbox::call(std::string_view name, uint32_t proto_id, Body body, Millis timeout) {
-  Result<Pid> to = node_.runtime().resolve(name);
-  if (!to.ok()) return Reply(to.status());
-  return call(*to, proto_id, std::move(body), timeout);
+  return call_to(Pid(), name, proto_id, std::move(body), timeout);
+}
+
+Reply Inbox::call_to(Pid to, std::string_view name, uint32_t proto_id, Body body, Millis timeout) {
+  uint64_t request_id = node_.runtime().next_external_request();
+  auto* m = new Message(to, pid_, Kind::kCall, proto_id, std::move(body));
+  m->set_request_id(request_id);
+  // Failures come back as an error reply, so one wait covers every outcome.
+  if (to.valid()) {
+    node_.runtime().route(m);
+  } else {
+    node_.runtime().route_named(name, m);
+  }
+  MessagePtr reply = take(timeout, request_id);
+  if (!reply) return Reply(Status::timeout("call timed out"));
+  return Reply(std::move(reply));
 }
 
 }  // namespace behavior

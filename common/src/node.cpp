@@ -90,9 +90,9 @@ Status Node::send(Pid to, uint32_t proto_id, Body body) {
 }
 
 Status Node::send(std::string_view name, uint32_t proto_id, Body body) {
-  Result<Pid> to = rt_->resolve(name);
-  if (!to.ok()) return to.status();
-  return send(*to, proto_id, std::move(body));
+  Actor* self = detail::Shard::current_actor();
+  return rt_->route_named(name, new Message(Pid(), self ? self->pid() : Pid(), Kind::kInfo, proto_id,
+                                            std::move(body)));
 }
 
 Status Node::stop(Pid pid, std::string_view reason) {

@@ -130,15 +130,16 @@ Status Runtime::route(Message* m) {
     return Status::shutdown("node is stopping");
   }
   if (to.node() != node_id()) {
+    if (RemoteRoute* remote = this->remote()) return remote->route_remote(m);
     Status why = Status::unavailable("node " + std::to_string(to.node()) + " is not reachable");
     bounce(m, why);
     return why;
   }
   if (to.shard() == Pid::kExternalShard) {
-    std::lock_guard lock(inbox_mu_);
-    auto it = inboxes_.find(to.serial());
-    if (it != inboxes_.end()) {
-      it->second->push(m);
+    std::lock_guard lock(endpoint_mu_);
+    auto it = endpoints_.find(to.serial());
+    if (it != endpoints_.end()) {
+      it->second->deliver(m);
       return {};
     }
   } else if (to.shard() < shards_.size()) {
@@ -148,6 +149,19 @@ Status Runtime::route(Message* m) {
     return {};
   }
   Status why = Status::no_process("no process " + to.to_string());
+  bounce(m, why);
+  return why;
+}
+
+Status Runtime::route_named(std::string_view name, Message* m) {
+  if (auto pid = names_.lookup(name)) {
+    m->set_to(*pid);
+    return route(m);
+  }
+  if (RemoteRoute* remote = this->remote(); remote && running()) {
+    return remote->route_named(std::string(name), m);
+  }
+  Status why = Status::not_found("no process named " + std::string(name));
   bounce(m, why);
   return why;
 }
@@ -212,16 +226,17 @@ const KindEntry* Runtime::kind(std::string_view name) const {
   return it == kinds_.end() ? nullptr : &it->second;
 }
 
-Pid Runtime::add_inbox(Inbox* inbox) {
-  Pid pid(node_id(), Pid::kExternalShard, inbox_serial_.fetch_add(1) + 1);
-  std::lock_guard lock(inbox_mu_);
-  inboxes_[pid.serial()] = inbox;
+Pid Runtime::add_endpoint(Endpoint* endpoint, uint64_t serial) {
+  if (serial == 0) serial = endpoint_serial_.fetch_add(1) + 1;
+  Pid pid(node_id(), Pid::kExternalShard, serial);
+  std::lock_guard lock(endpoint_mu_);
+  endpoints_[pid.serial()] = endpoint;
   return pid;
 }
 
-void Runtime::remove_inbox(Pid pid) {
-  std::lock_guard lock(inbox_mu_);
-  inboxes_.erase(pid.serial());
+void Runtime::remove_endpoint(Pid pid) {
+  std::lock_guard lock(endpoint_mu_);
+  endpoints_.erase(pid.serial());
 }
 
 uint64_t Runtime::live() const {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "behavior/endpoint.h"
 #include "behavior/inbox.h"
 #include "behavior/node.h"
 #include "name_registry.h"
@@ -41,6 +42,9 @@ class Runtime {
   // Takes ownership of m and delivers it. On failure a call gets an error reply and a
   // link/monitor its noproc answer, so no caller waits for a timeout that cannot end well.
   Status route(Message* m);
+  // Delivers to the process registered under `name`: here, or (clustered) wherever the
+  // directory says. Unknown names fail with kNotFound (calls get it as their reply).
+  Status route_named(std::string_view name, Message* m);
   Status send(Pid from, Pid to, Kind kind, uint32_t proto_id, Body body, uint64_t request_id = 0);
   // The answer to a message that cannot be delivered; deletes m.
   void bounce(Message* m, const Status& why);
@@ -50,8 +54,14 @@ class Runtime {
   void register_kind(std::string kind, RouterFactory factory, KindOptions options);
   const KindEntry* kind(std::string_view name) const;
 
-  Pid add_inbox(Inbox* inbox);
-  void remove_inbox(Pid pid);
+  // Receivers outside the workers (Inbox, node services). Serials below kFirstDynamicEndpoint
+  // are well-known service addresses (e.g. the cluster service), the same on every node.
+  static constexpr uint64_t kFirstDynamicEndpoint = 16;
+  Pid add_endpoint(Endpoint* endpoint, uint64_t serial = 0);
+  void remove_endpoint(Pid pid);
+  void set_remote(RemoteRoute* remote) { remote_.store(remote, std::memory_order_release); }
+  bool clustered() const { return remote_.load(std::memory_order_acquire) != nullptr; }
+  RemoteRoute* remote() const { return remote_.load(std::memory_order_acquire); }
   uint64_t next_external_request() { return ext_request_.fetch_add(1) + 1; }
 
   // Model clean's multiplier for idle timeouts under pressure (1.0 when not pressed).
@@ -71,9 +81,10 @@ class Runtime {
   NameRegistry names_;
   mutable std::shared_mutex kinds_mu_;
   std::unordered_map<std::string, KindEntry> kinds_;
-  std::mutex inbox_mu_;
-  std::unordered_map<uint64_t, Inbox*> inboxes_;
-  std::atomic<uint64_t> inbox_serial_{0};
+  std::mutex endpoint_mu_;
+  std::unordered_map<uint64_t, Endpoint*> endpoints_;
+  std::atomic<uint64_t> endpoint_serial_{kFirstDynamicEndpoint};
+  std::atomic<RemoteRoute*> remote_{nullptr};
   std::atomic<uint64_t> ext_request_{uint64_t{0xFF} << 56};
   std::atomic<uint64_t> dropped_{0};
 };

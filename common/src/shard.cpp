@@ -476,7 +476,7 @@ void Shard::on_timer(uint64_t id, Timer& t) {
   enqueue(a, m);  // timers bypass the mailbox limit: the process asked for them
 }
 
-void Shard::begin_call(Actor* a, Pid to, uint32_t proto_id, Body body, Millis timeout,
+void Shard::begin_call(Actor* a, Pid to, std::string name, uint32_t proto_id, Body body, Millis timeout,
                        std::coroutine_handle<> waiter, Reply* slot, CallCallback callback) {
   uint64_t request_id = next_request_id();
   PendingCall pc;
@@ -491,7 +491,12 @@ void Shard::begin_call(Actor* a, Pid to, uint32_t proto_id, Body body, Millis ti
   a->ext().pending.push_back(std::move(pc));
   auto* m = new Message(to, a->pid_, Kind::kCall, proto_id, std::move(body));
   m->set_request_id(request_id);
-  rt_.route(m);  // failures come back as an error reply
+  // Failures come back as an error reply.
+  if (to.valid()) {
+    rt_.route(m);
+  } else {
+    rt_.route_named(name, m);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -607,7 +612,10 @@ void Shard::finalize(Actor* a) {
   }
   ActorExt& x = *a->ext_;
   // The name goes first, so whoever hears of the exit can register it again at once.
-  if (!x.name.empty()) rt_.names().unregister(x.name, a->pid_);
+  if (!x.name.empty()) {
+    rt_.names().unregister(x.name, a->pid_);
+    if (RemoteRoute* remote = rt_.remote(); remote && !stopping_) remote->name_released(x.name, a->pid_);
+  }
   // Callers still waiting on this process get an answer now, not a timeout.
   if (a->current_) {
     if (a->current_->is_call()) {

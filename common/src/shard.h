@@ -54,7 +54,7 @@ class Shard {
   uint64_t add_timer(Millis delay, Timer t);
   bool cancel_timer(uint64_t id) { return timers_.cancel(id); }
   int64_t now_ns() const { return now_ns_; }
-  void begin_call(Actor* a, Pid to, uint32_t proto_id, Body body, Millis timeout,
+  void begin_call(Actor* a, Pid to, std::string name, uint32_t proto_id, Body body, Millis timeout,
                   std::coroutine_handle<> waiter, Reply* slot, CallCallback callback);
   void set_idle_timeout(Actor* a, int64_t idle_ns);
 

@@ -75,6 +75,7 @@ class Actor {
   // Callback form: the process goes on handling messages, and `done` runs in it later
   // with the reply or the error. A reply after the timeout is dropped.
   void call(Pid to, uint32_t proto_id, Body body, Millis timeout, CallCallback done);
+  void call(std::string_view name, uint32_t proto_id, Body body, Millis timeout, CallCallback done);
   // Answers a call now, or later through the saved ReplyTo (deferred reply).
   Status reply(const Message& call, uint32_t proto_id, Body body = {});
   Status reply(ReplyTo to, uint32_t proto_id, Body body = {});

@@ -3,8 +3,6 @@
 // a body the same way whether it came from this node or another.
 #pragma once
 
-#include <google/protobuf/message_lite.h>
-
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -12,6 +10,7 @@
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 #include "behavior/status.h"
 
@@ -31,8 +30,17 @@ template <class T>
 const void* type_tag() {
   return &kTypeTag<T>;
 }
+// A type with a wire form: protobuf messages, and any type with the same two members
+// (JsonMap has them). Bodies of these types can travel to other nodes.
+template <class T, class = void>
+struct HasWireForm : std::false_type {};
 template <class T>
-inline constexpr bool kIsProto = std::is_base_of_v<google::protobuf::MessageLite, T>;
+struct HasWireForm<T, std::void_t<decltype(std::declval<const T&>().SerializeToString(
+                                      std::declval<std::string*>())),
+                                  decltype(std::declval<T&>().ParseFromString(
+                                      std::declval<const std::string&>()))>> : std::true_type {};
+template <class T>
+inline constexpr bool kIsProto = HasWireForm<T>::value;
 // Small trivially copyable values (ints, ids, small structs) live inline in the bytes'
 // small-string buffer: no allocation.
 template <class T>

@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 
+#include "behavior/endpoint.h"
 #include "behavior/message.h"
 #include "behavior/options.h"
 #include "behavior/reply.h"
@@ -15,7 +16,7 @@ namespace behavior {
 
 class Node;
 
-class Inbox {
+class Inbox final : public Endpoint {
  public:
   explicit Inbox(Node& node);
   ~Inbox();
@@ -33,11 +34,12 @@ class Inbox {
   Reply call(std::string_view name, uint32_t proto_id, Body body = {},
              Millis timeout = kDefaultCallTimeout);
 
-  // Runtime side: any thread may push.
-  void push(Message* m);
+  // Runtime side: any thread may deliver.
+  void deliver(Message* m) override;
 
  private:
   MessagePtr take(Millis timeout, uint64_t want_request);
+  Reply call_to(Pid to, std::string_view name, uint32_t proto_id, Body body, Millis timeout);
 
   Node& node_;
   Pid pid_;
