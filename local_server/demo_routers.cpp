@@ -7,6 +7,7 @@ namespace {
 // A user's process: echoes calls, forwards infos to its client, counts what it handled.
 class EchoUser : public Router {
  public:
+  void on_start() override { spdlog::debug("activated {} as {}", actor().name(), actor().pid().to_string()); }
   Task<> route(Message& m) override {
     ++handled_;
     switch (m.proto_id()) {

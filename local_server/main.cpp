@@ -3,6 +3,9 @@
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
 
+#include <cstdio>
+#include <memory>
+
 #include "demo_routers.h"
 
 int main(int argc, char** argv) {
@@ -16,6 +19,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (std::string error; !flags.finish(&error)) {
+    std::fprintf(stderr, "local_server: %s\n", error.c_str());
+    return 2;
+  }
   demo.user_idle = behavior::Millis(int64_t{idle_minutes} * 60 * 1000);
 
   behavior::init_logging(flags.node.node_id, flags.log_level);
@@ -25,13 +32,22 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", s.to_string());
     return 1;
   }
+  std::unique_ptr<behavior::Cluster> cluster;
+  if (flags.clustered()) {
+    cluster = std::make_unique<behavior::Cluster>(node, flags.cluster);
+    if (auto s = cluster->start(); !s.ok()) {
+      spdlog::critical("cannot join the cluster: {}", s.to_string());
+      return 1;
+    }
+  }
   if (auto s = behavior::local_server::start_demo(node, demo); !s.ok()) {
     spdlog::critical("cannot start the demo processes: {}", s.to_string());
     return 1;
   }
-  spdlog::info("local_server ready: workers={} capacity={}", node.options().workers,
-               node.options().capacity);
+  spdlog::info("local_server ready: workers={} capacity={} s2s_port={} metrics_port={}", node.options().workers,
+               node.options().capacity, cluster ? cluster->s2s_port() : 0, cluster ? cluster->metrics_port() : 0);
   int sig = node.run_until_signal();
+  if (cluster) cluster->stop();
   spdlog::info("local_server stopped on signal {}", sig);
   return 0;
 }

@@ -21,6 +21,7 @@ std::string_view kind_name(Kind k) {
     case Kind::kUnlink: return "unlink";
     case Kind::kMonitor: return "monitor";
     case Kind::kDemonitor: return "demonitor";
+    case Kind::kRelease: return "release";
   }
   return "unknown";
 }

@@ -31,6 +31,68 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  auto& c = f.cluster;
+  app.add_option("--redis", f.redis, "Redis host:port of the cluster (empty: run standalone)")
+      ->envname("BEHAVIOR_REDIS");
+  app.add_option("--redis-password", c.redis_password, "Redis AUTH password")
+      ->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_option("--redis-prefix", c.prefix, "Prefix of every Redis key")
+      ->envname("BEHAVIOR_REDIS_PREFIX")
+      ->capture_default_str();
+  app.add_option("--cluster-secret", c.secret,
+                 "Shared secret proving cluster membership (prefer the environment variable)")
+      ->envname("BEHAVIOR_CLUSTER_SECRET");
+  app.add_option("--s2s-host", c.s2s_host, "Address for node-to-node traffic")
+      ->envname("BEHAVIOR_S2S_HOST")
+      ->capture_default_str();
+  app.add_option("--s2s-port", c.s2s_port, "s2s port (0 = a free one, published in Redis)")
+      ->envname("BEHAVIOR_S2S_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--s2s-pool", c.s2s_pool, "Connections per peer node")
+      ->envname("BEHAVIOR_S2S_POOL")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  app.add_option("--metrics-host", c.metrics_host, "Address of the /metrics HTTP port")
+      ->envname("BEHAVIOR_METRICS_HOST")
+      ->capture_default_str();
+  c.metrics_port = 0;
+  app.add_option("--metrics-port", c.metrics_port, "Prometheus /metrics port (0 = a free one, -1 = none)")
+      ->envname("BEHAVIOR_METRICS_PORT")
+      ->check(CLI::Range(-1, 65535))
+      ->capture_default_str();
+  app.add_option_function<int64_t>(
+         "--heartbeat-ms", [&c](int64_t v) { c.heartbeat = Millis(v); }, "Heartbeat period (default 1000)")
+      ->envname("BEHAVIOR_HEARTBEAT_MS")
+      ->check(CLI::Range(50, 60000));
+  app.add_option_function<int64_t>(
+         "--ttl-ms", [&c](int64_t v) { c.ttl = Millis(v); }, "Heartbeat TTL: dead after this long (default 3000)")
+      ->envname("BEHAVIOR_TTL_MS")
+      ->check(CLI::Range(100, 600000));
+}
+
+bool ServerFlags::finish(std::string* error) {
+  if (redis.empty()) return true;
+  auto colon = redis.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    *error = "--redis must be host:port, got '" + redis + "'";
+    return false;
+  }
+  cluster.redis_host = redis.substr(0, colon);
+  cluster.redis_port = std::atoi(redis.c_str() + colon + 1);
+  if (cluster.redis_port <= 0 || cluster.redis_port > 65535) {
+    *error = "--redis has a bad port: '" + redis + "'";
+    return false;
+  }
+  if (cluster.secret.empty()) {
+    *error = "a cluster needs a secret: set BEHAVIOR_CLUSTER_SECRET";
+    return false;
+  }
+  if (cluster.ttl <= cluster.heartbeat) {
+    *error = "--ttl-ms must be longer than --heartbeat-ms";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace behavior

@@ -84,6 +84,7 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor
   a->mb_limit_ = o.mailbox_limit;
   a->overflow_ = o.overflow;
   a->idle_ns_ = o.idle_timeout.count() * 1'000'000;
+  a->held_ = o.held;
   const bool parent_link = o.link.valid() && parent && parent->pid_ == o.link;
   if (!o.name.empty() || !o.kind.empty() || o.link.valid()) {
     auto& x = a->ext();
@@ -208,6 +209,10 @@ void Runtime::bounce(Message* m, const Status& why) {
       break;
   }
   delete m;
+}
+
+void Runtime::release(Pid pid, bool start) {
+  send(Pid(), pid, Kind::kRelease, 0, Body(), start ? 1 : 0);
 }
 
 Result<Pid> Runtime::resolve(std::string_view name) const {

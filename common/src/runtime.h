@@ -49,6 +49,8 @@ class Runtime {
   // The answer to a message that cannot be delivered; deletes m.
   void bounce(Message* m, const Status& why);
   Result<Pid> resolve(std::string_view name) const;
+  // Starts (or discards) a process spawned with SpawnOptions::held.
+  void release(Pid pid, bool start);
   NameRegistry& names() { return names_; }
 
   void register_kind(std::string kind, RouterFactory factory, KindOptions options);

@@ -242,11 +242,17 @@ Actor* Shard::find(Pid pid) {
 void Shard::adopt(Actor* a) {
   actors_.emplace(a->pid_.serial(), a);
   bump(counters_.spawned);
+  if (!a->held_) start(a);
+}
+
+// on_start runs when the process is adopted (or released), before any message or signal
+// can be dispatched to it, so what it sets up (trap_exit, monitors, timers) is in force
+// for everything that follows.
+void Shard::start(Actor* a) {
   if (a->idle_ns_ > 0) idle_.add(a, now_ns_);
-  // on_start runs now, before any message or signal can be dispatched to the process, so
-  // what it sets up (trap_exit, monitors, timers) is in force for everything that follows.
   Actor* outer = tls_actor;
   tls_actor = a;
+  a->started_ = true;
   try {
     a->router_->on_start();
   } catch (...) {
@@ -264,7 +270,7 @@ void Shard::set_idle_timeout(Actor* a, int64_t idle_ns) {
 }
 
 void Shard::schedule(Actor* a) {
-  if (a->scheduled_) return;
+  if (a->scheduled_ || (a->held_ && !a->exit_pending_)) return;
   a->scheduled_ = true;
   a->next_.store(nullptr, std::memory_order_relaxed);
   if (ready_tail_) {
@@ -361,6 +367,17 @@ Status Shard::dispatch(Message* m) {
     }
     case Kind::kMonitor:
       a->ext().monitored_by.emplace_back(m->from(), m->request_id());
+      delete m;
+      return {};
+    case Kind::kRelease:
+      if (a->held_) {
+        a->held_ = false;
+        if (m->request_id() != 0) {
+          start(a);
+        } else {
+          exit_now(a, "discarded");
+        }
+      }
       delete m;
       return {};
     case Kind::kDemonitor: {
@@ -600,7 +617,7 @@ void Shard::finalize(Actor* a) {
   }
   a->resume_ = {};
   try {
-    a->router_->on_stop(why);
+    if (a->started_) a->router_->on_stop(why);
   } catch (...) {
     spdlog::warn("process {} {} threw in on_stop: {}", a->pid_.to_string(), a->name(),
                  describe(std::current_exception()));
@@ -649,7 +666,7 @@ void Shard::finalize(Actor* a) {
       rt_.send(a->pid_, target, Kind::kDemonitor, 0, Body(), ref);
     }
   }
-  if (a->idle_ns_ > 0) idle_.remove(a);
+  if (a->idle_ns_ > 0 && a->started_) idle_.remove(a);
   actors_.erase(a->pid_.serial());
   live.fetch_sub(1, std::memory_order_relaxed);
   bump(counters_.exited);

@@ -74,6 +74,7 @@ class Shard {
   void stop_all();
   void free_queued();
 
+  void start(Actor* a);
   void execute(Actor* a);
   void handle(Actor* a, Message* m);
   void after_step(Actor* a);

@@ -145,6 +145,8 @@ class Actor {
   int64_t idle_ns_ = 0;
   uint16_t idle_list_ = 0;
   bool scheduled_ = false;
+  bool held_ = false;
+  bool started_ = false;
   bool trap_exit_ = false;
   bool exit_pending_ = false;
   bool exiting_ = false;

@@ -32,6 +32,7 @@ enum class Kind : uint8_t {
   kUnlink,
   kMonitor,
   kDemonitor,
+  kRelease,  // start (request_id 1) or discard (0) a held process; never on the wire
 };
 
 std::string_view kind_name(Kind k);

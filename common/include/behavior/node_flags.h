@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "behavior/cluster.h"
 #include "behavior/options.h"
 
 namespace behavior {
@@ -13,6 +14,12 @@ namespace behavior {
 struct ServerFlags {
   NodeOptions node;
   std::string log_level = "info";
+  std::string redis;  // host:port; empty = standalone (no cluster)
+  ClusterOptions cluster;
+  bool clustered() const { return !redis.empty(); }
+  // Fills cluster.redis_host/port from `redis`; false (with a message) when malformed or
+  // when clustered without a secret.
+  bool finish(std::string* error);
 };
 
 void add_server_flags(CLI::App& app, ServerFlags& flags);

@@ -29,6 +29,10 @@ struct SpawnOptions {
   uint32_t mailbox_limit = 0;  // 0 = unbounded
   Overflow overflow = Overflow::kReject;
   int shard = -1;  // pin to a worker (-1 = the placement policy decides)
+  // Adopted but not started: messages queue, on_start waits for Runtime::release(pid, true);
+  // release(pid, false) discards it without on_start/on_stop. The cluster directory uses
+  // this to claim a name only for a process that already exists.
+  bool held = false;
 };
 
 struct KindOptions {

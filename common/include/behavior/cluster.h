@@ -1,0 +1,94 @@
+// cluster.h — turns a Node into a member of a cluster: membership and heartbeats in Redis
+// (cluster center), cleanup of dead nodes (cluster clean), the global name directory
+// (ensure: one activation per name cluster-wide), s2s transport for messages to other
+// nodes, and the /metrics HTTP port. After start(), sends, calls, links and monitors work
+// the same for pids and names on any node.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "behavior/json_map.h"
+#include "behavior/node.h"
+
+namespace behavior {
+
+namespace detail {
+class ClusterImpl;
+}
+
+struct ClusterOptions {
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::string redis_password;       // AUTH; from env/config, never the repo
+  std::string prefix = "behavior:";  // every Redis key starts with it
+  std::string kind = "local";        // local | gateway | name
+  std::string s2s_host = "127.0.0.1";
+  int s2s_port = 0;                  // 0: a free port, published in Redis
+  int s2s_pool = 2;                  // connections per peer
+  size_t max_frame = 8u << 20;       // hard limit of one s2s frame
+  std::string secret;                // the cluster secret (s2s handshake); required
+  Millis heartbeat{1000};
+  Millis ttl{3000};
+  std::string metrics_host = "127.0.0.1";
+  int metrics_port = -1;             // -1: no metrics port; 0: a free one
+};
+
+struct ClusterNodeInfo {
+  uint16_t id = 0;
+  std::string kind;
+  std::string s2s;      // host:port
+  std::string metrics;  // host:port, "" if none
+  std::string version;
+  uint32_t capacity = 0;
+  uint64_t live = 0;
+  double load = 0;
+  int64_t started_ms = 0;
+  int64_t heartbeat_ms = 0;  // wall clock of the last heartbeat
+  bool draining = false;
+  uint64_t connections = 0;  // gateways: client connections
+};
+
+// The cluster service every node runs at a well-known pid (see Cluster::service_pid).
+namespace cluster_proto {
+inline constexpr uint32_t kEnsure = proto::kSystemBase + 32;  // JsonMap{name, kind, writer} → Pid
+inline constexpr uint32_t kLookup = proto::kSystemBase + 33;  // name bytes → Pid
+}  // namespace cluster_proto
+
+class Cluster {
+ public:
+  Cluster(Node& node, ClusterOptions options);
+  ~Cluster();  // stop()
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Listens (s2s, metrics), connects to Redis and starts the heartbeat. Start the node first.
+  Status start();
+  // Leaves the cluster gracefully (its names and registration removed at once).
+  void stop();
+
+  int s2s_port() const;
+  int metrics_port() const;
+  bool redis_connected() const;
+  std::vector<ClusterNodeInfo> nodes() const;  // the cached view of live nodes
+
+  // From a plain thread: the process named `name`, activated from `kind` on `on_node`
+  // (0 = this node) unless it already lives somewhere. One activation cluster-wide.
+  Result<Pid> ensure(const std::string& name, const std::string& kind, uint16_t on_node = 0,
+                     Pid writer = {}, Millis timeout = kDefaultCallTimeout);
+  // Where `name` lives, from the directory.
+  Result<Pid> lookup(const std::string& name, Millis timeout = kDefaultCallTimeout);
+  // Extra gauges for /metrics and the registration (gateways report connections).
+  void set_connections(uint64_t n);
+  std::string metrics_text() const;
+
+  static Pid service_pid(uint16_t node);
+  static JsonMap ensure_request(const std::string& name, const std::string& kind, Pid writer = {});
+
+ private:
+  Node& node_;
+  std::unique_ptr<detail::ClusterImpl> impl_;
+};
+
+}  // namespace behavior

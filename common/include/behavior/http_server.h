@@ -1,0 +1,74 @@
+// http_server.h — a small HTTP/1.1 server on a libuv loop (http-parser underneath): routes by
+// method and path, keep-alive and pipelining, hard limits on header and body size, and an
+// idle timeout per connection (slowloris). Malformed requests get 400 and a close; other
+// connections never notice. Used for /metrics on every server, and by the name server.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+#include "behavior/status.h"
+
+namespace behavior {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;   // without the query string
+  std::string query;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string peer_ip;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+struct HttpLimits {
+  size_t max_header_bytes = 8 * 1024;
+  size_t max_body_bytes = 64 * 1024;
+  uint64_t idle_timeout_ms = 10000;
+  size_t max_connections = 10000;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  HttpServer(uv_loop_t* loop, HttpLimits limits = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Exact path match; "*" as method matches any.
+  void route(std::string method, std::string path, Handler handler);
+  // Loop thread. port 0 picks a free one (see port()).
+  Status listen(const std::string& host, int port);
+  int port() const { return port_; }
+  const HttpLimits& limits() const { return limits_; }
+  void stop();
+
+  struct Conn;  // one client connection (http_server.cpp)
+  void dispatch(Conn* c, bool keep_alive);
+
+ private:
+  void on_connection();
+  void respond(Conn* c, const HttpResponse& r, bool keep_alive);
+  void close(Conn* c);
+
+  uv_loop_t* loop_;
+  HttpLimits limits_;
+  uv_tcp_t* server_ = nullptr;
+  int port_ = 0;
+  std::map<std::pair<std::string, std::string>, Handler> routes_;
+  std::set<Conn*> conns_;
+};
+
+}  // namespace behavior

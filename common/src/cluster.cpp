@@ -1,0 +1,867 @@
+// cluster.cpp — the cluster layer on the node's network thread (see cluster.h).
+//
+// Redis keys (prefix P, default "behavior:"):
+//   P node:<id>        hash: id kind s2s metrics version capacity live load started_ms
+//                      heartbeat_ms draining connections; PEXPIRE ttl, refreshed each heartbeat
+//   P nodes            zset: node id → last heartbeat (ms); the list of members
+//   P node:<id>:names  set: the directory names that node owns (for cleanup)
+//   P dir:<name>       string "<node>:<pid>": where a cluster-wide name lives (claimed once)
+//   P events           pub/sub channel: "up <id>", "down <id>"
+// A node whose hash expired is dead: any node that notices runs the cleanup script, which
+// removes its directory entries, names set and zset entry in one step and publishes "down".
+// Pub/sub only makes that faster; a lost subscription still converges through the TTL.
+#include "behavior/cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "behavior/http_server.h"
+#include "behavior/inbox.h"
+#include "net_loop.h"
+#include "redis_client.h"
+#include "runtime.h"
+#include "s2s.h"
+
+namespace behavior::detail {
+namespace {
+
+constexpr uint64_t kServiceSerial = 1;
+constexpr int64_t kNameCacheMs = 2000;
+constexpr int64_t kCallTrackMs = 10 * 60 * 1000;
+constexpr const char* kVersion = "0.1.0";
+constexpr uint64_t kLinkExit = 1;
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* kRegisterScript = R"lua(
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1
+)lua";
+
+const char* kClaimScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return ARGV[1]
+)lua";
+
+const char* kReleaseScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
+const char* kCleanupScript = R"lua(
+if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local names = redis.call('SMEMBERS', KEYS[2])
+local prefix = ARGV[1] .. ':'
+for _, n in ipairs(names) do
+  local k = ARGV[2] .. n
+  local v = redis.call('GET', k)
+  if v and string.sub(v, 1, #prefix) == prefix then redis.call('DEL', k) end
+end
+redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[1])
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+  redis.call('PUBLISH', ARGV[3], 'down ' .. ARGV[1])
+end
+return #names
+)lua";
+
+std::string dir_value(Pid pid) { return std::to_string(pid.node()) + ":" + std::to_string(pid.raw()); }
+
+Pid parse_dir_value(const std::string& v) {
+  auto colon = v.find(':');
+  if (colon == std::string::npos) return Pid();
+  return Pid::from_raw(std::strtoull(v.c_str() + colon + 1, nullptr, 10));
+}
+
+struct RemoteWatch {
+  Pid local;
+  Pid remote;
+  uint64_t ref;
+  bool link;
+};
+
+}  // namespace
+
+class ClusterImpl final : public RemoteRoute, public Endpoint {
+ public:
+  ClusterImpl(Node& node, ClusterOptions o)
+      : node_(node), rt_(node.runtime()), options_(std::move(o)),
+        net_([this](Message* batch) { on_outbound(batch); }) {}
+
+  ~ClusterImpl() override { stop(); }
+
+  Status start() {
+    if (options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
+    if (!rt_.running()) return Status::invalid_argument("start the node before the cluster");
+    started_ms_ = wall_ms();
+    service_pid_ = Pid(rt_.node_id(), Pid::kExternalShard, kServiceSerial);
+    net_.start();
+    std::promise<Status> listening;
+    net_.post([this, &listening] { listening.set_value(start_on_loop()); });
+    Status s = listening.get_future().get();
+    if (!s.ok()) {
+      net_.stop([this] { stop_on_loop(); });
+      return s;
+    }
+    rt_.add_endpoint(this, kServiceSerial);
+    rt_.set_remote(this);
+    running_ = true;
+    spdlog::info("cluster: node {} s2s {}:{} redis {}:{} prefix {}{}", rt_.node_id(), options_.s2s_host,
+                 s2s_port_.load(), options_.redis_host, options_.redis_port, options_.prefix,
+                 metrics_port_ >= 0 ? " metrics port " + std::to_string(metrics_port_.load()) : "");
+    return {};
+  }
+
+  void stop() {
+    if (!running_.exchange(false)) return;
+    rt_.set_remote(nullptr);
+    rt_.remove_endpoint(service_pid_);
+    // Leave gracefully: remove our registration and names now rather than after the TTL.
+    auto left = std::make_shared<std::promise<void>>();
+    net_.post([this, left] {
+      if (!redis_->connected()) {
+        left->set_value();
+        return;
+      }
+      cleanup_node(rt_.node_id(), true, [left] { left->set_value(); });
+    });
+    left->get_future().wait_for(std::chrono::seconds(2));
+    net_.stop([this] { stop_on_loop(); });
+  }
+
+  // RemoteRoute: any thread.
+  Status route_remote(Message* m) override {
+    net_.send(m);
+    return {};
+  }
+  Status route_named(std::string name, Message* m) override {
+    net_.post([this, name = std::move(name), m] { resolve_and_route(name, m); });
+    return {};
+  }
+  void name_released(const std::string& name, Pid pid) override {
+    net_.post([this, name, pid] { release_name(name, pid); });
+  }
+  // Endpoint: the cluster service; any thread.
+  void deliver(Message* m) override {
+    net_.post([this, m] { serve(MessagePtr(m)); });
+  }
+
+  int s2s_port() const { return s2s_port_; }
+  int metrics_port() const { return metrics_port_; }
+  bool redis_connected() const { return redis_connected_; }
+  void set_connections(uint64_t n) { connections_ = n; }
+  std::vector<ClusterNodeInfo> view() const {
+    std::lock_guard lock(view_mu_);
+    std::vector<ClusterNodeInfo> out;
+    for (auto& [id, n] : view_) out.push_back(n);
+    return out;
+  }
+  std::string metrics_text() {
+    std::promise<std::string> p;
+    net_.post([this, &p] { p.set_value(metrics_on_loop()); });
+    return p.get_future().get();
+  }
+
+ private:
+  Status start_on_loop() {
+    S2sOptions so;
+    so.host = options_.s2s_host;
+    so.port = options_.s2s_port;
+    so.secret = options_.secret;
+    so.max_frame = options_.max_frame;
+    so.pool = options_.s2s_pool;
+    s2s_ = std::make_unique<S2s>(
+        net_.loop(), rt_.node_id(), so, [this](MessagePtr m, uint16_t from) { on_inbound(std::move(m), from); },
+        [this](Message* m, const Status& why) { rt_.bounce(m, why); });
+    if (Status s = s2s_->listen(); !s.ok()) return s;
+    s2s_port_ = s2s_->port();
+    if (options_.metrics_port >= 0) {
+      http_ = std::make_unique<HttpServer>(net_.loop());
+      http_->route("GET", "/metrics", [this](const HttpRequest&) {
+        return HttpResponse{200, "text/plain; version=0.0.4", metrics_on_loop(), {}};
+      });
+      http_->route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n", {}}; });
+      if (Status s = http_->listen(options_.metrics_host, options_.metrics_port); !s.ok()) return s;
+      metrics_port_ = http_->port();
+    }
+    RedisOptions ro;
+    ro.host = options_.redis_host;
+    ro.port = options_.redis_port;
+    ro.password = options_.redis_password;
+    redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "directory");
+    sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
+    redis_->on_connected([this] {
+      redis_connected_ = true;
+      heartbeat();
+      republish();
+    });
+    sub_->subscribe(key("events"), [this](std::string_view msg) { on_event(msg); });
+    redis_->start();
+    sub_->start();
+    uv_timer_init(net_.loop(), &heartbeat_timer_);
+    heartbeat_timer_.data = this;
+    uint64_t period = static_cast<uint64_t>(options_.heartbeat.count());
+    uv_timer_start(&heartbeat_timer_, [](uv_timer_t* t) { static_cast<ClusterImpl*>(t->data)->heartbeat(); }, period,
+                   period);
+    return {};
+  }
+
+  void stop_on_loop() {
+    if (s2s_) s2s_->stop();
+    if (http_) http_->stop();
+    if (redis_) redis_->stop();
+    if (sub_) sub_->stop();
+    for (auto& [name, msgs] : lookups_) {
+      for (Message* m : msgs) delete m;
+    }
+    lookups_.clear();
+    for (Message* m : early_) delete m;
+    early_.clear();
+  }
+
+  std::string key(std::string_view suffix) const { return options_.prefix + std::string(suffix); }
+  std::string node_key(uint16_t id) const { return key("node:" + std::to_string(id)); }
+  std::string names_key(uint16_t id) const { return key("node:" + std::to_string(id) + ":names"); }
+
+  // --- membership -------------------------------------------------------------------------
+
+  void heartbeat() {
+    redis_connected_ = redis_->connected();
+    if (!redis_->connected()) return;
+    NodeStats st = rt_.stats();
+    const int64_t now = wall_ms();
+    std::vector<std::string> args{"EVAL", kRegisterScript, "2", node_key(rt_.node_id()), key("nodes"),
+                                  std::to_string(options_.ttl.count()), std::to_string(rt_.node_id()),
+                                  std::to_string(now)};
+    auto field = [&](const char* k, std::string v) {
+      args.emplace_back(k);
+      args.push_back(std::move(v));
+    };
+    field("id", std::to_string(rt_.node_id()));
+    field("kind", options_.kind);
+    field("s2s", options_.s2s_host + ":" + std::to_string(s2s_port_.load()));
+    field("metrics", metrics_port_ >= 0 ? options_.metrics_host + ":" + std::to_string(metrics_port_.load()) : "");
+    field("version", kVersion);
+    field("capacity", std::to_string(rt_.options().capacity));
+    field("live", std::to_string(st.live));
+    field("load", std::to_string(rt_.options().capacity ? double(st.live) / rt_.options().capacity : 0.0));
+    field("started_ms", std::to_string(started_ms_));
+    field("heartbeat_ms", std::to_string(now));
+    field("draining", draining_ ? "1" : "0");
+    field("connections", std::to_string(connections_.load()));
+    redis_->command(args, [this, now](redisReply* r) {
+      if (!reply_ok(r)) return;
+      ++heartbeats_ok_;
+      last_heartbeat_ok_ms_ = now;
+      if (!announced_) {
+        announced_ = true;
+        redis_->command({"PUBLISH", key("events"), "up " + std::to_string(rt_.node_id())}, {});
+      }
+    });
+    refresh();
+    prune_calls(now);
+  }
+
+  void refresh() {
+    if (refreshing_ || !redis_->connected()) return;
+    refreshing_ = true;
+    redis_->command({"ZRANGE", key("nodes"), "0", "-1"}, [this](redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_ARRAY) {
+        refreshing_ = false;  // Redis trouble is not evidence that nodes died
+        return;
+      }
+      auto batch = std::make_shared<std::map<uint16_t, ClusterNodeInfo>>();
+      auto missing = std::make_shared<std::vector<uint16_t>>();
+      auto failed = std::make_shared<bool>(false);
+      auto left = std::make_shared<size_t>(r->elements);
+      if (r->elements == 0) {
+        apply_refresh(*batch, *missing);
+        return;
+      }
+      for (size_t i = 0; i < r->elements; ++i) {
+        auto id = static_cast<uint16_t>(std::atoi(reply_string(r->element[i]).c_str()));
+        redis_->command({"HGETALL", node_key(id)}, [this, id, batch, missing, failed, left](redisReply* h) {
+          if (!h || h->type != REDIS_REPLY_ARRAY) {
+            *failed = true;
+          } else if (h->elements == 0) {
+            missing->push_back(id);
+          } else {
+            (*batch)[id] = parse_node(h);
+          }
+          if (--*left == 0) {
+            if (*failed) {
+              refreshing_ = false;
+            } else {
+              apply_refresh(*batch, *missing);
+            }
+          }
+        });
+      }
+    });
+  }
+
+  static ClusterNodeInfo parse_node(redisReply* h) {
+    ClusterNodeInfo n;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+      std::string k = reply_string(h->element[i]);
+      std::string v = reply_string(h->element[i + 1]);
+      if (k == "id") n.id = static_cast<uint16_t>(std::atoi(v.c_str()));
+      else if (k == "kind") n.kind = v;
+      else if (k == "s2s") n.s2s = v;
+      else if (k == "metrics") n.metrics = v;
+      else if (k == "version") n.version = v;
+      else if (k == "capacity") n.capacity = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
+      else if (k == "live") n.live = std::strtoull(v.c_str(), nullptr, 10);
+      else if (k == "load") n.load = std::atof(v.c_str());
+      else if (k == "started_ms") n.started_ms = std::atoll(v.c_str());
+      else if (k == "heartbeat_ms") n.heartbeat_ms = std::atoll(v.c_str());
+      else if (k == "draining") n.draining = v == "1";
+      else if (k == "connections") n.connections = std::strtoull(v.c_str(), nullptr, 10);
+    }
+    return n;
+  }
+
+  void apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh, const std::vector<uint16_t>& missing) {
+    refreshing_ = false;
+    for (uint16_t id : missing) {
+      if (id == rt_.node_id()) continue;  // our own key expired: the next heartbeat restores it
+      cleanup_node(id, false, {});
+      if (nodes_.count(id)) node_down(id, "its heartbeat expired");
+    }
+    // A node absent from the list is gone only once successful refreshes have missed it
+    // for a whole TTL: right after a Redis restart the list is empty until every node
+    // re-registers, and time spent without Redis proves nothing.
+    const int64_t now = steady_ms();
+    std::vector<uint16_t> gone;
+    for (auto& [id, info] : nodes_) {
+      if (fresh.count(id) || id == rt_.node_id()) continue;
+      auto [it, first] = absent_since_.emplace(id, now);
+      if (now - it->second >= options_.ttl.count()) gone.push_back(id);
+    }
+    for (uint16_t id : gone) node_down(id, "it left the cluster");
+    for (auto& [id, info] : fresh) {
+      if (!nodes_.count(id) && id != rt_.node_id()) spdlog::info("cluster: node {} is up ({})", id, info.s2s);
+      nodes_[id] = info;
+      absent_since_.erase(id);
+    }
+    {
+      std::lock_guard lock(view_mu_);
+      view_ = nodes_;
+    }
+    if (!refreshed_once_) {
+      refreshed_once_ = true;
+      std::vector<Message*> early;
+      early.swap(early_);
+      route_out(early);
+    }
+  }
+
+  void on_event(std::string_view msg) {
+    if (msg.substr(0, 5) == "down ") {
+      auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
+      if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it was declared down");
+    } else if (msg.substr(0, 3) == "up ") {
+      refresh();
+    }
+  }
+
+  void cleanup_node(uint16_t id, bool force, std::function<void()> done) {
+    redis_->command({"EVAL", kCleanupScript, "3", node_key(id), names_key(id), key("nodes"), std::to_string(id),
+                     key("dir:"), key("events"), force ? "1" : "0"},
+                    [done = std::move(done)](redisReply*) {
+                      if (done) done();
+                    });
+  }
+
+  void node_down(uint16_t id, const std::string& why) {
+    nodes_.erase(id);
+    absent_since_.erase(id);
+    {
+      std::lock_guard lock(view_mu_);
+      view_.erase(id);
+    }
+    ++nodes_down_;
+    spdlog::warn("cluster: node {} is down: {}", id, why);
+    Status down = Status::unavailable("node " + std::to_string(id) + " is down");
+    s2s_->drop_peer(id, down);
+    // Pending calls to it fail now instead of timing out.
+    if (auto it = calls_out_.find(id); it != calls_out_.end()) {
+      for (auto& [key, sent] : it->second) {
+        auto* r = new Message(Pid::from_raw(key.first), Pid(), Kind::kReply, 0, Body::bytes(down.message()));
+        r->set_request_id(key.second);
+        r->set_code(down.code());
+        rt_.route(r);
+      }
+      calls_out_.erase(it);
+    }
+    // Monitors and links on its processes fire.
+    if (auto it = watches_.find(id); it != watches_.end()) {
+      for (auto& w : it->second) {
+        if (w.link) {
+          rt_.send(w.remote, w.local, Kind::kExit, 0, Body::bytes(std::string("noconnection")), kLinkExit);
+        } else {
+          rt_.send(w.remote, w.local, Kind::kDown, 0, Body::bytes(std::string("noconnection")), w.ref);
+        }
+      }
+      watches_.erase(it);
+    }
+    for (auto it = name_cache_.begin(); it != name_cache_.end();) {
+      it = it->second.first.node() == id ? name_cache_.erase(it) : std::next(it);
+    }
+  }
+
+  void prune_calls(int64_t now) {
+    for (auto& [node, calls] : calls_out_) {
+      for (auto it = calls.begin(); it != calls.end();) {
+        it = now - it->second > kCallTrackMs ? calls.erase(it) : std::next(it);
+      }
+    }
+  }
+
+  // --- messages to and from other nodes ----------------------------------------------------
+
+  void on_outbound(Message* batch) {
+    std::vector<Message*> msgs;
+    for (Message* m = batch; m; m = m->next.load(std::memory_order_relaxed)) msgs.push_back(m);
+    route_out(msgs);
+  }
+
+  void route_out(const std::vector<Message*>& msgs) {
+    const int64_t now = wall_ms();
+    for (Message* m : msgs) {
+      uint16_t node = m->to().node();
+      auto it = nodes_.find(node);
+      if (it == nodes_.end()) {
+        if (!refreshed_once_) {
+          early_.push_back(m);
+        } else {
+          rt_.bounce(m, Status::unavailable("node " + std::to_string(node) + " is not in the cluster"));
+        }
+        continue;
+      }
+      track_outbound(*m, node, now);
+      s2s_->send(node, it->second.s2s, m);
+    }
+    s2s_->flush();
+  }
+
+  void track_outbound(const Message& m, uint16_t node, int64_t now) {
+    switch (m.kind()) {
+      case Kind::kCall:
+        if (m.from().valid()) calls_out_[node][{m.from().raw(), m.request_id()}] = now;
+        break;
+      case Kind::kMonitor:
+        watches_[node].push_back({m.from(), m.to(), m.request_id(), false});
+        break;
+      case Kind::kLink:
+        watches_[node].push_back({m.from(), m.to(), 0, true});
+        break;
+      case Kind::kDemonitor:
+        forget_watch(node, m.from(), m.to(), false, m.request_id());
+        break;
+      case Kind::kUnlink:
+      case Kind::kExit:
+        forget_watch(node, m.from(), m.to(), true, 0);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void forget_watch(uint16_t node, Pid local, Pid remote, bool link, uint64_t ref) {
+    auto it = watches_.find(node);
+    if (it == watches_.end()) return;
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const RemoteWatch& w) {
+                             return w.local == local && w.remote == remote && w.link == link && (link || w.ref == ref);
+                           }),
+            v.end());
+  }
+
+  void on_inbound(MessagePtr m, uint16_t from_node) {
+    if (m->from().valid() && m->from().node() != from_node) {
+      spdlog::warn("s2s: node {} sent a message claiming to be from {}; dropped", from_node, m->from().to_string());
+      rt_.count_dropped();
+      return;
+    }
+    switch (m->kind()) {
+      case Kind::kReply:
+        if (auto it = calls_out_.find(from_node); it != calls_out_.end()) {
+          it->second.erase({m->to().raw(), m->request_id()});
+        }
+        break;
+      case Kind::kDown:
+        forget_watch(from_node, m->to(), m->from(), false, m->request_id());
+        break;
+      case Kind::kExit:
+        if (m->request_id() == kLinkExit) forget_watch(from_node, m->to(), m->from(), true, 0);
+        break;
+      default:
+        break;
+    }
+    rt_.route(m.release());
+  }
+
+  // --- the directory ---------------------------------------------------------------------
+
+  void resolve_and_route(const std::string& name, Message* m) {
+    if (auto pid = rt_.names().lookup(name)) {
+      m->set_to(*pid);
+      rt_.route(m);
+      return;
+    }
+    auto c = name_cache_.find(name);
+    if (c != name_cache_.end() && wall_ms() < c->second.second) {
+      m->set_to(c->second.first);
+      rt_.route(m);
+      return;
+    }
+    auto& waiting = lookups_[name];
+    waiting.push_back(m);
+    if (waiting.size() > 1) return;  // a lookup is already on its way
+    lookup_name(name, [this, name](Result<Pid> where) {
+      auto msgs = std::move(lookups_[name]);
+      lookups_.erase(name);
+      for (Message* msg : msgs) {
+        if (where.ok()) {
+          msg->set_to(*where);
+          rt_.route(msg);
+        } else {
+          rt_.bounce(msg, where.status());
+        }
+      }
+    });
+  }
+
+  void lookup_name(const std::string& name, std::function<void(Result<Pid>)> done) {
+    if (!redis_->connected()) {
+      done(Status::unavailable("the directory is unavailable (Redis is down)"));
+      return;
+    }
+    redis_->command({"GET", key("dir:" + name)}, [this, name, done = std::move(done)](redisReply* r) {
+      if (!r) {
+        done(Status::unavailable("the directory is unavailable (Redis is down)"));
+        return;
+      }
+      if (r->type != REDIS_REPLY_STRING) {
+        done(Status::not_found("no process named " + name));
+        return;
+      }
+      Pid pid = parse_dir_value(reply_string(r));
+      if (!pid.valid()) {
+        done(Status::not_found("no process named " + name));
+        return;
+      }
+      if (pid.node() != rt_.node_id() && !nodes_.count(pid.node())) {
+        done(Status::unavailable("process " + name + " lived on node " + std::to_string(pid.node()) +
+                                 ", which is down"));
+        return;
+      }
+      name_cache_[name] = {pid, wall_ms() + kNameCacheMs};
+      done(pid);
+    });
+  }
+
+  void serve(MessagePtr m) {
+    if (m->kind() != Kind::kCall) return;
+    ReplyTo to = m->reply_to();
+    try {
+      if (m->proto_id() == cluster_proto::kEnsure) {
+        auto& req = m->as<JsonMap>();
+        auto name = req.get_string("name");
+        auto kind = req.get_string("kind");
+        if (!name || !kind || name->empty()) {
+          reply_error(to, Status::invalid_argument("ensure needs a name and a kind"));
+          return;
+        }
+        ensure_local(*name, *kind, Pid::from_raw(static_cast<uint64_t>(req.get_int("writer").value_or(0))), to);
+      } else if (m->proto_id() == cluster_proto::kLookup) {
+        std::string name(m->body().raw());
+        if (auto pid = rt_.names().lookup(name)) {
+          reply(to, cluster_proto::kLookup, *pid);
+          return;
+        }
+        lookup_name(name, [this, to](Result<Pid> where) {
+          if (where.ok()) {
+            reply(to, cluster_proto::kLookup, *where);
+          } else {
+            reply_error(to, where.status());
+          }
+        });
+      } else {
+        reply_error(to, Status::invalid_argument("unknown cluster request"));
+      }
+    } catch (const std::exception& e) {
+      reply_error(to, Status::invalid_argument(std::string("bad cluster request: ") + e.what()));
+    }
+  }
+
+  void ensure_local(const std::string& name, const std::string& kind, Pid writer, ReplyTo to) {
+    if (auto it = ensures_.find(name); it != ensures_.end()) {
+      it->second.push_back(to);  // an activation of this name is under way here
+      return;
+    }
+    if (auto pid = rt_.names().lookup(name)) {
+      reply(to, cluster_proto::kEnsure, *pid);
+      return;
+    }
+    const KindEntry* k = rt_.kind(kind);
+    if (!k) {
+      reply_error(to, Status::not_found("unknown process kind " + kind));
+      return;
+    }
+    if (!redis_->connected()) {
+      reply_error(to, Status::unavailable("the directory is unavailable (Redis is down)"));
+      return;
+    }
+    SpawnOptions o;
+    o.name = name;
+    o.kind = kind;
+    o.writer = writer;
+    o.idle_timeout = k->options.idle_timeout;
+    o.mailbox_limit = k->options.mailbox_limit;
+    o.overflow = k->options.overflow;
+    o.held = true;  // exists (so messages can queue), starts only if the claim is ours
+    Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
+    if (!spawned.ok()) {
+      if (auto pid = rt_.names().lookup(name)) {
+        reply(to, cluster_proto::kEnsure, *pid);
+      } else {
+        reply_error(to, spawned.status());
+      }
+      return;
+    }
+    ensures_[name].push_back(to);
+    claim(name, *spawned, true);
+  }
+
+  // Claims `name` for our `pid`; when `activating`, starts or discards the held process.
+  void claim(const std::string& name, Pid pid, bool activating, int attempt = 0) {
+    redis_->command(
+        {"EVAL", kClaimScript, "2", key("dir:" + name), names_key(rt_.node_id()), dir_value(pid), name},
+        [this, name, pid, activating, attempt](redisReply* r) {
+          Pid owner = r && r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
+          if (owner.valid() && owner != pid && owner.node() != rt_.node_id() && !nodes_.count(owner.node()) &&
+              attempt == 0) {
+            // The owner's node is gone but not yet cleaned up: clean it, then claim again.
+            cleanup_node(owner.node(), false, [this, name, pid, activating] { claim(name, pid, activating, 1); });
+            return;
+          }
+          finish_claim(name, pid, activating, owner);
+        });
+  }
+
+  void finish_claim(const std::string& name, Pid pid, bool activating, Pid owner) {
+    std::vector<ReplyTo> waiters;
+    if (activating) {
+      waiters = std::move(ensures_[name]);
+      ensures_.erase(name);
+    }
+    if (owner == pid) {
+      claimed_[name] = pid;
+      if (activating) rt_.release(pid, true);
+      for (auto& w : waiters) reply(w, cluster_proto::kEnsure, pid);
+      return;
+    }
+    if (activating) {
+      // Drop the held process's local name now: the next ensure must not find it while its
+      // discard is still on the way to its worker.
+      rt_.names().unregister(name, pid);
+      rt_.release(pid, false);
+    } else if (owner.valid()) {
+      // Republishing after a Redis restart found the name taken: ours must go.
+      spdlog::error("cluster: name {} is now owned by {}; stopping our {}", name, owner.to_string(), pid.to_string());
+      claimed_.erase(name);
+      rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string("name_conflict")));
+    }
+    for (auto& w : waiters) {
+      if (owner.valid()) {
+        name_cache_[name] = {owner, wall_ms() + kNameCacheMs};
+        reply(w, cluster_proto::kEnsure, owner);
+      } else {
+        reply_error(w, Status::unavailable("the directory is unavailable (Redis is down)"));
+      }
+    }
+  }
+
+  void release_name(const std::string& name, Pid pid) {
+    auto it = claimed_.find(name);
+    if (it == claimed_.end() || it->second != pid) return;  // a node-local name
+    claimed_.erase(it);
+    if (!redis_->connected()) {
+      releases_.emplace_back(name, pid);
+      return;
+    }
+    redis_->command({"EVAL", kReleaseScript, "2", key("dir:" + name), names_key(rt_.node_id()), dir_value(pid), name},
+                    {});
+  }
+
+  void republish() {
+    for (auto& [name, pid] : releases_) {
+      redis_->command({"EVAL", kReleaseScript, "2", key("dir:" + name), names_key(rt_.node_id()), dir_value(pid), name},
+                      {});
+    }
+    releases_.clear();
+    auto names = claimed_;
+    for (auto& [name, pid] : names) claim(name, pid, false);
+    if (!names.empty()) spdlog::info("cluster: republished {} directory names", names.size());
+  }
+
+  void reply(ReplyTo to, uint32_t proto_id, Body body) {
+    auto* r = new Message(to.caller, service_pid_, Kind::kReply, proto_id, std::move(body));
+    r->set_request_id(to.request_id);
+    rt_.route(r);
+  }
+
+  void reply_error(ReplyTo to, const Status& s) {
+    auto* r = new Message(to.caller, service_pid_, Kind::kReply, 0, Body::bytes(s.message()));
+    r->set_request_id(to.request_id);
+    r->set_code(s.code());
+    rt_.route(r);
+  }
+
+  std::string metrics_on_loop() {
+    NodeStats st = rt_.stats();
+    const S2sStats& s = s2s_->stats();
+    std::string n = "{node=\"" + std::to_string(rt_.node_id()) + "\"}";
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, double v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", v);
+      out += std::string(name) + n + " " + buf + "\n";
+    };
+    metric("behavior_processes", "gauge", "Processes alive on this node.", double(st.live));
+    metric("behavior_processes_spawned_total", "counter", "Processes started.", double(st.spawned));
+    metric("behavior_processes_exited_total", "counter", "Processes ended.", double(st.exited));
+    metric("behavior_processes_crashed_total", "counter", "Processes ended by an exception.", double(st.crashed));
+    metric("behavior_messages_handled_total", "counter", "Messages handled by routers.", double(st.messages));
+    metric("behavior_messages_dropped_total", "counter", "Messages dropped or refused.", double(st.dropped));
+    metric("behavior_processes_idle_expired_total", "counter", "Processes stopped by model clean.",
+           double(st.idle_expired));
+    metric("behavior_s2s_messages_in_total", "counter", "Envelopes received from other nodes.", double(s.frames_in));
+    metric("behavior_s2s_messages_out_total", "counter", "Envelopes sent to other nodes.", double(s.frames_out));
+    metric("behavior_s2s_bytes_in_total", "counter", "Bytes received on s2s links.", double(s.bytes_in));
+    metric("behavior_s2s_bytes_out_total", "counter", "Bytes written on s2s links.", double(s.bytes_out));
+    metric("behavior_s2s_connections", "gauge", "Open s2s links (both directions).", double(s.connections));
+    metric("behavior_s2s_refused_handshakes_total", "counter", "Peers that did not prove the cluster secret.",
+           double(s.refused_handshakes));
+    metric("behavior_s2s_bad_frames_total", "counter", "Links closed for malformed or oversized frames.",
+           double(s.bad_frames));
+    size_t pending = 0;
+    for (auto& [node, calls] : calls_out_) pending += calls.size();
+    metric("behavior_remote_calls_pending", "gauge", "Calls to other nodes awaiting a reply.", double(pending));
+    metric("behavior_redis_connected", "gauge", "1 when the Redis connection is up.", redis_->connected() ? 1 : 0);
+    metric("behavior_redis_reconnects_total", "counter", "Redis reconnect attempts.", double(redis_->reconnects()));
+    metric("behavior_heartbeat_age_seconds", "gauge", "Seconds since the last successful heartbeat.",
+           last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1);
+    metric("behavior_cluster_nodes", "gauge", "Live nodes in this node's view.", double(nodes_.size()));
+    metric("behavior_cluster_nodes_down_total", "counter", "Nodes this node saw go down.", double(nodes_down_));
+    return out;
+  }
+
+  Node& node_;
+  Runtime& rt_;
+  ClusterOptions options_;
+  NetLoop net_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<RedisClient> sub_;
+  std::unique_ptr<S2s> s2s_;
+  std::unique_ptr<HttpServer> http_;
+  uv_timer_t heartbeat_timer_{};
+  std::atomic<bool> running_{false};
+  std::atomic<int> s2s_port_{0};
+  std::atomic<int> metrics_port_{-1};
+  std::atomic<bool> redis_connected_{false};
+  std::atomic<uint64_t> connections_{0};
+  Pid service_pid_;
+  int64_t started_ms_ = 0;
+  mutable std::mutex view_mu_;
+  std::map<uint16_t, ClusterNodeInfo> view_;
+  // Loop thread only.
+  std::map<uint16_t, ClusterNodeInfo> nodes_;
+  std::map<uint16_t, int64_t> absent_since_;  // steady ms of the first refresh that missed it
+  bool refreshing_ = false;
+  bool refreshed_once_ = false;
+  bool announced_ = false;
+  bool draining_ = false;
+  std::vector<Message*> early_;
+  std::unordered_map<std::string, std::pair<Pid, int64_t>> name_cache_;
+  std::unordered_map<std::string, std::vector<Message*>> lookups_;
+  std::unordered_map<std::string, Pid> claimed_;
+  std::unordered_map<std::string, std::vector<ReplyTo>> ensures_;
+  std::vector<std::pair<std::string, Pid>> releases_;
+  std::map<uint16_t, std::map<std::pair<uint64_t, uint64_t>, int64_t>> calls_out_;
+  std::map<uint16_t, std::vector<RemoteWatch>> watches_;
+  uint64_t heartbeats_ok_ = 0;
+  int64_t last_heartbeat_ok_ms_ = 0;
+  uint64_t nodes_down_ = 0;
+};
+
+}  // namespace behavior::detail
+
+namespace behavior {
+
+Cluster::Cluster(Node& node, ClusterOptions options)
+    : node_(node), impl_(std::make_unique<detail::ClusterImpl>(node, std::move(options))) {}
+Cluster::~Cluster() { stop(); }
+Status Cluster::start() { return impl_->start(); }
+void Cluster::stop() { impl_->stop(); }
+int Cluster::s2s_port() const { return impl_->s2s_port(); }
+int Cluster::metrics_port() const { return impl_->metrics_port(); }
+bool Cluster::redis_connected() const { return impl_->redis_connected(); }
+std::vector<ClusterNodeInfo> Cluster::nodes() const { return impl_->view(); }
+void Cluster::set_connections(uint64_t n) { impl_->set_connections(n); }
+std::string Cluster::metrics_text() const { return impl_->metrics_text(); }
+
+Pid Cluster::service_pid(uint16_t node) { return Pid(node, Pid::kExternalShard, detail::kServiceSerial); }
+
+JsonMap Cluster::ensure_request(const std::string& name, const std::string& kind, Pid writer) {
+  JsonMap m;
+  m.set("name", name).set("kind", kind).set("writer", static_cast<int64_t>(writer.raw()));
+  return m;
+}
+
+Result<Pid> Cluster::ensure(const std::string& name, const std::string& kind, uint16_t on_node, Pid writer,
+                            Millis timeout) {
+  Inbox inbox(node_);
+  Reply r = inbox.call(service_pid(on_node ? on_node : node_.id()), cluster_proto::kEnsure,
+                       ensure_request(name, kind, writer), timeout);
+  if (!r.ok()) return r.status();
+  return r.as<Pid>();
+}
+
+Result<Pid> Cluster::lookup(const std::string& name, Millis timeout) {
+  Inbox inbox(node_);
+  Reply r = inbox.call(service_pid(node_.id()), cluster_proto::kLookup, std::string(name), timeout);
+  if (!r.ok()) return r.status();
+  return r.as<Pid>();
+}
+
+}  // namespace behavior

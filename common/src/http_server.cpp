@@ -1,0 +1,297 @@
+// http_server.cpp — see http_server.h. One Conn per socket: http-parser callbacks fill the
+// current request; on message complete the handler runs and the response is queued; the
+// connection closes after a response when keep-alive is off or after any parse error.
+#include "behavior/http_server.h"
+
+#include <http_parser.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace behavior {
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace
+
+struct HttpServer::Conn {
+  HttpServer* server;
+  uv_tcp_t tcp{};
+  uv_timer_t timer{};
+  http_parser parser{};
+  HttpRequest req;
+  std::string url;
+  std::string header_field;
+  bool header_value_started = false;
+  size_t header_bytes = 0;
+  bool error = false;
+  int error_status = 400;
+  bool closing = false;
+  int open_handles = 2;
+  char buf[16 * 1024];
+};
+
+namespace {
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  bool close_after;
+};
+
+http_parser_settings make_settings() {
+  http_parser_settings s;
+  http_parser_settings_init(&s);
+  s.on_message_begin = [](http_parser* p) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    c->req = HttpRequest();
+    c->url.clear();
+    c->header_field.clear();
+    c->header_value_started = false;
+    c->header_bytes = 0;
+    return 0;
+  };
+  s.on_url = [](http_parser* p, const char* at, size_t n) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    c->url.append(at, n);
+    c->header_bytes += n;
+    if (c->header_bytes > c->server->limits().max_header_bytes) {
+      c->error_status = 431;
+      return 1;
+    }
+    return 0;
+  };
+  s.on_header_field = [](http_parser* p, const char* at, size_t n) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    if (c->header_value_started) {
+      c->header_field.clear();
+      c->header_value_started = false;
+    }
+    c->header_field.append(at, n);
+    c->header_bytes += n;
+    if (c->header_bytes > c->server->limits().max_header_bytes) {
+      c->error_status = 431;
+      return 1;
+    }
+    return 0;
+  };
+  s.on_header_value = [](http_parser* p, const char* at, size_t n) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    std::string name = c->header_field;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    c->req.headers[name].append(at, n);
+    c->header_value_started = true;
+    c->header_bytes += n;
+    if (c->header_bytes > c->server->limits().max_header_bytes) {
+      c->error_status = 431;
+      return 1;
+    }
+    return 0;
+  };
+  s.on_headers_complete = [](http_parser* p) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    if (p->content_length != ULLONG_MAX && p->content_length > c->server->limits().max_body_bytes) {
+      c->error_status = 413;
+      return -1;
+    }
+    return 0;
+  };
+  s.on_body = [](http_parser* p, const char* at, size_t n) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    if (c->req.body.size() + n > c->server->limits().max_body_bytes) {
+      c->error_status = 413;
+      return 1;
+    }
+    c->req.body.append(at, n);
+    return 0;
+  };
+  s.on_message_complete = [](http_parser* p) {
+    auto* c = static_cast<HttpServer::Conn*>(p->data);
+    c->req.method = http_method_str(static_cast<http_method>(p->method));
+    auto q = c->url.find('?');
+    c->req.path = c->url.substr(0, q);
+    c->req.query = q == std::string::npos ? "" : c->url.substr(q + 1);
+    c->server->dispatch(c, http_should_keep_alive(p) != 0);
+    return 0;
+  };
+  return s;
+}
+
+const http_parser_settings& settings() {
+  static const http_parser_settings s = make_settings();
+  return s;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(uv_loop_t* loop, HttpLimits limits) : loop_(loop), limits_(limits) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(std::string method, std::string path, Handler handler) {
+  routes_[{std::move(method), std::move(path)}] = std::move(handler);
+}
+
+Status HttpServer::listen(const std::string& host, int port) {
+  sockaddr_in addr{};
+  if (uv_ip4_addr(host.c_str(), port, &addr) != 0) return Status::invalid_argument("bad host " + host);
+  server_ = new uv_tcp_t();
+  uv_tcp_init(loop_, server_);
+  server_->data = this;
+  int r = uv_tcp_bind(server_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (r == 0) {
+    r = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 1024, [](uv_stream_t* s, int status) {
+      if (status == 0) static_cast<HttpServer*>(s->data)->on_connection();
+    });
+  }
+  if (r != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    server_ = nullptr;
+    return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(r));
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(server_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return {};
+}
+
+void HttpServer::on_connection() {
+  auto* c = new Conn();
+  c->server = this;
+  uv_tcp_init(loop_, &c->tcp);
+  uv_timer_init(loop_, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  conns_.insert(c);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
+      conns_.size() > limits_.max_connections) {
+    close(c);
+    return;
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    char ip[64] = "";
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
+    c->req.peer_ip = ip;
+  }
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  uv_timer_start(&c->timer, [](uv_timer_t* t) { static_cast<Conn*>(t->data)->server->close(static_cast<Conn*>(t->data)); },
+                 limits_.idle_timeout_ms, 0);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* conn = static_cast<Conn*>(h->data);
+        *buf = uv_buf_init(conn->buf, sizeof conn->buf);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+        auto* conn = static_cast<Conn*>(s->data);
+        HttpServer* self = conn->server;
+        if (n < 0) {
+          self->close(conn);
+          return;
+        }
+        if (n == 0 || conn->closing) return;
+        size_t done = http_parser_execute(&conn->parser, &settings(), conn->buf, static_cast<size_t>(n));
+        if (conn->closing) return;
+        if (conn->parser.http_errno != HPE_OK || done != static_cast<size_t>(n)) {
+          HttpResponse r;
+          r.status = conn->error_status;
+          r.content_type = "application/json";
+          r.body = std::string("{\"code\":") + std::to_string(r.status) + ",\"message\":\"" +
+                   (r.status == 400 ? http_errno_description(static_cast<http_errno>(conn->parser.http_errno))
+                                    : reason_phrase(r.status)) +
+                   "\"}";
+          self->respond(conn, r, false);
+        }
+      });
+}
+
+void HttpServer::dispatch(Conn* c, bool keep_alive) {
+  HttpResponse r;
+  auto it = routes_.find({c->req.method, c->req.path});
+  if (it == routes_.end()) it = routes_.find({"*", c->req.path});
+  if (it == routes_.end()) {
+    bool path_known = false;
+    for (auto& [key, h] : routes_) path_known |= key.second == c->req.path;
+    r.status = path_known ? 405 : 404;
+    r.content_type = "application/json";
+    r.body = std::string("{\"code\":") + std::to_string(r.status) + ",\"message\":\"" + reason_phrase(r.status) + "\"}";
+  } else {
+    try {
+      r = it->second(c->req);
+    } catch (const std::exception& e) {
+      r = HttpResponse{500, "application/json", std::string("{\"code\":500,\"message\":\"internal error\"}"), {}};
+    }
+  }
+  respond(c, r, keep_alive);
+  if (keep_alive) uv_timer_again(&c->timer);
+}
+
+void HttpServer::respond(Conn* c, const HttpResponse& r, bool keep_alive) {
+  auto* w = new WriteReq();
+  w->close_after = !keep_alive;
+  w->data = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
+  w->data += "Content-Type: " + r.content_type + "\r\n";
+  w->data += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  for (auto& [k, v] : r.headers) w->data += k + ": " + v + "\r\n";
+  w->data += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  w->data += r.body;
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* req, int) {
+    auto* wr = static_cast<WriteReq*>(req->data);
+    auto* conn = static_cast<Conn*>(req->handle->data);
+    if (wr->close_after) conn->server->close(conn);
+    delete wr;
+  });
+  if (rc != 0) {
+    delete w;
+    close(c);
+    return;
+  }
+  if (!keep_alive) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+}
+
+void HttpServer::close(Conn* c) {
+  if (c->closing) return;
+  c->closing = true;
+  conns_.erase(c);
+  auto done = [](uv_handle_t* h) {
+    auto* conn = static_cast<Conn*>(h->data);
+    if (--conn->open_handles == 0) delete conn;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), done);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), done);
+}
+
+void HttpServer::stop() {
+  std::vector<Conn*> all(conns_.begin(), conns_.end());
+  for (Conn* c : all) close(c);
+  if (server_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    server_ = nullptr;
+  }
+}
+
+}  // namespace behavior

@@ -1,0 +1,189 @@
+// redis_client.cpp — see redis_client.h. hiredis frees a context itself after a failed
+// connect or a disconnect; we only forget our pointer in those callbacks. Commands issued
+// while disconnected fail at once (callback with nullptr): callers retry on their own
+// schedule (heartbeats, directory republish) rather than piling up in a queue.
+#include "redis_client.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <spdlog/spdlog.h>
+
+namespace behavior::detail {
+
+std::string reply_string(const redisReply* r) {
+  if (!r) return {};
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR) {
+    return std::string(r->str, r->len);
+  }
+  if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+  return {};
+}
+
+bool reply_ok(const redisReply* r) { return r && r->type != REDIS_REPLY_ERROR; }
+
+RedisClient::RedisClient(uv_loop_t* loop, RedisOptions options, std::string name)
+    : loop_(loop), options_(std::move(options)), name_(std::move(name)) {}
+
+RedisClient::~RedisClient() { stop(); }
+
+void RedisClient::start() {
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  timer_open_ = true;
+  connect();
+}
+
+void RedisClient::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  connected_ = false;
+  if (ac_) {
+    redisAsyncContext* ac = ac_;
+    ac_ = nullptr;
+    ac->data = nullptr;
+    redisAsyncFree(ac);  // pending callbacks run with a null reply
+  }
+  if (timer_open_) {
+    timer_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  }
+}
+
+void RedisClient::connect() {
+  if (stopped_) return;
+  ac_ = redisAsyncConnect(options_.host.c_str(), options_.port);
+  if (!ac_ || ac_->err) {
+    spdlog::warn("redis {}: cannot connect to {}:{}: {}", name_, options_.host, options_.port,
+                 ac_ ? ac_->errstr : "out of memory");
+    if (ac_) redisAsyncFree(ac_);
+    ac_ = nullptr;
+    schedule_reconnect();
+    return;
+  }
+  ac_->data = this;
+  redisLibuvAttach(ac_, loop_);
+  redisAsyncSetConnectCallback(ac_, &RedisClient::on_connect);
+  redisAsyncSetDisconnectCallback(ac_, &RedisClient::on_disconnect);
+  // A connect that neither succeeds nor fails (the adapter ignores poll errors) is cut.
+  uv_timer_start(
+      &timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RedisClient*>(t->data);
+        if (self->connected_ || !self->ac_) return;
+        spdlog::warn("redis {}: connect timed out", self->name_);
+        redisAsyncContext* ac = self->ac_;
+        self->ac_ = nullptr;
+        ac->data = nullptr;
+        redisAsyncFree(ac);
+        self->schedule_reconnect();
+      },
+      static_cast<uint64_t>(options_.connect_timeout_ms), 0);
+}
+
+void RedisClient::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  if (!self) return;
+  if (status != REDIS_OK) {
+    spdlog::warn("redis {}: connect to {}:{} failed: {}", self->name_, self->options_.host,
+                 self->options_.port, ac->errstr);
+    self->ac_ = nullptr;  // hiredis frees it
+    self->schedule_reconnect();
+    return;
+  }
+  uv_timer_stop(&self->timer_);
+  if (self->options_.password.empty()) {
+    self->ready();
+    return;
+  }
+  const char* argv[] = {"AUTH", self->options_.password.c_str()};
+  size_t lens[] = {4, self->options_.password.size()};
+  redisAsyncCommandArgv(self->ac_, &RedisClient::on_reply,
+                        new Callback([self](redisReply* r) {
+                          if (reply_ok(r)) {
+                            self->ready();
+                          } else {
+                            spdlog::error("redis {}: AUTH refused: {}", self->name_, reply_string(r));
+                            if (self->ac_) redisAsyncDisconnect(self->ac_);
+                          }
+                        }),
+                        2, argv, lens);
+}
+
+void RedisClient::ready() {
+  connected_ = true;
+  if (reconnects_ > 0) spdlog::info("redis {}: reconnected to {}:{}", name_, options_.host, options_.port);
+  backoff_ms_ = 50;
+  if (!channel_.empty()) send_subscribe();
+  if (on_connected_) on_connected_();
+}
+
+void RedisClient::on_disconnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  if (!self) return;
+  self->connected_ = false;
+  self->ac_ = nullptr;  // hiredis frees it after this callback
+  if (self->stopped_) return;
+  spdlog::warn("redis {}: connection lost{}{}", self->name_, status == REDIS_OK ? "" : ": ",
+               status == REDIS_OK ? "" : ac->errstr);
+  self->schedule_reconnect();
+}
+
+void RedisClient::schedule_reconnect() {
+  if (stopped_ || !timer_open_) return;
+  ++reconnects_;
+  int delay = backoff_ms_;
+  backoff_ms_ = std::min(backoff_ms_ * 2, options_.max_backoff_ms);
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { static_cast<RedisClient*>(t->data)->connect(); },
+      static_cast<uint64_t>(delay), 0);
+}
+
+void RedisClient::command(const std::vector<std::string>& args, Callback cb) {
+  if (!connected_ || !ac_) {
+    if (cb) cb(nullptr);
+    return;
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* privdata = new Callback(std::move(cb));
+  if (redisAsyncCommandArgv(ac_, &RedisClient::on_reply, privdata, static_cast<int>(argv.size()),
+                            argv.data(), lens.data()) != REDIS_OK) {
+    Callback failed = std::move(*privdata);
+    delete privdata;
+    if (failed) failed(nullptr);
+  }
+}
+
+void RedisClient::on_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* cb = static_cast<Callback*>(privdata);
+  if (*cb) (*cb)(static_cast<redisReply*>(reply));
+  delete cb;
+}
+
+void RedisClient::subscribe(std::string channel, std::function<void(std::string_view)> on_message) {
+  channel_ = std::move(channel);
+  on_message_ = std::move(on_message);
+  if (connected_) send_subscribe();
+}
+
+void RedisClient::send_subscribe() {
+  const char* argv[] = {"SUBSCRIBE", channel_.c_str()};
+  size_t lens[] = {9, channel_.size()};
+  redisAsyncCommandArgv(ac_, &RedisClient::on_subscribed, this, 2, argv, lens);
+}
+
+void RedisClient::on_subscribed(redisAsyncContext* ac, void* reply, void*) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  auto* r = static_cast<redisReply*>(reply);
+  if (!self || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+  if (reply_string(r->element[0]) == "message" && self->on_message_) {
+    self->on_message_(std::string_view(r->element[2]->str, r->element[2]->len));
+  }
+}
+
+}  // namespace behavior::detail

@@ -1,0 +1,447 @@
+// s2s.cpp — see s2s.h. One Link is one TCP connection. A dialed link carries this node's
+// envelopes to the peer; an accepted link carries the peer's envelopes to this node. So the
+// two directions never race to share a connection, and a reply simply goes out on the
+// replier's own dialed link.
+#include "s2s.h"
+
+#include <spdlog/spdlog.h>
+
+#include "behavior/crypto.h"
+#include "s2s.pb.h"
+
+namespace behavior::detail {
+namespace {
+
+constexpr size_t kReadBuffer = 64 * 1024;
+constexpr size_t kMaxHandshakeFrame = 1024;
+constexpr int kMaxBackoffMs = 2000;
+
+std::string node_bytes(uint16_t node) {
+  return std::string{static_cast<char>(node >> 8), static_cast<char>(node & 0xFF)};
+}
+
+std::string dialer_proof(const std::string& secret, std::string_view listener_nonce, uint16_t dialer) {
+  return hmac_sha256(secret, "behavior-s2s-dialer" + std::string(listener_nonce) + node_bytes(dialer));
+}
+
+std::string listener_proof(const std::string& secret, std::string_view dialer_nonce, uint16_t listener) {
+  return hmac_sha256(secret, "behavior-s2s-listener" + std::string(dialer_nonce) + node_bytes(listener));
+}
+
+bool parse_address(const std::string& address, sockaddr_in* out) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  int port = std::atoi(address.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return false;
+  return uv_ip4_addr(address.substr(0, colon).c_str(), port, out) == 0;
+}
+
+std::string peer_name(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char ip[64] = "?";
+  auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+  uv_ip4_name(in, ip, sizeof ip);
+  return std::string(ip) + ":" + std::to_string(ntohs(in->sin_port));
+}
+
+}  // namespace
+
+struct S2s::Link {
+  enum State { kConnecting, kHandshake, kReady, kClosing };
+  Link(S2s* o, bool is_dialer, size_t max_frame) : owner(o), dialer(is_dialer), reader(max_frame) {
+    tcp.data = this;
+    wreq.data = this;
+    connect_req.data = this;
+  }
+  S2s* owner;
+  bool dialer;
+  State state = kConnecting;
+  uint16_t peer_node = 0;
+  size_t slot = 0;
+  std::string my_nonce;
+  FrameReader reader;
+  std::string pending;
+  std::string inflight;
+  bool writing = false;
+  uv_tcp_t tcp{};
+  uv_connect_t connect_req{};
+  uv_write_t wreq{};
+  char buf[kReadBuffer];
+};
+
+struct RedialTimer {
+  uv_timer_t timer{};
+  S2s* owner = nullptr;
+  uint16_t node = 0;
+  size_t slot = 0;
+};
+
+S2s::S2s(uv_loop_t* loop, uint16_t node_id, S2sOptions options, Deliver deliver, Bounce bounce)
+    : loop_(loop), node_id_(node_id), options_(std::move(options)), deliver_(std::move(deliver)),
+      bounce_(std::move(bounce)) {
+  if (options_.pool < 1) options_.pool = 1;
+}
+
+S2s::~S2s() { stop(); }
+
+Status S2s::listen() {
+  sockaddr_in addr{};
+  if (uv_ip4_addr(options_.host.c_str(), options_.port, &addr) != 0) {
+    return Status::invalid_argument("bad s2s host " + options_.host);
+  }
+  server_ = new uv_tcp_t();
+  uv_tcp_init(loop_, server_);
+  server_->data = this;
+  int r = uv_tcp_bind(server_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (r == 0) {
+    r = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 512, [](uv_stream_t* srv, int status) {
+      auto* self = static_cast<S2s*>(srv->data);
+      if (status < 0 || self->stopped_) return;
+      auto* link = new Link(self, false, kMaxHandshakeFrame);
+      uv_tcp_init(self->loop_, &link->tcp);
+      self->links_.insert(link);
+      if (uv_accept(srv, reinterpret_cast<uv_stream_t*>(&link->tcp)) != 0) {
+        self->close_link(link, "accept failed");
+        return;
+      }
+      uv_tcp_nodelay(&link->tcp, 1);
+      link->state = Link::kHandshake;
+      link->my_nonce = random_bytes(32);
+      pb::Challenge c;
+      c.set_node_id(self->node_id_);
+      c.set_nonce(link->my_nonce);
+      self->start_read(link);
+      self->write_frames(link, [&] {
+        std::string f;
+        append_frame(c.SerializeAsString(), &f);
+        return f;
+      }());
+    });
+  }
+  if (r != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    server_ = nullptr;
+    return Status::unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                               ": " + uv_strerror(r));
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(server_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return {};
+}
+
+S2s::Peer& S2s::peer(uint16_t node, const std::string& address) {
+  Peer& p = peers_[node];
+  if (p.slots.empty()) {
+    p.node = node;
+    p.slots.resize(static_cast<size_t>(options_.pool));
+  }
+  p.address = address;
+  return p;
+}
+
+void S2s::send(uint16_t node, const std::string& address, Message* m) {
+  if (stopped_) {
+    bounce_(m, Status::shutdown("node is stopping"));
+    return;
+  }
+  Peer& p = peer(node, address);
+  size_t i = std::hash<uint64_t>{}(m->from().raw()) % p.slots.size();
+  Slot& s = p.slots[i];
+  if (s.link && s.link->state == Link::kReady) {
+    if (s.link->pending.size() > options_.max_backlog) {
+      bounce_(m, Status::unavailable("s2s backlog to node " + std::to_string(node) + " is full"));
+      return;
+    }
+    enqueue(s.link, m);
+    return;
+  }
+  if (p.queued_bytes > options_.max_backlog) {
+    bounce_(m, Status::unavailable("s2s backlog to node " + std::to_string(node) + " is full"));
+    return;
+  }
+  p.queued_bytes += sizeof(Message) + m->body().raw().size();
+  s.queue.push_back(m);
+  if (!s.link && !s.timer) dial(p, i);
+}
+
+void S2s::enqueue(Link* link, Message* m) {
+  Status st = append_envelope_frame(*m, options_.max_frame, &link->pending);
+  if (!st.ok()) {
+    bounce_(m, st);
+    return;
+  }
+  ++stats_.frames_out;
+  delete m;
+  dirty_.insert(link);
+}
+
+void S2s::flush() {
+  for (Link* link : dirty_) write_pending(link);
+  dirty_.clear();
+}
+
+void S2s::write_frames(Link* link, std::string_view frames) {
+  link->pending.append(frames);
+  write_pending(link);
+}
+
+void S2s::write_pending(Link* link) {
+  if (link->writing || link->pending.empty() || link->state == Link::kClosing) return;
+  link->inflight.swap(link->pending);
+  uv_buf_t buf = uv_buf_init(link->inflight.data(), static_cast<unsigned>(link->inflight.size()));
+  link->writing = true;
+  int r = uv_write(&link->wreq, reinterpret_cast<uv_stream_t*>(&link->tcp), &buf, 1, [](uv_write_t* req, int status) {
+    auto* l = static_cast<Link*>(req->data);
+    l->writing = false;
+    if (status < 0) {
+      l->owner->close_link(l, uv_strerror(status));
+      return;
+    }
+    l->owner->stats_.bytes_out += l->inflight.size();
+    l->inflight.clear();
+    l->owner->write_pending(l);
+  });
+  if (r != 0) {
+    link->writing = false;
+    close_link(link, uv_strerror(r));
+  }
+}
+
+void S2s::dial(Peer& p, size_t slot) {
+  sockaddr_in addr{};
+  Slot& s = p.slots[slot];
+  if (!parse_address(p.address, &addr)) {
+    Status why = Status::unavailable("node " + std::to_string(p.node) + " has no usable s2s address");
+    for (Message* m : s.queue) bounce_(m, why);
+    s.queue.clear();
+    return;
+  }
+  auto* link = new Link(this, true, kMaxHandshakeFrame);
+  link->peer_node = p.node;
+  link->slot = slot;
+  uv_tcp_init(loop_, &link->tcp);
+  uv_tcp_nodelay(&link->tcp, 1);
+  links_.insert(link);
+  s.link = link;
+  int r = uv_tcp_connect(&link->connect_req, &link->tcp, reinterpret_cast<const sockaddr*>(&addr),
+                         [](uv_connect_t* req, int status) {
+                           auto* l = static_cast<Link*>(req->data);
+                           if (l->state == Link::kClosing) return;
+                           if (status < 0) {
+                             l->owner->close_link(l, uv_strerror(status));
+                             return;
+                           }
+                           l->state = Link::kHandshake;
+                           l->owner->start_read(l);
+                         });
+  if (r != 0) close_link(link, uv_strerror(r));
+}
+
+void S2s::start_read(Link* link) {
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&link->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* l = static_cast<Link*>(h->data);
+        *buf = uv_buf_init(l->buf, sizeof l->buf);
+      },
+      [](uv_stream_t* stream, ssize_t n, const uv_buf_t*) {
+        auto* l = static_cast<Link*>(stream->data);
+        if (n < 0) {
+          l->owner->close_link(l, n == UV_EOF ? "closed by peer" : uv_strerror(static_cast<int>(n)));
+          return;
+        }
+        if (n > 0) l->owner->on_read(l, l->buf, static_cast<size_t>(n));
+      });
+}
+
+void S2s::on_read(Link* link, const char* data, size_t n) {
+  stats_.bytes_in += n;
+  Status st = link->reader.feed(data, n, [&](std::string_view payload) { return on_frame(link, payload); });
+  if (!st.ok()) {
+    ++stats_.bad_frames;
+    spdlog::warn("s2s: closing link {} (node {}): {}", peer_name(&link->tcp), link->peer_node, st.to_string());
+    close_link(link, "bad input");
+  }
+}
+
+Status S2s::on_frame(Link* link, std::string_view payload) {
+  if (link->state == Link::kClosing) return Status::shutdown("closing");
+  if (link->state == Link::kReady) {
+    if (link->dialer) return Status::invalid_argument("unexpected frame on an outbound link");
+    Result<MessagePtr> m = decode_envelope(payload);
+    if (!m.ok()) return m.status();
+    if ((*m)->to().node() != node_id_) return Status::invalid_argument("envelope for another node");
+    ++stats_.frames_in;
+    deliver_(std::move(*m), link->peer_node);
+    return {};
+  }
+  // Handshake.
+  if (link->dialer) {
+    if (link->my_nonce.empty()) {
+      pb::Challenge c;
+      if (!c.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        return Status::invalid_argument("bad challenge");
+      }
+      if (c.node_id() != link->peer_node) {
+        return Status::invalid_argument("dialed node " + std::to_string(link->peer_node) + " but found node " +
+                                        std::to_string(c.node_id()));
+      }
+      link->my_nonce = random_bytes(32);
+      pb::Hello h;
+      h.set_node_id(node_id_);
+      h.set_nonce(link->my_nonce);
+      h.set_proof(dialer_proof(options_.secret, c.nonce(), node_id_));
+      std::string f;
+      append_frame(h.SerializeAsString(), &f);
+      write_frames(link, f);
+      return {};
+    }
+    pb::Welcome w;
+    if (!w.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+        !constant_time_equal(w.proof(), listener_proof(options_.secret, link->my_nonce, link->peer_node))) {
+      ++stats_.refused_handshakes;
+      return Status::invalid_argument("node " + std::to_string(link->peer_node) +
+                                      " did not prove the cluster secret");
+    }
+    on_link_ready(link);
+    return {};
+  }
+  pb::Hello h;
+  if (!h.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || h.node_id() == 0 ||
+      h.node_id() > 65535 ||
+      !constant_time_equal(h.proof(), dialer_proof(options_.secret, link->my_nonce, static_cast<uint16_t>(h.node_id())))) {
+    ++stats_.refused_handshakes;
+    spdlog::warn("s2s: refused a peer from {}: it did not prove the cluster secret", peer_name(&link->tcp));
+    return Status::invalid_argument("handshake refused");
+  }
+  link->peer_node = static_cast<uint16_t>(h.node_id());
+  pb::Welcome w;
+  w.set_proof(listener_proof(options_.secret, h.nonce(), node_id_));
+  std::string f;
+  append_frame(w.SerializeAsString(), &f);
+  write_frames(link, f);
+  link->state = Link::kReady;
+  link->reader.set_max_frame(options_.max_frame);
+  ++stats_.connections;
+  spdlog::debug("s2s: accepted node {} from {}", link->peer_node, peer_name(&link->tcp));
+  return {};
+}
+
+void S2s::on_link_ready(Link* link) {
+  link->state = Link::kReady;
+  ++stats_.connections;
+  auto it = peers_.find(link->peer_node);
+  if (it == peers_.end()) return;
+  Slot& s = it->second.slots[link->slot];
+  s.backoff_ms = 0;
+  if (!s.carry.empty()) {
+    link->pending.insert(0, s.carry);
+    s.carry.clear();
+  }
+  for (Message* m : s.queue) {
+    it->second.queued_bytes -= std::min(it->second.queued_bytes, sizeof(Message) + m->body().raw().size());
+    enqueue(link, m);
+  }
+  s.queue.clear();
+  dirty_.insert(link);
+  flush();
+}
+
+void S2s::close_link(Link* link, const char* why) {
+  if (link->state == Link::kClosing) return;
+  if (link->state == Link::kReady) --stats_.connections;
+  spdlog::debug("s2s: link to node {} closed: {}", link->peer_node, why);
+  link->state = Link::kClosing;
+  dirty_.erase(link);
+  uv_close(reinterpret_cast<uv_handle_t*>(&link->tcp), [](uv_handle_t* h) {
+    auto* l = static_cast<Link*>(h->data);
+    l->owner->on_link_closed(l);
+    delete l;
+  });
+}
+
+void S2s::on_link_closed(Link* link) {
+  links_.erase(link);
+  if (!link->dialer || stopped_) return;
+  auto it = peers_.find(link->peer_node);
+  if (it == peers_.end()) return;
+  Peer& p = it->second;
+  Slot& s = p.slots[link->slot];
+  if (s.link != link) return;
+  s.link = nullptr;
+  s.carry += link->pending;  // never handed to the kernel: safe to send again
+  if (s.queue.empty() && s.carry.empty()) return;
+  // Redial with backoff while there is something to send.
+  s.backoff_ms = s.backoff_ms == 0 ? 50 : std::min(s.backoff_ms * 2, kMaxBackoffMs);
+  auto* t = new RedialTimer();
+  t->owner = this;
+  t->node = p.node;
+  t->slot = link->slot;
+  uv_timer_init(loop_, &t->timer);
+  t->timer.data = t;
+  s.timer = &t->timer;
+  uv_timer_start(
+      &t->timer,
+      [](uv_timer_t* h) {
+        auto* rt = static_cast<RedialTimer*>(h->data);
+        S2s* self = rt->owner;
+        auto pit = self->peers_.find(rt->node);
+        if (pit != self->peers_.end()) {
+          Slot& slot = pit->second.slots[rt->slot];
+          slot.timer = nullptr;
+          if (!slot.link) self->dial(pit->second, rt->slot);
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete static_cast<RedialTimer*>(x->data); });
+      },
+      static_cast<uint64_t>(s.backoff_ms), 0);
+}
+
+void S2s::drop_peer(uint16_t node, const Status& why) {
+  auto it = peers_.find(node);
+  if (it == peers_.end()) return;
+  Peer p = std::move(it->second);
+  peers_.erase(it);
+  for (Slot& s : p.slots) {
+    for (Message* m : s.queue) bounce_(m, why);
+    if (s.link) close_link(s.link, "peer is down");
+    if (s.timer) {
+      uv_timer_stop(s.timer);
+      uv_close(reinterpret_cast<uv_handle_t*>(s.timer), [](uv_handle_t* x) { delete static_cast<RedialTimer*>(x->data); });
+    }
+  }
+  // Accepted links from that node die with its sockets; close them now too.
+  std::vector<Link*> inbound;
+  for (Link* l : links_) {
+    if (!l->dialer && l->peer_node == node) inbound.push_back(l);
+  }
+  for (Link* l : inbound) close_link(l, "peer is down");
+}
+
+void S2s::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& [node, p] : peers_) {
+    for (Slot& s : p.slots) {
+      for (Message* m : s.queue) delete m;
+      s.queue.clear();
+      if (s.timer) {
+        uv_timer_stop(s.timer);
+        uv_close(reinterpret_cast<uv_handle_t*>(s.timer), [](uv_handle_t* x) { delete static_cast<RedialTimer*>(x->data); });
+        s.timer = nullptr;
+      }
+    }
+  }
+  peers_.clear();
+  std::vector<Link*> all(links_.begin(), links_.end());
+  for (Link* l : all) close_link(l, "stopping");
+  if (server_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    server_ = nullptr;
+  }
+}
+
+}  // namespace behavior::detail

@@ -1,0 +1,101 @@
+// s2s.h — node-to-node transport on the network thread. Each node listens on one port;
+// to send, it dials the peer (a small pool of connections, chosen by the sender's pid so
+// one sender's messages stay in order), proves the cluster secret in a handshake, and
+// writes length-prefixed envelopes, coalescing everything queued into one write. Lost
+// connections are redialed with backoff; bytes not yet handed to the kernel are carried to
+// the next connection. Bad input closes that connection only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "behavior/message.h"
+#include "envelope.h"
+
+namespace behavior::detail {
+
+struct S2sOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: pick a free port
+  std::string secret;
+  size_t max_frame = 8u << 20;
+  int pool = 2;                    // connections per peer
+  size_t max_backlog = 64u << 20;  // bytes queued per peer before sends are refused
+};
+
+struct S2sStats {
+  uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0, frames_out = 0;
+  uint64_t refused_handshakes = 0, bad_frames = 0;
+  int connections = 0;
+};
+
+class S2s {
+ public:
+  using Deliver = std::function<void(MessagePtr m, uint16_t from_node)>;
+  using Bounce = std::function<void(Message* m, const Status& why)>;
+
+  S2s(uv_loop_t* loop, uint16_t node_id, S2sOptions options, Deliver deliver, Bounce bounce);
+  ~S2s();
+
+  Status listen();
+  int port() const { return port_; }
+  // Queues m for `node` at `address` ("host:port"); takes ownership. Loop thread only.
+  void send(uint16_t node, const std::string& address, Message* m);
+  // Writes everything queued (call after a batch of send()).
+  void flush();
+  // The node is gone: close its connections, bounce what waits for it.
+  void drop_peer(uint16_t node, const Status& why);
+  void stop();
+  const S2sStats& stats() const { return stats_; }
+
+ private:
+  struct Link;
+  struct Slot {
+    Link* link = nullptr;         // dialed connection, once ready
+    bool dialing = false;
+    std::deque<Message*> queue;  // waiting for a ready link
+    std::string carry;            // encoded frames a dropped link never wrote
+    int backoff_ms = 0;
+    uv_timer_t* timer = nullptr;
+  };
+  struct Peer {
+    uint16_t node = 0;
+    std::string address;
+    std::vector<Slot> slots;
+    size_t queued_bytes = 0;
+  };
+
+  void dial(Peer& peer, size_t slot);
+  void on_link_ready(Link* link);
+  void on_link_closed(Link* link);
+  void close_link(Link* link, const char* why);
+  void start_read(Link* link);
+  void on_read(Link* link, const char* data, size_t n);
+  Status on_frame(Link* link, std::string_view payload);
+  void write_frames(Link* link, std::string_view frames);
+  void write_pending(Link* link);
+  void enqueue(Link* link, Message* m);
+  Peer& peer(uint16_t node, const std::string& address);
+
+  uv_loop_t* loop_;
+  uint16_t node_id_;
+  S2sOptions options_;
+  Deliver deliver_;
+  Bounce bounce_;
+  uv_tcp_t* server_ = nullptr;
+  int port_ = 0;
+  std::map<uint16_t, Peer> peers_;
+  std::set<Link*> links_;
+  std::set<Link*> dirty_;
+  S2sStats stats_;
+  bool stopped_ = false;
+};
+
+}  // namespace behavior::detail

@@ -1,0 +1,129 @@
+// cluster_fixture.h — a real cluster for a test: redis-server on a free port, N local_server
+// OS processes joined to it, and this test process as one more node (id 100) with its own
+// Cluster, so the test can send, call and ensure across real s2s links.
+#pragma once
+
+#include <behavior/behavior.h>
+#include <behavior/cluster.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+#include "net_util.h"
+#include "redis_server.h"
+#include "test_support.h"
+
+namespace behavior::testing {
+
+inline const std::string kLocalServer = std::string(BEHAVIOR_BIN_DIR) + "/local_server";
+inline constexpr const char* kSecret = "test-cluster-secret";
+inline constexpr uint16_t kTestNode = 100;
+inline constexpr uint32_t kEcho = 1, kCount = 2;  // local_server's demo "user" kind
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static constexpr int kHeartbeatMs = 200;
+  static constexpr int kTtlMs = 1000;
+
+  void SetUp() override {
+    prefix_ = "t" + std::to_string(::getpid()) + ":";
+    ASSERT_TRUE(redis_.start()) << "redis-server did not start";
+  }
+
+  void TearDown() override {
+    stop_test_node();
+    for (auto& s : servers_) {
+      if (s) {
+        s->signal(SIGTERM);
+        s->wait_exit(std::chrono::milliseconds(10000));
+      }
+    }
+    servers_.clear();
+    redis_.stop();
+  }
+
+  std::vector<std::string> server_args(uint16_t id, const std::string& secret = kSecret) {
+    return {"--node-id", std::to_string(id), "--workers", "1", "--redis", redis_.address(),
+            "--redis-prefix", prefix_, "--heartbeat-ms", std::to_string(kHeartbeatMs), "--ttl-ms",
+            std::to_string(kTtlMs), "--log-level", "debug", "--cluster-secret", secret};
+  }
+
+  // Starts local_server node `id` and waits until it is ready.
+  ChildProcess& start_server(uint16_t id, const std::string& secret = kSecret) {
+    auto p = std::make_unique<ChildProcess>();
+    EXPECT_TRUE(p->start(kLocalServer, server_args(id, secret)));
+    EXPECT_TRUE(p->wait_for_output("local_server ready", std::chrono::milliseconds(10000))) << p->output();
+    servers_.push_back(std::move(p));
+    return *servers_.back();
+  }
+
+  void start_test_node() {
+    NodeOptions no;
+    no.node_id = kTestNode;
+    no.workers = 2;
+    node_ = std::make_unique<Node>(no);
+    ASSERT_TRUE(node_->start().ok());
+    ClusterOptions co;
+    co.redis_port = redis_.port();
+    co.prefix = prefix_;
+    co.secret = kSecret;
+    co.heartbeat = Millis(kHeartbeatMs);
+    co.ttl = Millis(kTtlMs);
+    co.metrics_port = -1;
+    cluster_ = std::make_unique<Cluster>(*node_, co);
+    ASSERT_TRUE(cluster_->start().ok());
+    probe_ = std::make_unique<Inbox>(*node_);
+  }
+
+  void stop_test_node() {
+    probe_.reset();
+    if (cluster_) cluster_->stop();
+    if (node_) node_->shutdown();
+    cluster_.reset();
+    node_.reset();
+  }
+
+  // Monitors `target` from a process on the test node; the DOWN goes to the probe.
+  void watch_from_here(Pid target) {
+    Result<Pid> w = node_->spawn(std::make_unique<Watcher>(target, probe_->pid()));
+    ASSERT_TRUE(w.ok());
+    ASSERT_NE(expect_message(*probe_, kWatch), nullptr);
+  }
+
+  bool wait_for_nodes(size_t n) {
+    return wait_until([&] { return cluster_->nodes().size() == n; }, Millis(10000));
+  }
+
+  bool knows_node(uint16_t id) {
+    for (auto& n : cluster_->nodes()) {
+      if (n.id == id) return true;
+    }
+    return false;
+  }
+
+  // Counts lines containing `needle` across every server's output.
+  int count_in_outputs(const std::string& needle) {
+    int n = 0;
+    for (auto& s : servers_) {
+      std::string out = s->output();
+      for (size_t pos = out.find(needle); pos != std::string::npos; pos = out.find(needle, pos + 1)) ++n;
+    }
+    return n;
+  }
+
+  std::string key(const std::string& suffix) const { return prefix_ + suffix; }
+
+  RedisServer redis_;
+  std::string prefix_;
+  std::vector<std::unique_ptr<ChildProcess>> servers_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<Inbox> probe_;
+};
+
+}  // namespace behavior::testing

@@ -1,0 +1,155 @@
+// cluster_test.cpp — the cluster layer with real parts: redis-server, three local_server
+// processes and this test process as a fourth node, talking over s2s on 127.0.0.1.
+#include <atomic>
+#include <thread>
+
+#include "cluster_fixture.h"
+
+namespace behavior::testing {
+namespace {
+
+class Cluster3 : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    for (uint16_t id : {1, 2, 3}) start_server(id);
+    start_test_node();
+    ASSERT_TRUE(wait_for_nodes(4)) << "the test node does not see all nodes";
+  }
+  Pid ensure_on(const std::string& name, uint16_t node, Pid writer = {}) {
+    Result<Pid> pid = cluster_->ensure(name, "user", node, writer);
+    EXPECT_TRUE(pid.ok()) << pid.status().to_string();
+    return pid.ok() ? *pid : Pid();
+  }
+};
+
+TEST_F(Cluster3, RemoteSendAndCallByPidAndByName) {
+  Pid a = ensure_on("user/a", 1), b = ensure_on("user/b", 2), c = ensure_on("user/c", 3);
+  EXPECT_EQ(a.node(), 1);
+  EXPECT_EQ(b.node(), 2);
+  EXPECT_EQ(c.node(), 3);
+  for (Pid p : {a, b, c}) {
+    Reply r = probe_->call(p, kEcho, std::string("hi ") + p.to_string());
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(r.as<std::string>(), "hi " + p.to_string());
+  }
+  // By name: not on this node, so the directory says where.
+  Reply byname = probe_->call("user/b", kEcho, std::string("by name"));
+  ASSERT_TRUE(byname.ok()) << byname.status().to_string();
+  EXPECT_EQ(byname.as<std::string>(), "by name");
+  EXPECT_EQ(probe_->call("user/nobody", kEcho).status().code(), Code::kNotFound);
+}
+
+TEST_F(Cluster3, RemoteProcessWritesToAWriterOnAnotherNode) {
+  // The writer lives here (the test node); the user process on node 2 sends it client frames.
+  Pid p = probe_->pid();
+  Result<Pid> writer = node_->spawn_fn([p](Actor& self, Message& m) -> Task<> {
+    if (m.kind() == Kind::kClient) self.send(p, m.proto_id(), std::string(m.body().raw()));
+    co_return;
+  });
+  ASSERT_TRUE(writer.ok());
+  Pid user = ensure_on("user/w", 2, *writer);
+  for (int i = 0; i < 50; ++i) probe_->send(user, kEcho, std::to_string(i));
+  for (int i = 0; i < 50; ++i) {  // in order, none lost
+    MessagePtr m = expect_message(*probe_, kEcho);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(m->as<std::string>(), std::to_string(i));
+  }
+}
+
+TEST_F(Cluster3, ConcurrentEnsuresFromThreeNodesActivateOnce) {
+  constexpr int kEnsures = 100;
+  std::vector<Pid> got(kEnsures);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kEnsures; i += 4) {
+        Result<Pid> r = cluster_->ensure("user/hot", "user", static_cast<uint16_t>(1 + i % 3));
+        if (r.ok()) got[i] = *r;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int i = 0; i < kEnsures; ++i) ASSERT_EQ(got[i], got[0]) << "ensure " << i;
+  ASSERT_TRUE(got[0].valid());
+  EXPECT_TRUE(wait_until([&] { return count_in_outputs("activated user/hot") >= 1; }));
+  expect_silence(*probe_, Millis(100));
+  EXPECT_EQ(count_in_outputs("activated user/hot"), 1);
+  EXPECT_EQ(redis_.command({"GET", key("dir:user/hot")}), std::to_string(got[0].node()) + ":" +
+                                                              std::to_string(got[0].raw()));
+}
+
+TEST_F(Cluster3, KilledNodeIsCleanedUpAndItsCallsFailFast) {
+  Pid a = ensure_on("user/a", 1);
+  Pid k = ensure_on("user/k", 3);
+  ASSERT_TRUE(redis_.exists(key("dir:user/k")));
+  // A process here monitors user/k, and a call to it is in flight when node 3 dies.
+  watch_from_here(k);
+  ChildProcess& node3 = *servers_[2];
+  node3.signal(SIGSTOP);  // the call below gets no answer...
+  std::atomic<int> code{-1};
+  std::thread caller([&] {
+    Inbox inbox(*node_);
+    code = static_cast<int>(inbox.call(k, kEcho, std::string("x"), Millis(20000)).status().code());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  node3.signal(SIGKILL);  // ...and then node 3 is gone for good
+  auto t0 = std::chrono::steady_clock::now();
+  caller.join();
+  EXPECT_EQ(code.load(), static_cast<int>(Code::kUnavailable));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(10000));  // not the 20 s timeout
+  EXPECT_EQ(next_down_reason(*probe_), "noconnection");
+  EXPECT_TRUE(wait_until([&] { return !redis_.exists(key("dir:user/k")); }));
+  EXPECT_FALSE(redis_.exists(key("node:3")));
+  EXPECT_FALSE(knows_node(3));
+  // A new call to it fails at once; the other nodes are unaffected.
+  EXPECT_EQ(probe_->call(k, kEcho, {}, Millis(5000)).status().code(), Code::kUnavailable);
+  Reply r = probe_->call(a, kEcho, std::string("still here"));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // The name can be activated again elsewhere (7+4 falls through to a live node).
+  Pid k2 = ensure_on("user/k", 2);
+  EXPECT_EQ(k2.node(), 2);
+}
+
+TEST_F(Cluster3, RedisRestartNodesReRegisterAndRepublish) {
+  Pid a = ensure_on("user/a", 1);
+  Pid b = ensure_on("user/b", 2);
+  redis_.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Messages between nodes do not go through Redis: still fine while it is down.
+  ASSERT_TRUE(probe_->call(a, kEcho, std::string("during")).ok());
+  ASSERT_TRUE(redis_.start());
+  EXPECT_TRUE(wait_until([&] {
+    return redis_.exists(key("node:1")) && redis_.exists(key("node:2")) && redis_.exists(key("node:3")) &&
+           redis_.exists(key("dir:user/a")) && redis_.exists(key("dir:user/b"));
+  }, Millis(10000)));
+  Reply r = probe_->call("user/b", kEcho, std::string("after"));
+  ASSERT_TRUE(r.ok()) << r.status().to_string() << "\n" << servers_[1]->output();
+  EXPECT_EQ(r.message().from(), b);
+  for (auto& s : servers_) EXPECT_EQ(s->wait_exit(Millis(0)), -1) << "a server exited\n" << s->output();
+}
+
+TEST_F(Cluster3, LostPubSubStillConvergesThroughTheTtl) {
+  ensure_on("user/p", 2);
+  // Drop every subscriber connection, then kill node 2 without a word.
+  redis_.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+  servers_[1]->signal(SIGKILL);
+  EXPECT_TRUE(wait_until([&] { return !knows_node(2) && !redis_.exists(key("dir:user/p")); }, Millis(10000)));
+}
+
+TEST_F(Cluster3, MetricsEndpointServesPrometheusText) {
+  ensure_on("user/m", 1);
+  std::string out = servers_[0]->output();
+  auto pos = out.find("metrics_port=");
+  ASSERT_NE(pos, std::string::npos);
+  int port = std::atoi(out.c_str() + pos + 13);
+  ASSERT_GT(port, 0);
+  std::string body = http_get(port, "/metrics");
+  EXPECT_NE(body.find("behavior_processes{node=\"1\"}"), std::string::npos) << body;
+  EXPECT_NE(body.find("behavior_s2s_connections{node=\"1\"}"), std::string::npos);
+  EXPECT_NE(body.find("behavior_redis_connected{node=\"1\"} 1"), std::string::npos);
+  EXPECT_NE(body.find("behavior_heartbeat_age_seconds"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace behavior::testing

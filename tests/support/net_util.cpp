@@ -1,0 +1,82 @@
+// net_util.cpp — see net_util.h.
+#include "net_util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace behavior::testing {
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+int tcp_connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+bool send_all(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool recv_exact(int fd, size_t n, std::string* out) {
+  out->clear();
+  char buf[4096];
+  while (out->size() < n) {
+    ssize_t r = ::recv(fd, buf, std::min(sizeof buf, n - out->size()), 0);
+    if (r <= 0) return false;
+    out->append(buf, static_cast<size_t>(r));
+  }
+  return true;
+}
+
+bool closed_by_peer(int fd) {
+  char buf[256];
+  while (true) {
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r == 0) return true;
+    if (r < 0) return errno == ECONNRESET;
+  }
+}
+
+std::string http_get(int port, const std::string& path) {
+  int fd = tcp_connect(port);
+  if (fd < 0) return "";
+  send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  std::string all;
+  char buf[4096];
+  ssize_t r;
+  while ((r = ::recv(fd, buf, sizeof buf, 0)) > 0) all.append(buf, static_cast<size_t>(r));
+  ::close(fd);
+  auto sep = all.find("\r\n\r\n");
+  return sep == std::string::npos ? "" : all.substr(sep + 4);
+}
+
+}  // namespace behavior::testing

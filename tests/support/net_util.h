@@ -1,0 +1,21 @@
+// net_util.h — small blocking socket helpers for tests: free ports, raw TCP to a server,
+// and a plain HTTP GET.
+#pragma once
+
+#include <string>
+
+namespace behavior::testing {
+
+// A free TCP port on 127.0.0.1 (bound, read, released).
+int free_port();
+// A connected blocking socket to 127.0.0.1:port (receive timeout 5 s), or -1.
+int tcp_connect(int port);
+bool send_all(int fd, const std::string& data);
+// Reads exactly n bytes (false on EOF, error or timeout).
+bool recv_exact(int fd, size_t n, std::string* out);
+// True when the peer closed the connection (EOF or reset) within the receive timeout.
+bool closed_by_peer(int fd);
+// GET http://127.0.0.1:port/path; returns the body ("" on failure).
+std::string http_get(int port, const std::string& path);
+
+}  // namespace behavior::testing

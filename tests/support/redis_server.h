@@ -1,0 +1,35 @@
+// redis_server.h — a real redis-server on a free loopback port for one test, started and
+// stopped by the test (restartable on the same port), plus a small synchronous client to
+// inspect keys.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+
+namespace behavior::testing {
+
+class RedisServer {
+ public:
+  explicit RedisServer(std::string password = "");
+  ~RedisServer();
+  bool start();  // on port() (chosen once); waits until it answers PING
+  void stop();   // SIGTERM and wait
+  void kill();   // SIGKILL
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  // One command; the reply as text ("" for nil, "(error) ..." for errors, elements joined
+  // by '\n' for arrays).
+  std::string command(const std::vector<std::string>& args);
+  bool exists(const std::string& key) { return command({"EXISTS", key}) == "1"; }
+
+ private:
+  std::string password_;
+  int port_;
+  std::unique_ptr<ChildProcess> proc_;
+};
+
+}  // namespace behavior::testing
