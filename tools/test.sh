@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then builds and runs every test suite
-#   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration
+#   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration,
+#                  cluster (real redis-server and local_server processes, started by the tests)
 #   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests
-#   3. build       (optimized, warnings as errors): everything again, plus the bench smoke run
+#   3. build-fuzz  (clang, libFuzzer + ASan + UBSan): each parser fuzzed for a bounded time
+#   4. build       (optimized, warnings as errors): everything again, plus the bench smoke run
 # Usage: tools/test.sh            (from anywhere; build trees land in the repo root)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,13 +21,19 @@ echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
 ninja -C build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster'
 
 echo "== TSan build"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread
 ninja -C build-tsan -j"$jobs" runtime_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L runtime
+
+echo "== Fuzz build (clang + libFuzzer)"
+configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_FUZZ=ON \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DBEHAVIOR_FUZZ_SECONDS="${BEHAVIOR_FUZZ_SECONDS:-20}"
+ninja -C build-fuzz -j"$jobs"
+ctest --test-dir build-fuzz --output-on-failure -L fuzz
 
 echo "== Optimized build"
 configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo

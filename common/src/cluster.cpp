@@ -110,7 +110,7 @@ struct RemoteWatch {
 class ClusterImpl final : public RemoteRoute, public Endpoint {
  public:
   ClusterImpl(Node& node, ClusterOptions o)
-      : node_(node), rt_(node.runtime()), options_(std::move(o)),
+      : rt_(node.runtime()), options_(std::move(o)),
         net_([this](Message* batch) { on_outbound(batch); }) {}
 
   ~ClusterImpl() override { stop(); }
@@ -786,7 +786,6 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     return out;
   }
 
-  Node& node_;
   Runtime& rt_;
   ClusterOptions options_;
   NetLoop net_;

@@ -54,9 +54,12 @@ bool JsonMap::ParseFromString(const std::string& in) {
   doc.Parse(in.data(), in.size());
   if (doc.HasParseError() || !doc.IsObject()) return false;
   std::map<std::string, Value, std::less<>> parsed;
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-    std::string key(it->name.GetString(), it->name.GetStringLength());
-    const auto& v = it->value;
+  // Indexed, not `it != end`: RapidJSON's iterator comparison is ambiguous in C++20.
+  auto members = doc.MemberBegin();
+  for (rapidjson::SizeType i = 0; i < doc.MemberCount(); ++i) {
+    const auto& member = members[i];
+    std::string key(member.name.GetString(), member.name.GetStringLength());
+    const auto& v = member.value;
     if (v.IsNull()) {
       parsed[key] = nullptr;
     } else if (v.IsBool()) {

@@ -168,6 +168,10 @@ bool Shard::run_ready() {
   return n > 0;
 }
 
+// Polls the queues for up to spin_us before sleeping: a wake-up costs a system call on
+// each side, a poll costs nothing when the other worker answers within microseconds. Only
+// pause instructions between polls: yielding to the kernel here was measured to halve the
+// throughput of the busy worker next to it.
 bool Shard::spin() {
   int64_t until = now_ns_ + int64_t{rt_.options().spin_us} * 1000;
   for (int i = 1;; ++i) {
