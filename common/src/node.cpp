@@ -99,6 +99,10 @@ Status Node::stop(Pid pid, std::string_view reason) {
   return rt_->send(Pid(), pid, Kind::kStop, 0, Body::bytes(std::string(reason)));
 }
 
+Status Node::stop(std::string_view name, std::string_view reason) {
+  return rt_->route_named(name, new Message(Pid(), Pid(), Kind::kStop, 0, Body::bytes(std::string(reason))));
+}
+
 Status Node::exit(Pid pid, std::string_view reason) {
   return rt_->send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string(reason)));
 }

@@ -40,6 +40,18 @@ TEST_F(Cluster3, RemoteSendAndCallByPidAndByName) {
   EXPECT_EQ(probe_->call("user/nobody", kEcho).status().code(), Code::kNotFound);
 }
 
+TEST_F(Cluster3, RemoteStopByNameRunsOnStopAndFreesTheName) {
+  Pid s = ensure_on("user/s", 2);
+  watch_from_here(s);
+  ASSERT_TRUE(node_->stop(std::string_view("user/s"), "retired").ok());
+  EXPECT_EQ(next_down_reason(*probe_), "retired");
+  EXPECT_TRUE(wait_until([&] { return !redis_.exists(key("dir:user/s")); }));
+  // Answered at once either way: kNotFound from the directory, or kNoProcess if this node
+  // still had the name cached (2 s) and node 2 answered for the dead pid.
+  Code c = probe_->call("user/s", kEcho, {}, Millis(4000)).status().code();
+  EXPECT_TRUE(c == Code::kNotFound || c == Code::kNoProcess) << code_name(c);
+}
+
 TEST_F(Cluster3, RemoteProcessWritesToAWriterOnAnotherNode) {
   // The writer lives here (the test node); the user process on node 2 sends it client frames.
   Pid p = probe_->pid();
@@ -87,6 +99,7 @@ TEST_F(Cluster3, KilledNodeIsCleanedUpAndItsCallsFailFast) {
   watch_from_here(k);
   ChildProcess& node3 = *servers_[2];
   node3.signal(SIGSTOP);  // the call below gets no answer...
+  ASSERT_TRUE(node3.wait_stopped(Millis(5000)));
   std::atomic<int> code{-1};
   std::thread caller([&] {
     Inbox inbox(*node_);

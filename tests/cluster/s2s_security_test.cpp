@@ -62,7 +62,7 @@ class S2sSecurity : public ClusterTest {
     return fd;
   }
   void expect_node_still_serves() {
-    Reply r = probe_->call(user_, kEcho, std::string("still serving"));
+    Reply r = probe_->call(user_, kEcho, std::string("still serving"), Millis(10000));
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     EXPECT_EQ(r.as<std::string>(), "still serving");
   }
@@ -79,7 +79,8 @@ class S2sSecurity : public ClusterTest {
 
 TEST_F(S2sSecurity, PeerWithTheWrongSecretIsRefusedAndCounted) {
   EXPECT_EQ(handshake("not-the-secret", 7), -1);
-  EXPECT_TRUE(wait_until([&] { return metric("behavior_s2s_refused_handshakes_total") == 1; }));
+  EXPECT_TRUE(wait_until([&] { return metric("behavior_s2s_refused_handshakes_total") == 1; }, Millis(10000)))
+      << "refused_handshakes_total = " << metric("behavior_s2s_refused_handshakes_total");
   EXPECT_TRUE(servers_[0]->wait_for_output("refused a peer", Millis(2000)));
   expect_node_still_serves();
 }
@@ -99,7 +100,8 @@ TEST_F(S2sSecurity, MalformedEnvelopeClosesThatConnectionOnly) {
   send_all(fd, frame(std::string("\x0f\xff\xff\xff\xff", 5)));  // field 1 with a bad wire type
   EXPECT_TRUE(closed_by_peer(fd));
   ::close(fd);
-  EXPECT_TRUE(wait_until([&] { return metric("behavior_s2s_bad_frames_total") >= 1; }));
+  EXPECT_TRUE(wait_until([&] { return metric("behavior_s2s_bad_frames_total") >= 1; }, Millis(10000)))
+      << "bad_frames_total = " << metric("behavior_s2s_bad_frames_total");
   expect_node_still_serves();
 }
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 extern char** environ;
@@ -78,6 +79,24 @@ std::string ChildProcess::output() {
 
 void ChildProcess::signal(int sig) {
   if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+bool ChildProcess::wait_stopped(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    FILE* f = std::fopen(("/proc/" + std::to_string(pid_) + "/stat").c_str(), "r");
+    if (f) {
+      char buf[512] = {0};
+      size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      std::fclose(f);
+      const char* close_paren = std::strrchr(buf, ')');  // state follows "pid (comm) "
+      if (n > 0 && close_paren && close_paren[1] == ' ' && (close_paren[2] == 'T' || close_paren[2] == 't')) {
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
 }
 
 int ChildProcess::wait_exit(std::chrono::milliseconds timeout) {

@@ -27,6 +27,8 @@ class ChildProcess {
   bool wait_for_output(const std::string& needle, std::chrono::milliseconds timeout);
   std::string output();
   void signal(int sig);
+  // After SIGSTOP: waits until the kernel reports the process stopped ('T' in /proc).
+  bool wait_stopped(std::chrono::milliseconds timeout);
   // The exit status (as from waitpid), or -1 if it did not exit within `timeout`.
   int wait_exit(std::chrono::milliseconds timeout);
   pid_t pid() const { return pid_; }

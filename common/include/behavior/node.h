@@ -72,6 +72,8 @@ class Node {
   Status send(std::string_view name, uint32_t proto_id, Body body = {});
   // Graceful stop, after the messages already queued.
   Status stop(Pid pid, std::string_view reason = reason::kNormal);
+  // By name: here, or (clustered) wherever the directory says.
+  Status stop(std::string_view name, std::string_view reason = reason::kNormal);
   // Exit signal from outside ("kill" cannot be trapped).
   Status exit(Pid pid, std::string_view reason);
 
