@@ -5,6 +5,8 @@
 
 #include <http_parser.h>
 
+#include "tcp_listener.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -151,27 +153,13 @@ void HttpServer::route(std::string method, std::string path, Handler handler) {
 }
 
 Status HttpServer::listen(const std::string& host, int port) {
-  sockaddr_in addr{};
-  if (uv_ip4_addr(host.c_str(), port, &addr) != 0) return Status::invalid_argument("bad host " + host);
-  server_ = new uv_tcp_t();
-  uv_tcp_init(loop_, server_);
-  server_->data = this;
-  int r = uv_tcp_bind(server_, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (r == 0) {
-    r = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 1024, [](uv_stream_t* s, int status) {
-      if (status == 0) static_cast<HttpServer*>(s->data)->on_connection();
-    });
-  }
-  if (r != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    server_ = nullptr;
-    return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(r));
-  }
-  sockaddr_storage bound{};
-  int len = sizeof bound;
-  uv_tcp_getsockname(server_, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return {};
+  listener_ = std::make_unique<detail::TcpListener>(loop_, [this](uv_stream_t* server) {
+    listener_stream_ = server;
+    on_connection();
+  });
+  Status s = listener_->listen(host, port, 1024);
+  port_ = listener_->port();
+  return s;
 }
 
 void HttpServer::on_connection() {
@@ -182,7 +170,7 @@ void HttpServer::on_connection() {
   c->tcp.data = c;
   c->timer.data = c;
   conns_.insert(c);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
+  if (uv_accept(listener_stream_, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
       conns_.size() > limits_.max_connections) {
     close(c);
     return;
@@ -288,10 +276,7 @@ void HttpServer::close(Conn* c) {
 void HttpServer::stop() {
   std::vector<Conn*> all(conns_.begin(), conns_.end());
   for (Conn* c : all) close(c);
-  if (server_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    server_ = nullptr;
-  }
+  if (listener_) listener_->close();
 }
 
 }  // namespace behavior

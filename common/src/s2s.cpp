@@ -87,50 +87,31 @@ S2s::S2s(uv_loop_t* loop, uint16_t node_id, S2sOptions options, Deliver deliver,
 S2s::~S2s() { stop(); }
 
 Status S2s::listen() {
-  sockaddr_in addr{};
-  if (uv_ip4_addr(options_.host.c_str(), options_.port, &addr) != 0) {
-    return Status::invalid_argument("bad s2s host " + options_.host);
+  listener_ = std::make_unique<TcpListener>(loop_, [this](uv_stream_t* server) { accept_link(server); });
+  Status s = listener_->listen(options_.host, options_.port, 512);
+  port_ = listener_->port();
+  return s;
+}
+
+void S2s::accept_link(uv_stream_t* server) {
+  if (stopped_) return;
+  auto* link = new Link(this, false, kMaxHandshakeFrame);
+  uv_tcp_init(loop_, &link->tcp);
+  links_.insert(link);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&link->tcp)) != 0) {
+    close_link(link, "accept failed");
+    return;
   }
-  server_ = new uv_tcp_t();
-  uv_tcp_init(loop_, server_);
-  server_->data = this;
-  int r = uv_tcp_bind(server_, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (r == 0) {
-    r = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 512, [](uv_stream_t* srv, int status) {
-      auto* self = static_cast<S2s*>(srv->data);
-      if (status < 0 || self->stopped_) return;
-      auto* link = new Link(self, false, kMaxHandshakeFrame);
-      uv_tcp_init(self->loop_, &link->tcp);
-      self->links_.insert(link);
-      if (uv_accept(srv, reinterpret_cast<uv_stream_t*>(&link->tcp)) != 0) {
-        self->close_link(link, "accept failed");
-        return;
-      }
-      uv_tcp_nodelay(&link->tcp, 1);
-      link->state = Link::kHandshake;
-      link->my_nonce = random_bytes(32);
-      pb::Challenge c;
-      c.set_node_id(self->node_id_);
-      c.set_nonce(link->my_nonce);
-      self->start_read(link);
-      self->write_frames(link, [&] {
-        std::string f;
-        append_frame(c.SerializeAsString(), &f);
-        return f;
-      }());
-    });
-  }
-  if (r != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    server_ = nullptr;
-    return Status::unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
-                               ": " + uv_strerror(r));
-  }
-  sockaddr_storage bound{};
-  int len = sizeof bound;
-  uv_tcp_getsockname(server_, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return {};
+  uv_tcp_nodelay(&link->tcp, 1);
+  link->state = Link::kHandshake;
+  link->my_nonce = random_bytes(32);
+  pb::Challenge c;
+  c.set_node_id(node_id_);
+  c.set_nonce(link->my_nonce);
+  start_read(link);
+  std::string f;
+  append_frame(c.SerializeAsString(), &f);
+  write_frames(link, f);
 }
 
 S2s::Peer& S2s::peer(uint16_t node, const std::string& address) {
@@ -438,10 +419,7 @@ void S2s::stop() {
   peers_.clear();
   std::vector<Link*> all(links_.begin(), links_.end());
   for (Link* l : all) close_link(l, "stopping");
-  if (server_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    server_ = nullptr;
-  }
+  if (listener_) listener_->close();
 }
 
 }  // namespace behavior::detail

@@ -18,6 +18,7 @@
 
 #include "behavior/message.h"
 #include "envelope.h"
+#include "tcp_listener.h"
 
 namespace behavior::detail {
 
@@ -72,6 +73,7 @@ class S2s {
     size_t queued_bytes = 0;
   };
 
+  void accept_link(uv_stream_t* server);
   void dial(Peer& peer, size_t slot);
   void on_link_ready(Link* link);
   void on_link_closed(Link* link);
@@ -89,7 +91,7 @@ class S2s {
   S2sOptions options_;
   Deliver deliver_;
   Bounce bounce_;
-  uv_tcp_t* server_ = nullptr;
+  std::unique_ptr<TcpListener> listener_;
   int port_ = 0;
   std::map<uint16_t, Peer> peers_;
   std::set<Link*> links_;

@@ -8,12 +8,17 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "behavior/status.h"
 
 namespace behavior {
+
+namespace detail {
+class TcpListener;
+}
 
 struct HttpRequest {
   std::string method;
@@ -65,7 +70,8 @@ class HttpServer {
 
   uv_loop_t* loop_;
   HttpLimits limits_;
-  uv_tcp_t* server_ = nullptr;
+  std::unique_ptr<detail::TcpListener> listener_;
+  uv_stream_t* listener_stream_ = nullptr;
   int port_ = 0;
   std::map<std::pair<std::string, std::string>, Handler> routes_;
   std::set<Conn*> conns_;
