@@ -2,7 +2,7 @@
 # The README's test command: installs dependencies, then builds and runs every test suite
 #   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration,
 #                  cluster (real redis-server and local_server processes, started by the tests)
-#   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests
+#   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests and the cluster tests
 #   3. build-fuzz  (clang, libFuzzer + ASan + UBSan): each parser fuzzed for a bounded time
 #   4. build       (optimized, warnings as errors): everything again, plus the bench smoke run
 # Usage: tools/test.sh            (from anywhere; build trees land in the repo root)
@@ -25,9 +25,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== TSan build"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread
-ninja -C build-tsan -j"$jobs" runtime_tests
+ninja -C build-tsan -j"$jobs" runtime_tests cluster_tests local_server
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L runtime
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L 'runtime|cluster'
 
 echo "== Fuzz build (clang + libFuzzer)"
 configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_FUZZ=ON \

@@ -90,9 +90,31 @@ class ClusterTest : public ::testing::Test {
     node_.reset();
   }
 
+  // Monitors a remote demo "user" process and acks with kWatch once the monitor is in place
+  // at the remote node: its echo call travels the same link as the monitor signal, after it.
+  class RemoteWatcher : public Router {
+   public:
+    RemoteWatcher(Pid target, Pid probe) : target_(target), probe_(probe) {}
+    void on_start() override {
+      actor().monitor(target_);
+      actor().send(actor().pid(), kWatch);
+    }
+    Task<> route(Message& m) override {
+      if (m.proto_id() == kWatch) {
+        co_await actor().call(target_, kEcho, std::string("sync"));
+        actor().send(probe_, kWatch);
+      } else if (m.proto_id() == proto::kDown) {
+        actor().send(probe_, proto::kDown, pb::DownSignal(m.as<pb::DownSignal>()));
+      }
+    }
+
+   private:
+    Pid target_, probe_;
+  };
+
   // Monitors `target` from a process on the test node; the DOWN goes to the probe.
   void watch_from_here(Pid target) {
-    Result<Pid> w = node_->spawn(std::make_unique<Watcher>(target, probe_->pid()));
+    Result<Pid> w = node_->spawn(std::make_unique<RemoteWatcher>(target, probe_->pid()));
     ASSERT_TRUE(w.ok());
     ASSERT_NE(expect_message(*probe_, kWatch), nullptr);
   }

@@ -44,7 +44,7 @@ TEST_F(Cluster3, RemoteStopByNameRunsOnStopAndFreesTheName) {
   Pid s = ensure_on("user/s", 2);
   watch_from_here(s);
   ASSERT_TRUE(node_->stop(std::string_view("user/s"), "retired").ok());
-  EXPECT_EQ(next_down_reason(*probe_), "retired");
+  EXPECT_EQ(next_down_reason(*probe_), "retired") << servers_[1]->output();
   EXPECT_TRUE(wait_until([&] { return !redis_.exists(key("dir:user/s")); }));
   // Answered at once either way: kNotFound from the directory, or kNoProcess if this node
   // still had the name cached (2 s) and node 2 answered for the dead pid.
