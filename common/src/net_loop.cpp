@@ -10,7 +10,12 @@ NetLoop::NetLoop(std::function<void(Message*)> on_messages) : on_messages_(std::
 }
 
 NetLoop::~NetLoop() {
-  if (thread_.joinable()) stop({});
+  if (thread_.joinable()) {
+    stop({});
+  } else if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&wake_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);  // never started
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
   for (Message* m = outbox_.take_all(); m;) {
     Message* next = m->next.load(std::memory_order_relaxed);
     delete m;

@@ -90,7 +90,7 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor
     auto& x = a->ext();
     x.name = std::move(o.name);
     x.kind = std::move(o.kind);
-    if (parent_link) x.links.push_back(o.link);
+    if (o.link.valid()) x.links.push_back(o.link);  // born linked; the other side is told below
   }
   if (parent_link) parent->ext().links.push_back(pid);
   target->live.fetch_add(1, std::memory_order_relaxed);

@@ -163,6 +163,20 @@ TEST_F(LinksMonitors, DemonitorMeansNoDown) {
   expect_silence(probe(), Millis(300));
 }
 
+TEST_F(LinksMonitors, SpawnOptionLinkFromAPlainThreadLinksBothWays) {
+  Pid watcher = spawn_worker(true, 0);  // traps exits: reports them
+  SpawnOptions o;
+  o.link = watcher;
+  o.shard = 1;
+  Result<Pid> child = node().spawn(std::make_unique<Worker>(probe().pid(), false), o);
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE(probe().call(*child, kAsk).ok());  // alive and adopted
+  node().send(*child, kCrash);
+  MessagePtr m = expect_message(probe(), kNote);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->as<std::string>(), "exception: boom");
+}
+
 TEST_F(LinksMonitors, SpawnLinkTiesTheChildToTheParentFromBirth) {
   Pid p = probe().pid();
   Pid parent = spawn([p](Actor& self, Message& m) -> Task<> {
