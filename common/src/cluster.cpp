@@ -240,8 +240,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       for (Message* m : msgs) delete m;
     }
     lookups_.clear();
-    for (Message* m : early_) delete m;
-    early_.clear();
+    for (auto& h : unknown_) delete h.m;
+    unknown_.clear();
   }
 
   std::string key(std::string_view suffix) const { return options_.prefix + std::string(suffix); }
@@ -373,11 +373,21 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       std::lock_guard lock(view_mu_);
       view_ = nodes_;
     }
-    if (!refreshed_once_) {
-      refreshed_once_ = true;
-      std::vector<Message*> early;
-      early.swap(early_);
-      route_out(early);
+    ++refreshes_;
+    if (!unknown_.empty()) {
+      std::vector<Message*> known;
+      std::vector<Held> still;
+      for (auto& h : unknown_) {
+        if (nodes_.count(h.m->to().node())) {
+          known.push_back(h.m);
+        } else if (refreshes_ - h.since >= 2) {
+          rt_.bounce(h.m, Status::unavailable("node " + std::to_string(h.m->to().node()) + " is not in the cluster"));
+        } else {
+          still.push_back(h);
+        }
+      }
+      unknown_.swap(still);
+      route_out(known);
     }
   }
 
@@ -457,11 +467,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       uint16_t node = m->to().node();
       auto it = nodes_.find(node);
       if (it == nodes_.end()) {
-        if (!refreshed_once_) {
-          early_.push_back(m);
-        } else {
-          rt_.bounce(m, Status::unavailable("node " + std::to_string(node) + " is not in the cluster"));
-        }
+        // Maybe it joined since our last look (a reply to a node that just called us): hold
+        // the message for up to two refreshes before giving up on that node.
+        unknown_.push_back({m, refreshes_});
+        refresh();
         continue;
       }
       track_outbound(*m, node, now);
@@ -807,10 +816,14 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::map<uint16_t, ClusterNodeInfo> nodes_;
   std::map<uint16_t, int64_t> absent_since_;  // steady ms of the first refresh that missed it
   bool refreshing_ = false;
-  bool refreshed_once_ = false;
+  uint64_t refreshes_ = 0;  // completed membership refreshes
   bool announced_ = false;
   bool draining_ = false;
-  std::vector<Message*> early_;
+  struct Held {
+    Message* m;
+    uint64_t since;  // refreshes_ when it was held
+  };
+  std::vector<Held> unknown_;  // messages for nodes not (yet) in our view
   std::unordered_map<std::string, std::pair<Pid, int64_t>> name_cache_;
   std::unordered_map<std::string, std::vector<Message*>> lookups_;
   std::unordered_map<std::string, Pid> claimed_;

@@ -1,14 +1,12 @@
-// http_server.cpp — see http_server.h. One Conn per socket: http-parser callbacks fill the
-// current request; on message complete the handler runs and the response is queued; the
-// connection closes after a response when keep-alive is off or after any parse error.
+// http_server.cpp — see http_server.h. One Conn per socket: its HttpRequestParser turns
+// what arrives into requests; each runs its handler and queues the response in order; the
+// connection closes after a response when keep-alive is off, or after a parse error.
 #include "behavior/http_server.h"
 
-#include <http_parser.h>
+#include "behavior/http_request_parser.h"
 
 #include "tcp_listener.h"
 
-#include <algorithm>
-#include <cctype>
 
 namespace behavior {
 namespace {
@@ -35,17 +33,12 @@ const char* reason_phrase(int status) {
 }  // namespace
 
 struct HttpServer::Conn {
+  explicit Conn(HttpServer* s) : server(s), parser(s->limits()) {}
   HttpServer* server;
+  HttpRequestParser parser;
+  std::string peer_ip;
   uv_tcp_t tcp{};
   uv_timer_t timer{};
-  http_parser parser{};
-  HttpRequest req;
-  std::string url;
-  std::string header_field;
-  bool header_value_started = false;
-  size_t header_bytes = 0;
-  bool error = false;
-  int error_status = 400;
   bool closing = false;
   int open_handles = 2;
   char buf[16 * 1024];
@@ -59,87 +52,13 @@ struct WriteReq {
   bool close_after;
 };
 
-http_parser_settings make_settings() {
-  http_parser_settings s;
-  http_parser_settings_init(&s);
-  s.on_message_begin = [](http_parser* p) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    c->req = HttpRequest();
-    c->url.clear();
-    c->header_field.clear();
-    c->header_value_started = false;
-    c->header_bytes = 0;
-    return 0;
-  };
-  s.on_url = [](http_parser* p, const char* at, size_t n) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    c->url.append(at, n);
-    c->header_bytes += n;
-    if (c->header_bytes > c->server->limits().max_header_bytes) {
-      c->error_status = 431;
-      return 1;
-    }
-    return 0;
-  };
-  s.on_header_field = [](http_parser* p, const char* at, size_t n) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    if (c->header_value_started) {
-      c->header_field.clear();
-      c->header_value_started = false;
-    }
-    c->header_field.append(at, n);
-    c->header_bytes += n;
-    if (c->header_bytes > c->server->limits().max_header_bytes) {
-      c->error_status = 431;
-      return 1;
-    }
-    return 0;
-  };
-  s.on_header_value = [](http_parser* p, const char* at, size_t n) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    std::string name = c->header_field;
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    c->req.headers[name].append(at, n);
-    c->header_value_started = true;
-    c->header_bytes += n;
-    if (c->header_bytes > c->server->limits().max_header_bytes) {
-      c->error_status = 431;
-      return 1;
-    }
-    return 0;
-  };
-  s.on_headers_complete = [](http_parser* p) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    if (p->content_length != ULLONG_MAX && p->content_length > c->server->limits().max_body_bytes) {
-      c->error_status = 413;
-      return -1;
-    }
-    return 0;
-  };
-  s.on_body = [](http_parser* p, const char* at, size_t n) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    if (c->req.body.size() + n > c->server->limits().max_body_bytes) {
-      c->error_status = 413;
-      return 1;
-    }
-    c->req.body.append(at, n);
-    return 0;
-  };
-  s.on_message_complete = [](http_parser* p) {
-    auto* c = static_cast<HttpServer::Conn*>(p->data);
-    c->req.method = http_method_str(static_cast<http_method>(p->method));
-    auto q = c->url.find('?');
-    c->req.path = c->url.substr(0, q);
-    c->req.query = q == std::string::npos ? "" : c->url.substr(q + 1);
-    c->server->dispatch(c, http_should_keep_alive(p) != 0);
-    return 0;
-  };
-  return s;
-}
-
-const http_parser_settings& settings() {
-  static const http_parser_settings s = make_settings();
-  return s;
+std::string error_json(int status, const std::string& message) {
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
+  }
+  return "{\"code\":" + std::to_string(status) + ",\"message\":\"" + escaped + "\"}";
 }
 
 }  // namespace
@@ -163,8 +82,7 @@ Status HttpServer::listen(const std::string& host, int port) {
 }
 
 void HttpServer::on_connection() {
-  auto* c = new Conn();
-  c->server = this;
+  auto* c = new Conn(this);
   uv_tcp_init(loop_, &c->tcp);
   uv_timer_init(loop_, &c->timer);
   c->tcp.data = c;
@@ -180,10 +98,9 @@ void HttpServer::on_connection() {
   if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     char ip[64] = "";
     uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
-    c->req.peer_ip = ip;
+    c->peer_ip = ip;
   }
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
+  // The idle timeout also cuts a client that trickles a request in (slowloris).
   uv_timer_start(&c->timer, [](uv_timer_t* t) { static_cast<Conn*>(t->data)->server->close(static_cast<Conn*>(t->data)); },
                  limits_.idle_timeout_ms, 0);
   uv_read_start(
@@ -199,37 +116,37 @@ void HttpServer::on_connection() {
           self->close(conn);
           return;
         }
-        if (n == 0 || conn->closing) return;
-        size_t done = http_parser_execute(&conn->parser, &settings(), conn->buf, static_cast<size_t>(n));
-        if (conn->closing) return;
-        if (conn->parser.http_errno != HPE_OK || done != static_cast<size_t>(n)) {
+        if (n == 0 || conn->closing || conn->parser.stopped()) return;
+        auto error = conn->parser.feed(conn->buf, static_cast<size_t>(n), [&](HttpRequest&& req, bool keep_alive) {
+          req.peer_ip = conn->peer_ip;
+          self->dispatch(conn, std::move(req), keep_alive);
+          return keep_alive;  // a request that closes the connection ends the parsing
+        });
+        if (error && !conn->closing) {
           HttpResponse r;
-          r.status = conn->error_status;
+          r.status = error->status;
           r.content_type = "application/json";
-          r.body = std::string("{\"code\":") + std::to_string(r.status) + ",\"message\":\"" +
-                   (r.status == 400 ? http_errno_description(static_cast<http_errno>(conn->parser.http_errno))
-                                    : reason_phrase(r.status)) +
-                   "\"}";
+          r.body = error_json(error->status, error->message);
           self->respond(conn, r, false);
         }
       });
 }
 
-void HttpServer::dispatch(Conn* c, bool keep_alive) {
+void HttpServer::dispatch(Conn* c, HttpRequest&& req, bool keep_alive) {
   HttpResponse r;
-  auto it = routes_.find({c->req.method, c->req.path});
-  if (it == routes_.end()) it = routes_.find({"*", c->req.path});
+  auto it = routes_.find({req.method, req.path});
+  if (it == routes_.end()) it = routes_.find({"*", req.path});
   if (it == routes_.end()) {
     bool path_known = false;
-    for (auto& [key, h] : routes_) path_known |= key.second == c->req.path;
+    for (auto& [key, h] : routes_) path_known |= key.second == req.path;
     r.status = path_known ? 405 : 404;
     r.content_type = "application/json";
-    r.body = std::string("{\"code\":") + std::to_string(r.status) + ",\"message\":\"" + reason_phrase(r.status) + "\"}";
+    r.body = error_json(r.status, reason_phrase(r.status));
   } else {
     try {
-      r = it->second(c->req);
+      r = it->second(req);
     } catch (const std::exception& e) {
-      r = HttpResponse{500, "application/json", std::string("{\"code\":500,\"message\":\"internal error\"}"), {}};
+      r = HttpResponse{500, "application/json", error_json(500, "internal error"), {}};
     }
   }
   respond(c, r, keep_alive);

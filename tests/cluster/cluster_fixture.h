@@ -49,16 +49,16 @@ class ClusterTest : public ::testing::Test {
     redis_.stop();
   }
 
-  std::vector<std::string> server_args(uint16_t id, const std::string& secret = kSecret) {
+  std::vector<std::string> server_args(uint16_t id, const std::string& secret, int heartbeat_ms) {
     return {"--node-id", std::to_string(id), "--workers", "1", "--redis", redis_.address(),
-            "--redis-prefix", prefix_, "--heartbeat-ms", std::to_string(kHeartbeatMs), "--ttl-ms",
-            std::to_string(kTtlMs), "--log-level", "debug", "--cluster-secret", secret};
+            "--redis-prefix", prefix_, "--heartbeat-ms", std::to_string(heartbeat_ms), "--ttl-ms",
+            std::to_string(heartbeat_ms * kTtlMs / kHeartbeatMs), "--log-level", "debug", "--cluster-secret", secret};
   }
 
   // Starts local_server node `id` and waits until it is ready.
-  ChildProcess& start_server(uint16_t id, const std::string& secret = kSecret) {
+  ChildProcess& start_server(uint16_t id, const std::string& secret = kSecret, int heartbeat_ms = kHeartbeatMs) {
     auto p = std::make_unique<ChildProcess>();
-    EXPECT_TRUE(p->start(kLocalServer, server_args(id, secret)));
+    EXPECT_TRUE(p->start(kLocalServer, server_args(id, secret, heartbeat_ms)));
     EXPECT_TRUE(p->wait_for_output("local_server ready", std::chrono::milliseconds(10000))) << p->output();
     servers_.push_back(std::move(p));
     return *servers_.back();

@@ -166,3 +166,25 @@ TEST_F(Cluster3, MetricsEndpointServesPrometheusText) {
 
 }  // namespace
 }  // namespace behavior::testing
+
+namespace behavior::testing {
+namespace {
+
+class JustJoined : public ClusterTest {};
+
+// The test node calls a server right after joining, before the server has seen it join:
+// the server refreshes only every 5 s here and misses the "up" event (its subscription was
+// just cut). Its reply must wait for an on-demand refresh, not be dropped.
+TEST_F(JustJoined, ANodeCanCallRightAfterJoining) {
+  start_server(1, kSecret, 5000);
+  redis_.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+  start_test_node();
+  Result<Pid> pid = cluster_->ensure("user/early", "user", 1, Pid(), Millis(5000));
+  ASSERT_TRUE(pid.ok()) << pid.status().to_string();
+  Reply r = probe_->call(*pid, kEcho, std::string("hello"));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r.as<std::string>(), "hello");
+}
+
+}  // namespace
+}  // namespace behavior::testing

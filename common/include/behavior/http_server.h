@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "behavior/http_types.h"
 #include "behavior/status.h"
 
 namespace behavior {
@@ -19,29 +20,6 @@ namespace behavior {
 namespace detail {
 class TcpListener;
 }
-
-struct HttpRequest {
-  std::string method;
-  std::string path;   // without the query string
-  std::string query;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  std::string peer_ip;
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-  std::map<std::string, std::string> headers;
-};
-
-struct HttpLimits {
-  size_t max_header_bytes = 8 * 1024;
-  size_t max_body_bytes = 64 * 1024;
-  uint64_t idle_timeout_ms = 10000;
-  size_t max_connections = 10000;
-};
 
 class HttpServer {
  public:
@@ -61,7 +39,7 @@ class HttpServer {
   void stop();
 
   struct Conn;  // one client connection (http_server.cpp)
-  void dispatch(Conn* c, bool keep_alive);
+  void dispatch(Conn* c, HttpRequest&& req, bool keep_alive);
 
  private:
   void on_connection();

@@ -1,0 +1,35 @@
+// http_types.h — what the HTTP server and its parser exchange: a request, a response, and
+// the hard limits every connection is held to.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace behavior {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;   // without the query string
+  std::string query;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string peer_ip;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+struct HttpLimits {
+  size_t max_header_bytes = 8 * 1024;
+  size_t max_body_bytes = 64 * 1024;
+  uint64_t idle_timeout_ms = 10000;
+  size_t max_connections = 10000;
+};
+
+}  // namespace behavior
