@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command, for now: installs dependencies, builds (optimized), and runs
-# the runtime's examples and a short benchmark, printing what happens. When the cluster,
+# the runtime's examples, short runtime and cluster benchmarks (the cluster one starts its own
+# redis-server and second node), and local_server, printing what happens. When the cluster,
 # gateway and demo game land, this becomes the one-command local cluster with bots.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,11 @@ done
 echo
 echo "== bench_runtime (compare with ../shared/anchors/run; see README)"
 for c in pingpong counting ring spawn; do "$root/build/bin/bench_runtime" "$c" 1000000; done
+echo
+echo "== bench_cluster: a redis-server and a second node started on loopback, 64-byte messages and calls"
+"$root/build/bin/bench_cluster" oneway 200000
+"$root/build/bin/bench_cluster" call 5000
+
 echo
 echo "== local_server: starts, runs its clock process, stops cleanly on SIGTERM"
 "$root/build/bin/local_server" --log-level info &
