@@ -69,6 +69,13 @@ class Runtime {
   // Model clean's multiplier for idle timeouts under pressure (1.0 when not pressed).
   double idle_scale() const;
   uint64_t live() const;
+  // True when a worker other than `self` is running or spinning (not asleep).
+  bool other_worker_awake(const Shard* self) const {
+    for (auto& s : shards_) {
+      if (s.get() != self && !s->asleep()) return true;
+    }
+    return false;
+  }
   NodeStats stats() const;
   void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
 

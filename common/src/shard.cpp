@@ -169,18 +169,26 @@ bool Shard::run_ready() {
 }
 
 // Polls the queues for up to spin_us before sleeping: a wake-up costs a system call on
-// each side, a poll costs nothing when the other worker answers within microseconds. Only
-// pause instructions between polls: yielding to the kernel here was measured to halve the
-// throughput of the busy worker next to it.
+// each side, a poll costs nothing when the answer comes within microseconds. Only pause
+// instructions between polls: yielding to the kernel here was measured to halve the
+// throughput of the busy worker next to it. Spinning only pays when work is likely to
+// arrive soon: another worker is awake (it may send to us), or the last spin found work.
+// Otherwise (say a reply from another node, 100 µs away) it would burn the core the
+// network thread needs, so the worker sleeps at once, trying a spin every 16th time.
 bool Shard::spin() {
+  if (!last_spin_found_work_ && !rt_.other_worker_awake(this) && (++idle_rounds_ & 15) != 0) return false;
   int64_t until = now_ns_ + int64_t{rt_.options().spin_us} * 1000;
   for (int i = 1;; ++i) {
     if (inbox_.maybe_nonempty_relaxed() || spawns_.maybe_nonempty_relaxed() ||
         stop_requested_.load(std::memory_order_relaxed)) {
+      last_spin_found_work_ = true;
       return true;
     }
     BEHAVIOR_CPU_RELAX();
-    if ((i & 63) == 0 && clock_ns() >= until) return false;
+    if ((i & 63) == 0 && clock_ns() >= until) {
+      last_spin_found_work_ = false;
+      return false;
+    }
   }
 }
 

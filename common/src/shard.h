@@ -42,6 +42,7 @@ class Shard {
   void post(Message* m);
   void post_spawn(Actor* a);
   uint64_t next_serial() { return serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  bool asleep() const { return sleeping_.load(std::memory_order_relaxed); }
   std::atomic<uint64_t> live{0};  // placement reads it; spawn adds, exit subtracts
 
   // The worker thread only.
@@ -109,6 +110,8 @@ class Shard {
   int64_t now_ns_ = 0;
   int64_t last_poll_ns_ = 0;
   int64_t next_sweep_ns_ = 0;
+  bool last_spin_found_work_ = true;
+  uint32_t idle_rounds_ = 0;
   uint64_t request_seq_;
   bool stopping_ = false;
   Counters counters_;
