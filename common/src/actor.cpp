@@ -88,10 +88,8 @@ Status Actor::reply(ReplyTo to, uint32_t proto_id, Body body) {
 
 Status Actor::reply_error(ReplyTo to, const Status& error) {
   if (!to.valid()) return Status::invalid_argument("not a call: nobody to reply to");
-  auto* m = new Message(to.caller, pid_, Kind::kReply, 0, Body::bytes(error.message()));
-  m->set_request_id(to.request_id);
-  m->set_code(error.ok() ? Code::kInternal : error.code());
-  return shard_->runtime().route(m);
+  return shard_->runtime().route(Message::error_reply(
+      to.caller, pid_, to.request_id, error.ok() ? Status(Code::kInternal, error.message()) : error));
 }
 
 Status Actor::send_to_client(uint32_t proto_id, const google::protobuf::MessageLite& msg) {

@@ -422,10 +422,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     // Pending calls to it fail now instead of timing out.
     if (auto it = calls_out_.find(id); it != calls_out_.end()) {
       for (auto& [key, sent] : it->second) {
-        auto* r = new Message(Pid::from_raw(key.first), Pid(), Kind::kReply, 0, Body::bytes(down.message()));
-        r->set_request_id(key.second);
-        r->set_code(down.code());
-        rt_.route(r);
+        rt_.route(Message::error_reply(Pid::from_raw(key.first), Pid(), key.second, down));
       }
       calls_out_.erase(it);
     }
@@ -649,13 +646,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       reply_error(to, Status::unavailable("the directory is unavailable (Redis is down)"));
       return;
     }
-    SpawnOptions o;
-    o.name = name;
-    o.kind = kind;
-    o.writer = writer;
-    o.idle_timeout = k->options.idle_timeout;
-    o.mailbox_limit = k->options.mailbox_limit;
-    o.overflow = k->options.overflow;
+    SpawnOptions o = k->spawn_options(name, kind, writer);
     o.held = true;  // exists (so messages can queue), starts only if the claim is ours
     Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
     if (!spawned.ok()) {
@@ -749,10 +740,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   }
 
   void reply_error(ReplyTo to, const Status& s) {
-    auto* r = new Message(to.caller, service_pid_, Kind::kReply, 0, Body::bytes(s.message()));
-    r->set_request_id(to.request_id);
-    r->set_code(s.code());
-    rt_.route(r);
+    rt_.route(Message::error_reply(to.caller, service_pid_, to.request_id, s));
   }
 
   std::string metrics_on_loop() {

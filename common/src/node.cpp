@@ -62,15 +62,8 @@ Result<Pid> Node::spawn(std::unique_ptr<Router> router, SpawnOptions options) {
 Result<Pid> Node::spawn_kind(std::string_view kind, std::string name, Pid writer) {
   const detail::KindEntry* k = rt_->kind(kind);
   if (!k) return Status::not_found("unknown process kind " + std::string(kind));
-  SpawnOptions o;
-  o.kind = std::string(kind);
-  o.writer = writer;
-  o.idle_timeout = k->options.idle_timeout;
-  o.mailbox_limit = k->options.mailbox_limit;
-  o.overflow = k->options.overflow;
   auto router = k->factory(name);
-  o.name = std::move(name);
-  return spawn(std::move(router), std::move(o));
+  return spawn(std::move(router), k->spawn_options(std::move(name), std::string(kind), writer));
 }
 
 Result<Pid> Node::new_actor(std::string name, Pid writer, std::unique_ptr<Router> router) {

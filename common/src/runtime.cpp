@@ -110,13 +110,7 @@ Result<Pid> Runtime::ensure(std::string_view name, std::string_view kind_name, P
   if (auto pid = names_.lookup(name)) return *pid;
   const KindEntry* k = kind(kind_name);
   if (!k) return Status::not_found("unknown process kind " + std::string(kind_name));
-  SpawnOptions o;
-  o.name = std::string(name);
-  o.kind = std::string(kind_name);
-  o.writer = writer;
-  o.idle_timeout = k->options.idle_timeout;
-  o.mailbox_limit = k->options.mailbox_limit;
-  o.overflow = k->options.overflow;
+  SpawnOptions o = k->spawn_options(std::string(name), std::string(kind_name), writer);
   Result<Pid> r = spawn(k->factory(o.name), std::move(o), Shard::current_actor());
   if (!r.ok() && r.status().code() == Code::kAlreadyExists) {
     if (auto pid = names_.lookup(name)) return *pid;  // lost the race: use the winner
@@ -179,12 +173,7 @@ void Runtime::bounce(Message* m, const Status& why) {
   Pid to = m->to();
   switch (m->kind()) {
     case Kind::kCall:
-      if (from.valid()) {
-        auto* r = new Message(from, to, Kind::kReply, 0, Body::bytes(why.message()));
-        r->set_request_id(m->request_id());
-        r->set_code(why.code());
-        route(r);
-      }
+      if (from.valid()) route(Message::error_reply(from, to, m->request_id(), why));
       break;
     case Kind::kLink:
       if (from.valid()) send(to, from, Kind::kExit, 0, Body::bytes(std::string(reason::kNoProc)), 1);

@@ -21,6 +21,17 @@ namespace behavior::detail {
 struct KindEntry {
   RouterFactory factory;
   KindOptions options;
+  // What a process of this kind is spawned with.
+  SpawnOptions spawn_options(std::string name, std::string kind, Pid writer) const {
+    SpawnOptions o;
+    o.name = std::move(name);
+    o.kind = std::move(kind);
+    o.writer = writer;
+    o.idle_timeout = options.idle_timeout;
+    o.mailbox_limit = options.mailbox_limit;
+    o.overflow = options.overflow;
+    return o;
+  }
 };
 
 class Runtime {

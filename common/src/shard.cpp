@@ -476,10 +476,7 @@ void Shard::handle_call_timeout(Actor* a, uint64_t request_id) {
     schedule(a);
   } else {
     pc->answered = true;
-    auto* m = new Message(a->pid_, Pid(), Kind::kReply, 0, Body::bytes(why.message()));
-    m->set_request_id(request_id);
-    m->set_code(why.code());
-    enqueue(a, m);
+    enqueue(a, Message::error_reply(a->pid_, Pid(), request_id, why));
   }
 }
 

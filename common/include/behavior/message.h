@@ -94,6 +94,14 @@ class Message {
     return body_.template as<T>();
   }
 
+  // The reply to call `request_id` of `to` saying it failed: the code and the text.
+  static Message* error_reply(Pid to, Pid from, uint64_t request_id, const Status& why) {
+    auto* r = new Message(to, from, Kind::kReply, 0, Body::bytes(why.message()));
+    r->request_id_ = request_id;
+    r->code_ = why.code();
+    return r;
+  }
+
   // Runtime plumbing (public so the runtime's pieces can build messages; routers read only).
   void set_request_id(uint64_t id) { request_id_ = id; }
   void set_code(Code c) { code_ = c; }
