@@ -111,7 +111,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
  public:
   ClusterImpl(Node& node, ClusterOptions o)
       : rt_(node.runtime()), options_(std::move(o)),
-        net_([this](Message* batch) { on_outbound(batch); }) {}
+        net_([this](Message* batch) { on_outbound(batch); }, options_.io_on_worker ? rt_.shard(0) : nullptr) {}
 
   ~ClusterImpl() override { stop(); }
 
@@ -166,6 +166,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   void name_released(const std::string& name, Pid pid) override {
     net_.post([this, name, pid] { release_name(name, pid); });
   }
+  void before_shutdown() override { stop(); }
   // Endpoint: the cluster service; any thread.
   void deliver(Message* m) override {
     net_.post([this, m] { serve(MessagePtr(m)); });

@@ -1,44 +1,89 @@
 // net_loop.cpp — see net_loop.h.
 #include "net_loop.h"
 
+#include <chrono>
+#include <future>
+
+#include "shard.h"
+
 namespace behavior::detail {
 
-NetLoop::NetLoop(std::function<void(Message*)> on_messages) : on_messages_(std::move(on_messages)) {
-  uv_loop_init(&loop_);
-  uv_async_init(&loop_, &wake_, &NetLoop::on_wake);
+NetLoop::NetLoop(std::function<void(Message*)> on_messages, Shard* host)
+    : host_(host), loop_(host ? host->loop() : &own_loop_), on_messages_(std::move(on_messages)) {
   wake_.data = this;
+  if (!host_) {
+    uv_loop_init(&own_loop_);
+    uv_async_init(&own_loop_, &wake_, &NetLoop::on_wake);
+  }
 }
 
 NetLoop::~NetLoop() {
-  if (thread_.joinable()) {
-    stop({});
-  } else if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&wake_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);  // never started
-    uv_run(&loop_, UV_RUN_DEFAULT);
+  if (!host_) {
+    if (thread_.joinable()) {
+      stop({});
+    } else if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&wake_))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);  // never started
+      uv_run(&own_loop_, UV_RUN_DEFAULT);
+    }
   }
   for (Message* m = outbox_.take_all(); m;) {
     Message* next = m->next.load(std::memory_order_relaxed);
     delete m;
     m = next;
   }
-  uv_loop_close(&loop_);
+  if (!host_) uv_loop_close(&own_loop_);
 }
 
 void NetLoop::start() {
-  thread_ = std::thread([this] {
+  if (!host_) {
+    thread_ = std::thread([this] {
+      thread_id_ = std::this_thread::get_id();
+      uv_run(&own_loop_, UV_RUN_DEFAULT);
+    });
+    return;
+  }
+  // libuv handles are not thread-safe: the async handle is made on the host's thread.
+  std::promise<void> ready;
+  host_->post_task([this, &ready] {
+    uv_async_init(loop_, &wake_, &NetLoop::on_wake);
     thread_id_ = std::this_thread::get_id();
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    host_->set_io_host(&NetLoop::flush_local, this);
+    ready.set_value();
   });
+  ready.get_future().wait();
+  started_ = true;
 }
 
 void NetLoop::stop(std::function<void()> stop_fn) {
-  {
-    std::lock_guard lock(mu_);
-    stop_fn_ = std::move(stop_fn);
+  if (!host_) {
+    {
+      std::lock_guard lock(mu_);
+      stop_fn_ = std::move(stop_fn);
+    }
+    stopping_.store(true);
+    uv_async_send(&wake_);
+    if (thread_.joinable()) thread_.join();
+    return;
   }
-  stopping_.store(true);
-  uv_async_send(&wake_);
-  if (thread_.joinable()) thread_.join();
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  std::promise<void> done;
+  host_->post_task([this, &done, &stop_fn] {
+    stopping_.store(true);
+    on_wake(&wake_);  // what was posted before stop still runs
+    if (stop_fn) stop_fn();
+    host_->set_io_host(nullptr, nullptr);
+    close_handles();
+    done.set_value();
+  });
+  done.get_future().wait();
+  // Close callbacks run in the host's next loop passes; wait for the last one.
+  while (true) {
+    std::promise<bool> open;
+    host_->post_task([this, &open] { open.set_value(handles_open()); });
+    if (!open.get_future().get()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void NetLoop::post(std::function<void()> fn) {
@@ -46,12 +91,47 @@ void NetLoop::post(std::function<void()> fn) {
     std::lock_guard lock(mu_);
     tasks_.push_back(std::move(fn));
   }
-  uv_async_send(&wake_);
+  if (!stopping_.load(std::memory_order_relaxed) || !host_) uv_async_send(&wake_);
 }
 
 void NetLoop::send(Message* m) {
   outbox_.push(m);
-  uv_async_send(&wake_);  // coalesces: one wake-up per batch however many sends
+  // On the host's own thread the host calls flush_local() after this turn: no wake-up.
+  if (host_ && on_loop_thread()) return;
+  // Coalesces: one wake-up per batch however many sends.
+  if (!stopping_.load(std::memory_order_relaxed) || !host_) uv_async_send(&wake_);
+}
+
+// Whatever the stop function left open is closed here: on a loop of its own, everything
+// (so uv_run can return); on a host's loop, everything but the host's own handles.
+void NetLoop::close_handles() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  uv_walk(
+      loop_,
+      [](uv_handle_t* handle, void* arg) {
+        auto* self = static_cast<NetLoop*>(arg);
+        if (self->host_ && self->host_->owns_handle(handle)) return;
+        if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+      },
+      this);
+}
+
+bool NetLoop::handles_open() {
+  open_found_ = false;
+  uv_walk(
+      loop_,
+      [](uv_handle_t* handle, void* arg) {
+        auto* self = static_cast<NetLoop*>(arg);
+        if (!self->host_->owns_handle(handle)) self->open_found_ = true;
+      },
+      this);
+  return open_found_;
+}
+
+void NetLoop::flush_local(void* arg) {
+  auto* self = static_cast<NetLoop*>(arg);
+  if (!self->outbox_.maybe_nonempty_relaxed()) return;
+  if (Message* batch = self->outbox_.take_all()) self->on_messages_(batch);
 }
 
 void NetLoop::on_wake(uv_async_t* h) {
@@ -63,22 +143,14 @@ void NetLoop::on_wake(uv_async_t* h) {
   }
   for (auto& t : tasks) t();
   if (Message* batch = self->outbox_.take_all()) self->on_messages_(batch);
-  if (self->stopping_.load()) {
-    std::function<void()> stop_fn;
-    {
-      std::lock_guard lock(self->mu_);
-      stop_fn = std::move(self->stop_fn_);
-    }
-    if (stop_fn) stop_fn();
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->wake_), nullptr);
-    // Whatever the stop function left open is closed here, so uv_run can return.
-    uv_walk(
-        &self->loop_,
-        [](uv_handle_t* handle, void*) {
-          if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-        },
-        nullptr);
+  if (self->host_ || !self->stopping_.load()) return;
+  std::function<void()> stop_fn;
+  {
+    std::lock_guard lock(self->mu_);
+    stop_fn = std::move(self->stop_fn_);
   }
+  if (stop_fn) stop_fn();
+  self->close_handles();
 }
 
 }  // namespace behavior::detail

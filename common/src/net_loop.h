@@ -1,6 +1,9 @@
-// net_loop.h — the node's network thread: one libuv loop for s2s connections, Redis and
-// the metrics HTTP port. Other threads hand it work through post() (a closure) or
-// send() (a message for another node); both wake it once per batch.
+// net_loop.h — where the node's network I/O runs: s2s connections, Redis and the metrics
+// HTTP port. Either a thread of its own, or hosted on a worker's loop (worker 0 by
+// default, as Erlang's schedulers do their own I/O): then a message that arrives from
+// another node is handed to a process on that worker without any wake-up, and a reply
+// leaves from the same thread that produced it. Other threads hand it work through
+// post() (a closure) or send() (a message for another node); both wake it once per batch.
 #pragma once
 
 #include <uv.h>
@@ -16,34 +19,47 @@
 
 namespace behavior::detail {
 
+class Shard;
+
 class NetLoop {
  public:
   // on_messages runs on the loop thread with the batch of messages sent since the last time
-  // (oldest first, linked through Message::next); it owns them.
-  explicit NetLoop(std::function<void(Message*)> on_messages);
+  // (oldest first, linked through Message::next); it owns them. With a host, the loop is
+  // that worker's loop; the worker must be running from start() until stop() returns.
+  explicit NetLoop(std::function<void(Message*)> on_messages, Shard* host = nullptr);
   ~NetLoop();
 
   void start();
-  // Runs `stop_fn` on the loop thread, then ends the loop once every handle is closed.
+  // Runs `stop_fn` on the loop thread, then returns once every handle it opened is closed.
   void stop(std::function<void()> stop_fn);
-  uv_loop_t* loop() { return &loop_; }
+  uv_loop_t* loop() { return loop_; }
   bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
+  bool hosted() const { return host_ != nullptr; }
 
   void post(std::function<void()> fn);  // any thread
   void send(Message* m);                // any thread
 
  private:
   static void on_wake(uv_async_t* h);
-  uv_loop_t loop_{};
+  static void flush_local(void* self);
+  void close_handles();
+  bool handles_open();
+
+  Shard* host_;
+  uv_loop_t own_loop_{};
+  uv_loop_t* loop_;
   uv_async_t wake_{};
   std::thread thread_;
-  std::thread::id thread_id_;
+  std::atomic<std::thread::id> thread_id_{};
   std::function<void(Message*)> on_messages_;
   MpscStack<Message, &Message::next> outbox_;
   std::mutex mu_;
   std::vector<std::function<void()>> tasks_;
   std::function<void()> stop_fn_;
   std::atomic<bool> stopping_{false};
+  bool started_ = false;
+  bool stopped_ = false;
+  bool open_found_ = false;  // handles_open()'s walk
 };
 
 }  // namespace behavior::detail

@@ -30,6 +30,8 @@ Status Runtime::start() {
 }
 
 void Runtime::shutdown() {
+  if (!running_.load()) return;
+  if (RemoteRoute* r = remote()) r->before_shutdown();  // leaves the cluster; may clear remote_
   if (!running_.exchange(false)) return;
   for (auto& s : shards_) s->request_stop();
   for (auto& s : shards_) s->join();

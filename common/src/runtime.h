@@ -81,6 +81,7 @@ class Runtime {
   double idle_scale() const;
   uint64_t live() const;
   // True when a worker other than `self` is running or spinning (not asleep).
+  Shard* shard(size_t i) const { return shards_[i].get(); }
   bool other_worker_awake(const Shard* self) const {
     for (auto& s : shards_) {
       if (s.get() != self && !s->asleep()) return true;

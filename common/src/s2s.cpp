@@ -114,14 +114,21 @@ void S2s::accept_link(uv_stream_t* server) {
   write_frames(link, f);
 }
 
-S2s::Peer& S2s::peer(uint16_t node, const std::string& address) {
+S2s::Peer& S2s::peer(uint16_t node) {
   Peer& p = peers_[node];
   if (p.slots.empty()) {
     p.node = node;
     p.slots.resize(static_cast<size_t>(options_.pool));
+    p.inbound.resize(static_cast<size_t>(options_.pool));
   }
-  p.address = address;
   return p;
+}
+
+// The same slot for a->b and b->a: one connection carries a call and its reply.
+size_t S2s::slot_of(const Message& m, size_t pool) {
+  uint64_t a = m.from().raw(), b = m.to().raw();
+  if (a > b) std::swap(a, b);
+  return std::hash<uint64_t>{}(a * 0x9E3779B97F4A7C15ull ^ b) % pool;
 }
 
 void S2s::send(uint16_t node, const std::string& address, Message* m) {
@@ -129,9 +136,11 @@ void S2s::send(uint16_t node, const std::string& address, Message* m) {
     bounce_(m, Status::shutdown("node is stopping"));
     return;
   }
-  Peer& p = peer(node, address);
-  size_t i = std::hash<uint64_t>{}(m->from().raw()) % p.slots.size();
+  Peer& p = peer(node);
+  p.address = address;
+  size_t i = slot_of(*m, p.slots.size());
   Slot& s = p.slots[i];
+  if (!s.link && !s.timer && p.inbound[i]) s.link = p.inbound[i];  // the peer's connection for this slot
   if (s.link && s.link->state == Link::kReady) {
     if (s.link->pending.size() > options_.max_backlog) {
       bounce_(m, Status::unavailable("s2s backlog to node " + std::to_string(node) + " is full"));
@@ -172,6 +181,22 @@ void S2s::write_frames(Link* link, std::string_view frames) {
 
 void S2s::write_pending(Link* link) {
   if (link->writing || link->pending.empty() || link->state == Link::kClosing) return;
+  // Most of the time the socket takes everything at once: no write request, no callback
+  // in a later loop pass. What it does not take goes through uv_write.
+  uv_buf_t now = uv_buf_init(link->pending.data(), static_cast<unsigned>(link->pending.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&link->tcp), &now, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    close_link(link, uv_strerror(n));
+    return;
+  }
+  if (n > 0) {
+    stats_.bytes_out += static_cast<uint64_t>(n);
+    if (static_cast<size_t>(n) == link->pending.size()) {
+      link->pending.clear();
+      return;
+    }
+    link->pending.erase(0, static_cast<size_t>(n));
+  }
   link->inflight.swap(link->pending);
   uv_buf_t buf = uv_buf_init(link->inflight.data(), static_cast<unsigned>(link->inflight.size()));
   link->writing = true;
@@ -252,7 +277,6 @@ void S2s::on_read(Link* link, const char* data, size_t n) {
 Status S2s::on_frame(Link* link, std::string_view payload) {
   if (link->state == Link::kClosing) return Status::shutdown("closing");
   if (link->state == Link::kReady) {
-    if (link->dialer) return Status::invalid_argument("unexpected frame on an outbound link");
     Result<MessagePtr> m = decode_envelope(payload);
     if (!m.ok()) return m.status();
     if ((*m)->to().node() != node_id_) return Status::invalid_argument("envelope for another node");
@@ -276,6 +300,7 @@ Status S2s::on_frame(Link* link, std::string_view payload) {
       h.set_node_id(node_id_);
       h.set_nonce(link->my_nonce);
       h.set_proof(dialer_proof(options_.secret, c.nonce(), node_id_));
+      h.set_slot(static_cast<uint32_t>(link->slot));
       std::string f;
       append_frame(h.SerializeAsString(), &f);
       write_frames(link, f);
@@ -308,6 +333,17 @@ Status S2s::on_frame(Link* link, std::string_view payload) {
   link->state = Link::kReady;
   link->reader.set_max_frame(options_.max_frame);
   ++stats_.connections;
+  if (h.slot() < static_cast<uint32_t>(options_.pool)) {
+    link->slot = h.slot();
+    Peer& p = peer(link->peer_node);
+    p.inbound[link->slot] = link;
+    // Whatever waits for that slot (say we dialed at the same moment) goes here now.
+    Slot& s = p.slots[link->slot];
+    if (!s.link && !s.timer && (!s.queue.empty() || !s.carry.empty())) {
+      s.link = link;
+      attach_slot(link);
+    }
+  }
   spdlog::debug("s2s: accepted node {} from {}", link->peer_node, peer_name(&link->tcp));
   return {};
 }
@@ -315,6 +351,11 @@ Status S2s::on_frame(Link* link, std::string_view payload) {
 void S2s::on_link_ready(Link* link) {
   link->state = Link::kReady;
   ++stats_.connections;
+  attach_slot(link);
+}
+
+// The link now serves its slot: what the slot carried or queued goes out on it.
+void S2s::attach_slot(Link* link) {
   auto it = peers_.find(link->peer_node);
   if (it == peers_.end()) return;
   Slot& s = it->second.slots[link->slot];
@@ -347,10 +388,11 @@ void S2s::close_link(Link* link, const char* why) {
 
 void S2s::on_link_closed(Link* link) {
   links_.erase(link);
-  if (!link->dialer || stopped_) return;
+  if (stopped_) return;
   auto it = peers_.find(link->peer_node);
-  if (it == peers_.end()) return;
+  if (it == peers_.end() || link->slot >= it->second.slots.size()) return;
   Peer& p = it->second;
+  if (p.inbound[link->slot] == link) p.inbound[link->slot] = nullptr;
   Slot& s = p.slots[link->slot];
   if (s.link != link) return;
   s.link = nullptr;

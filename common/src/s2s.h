@@ -1,7 +1,10 @@
-// s2s.h — node-to-node transport on the network thread. Each node listens on one port;
-// to send, it dials the peer (a small pool of connections, chosen by the sender's pid so
-// one sender's messages stay in order), proves the cluster secret in a handshake, and
-// writes length-prefixed envelopes, coalescing everything queued into one write. Lost
+// s2s.h — node-to-node transport on the network loop. Each node listens on one port; to
+// send, it uses a small pool of connections per peer, the slot chosen by the pair of
+// pids (so messages between two processes stay in order, both ways on one connection,
+// and a reply's TCP segment carries the ACK of the request). A slot uses the connection
+// the peer dialed for it if there is one, else dials its own, proving the cluster secret
+// in a handshake, and writes length-prefixed envelopes, coalescing everything queued into
+// one write. Lost
 // connections are redialed with backoff; bytes not yet handed to the kernel are carried to
 // the next connection. Bad input closes that connection only.
 #pragma once
@@ -70,12 +73,14 @@ class S2s {
     uint16_t node = 0;
     std::string address;
     std::vector<Slot> slots;
+    std::vector<Link*> inbound;  // ready connections the peer dialed, by its slot
     size_t queued_bytes = 0;
   };
 
   void accept_link(uv_stream_t* server);
   void dial(Peer& peer, size_t slot);
   void on_link_ready(Link* link);
+  void attach_slot(Link* link);
   void on_link_closed(Link* link);
   void close_link(Link* link, const char* why);
   void start_read(Link* link);
@@ -84,7 +89,8 @@ class S2s {
   void write_frames(Link* link, std::string_view frames);
   void write_pending(Link* link);
   void enqueue(Link* link, Message* m);
-  Peer& peer(uint16_t node, const std::string& address);
+  Peer& peer(uint16_t node);
+  static size_t slot_of(const Message& m, size_t pool);
 
   uv_loop_t* loop_;
   uint16_t node_id_;

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -41,6 +43,9 @@ class Shard {
   // Any thread.
   void post(Message* m);
   void post_spawn(Actor* a);
+  // Runs fn on this worker between process turns (the cluster sets up and tears down its
+  // network handles on worker 0's loop this way).
+  void post_task(std::function<void()> fn);
   uint64_t next_serial() { return serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
   bool asleep() const { return sleeping_.load(std::memory_order_relaxed); }
   std::atomic<uint64_t> live{0};  // placement reads it; spawn adds, exit subtracts
@@ -58,6 +63,17 @@ class Shard {
   void begin_call(Actor* a, Pid to, std::string name, uint32_t proto_id, Body body, Millis timeout,
                   std::coroutine_handle<> waiter, Reply* slot, CallCallback callback);
   void set_idle_timeout(Actor* a, int64_t idle_ns);
+  // This worker's loop also carries the node's network I/O (s2s links, Redis, /metrics):
+  // it polls I/O every kIoPollNs while busy and while spinning, not only when asleep, and
+  // calls flush(ctx) after each turn so that what its processes sent to other nodes leaves
+  // at once, without a wake-up. nullptr: no longer.
+  void set_io_host(void (*flush)(void*), void* ctx) {
+    io_flush_ = flush;
+    io_ctx_ = ctx;
+  }
+  bool owns_handle(const uv_handle_t* h) const {
+    return h == reinterpret_cast<const uv_handle_t*>(&wake_) || h == reinterpret_cast<const uv_handle_t*>(&sleep_timer_);
+  }
 
   struct Counters {
     std::atomic<uint64_t> spawned{0}, exited{0}, crashed{0}, messages{0}, dropped{0},
@@ -68,6 +84,8 @@ class Shard {
  private:
   void run();
   bool drain();
+  bool run_tasks();
+  bool poll_io();
   bool fire_timers();
   bool run_ready();
   bool spin();
@@ -98,6 +116,9 @@ class Shard {
   MpscStack<Actor, &Actor::next_> spawns_;
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> has_tasks_{false};
+  std::mutex tasks_mu_;
+  std::vector<std::function<void()>> tasks_;
   alignas(64) std::atomic<uint64_t> serial_{0};
 
   // Owned by the worker thread.
@@ -111,6 +132,8 @@ class Shard {
   int64_t last_poll_ns_ = 0;
   int64_t next_sweep_ns_ = 0;
   bool last_spin_found_work_ = true;
+  void (*io_flush_)(void*) = nullptr;
+  void* io_ctx_ = nullptr;
   uint32_t idle_rounds_ = 0;
   uint64_t request_seq_;
   bool stopping_ = false;

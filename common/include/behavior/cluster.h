@@ -33,6 +33,9 @@ struct ClusterOptions {
   Millis ttl{3000};
   std::string metrics_host = "127.0.0.1";
   int metrics_port = -1;             // -1: no metrics port; 0: a free one
+  // true: the network (s2s, Redis, /metrics) runs on worker 0's loop, which then handles
+  // remote messages without a thread hop; false: on a thread of its own.
+  bool io_on_worker = true;
 };
 
 struct ClusterNodeInfo {

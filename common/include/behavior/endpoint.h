@@ -24,6 +24,8 @@ class RemoteRoute {
   virtual Status route_named(std::string name, Message* m) = 0;
   // Called by the runtime when a local process with a cluster-visible name exits.
   virtual void name_released(const std::string& name, Pid pid) = 0;
+  // Called by Node::shutdown before the workers stop (the network may run on one of them).
+  virtual void before_shutdown() {}
 };
 
 }  // namespace behavior
