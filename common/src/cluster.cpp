@@ -2,7 +2,9 @@
 //
 // Redis keys (prefix P, default "behavior:"):
 //   P node:<id>        hash: id kind s2s metrics version capacity live load started_ms
-//                      heartbeat_ms draining connections; PEXPIRE ttl, refreshed each heartbeat
+//                      heartbeat_ms draining connections a.<attribute>...; PEXPIRE ttl,
+//                      refreshed each heartbeat
+//   P drain:<id>       string: present while an operator has the node drained (name server)
 //   P nodes            zset: node id → last heartbeat (ms); the list of members
 //   P node:<id>:names  set: the directory names that node owns (for cleanup)
 //   P dir:<name>       string "<node>:<pid>": where a cluster-wide name lives (claimed once)
@@ -51,9 +53,11 @@ int64_t wall_ms() {
 
 const char* kRegisterScript = R"lua(
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local draining = redis.call('EXISTS', KEYS[3])
+if draining == 1 then redis.call('HSET', KEYS[1], 'draining', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-return 1
+return 1 + draining
 )lua";
 
 const char* kClaimScript = R"lua(
@@ -183,6 +187,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     return out;
   }
   std::string metrics_text() {
+    if (!running_) return "";  // the loop may be gone with the workers
     std::promise<std::string> p;
     net_.post([this, &p] { p.set_value(metrics_on_loop()); });
     return p.get_future().get();
@@ -256,7 +261,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (!redis_->connected()) return;
     NodeStats st = rt_.stats();
     const int64_t now = wall_ms();
-    std::vector<std::string> args{"EVAL", kRegisterScript, "2", node_key(rt_.node_id()), key("nodes"),
+    std::vector<std::string> args{"EVAL", kRegisterScript, "3", node_key(rt_.node_id()), key("nodes"),
+                                  key("drain:" + std::to_string(rt_.node_id())),
                                   std::to_string(options_.ttl.count()), std::to_string(rt_.node_id()),
                                   std::to_string(now)};
     auto field = [&](const char* k, std::string v) {
@@ -275,9 +281,15 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     field("heartbeat_ms", std::to_string(now));
     field("draining", draining_ ? "1" : "0");
     field("connections", std::to_string(connections_.load()));
+    for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
     redis_->command(args, [this, now](redisReply* r) {
       if (!reply_ok(r)) return;
       ++heartbeats_ok_;
+      if (r->type == REDIS_REPLY_INTEGER && (r->integer == 2) != draining_) {
+        draining_ = r->integer == 2;  // an operator drained (or resumed) us through the name server
+        spdlog::info("cluster: this node {}", draining_ ? "is draining: no new players are placed here"
+                                                        : "takes new players again");
+      }
       last_heartbeat_ok_ms_ = now;
       if (!announced_) {
         announced_ = true;
@@ -343,6 +355,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       else if (k == "heartbeat_ms") n.heartbeat_ms = std::atoll(v.c_str());
       else if (k == "draining") n.draining = v == "1";
       else if (k == "connections") n.connections = std::strtoull(v.c_str(), nullptr, 10);
+      else if (k.rfind("a.", 0) == 0) n.attributes[k.substr(2)] = v;
     }
     return n;
   }

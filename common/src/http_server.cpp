@@ -1,12 +1,14 @@
 // http_server.cpp — see http_server.h. One Conn per socket: its HttpRequestParser turns
-// what arrives into requests; each runs its handler and queues the response in order; the
-// connection closes after a response when keep-alive is off, or after a parse error.
+// what arrives into requests; each gets a sequence number and runs its handler; answers are
+// written in sequence order however they complete (pipelining); the connection closes
+// after a response when keep-alive is off, or after a parse error.
 #include "behavior/http_server.h"
 
 #include "behavior/http_request_parser.h"
 
-#include "tcp_listener.h"
+#include <memory>
 
+#include "tcp_listener.h"
 
 namespace behavior {
 namespace {
@@ -41,6 +43,14 @@ struct HttpServer::Conn {
   uv_timer_t timer{};
   bool closing = false;
   int open_handles = 2;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // false once closed
+  uint64_t next_seq = 0;  // the next request's number
+  uint64_t next_out = 0;  // the next response to write
+  struct Answer {
+    HttpResponse response;
+    bool keep_alive;
+  };
+  std::map<uint64_t, Answer> done;  // answered, waiting for earlier ones
   char buf[16 * 1024];
 };
 
@@ -68,6 +78,11 @@ HttpServer::HttpServer(uv_loop_t* loop, HttpLimits limits) : loop_(loop), limits
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(std::string method, std::string path, Handler handler) {
+  route_async(std::move(method), std::move(path),
+              [handler = std::move(handler)](const HttpRequest& req, Respond respond) { respond(handler(req)); });
+}
+
+void HttpServer::route_async(std::string method, std::string path, AsyncHandler handler) {
   routes_[{std::move(method), std::move(path)}] = std::move(handler);
 }
 
@@ -127,30 +142,63 @@ void HttpServer::on_connection() {
           r.status = error->status;
           r.content_type = "application/json";
           r.body = error_json(error->status, error->message);
-          self->respond(conn, r, false);
+          self->answer(conn, conn->next_seq++, std::move(r), false);
         }
       });
 }
 
-void HttpServer::dispatch(Conn* c, HttpRequest&& req, bool keep_alive) {
-  HttpResponse r;
-  auto it = routes_.find({req.method, req.path});
-  if (it == routes_.end()) it = routes_.find({"*", req.path});
-  if (it == routes_.end()) {
-    bool path_known = false;
-    for (auto& [key, h] : routes_) path_known |= key.second == req.path;
-    r.status = path_known ? 405 : 404;
-    r.content_type = "application/json";
-    r.body = error_json(r.status, reason_phrase(r.status));
-  } else {
-    try {
-      r = it->second(req);
-    } catch (const std::exception& e) {
-      r = HttpResponse{500, "application/json", error_json(500, "internal error"), {}};
-    }
+// Exact routes first, then prefix routes ("/v1/nodes/*"); *status is 404 or 405 when none.
+const HttpServer::AsyncHandler* HttpServer::find(const HttpRequest& req, int* status) const {
+  for (const char* method : {req.method.c_str(), "*"}) {
+    auto it = routes_.find({method, req.path});
+    if (it != routes_.end()) return &it->second;
   }
-  respond(c, r, keep_alive);
+  bool path_known = false;
+  for (auto& [key, h] : routes_) {
+    const std::string& path = key.second;
+    bool match = path == req.path || (!path.empty() && path.back() == '*' &&
+                                      req.path.compare(0, path.size() - 1, path, 0, path.size() - 1) == 0);
+    if (!match) continue;
+    if (key.first == req.method || key.first == "*") return &h;
+    path_known = true;
+  }
+  *status = path_known ? 405 : 404;
+  return nullptr;
+}
+
+void HttpServer::dispatch(Conn* c, HttpRequest&& req, bool keep_alive) {
+  if (c->next_seq - c->next_out >= kMaxPipelined) {
+    close(c);  // a client that pipelines without reading answers
+    return;
+  }
+  const uint64_t seq = c->next_seq++;
   if (keep_alive) uv_timer_again(&c->timer);
+  int status = 404;
+  const AsyncHandler* handler = find(req, &status);
+  if (!handler) {
+    answer(c, seq, HttpResponse{status, "application/json", error_json(status, reason_phrase(status)), {}}, keep_alive);
+    return;
+  }
+  auto once = std::make_shared<bool>(false);
+  Respond respond = [this, c, alive = c->alive, seq, keep_alive, once](HttpResponse r) {
+    if (*once || !*alive) return;
+    *once = true;
+    answer(c, seq, std::move(r), keep_alive);
+  };
+  try {
+    (*handler)(req, respond);
+  } catch (const std::exception&) {
+    respond(HttpResponse{500, "application/json", error_json(500, "internal error"), {}});
+  }
+}
+
+void HttpServer::answer(Conn* c, uint64_t seq, HttpResponse r, bool keep_alive) {
+  c->done.emplace(seq, Conn::Answer{std::move(r), keep_alive});
+  for (auto it = c->done.find(c->next_out); it != c->done.end() && !c->closing; it = c->done.find(c->next_out)) {
+    respond(c, it->second.response, it->second.keep_alive);
+    c->done.erase(it);
+    ++c->next_out;
+  }
 }
 
 void HttpServer::respond(Conn* c, const HttpResponse& r, bool keep_alive) {
@@ -181,6 +229,7 @@ void HttpServer::respond(Conn* c, const HttpResponse& r, bool keep_alive) {
 void HttpServer::close(Conn* c) {
   if (c->closing) return;
   c->closing = true;
+  *c->alive = false;
   conns_.erase(c);
   auto done = [](uv_handle_t* h) {
     auto* conn = static_cast<Conn*>(h->data);

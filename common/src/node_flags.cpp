@@ -53,6 +53,8 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_S2S_POOL")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  app.add_flag("!--cluster-io-thread", c.io_on_worker,
+               "Run the network (s2s, Redis, /metrics) on a thread of its own instead of worker 0");
   app.add_option("--metrics-host", c.metrics_host, "Address of the /metrics HTTP port")
       ->envname("BEHAVIOR_METRICS_HOST")
       ->capture_default_str();

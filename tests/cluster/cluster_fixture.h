@@ -56,15 +56,18 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Starts local_server node `id` and waits until it is ready.
-  ChildProcess& start_server(uint16_t id, const std::string& secret = kSecret, int heartbeat_ms = kHeartbeatMs) {
+  ChildProcess& start_server(uint16_t id, const std::string& secret = kSecret, int heartbeat_ms = kHeartbeatMs,
+                             std::vector<std::string> extra = {}) {
     auto p = std::make_unique<ChildProcess>();
-    EXPECT_TRUE(p->start(kLocalServer, server_args(id, secret, heartbeat_ms)));
+    std::vector<std::string> args = server_args(id, secret, heartbeat_ms);
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(p->start(kLocalServer, args));
     EXPECT_TRUE(p->wait_for_output("local_server ready", std::chrono::milliseconds(10000))) << p->output();
     servers_.push_back(std::move(p));
     return *servers_.back();
   }
 
-  void start_test_node() {
+  void start_test_node(bool io_on_worker = true) {
     NodeOptions no;
     no.node_id = kTestNode;
     no.workers = 2;
@@ -77,6 +80,7 @@ class ClusterTest : public ::testing::Test {
     co.heartbeat = Millis(kHeartbeatMs);
     co.ttl = Millis(kTtlMs);
     co.metrics_port = -1;
+    co.io_on_worker = io_on_worker;
     cluster_ = std::make_unique<Cluster>(*node_, co);
     ASSERT_TRUE(cluster_->start().ok());
     probe_ = std::make_unique<Inbox>(*node_);

@@ -171,6 +171,7 @@ namespace behavior::testing {
 namespace {
 
 class JustJoined : public ClusterTest {};
+class IoPlacement : public ClusterTest {};
 
 // The test node calls a server right after joining, before the server has seen it join:
 // the server refreshes only every 5 s here and misses the "up" event (its subscription was
@@ -184,6 +185,36 @@ TEST_F(JustJoined, ANodeCanCallRightAfterJoining) {
   Reply r = probe_->call(*pid, kEcho, std::string("hello"));
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r.as<std::string>(), "hello");
+}
+
+// The network on a thread of its own (--cluster-io-thread, io_on_worker = false) on both
+// sides: the same calls work.
+TEST_F(IoPlacement, TheNetworkOnAThreadOfItsOwnWorksTheSame) {
+  start_server(1, kSecret, kHeartbeatMs, {"--cluster-io-thread"});
+  start_test_node(false);
+  ASSERT_TRUE(wait_for_nodes(2));
+  Result<Pid> pid = cluster_->ensure("user/threaded", "user", 1);
+  ASSERT_TRUE(pid.ok()) << pid.status().to_string();
+  for (int i = 0; i < 100; ++i) {
+    Reply r = probe_->call(*pid, kEcho, std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(r.as<std::string>(), std::to_string(i));
+  }
+}
+
+// Node::shutdown without Cluster::stop first: the node still leaves the cluster at once
+// (before its workers stop, since the network runs on worker 0) instead of hanging or
+// waiting for the TTL.
+TEST_F(IoPlacement, NodeShutdownLeavesTheClusterFirst) {
+  start_server(1);
+  start_test_node();
+  ASSERT_TRUE(wait_for_nodes(2));
+  ASSERT_EQ(redis_.command({"EXISTS", prefix_ + "node:" + std::to_string(kTestNode)}), "1");
+  probe_.reset();
+  node_->shutdown();
+  EXPECT_EQ(redis_.command({"EXISTS", prefix_ + "node:" + std::to_string(kTestNode)}), "0");
+  cluster_.reset();
+  node_.reset();
 }
 
 }  // namespace

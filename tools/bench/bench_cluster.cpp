@@ -158,8 +158,11 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+bool g_io_thread = false;  // --io-thread: the network on a thread of its own, both nodes
+
 ClusterOptions cluster_options(const std::string& redis, const std::string& prefix, const std::string& secret) {
   ClusterOptions c;
+  c.io_on_worker = !g_io_thread;
   auto colon = redis.rfind(':');
   c.redis_host = redis.substr(0, colon);
   c.redis_port = std::atoi(redis.c_str() + colon + 1);
@@ -201,6 +204,7 @@ int main(int argc, char** argv) {
   int spin_us = 50;
   app.add_option("--spin-us", spin_us, "how long idle workers poll before sleeping")->capture_default_str();
   app.add_flag("--peer", peer, "run as the peer node (internal)");
+  app.add_flag("--io-thread", g_io_thread, "network I/O on a thread of its own instead of worker 0");
   app.add_option("--prefix", prefix);
   app.add_option("--secret", secret);
   CLI11_PARSE(app, argc, argv);
@@ -225,7 +229,8 @@ int main(int argc, char** argv) {
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   self[len > 0 ? len : 0] = '\0';
   pid_t peer_pid = spawn_process({self, "--peer", "--redis", redis, "--prefix", prefix, "--secret", secret,
-                                  "--workers", std::to_string(workers), "--spin-us", std::to_string(spin_us)});
+                                  "--workers", std::to_string(workers), "--spin-us", std::to_string(spin_us),
+                                  g_io_thread ? "--io-thread" : "--spin-us=" + std::to_string(spin_us)});
 
   NodeOptions no;
   no.node_id = 1;
@@ -251,8 +256,8 @@ int main(int argc, char** argv) {
             MessagePtr done = main.receive(Millis(300000));
             double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (done && done->as<bool>()) {
-              std::printf("behavior oneway n=%lld time=%.3fs rate=%.0f msg/s senders=%d body=64 workers=%d spin_us=%d\n",
-                          static_cast<long long>(total), secs, total / secs, kSenders, workers, spin_us);
+              std::printf("behavior oneway n=%lld time=%.3fs rate=%.0f msg/s senders=%d body=64 workers=%d spin_us=%d%s\n",
+                          static_cast<long long>(total), secs, total / secs, kSenders, workers, spin_us, g_io_thread ? " io=thread" : "");
               rc = 0;
             }
           }
@@ -272,9 +277,9 @@ int main(int argc, char** argv) {
           double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           std::sort(lat.begin(), lat.end());
           if (ok) {
-            std::printf("behavior call n=%lld time=%.3fs rate=%.0f msg/s p50_us=%.1f p99_us=%.1f workers=%d spin_us=%d\n",
+            std::printf("behavior call n=%lld time=%.3fs rate=%.0f msg/s p50_us=%.1f p99_us=%.1f workers=%d spin_us=%d%s\n",
                         static_cast<long long>(n), s, n / s, lat[lat.size() / 2], lat[lat.size() * 99 / 100], workers,
-                        spin_us);
+                        spin_us, g_io_thread ? " io=thread" : "");
             rc = 0;
           }
         }

@@ -12,7 +12,9 @@ bench=$root/build/bin/bench_cluster
 "$anchors/run_dist" oneway "$oneway_n" 2>/dev/null
 "$bench" oneway "$oneway_n"
 "$bench" oneway "$oneway_n" --spin-us 0
+"$bench" oneway "$oneway_n" --io-thread
 "$anchors/run_dist" call "$call_n" 2>/dev/null
 "$bench" call "$call_n"
 "$bench" call "$call_n" --spin-us 0
-"$bench" call "$call_n" --spin-us 0 --workers 2
+"$bench" call "$call_n" --workers 2
+"$bench" call "$call_n" --io-thread

@@ -5,6 +5,7 @@
 // the same for pids and names on any node.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,8 @@ struct ClusterOptions {
   // true: the network (s2s, Redis, /metrics) runs on worker 0's loop, which then handles
   // remote messages without a thread hop; false: on a thread of its own.
   bool io_on_worker = true;
+  // Published with the registration as fields "a.<key>" (gateways: tcp, udp, ws addresses).
+  std::map<std::string, std::string> attributes;
 };
 
 struct ClusterNodeInfo {
@@ -51,6 +54,7 @@ struct ClusterNodeInfo {
   int64_t heartbeat_ms = 0;  // wall clock of the last heartbeat
   bool draining = false;
   uint64_t connections = 0;  // gateways: client connections
+  std::map<std::string, std::string> attributes;
 };
 
 // The cluster service every node runs at a well-known pid (see Cluster::service_pid).

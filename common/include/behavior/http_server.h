@@ -1,7 +1,9 @@
 // http_server.h — a small HTTP/1.1 server on a libuv loop (http-parser underneath): routes by
 // method and path, keep-alive and pipelining, hard limits on header and body size, and an
 // idle timeout per connection (slowloris). Malformed requests get 400 and a close; other
-// connections never notice. Used for /metrics on every server, and by the name server.
+// connections never notice. Handlers answer at once or later (after a Redis reply, say);
+// pipelined responses still leave in request order. Used for /metrics on every server, and
+// by the name server.
 #pragma once
 
 #include <uv.h>
@@ -24,14 +26,21 @@ class TcpListener;
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // Call exactly once, on the loop thread, whenever the answer is ready. Safe to call after
+  // the client went away (the response is dropped).
+  using Respond = std::function<void(HttpResponse)>;
+  using AsyncHandler = std::function<void(const HttpRequest&, Respond)>;
+  static constexpr size_t kMaxPipelined = 32;  // requests waiting for answers per connection
 
   HttpServer(uv_loop_t* loop, HttpLimits limits = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Exact path match; "*" as method matches any.
+  // Exact path match, or a prefix match when path ends in "*" ("/v1/nodes/*"); "*" as
+  // method matches any.
   void route(std::string method, std::string path, Handler handler);
+  void route_async(std::string method, std::string path, AsyncHandler handler);
   // Loop thread. port 0 picks a free one (see port()).
   Status listen(const std::string& host, int port);
   int port() const { return port_; }
@@ -42,6 +51,8 @@ class HttpServer {
   void dispatch(Conn* c, HttpRequest&& req, bool keep_alive);
 
  private:
+  const AsyncHandler* find(const HttpRequest& req, int* status) const;
+  void answer(Conn* c, uint64_t seq, HttpResponse r, bool keep_alive);
   void on_connection();
   void respond(Conn* c, const HttpResponse& r, bool keep_alive);
   void close(Conn* c);
@@ -51,7 +62,7 @@ class HttpServer {
   std::unique_ptr<detail::TcpListener> listener_;
   uv_stream_t* listener_stream_ = nullptr;
   int port_ = 0;
-  std::map<std::pair<std::string, std::string>, Handler> routes_;
+  std::map<std::pair<std::string, std::string>, AsyncHandler> routes_;
   std::set<Conn*> conns_;
 };
 

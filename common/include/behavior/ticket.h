@@ -22,6 +22,10 @@ struct Ticket {
 
 inline constexpr size_t kMaxTicketBytes = 2048;
 
+// The cluster-wide name of a player's own process: the name server looks it up for the
+// sticky half of 7+4, the gateway activates it (kind "user") on the ticket's node.
+inline std::string user_process_name(std::string_view user) { return "user/" + std::string(user); }
+
 // The signed token.
 std::string sign_ticket(const Ticket& t, std::string_view secret);
 // Checks the signature (constant time), the format and the expiry against now_ms.
