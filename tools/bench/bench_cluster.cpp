@@ -228,9 +228,10 @@ int main(int argc, char** argv) {
   char self[4096];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   self[len > 0 ? len : 0] = '\0';
-  pid_t peer_pid = spawn_process({self, "--peer", "--redis", redis, "--prefix", prefix, "--secret", secret,
-                                  "--workers", std::to_string(workers), "--spin-us", std::to_string(spin_us),
-                                  g_io_thread ? "--io-thread" : "--spin-us=" + std::to_string(spin_us)});
+  std::vector<std::string> peer_args{self,      "--peer",  "--redis", redis, "--prefix", prefix, "--secret", secret,
+                                     "--workers", std::to_string(workers), "--spin-us", std::to_string(spin_us)};
+  if (g_io_thread) peer_args.emplace_back("--io-thread");
+  pid_t peer_pid = spawn_process(peer_args);
 
   NodeOptions no;
   no.node_id = 1;
