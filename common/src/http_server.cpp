@@ -117,7 +117,7 @@ void HttpServer::on_connection() {
   }
   // The idle timeout also cuts a client that trickles a request in (slowloris).
   uv_timer_start(&c->timer, [](uv_timer_t* t) { static_cast<Conn*>(t->data)->server->close(static_cast<Conn*>(t->data)); },
-                 limits_.idle_timeout_ms, 0);
+                 limits_.idle_timeout_ms, limits_.idle_timeout_ms);  // repeat: uv_timer_again restarts it
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->tcp),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,7 @@ class ClusterTest : public ::testing::Test {
     co.ttl = Millis(kTtlMs);
     co.metrics_port = -1;
     co.io_on_worker = io_on_worker;
+    if (configure_test_node_) configure_test_node_(co);
     cluster_ = std::make_unique<Cluster>(*node_, co);
     ASSERT_TRUE(cluster_->start().ok());
     probe_ = std::make_unique<Inbox>(*node_);
@@ -152,6 +154,7 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<Node> node_;
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<Inbox> probe_;
+  std::function<void(ClusterOptions&)> configure_test_node_;  // say, to make it a gateway
 };
 
 }  // namespace behavior::testing

@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdlib>
+
 namespace behavior::testing {
 
 int free_port() {
@@ -77,6 +80,51 @@ std::string http_get(int port, const std::string& path) {
   ::close(fd);
   auto sep = all.find("\r\n\r\n");
   return sep == std::string::npos ? "" : all.substr(sep + 4);
+}
+
+HttpClient::~HttpClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+HttpReply HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
+                              const std::string& extra_headers) {
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers;
+  if (!body.empty() || method == "POST") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  if (fd_ < 0 || !send_all(fd_, req)) return {};
+  return read_reply();
+}
+
+HttpReply HttpClient::read_reply() {
+  HttpReply out;
+  char chunk[16384];
+  auto fill = [&]() {
+    ssize_t r = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (r <= 0) return false;
+    buf_.append(chunk, static_cast<size_t>(r));
+    return true;
+  };
+  size_t sep;
+  while ((sep = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (fd_ < 0 || !fill()) return out;
+  }
+  std::string head = buf_.substr(0, sep);
+  size_t length = 0;
+  std::string lower;
+  for (char c : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto cl = lower.find("content-length:"); cl != std::string::npos) {
+    length = std::strtoul(head.c_str() + cl + 15, nullptr, 10);
+  }
+  while (buf_.size() < sep + 4 + length) {
+    if (!fill()) return out;
+  }
+  out.status = std::atoi(head.c_str() + head.find(' ') + 1);
+  out.headers = head;
+  out.body = buf_.substr(sep + 4, length);
+  buf_.erase(0, sep + 4 + length);
+  return out;
 }
 
 }  // namespace behavior::testing

@@ -18,4 +18,30 @@ bool closed_by_peer(int fd);
 // GET http://127.0.0.1:port/path; returns the body ("" on failure).
 std::string http_get(int port, const std::string& path);
 
+struct HttpReply {
+  int status = 0;  // 0: no (complete) response
+  std::string headers;
+  std::string body;
+};
+
+// One keep-alive HTTP/1.1 connection to 127.0.0.1:port, one request at a time (or raw bytes
+// through fd() followed by read_reply(), for pipelining and malformed input).
+class HttpClient {
+ public:
+  explicit HttpClient(int port) : fd_(tcp_connect(port)) {}
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  HttpReply request(const std::string& method, const std::string& path, const std::string& body = "",
+                    const std::string& extra_headers = "");
+  // Reads one response (Content-Length framed).
+  HttpReply read_reply();
+
+ private:
+  int fd_;
+  std::string buf_;
+};
+
 }  // namespace behavior::testing

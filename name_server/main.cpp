@@ -1,0 +1,81 @@
+// main.cpp — name_server: parse config, join the cluster as a "name" node (for the view of
+// live nodes and gateways), serve the HTTP API until SIGINT/SIGTERM.
+#include <behavior/behavior.h>
+#include <behavior/node_flags.h>
+
+#include <cstdio>
+
+#include "name_server.h"
+
+int main(int argc, char** argv) {
+  behavior::ServerFlags flags;
+  flags.redis = "127.0.0.1:6379";
+  flags.node.workers = 1;
+  flags.cluster.kind = "name";
+  behavior::name_server::NameServerOptions ns;
+  CLI::App app{"behavior name_server: login, 7+4 placement, tickets, cluster API and dashboard"};
+  behavior::add_server_flags(app, flags);
+  app.add_option("--http-host", ns.http_host, "Address of the HTTP API")->envname("BEHAVIOR_HTTP_HOST")->capture_default_str();
+  app.add_option("--http-port", ns.http_port, "HTTP API port (0 = a free one)")
+      ->envname("BEHAVIOR_HTTP_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  std::string auth = "accounts";
+  app.add_option("--auth", auth, "accounts: registered users with passwords; dev: any user, no password")
+      ->envname("BEHAVIOR_AUTH")
+      ->check(CLI::IsMember({"accounts", "dev"}))
+      ->capture_default_str();
+  app.add_option("--ticket-ttl", ns.ticket_ttl_s, "Seconds a login ticket stays valid")
+      ->envname("BEHAVIOR_TICKET_TTL")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--pbkdf2-iterations", ns.pbkdf2_iterations, "Cost of new password hashes")
+      ->envname("BEHAVIOR_PBKDF2_ITERATIONS")
+      ->check(CLI::Range(1000, 10'000'000))
+      ->capture_default_str();
+  app.add_option("--login-rate", ns.login_rate, "Logins+registers per second per client address (0 = no limit)")
+      ->envname("BEHAVIOR_LOGIN_RATE")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--login-burst", ns.login_burst, "Burst allowed above --login-rate")
+      ->envname("BEHAVIOR_LOGIN_BURST")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--admin-token", ns.admin_token, "Bearer token for drain (empty: drain from loopback only)")
+      ->envname("BEHAVIOR_ADMIN_TOKEN");
+  app.add_option("--http-idle-ms", ns.limits.idle_timeout_ms, "Close HTTP connections idle (or trickling) this long")
+      ->envname("BEHAVIOR_HTTP_IDLE_MS")
+      ->capture_default_str();
+  app.add_option("--http-max-connections", ns.limits.max_connections, "Concurrent HTTP connections")
+      ->envname("BEHAVIOR_HTTP_MAX_CONNECTIONS")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  ns.dev_auth = auth == "dev";
+  if (std::string error; !flags.finish(&error) || !flags.clustered()) {
+    std::fprintf(stderr, "name_server: %s\n", error.empty() ? "--redis is required" : error.c_str());
+    return 2;
+  }
+
+  behavior::init_logging(flags.node.node_id, flags.log_level);
+  behavior::Node node(flags.node);
+  if (auto s = node.start(); !s.ok()) {
+    spdlog::critical("cannot start: {}", s.to_string());
+    return 1;
+  }
+  behavior::Cluster cluster(node, flags.cluster);
+  if (auto s = cluster.start(); !s.ok()) {
+    spdlog::critical("cannot join the cluster: {}", s.to_string());
+    return 1;
+  }
+  behavior::name_server::NameServer server(cluster, flags.cluster, ns);
+  if (auto s = server.start(); !s.ok()) {
+    spdlog::critical("cannot serve HTTP: {}", s.to_string());
+    return 1;
+  }
+  spdlog::info("name_server ready: http_port={} dashboard http://{}:{}/", server.http_port(), ns.http_host,
+               server.http_port());
+  int sig = node.run_until_signal();
+  server.stop();
+  spdlog::info("name_server stopped on signal {}", sig);
+  return 0;
+}

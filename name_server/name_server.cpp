@@ -1,0 +1,512 @@
+// name_server.cpp — see name_server.h. Everything runs on one libuv loop (its own thread):
+// the HTTP server, a Redis connection for accounts, the directory and drains, and a timer
+// that copies the cluster view every view_refresh_ms. Password hashing (PBKDF2, tens of
+// milliseconds by design) runs on libuv's thread pool so one login never stalls others.
+#include "name_server.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <behavior/crypto.h>
+#include <behavior/http_server.h>
+#include <behavior/ticket.h>
+#include <chrono>
+#include <future>
+#include <map>
+#include <optional>
+#include <random>
+
+#include "dashboard.h"
+#include "net_loop.h"
+#include "placement.h"
+#include "rate_limiter.h"
+#include "redis_client.h"
+
+namespace behavior::name_server {
+namespace {
+
+using detail::RedisClient;
+using detail::reply_string;
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse json_response(int status, const rapidjson::StringBuffer& body) {
+  return HttpResponse{status, "application/json", std::string(body.GetString(), body.GetSize()), {}};
+}
+
+HttpResponse error_response(int status, std::string_view message) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("code");
+  w.Int(status);
+  w.Key("message");
+  w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+  w.EndObject();
+  return json_response(status, sb);
+}
+
+void put(JsonWriter& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+struct Credentials {
+  std::string user;
+  std::string password;
+};
+
+// The body of /v1/login and /v1/register. Returns an error message, or "" when valid.
+std::string parse_credentials(const std::string& body, bool need_password, Credentials* out) {
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return "the body must be a JSON object";
+  auto user = d.FindMember("user");
+  if (user == d.MemberEnd() || !user->value.IsString()) return "user (a string) is required";
+  out->user.assign(user->value.GetString(), user->value.GetStringLength());
+  if (!valid_user_name(out->user)) return "user must be 1-64 characters of A-Z a-z 0-9 _ . -";
+  auto password = d.FindMember("password");
+  if (password != d.MemberEnd()) {
+    if (!password->value.IsString()) return "password must be a string";
+    out->password.assign(password->value.GetString(), password->value.GetStringLength());
+  }
+  if (need_password && out->password.empty()) return "password is required";
+  if (out->password.size() > kMaxPasswordBytes) return "password is too long";
+  return "";
+}
+
+// "<node>:<pid>" (the directory's value) → the node.
+std::optional<uint16_t> dir_node(const redisReply* r) {
+  if (!r || r->type != REDIS_REPLY_STRING) return std::nullopt;
+  std::string v = reply_string(r);
+  long node = std::strtol(v.c_str(), nullptr, 10);
+  if (node <= 0 || node > 65535) return std::nullopt;
+  return static_cast<uint16_t>(node);
+}
+
+const char* kDrainScript = R"lua(
+if ARGV[1] == '1' then redis.call('SET', KEYS[2], '1') else redis.call('DEL', KEYS[2]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'draining', ARGV[1]) end
+return 1
+)lua";
+
+}  // namespace
+
+class NameServer::Impl {
+ public:
+  Impl(Cluster& cluster, const ClusterOptions& co, NameServerOptions o)
+      : cluster_(cluster), cluster_options_(co), options_(std::move(o)), net_([](Message* m) { delete m; }),
+        placement_(std::random_device{}(), co.ttl.count()), limiter_(options_.login_rate, options_.login_burst),
+        rng_(std::random_device{}()) {}
+
+  Status start() {
+    if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
+    dummy_hash_ = hash_password("no such account", options_.pbkdf2_iterations);
+    net_.start();
+    std::promise<Status> p;
+    net_.post([this, &p] { p.set_value(start_on_loop()); });
+    Status s = p.get_future().get();
+    if (!s.ok()) {
+      net_.stop([this] { stop_on_loop(); });
+      return s;
+    }
+    running_ = true;
+    spdlog::info("name_server: http {}:{} auth {} ticket ttl {} s", options_.http_host, port_.load(),
+                 options_.dev_auth ? "dev (any user, no password)" : "accounts", options_.ticket_ttl_s);
+    return {};
+  }
+
+  void stop() {
+    if (!running_.exchange(false)) return;
+    net_.stop([this] { stop_on_loop(); });
+  }
+
+  int port() const { return port_; }
+
+ private:
+  // ---------------------------------------------------------------------------------------
+  // Setup.
+
+  Status start_on_loop() {
+    detail::RedisOptions ro;
+    ro.host = cluster_options_.redis_host;
+    ro.port = cluster_options_.redis_port;
+    ro.password = cluster_options_.redis_password;
+    redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "name-server");
+    redis_->start();
+
+    http_ = std::make_unique<HttpServer>(net_.loop(), options_.limits);
+    http_->route_async("POST", "/v1/login", [this](const HttpRequest& r, HttpServer::Respond done) {
+      login(r, std::move(done));
+    });
+    http_->route_async("POST", "/v1/register", [this](const HttpRequest& r, HttpServer::Respond done) {
+      register_account(r, std::move(done));
+    });
+    http_->route("GET", "/v1/cluster", [this](const HttpRequest&) { return cluster_json(); });
+    http_->route_async("*", "/v1/nodes/*", [this](const HttpRequest& r, HttpServer::Respond done) {
+      drain(r, std::move(done));
+    });
+    http_->route("GET", "/metrics", [this](const HttpRequest&) {
+      return HttpResponse{200, "text/plain; version=0.0.4", metrics_text(), {}};
+    });
+    http_->route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n", {}}; });
+    http_->route("GET", "/", [](const HttpRequest&) {
+      return HttpResponse{200, "text/html; charset=utf-8", std::string(kDashboardHtml), {}};
+    });
+    if (Status s = http_->listen(options_.http_host, options_.http_port); !s.ok()) return s;
+    port_ = http_->port();
+
+    refresh_view();
+    uv_timer_init(net_.loop(), &view_timer_);
+    view_timer_.data = this;
+    auto every = static_cast<uint64_t>(std::max(10, options_.view_refresh_ms));
+    uv_timer_start(&view_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->refresh_view(); }, every, every);
+    return {};
+  }
+
+  void stop_on_loop() {
+    if (http_) http_->stop();
+    if (redis_) redis_->stop();
+  }
+
+  std::string key(const std::string& suffix) const { return cluster_options_.prefix + suffix; }
+
+  // The cluster view, copied from the membership layer, with this name server's own drain
+  // decisions laid over it until the heartbeats show them.
+  void refresh_view() {
+    view_ = cluster_.nodes();
+    for (auto it = drain_override_.begin(); it != drain_override_.end();) {
+      bool seen = false, agrees = false;
+      for (auto& n : view_) {
+        if (n.id != it->first) continue;
+        seen = true;
+        agrees = n.draining == it->second;
+        n.draining = it->second;
+      }
+      it = (!seen || agrees) ? drain_override_.erase(it) : std::next(it);
+    }
+  }
+
+  void run_in_pool(std::function<void()> work, std::function<void()> after) {
+    struct Work {
+      uv_work_t req{};
+      std::function<void()> work, after;
+    };
+    auto* w = new Work();
+    w->work = std::move(work);
+    w->after = std::move(after);
+    w->req.data = w;
+    uv_queue_work(
+        net_.loop(), &w->req, [](uv_work_t* r) { static_cast<Work*>(r->data)->work(); },
+        [](uv_work_t* r, int) {
+          auto* w = static_cast<Work*>(r->data);
+          w->after();
+          delete w;
+        });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // POST /v1/login
+
+  void login(const HttpRequest& req, HttpServer::Respond done) {
+    if (!limiter_.allow(req.peer_ip, wall_ms())) {
+      ++logins_["rate_limited"];
+      return done(error_response(429, "too many login attempts from this address; retry later"));
+    }
+    Credentials c;
+    if (std::string why = parse_credentials(req.body, !options_.dev_auth, &c); !why.empty()) {
+      ++logins_["bad_request"];
+      return done(error_response(400, why));
+    }
+    const std::string dir_key = key("dir:" + user_process_name(c.user));
+    if (options_.dev_auth) {
+      if (!redis_->connected()) return finish_login(c.user, std::nullopt, std::move(done));  // no stickiness
+      redis_->command({"GET", dir_key}, [this, user = c.user, done = std::move(done)](redisReply* r) mutable {
+        finish_login(user, dir_node(r), std::move(done));
+      });
+      return;
+    }
+    if (!redis_->connected()) {
+      ++logins_["unavailable"];
+      return done(error_response(503, "accounts are unavailable (Redis is down); retry later"));
+    }
+    redis_->command({"MGET", key("account:" + c.user), dir_key}, [this, c, done = std::move(done)](redisReply* r) mutable {
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        ++logins_["unavailable"];
+        return done(error_response(503, "accounts are unavailable; retry later"));
+      }
+      std::string stored = r->element[0]->type == REDIS_REPLY_STRING ? reply_string(r->element[0]) : "";
+      std::optional<uint16_t> sticky = dir_node(r->element[1]);
+      auto ok = std::make_shared<bool>(false);
+      // An unknown user costs the same hash as a known one: timing tells nothing.
+      run_in_pool(
+          [ok, password = c.password, stored, dummy = dummy_hash_] {
+            *ok = verify_password(password, stored.empty() ? dummy : stored) && !stored.empty();
+          },
+          [this, ok, user = c.user, sticky, done = std::move(done)]() mutable {
+            if (!*ok) {
+              ++logins_["unauthorized"];
+              return done(error_response(401, "unknown user or wrong password"));
+            }
+            finish_login(user, sticky, std::move(done));
+          });
+    });
+  }
+
+  void finish_login(const std::string& user, std::optional<uint16_t> sticky, HttpServer::Respond done) {
+    const int64_t now = wall_ms();
+    std::vector<NodeLoad> locals;
+    for (const auto& n : view_) {
+      if (n.kind != "local") continue;
+      locals.push_back(NodeLoad{n.id, n.kind, n.capacity, n.live, n.draining, n.heartbeat_ms});
+    }
+    Result<Placed> placed = placement_.place(sticky, locals, now);
+    if (!placed.ok()) {
+      ++logins_["unavailable"];
+      return done(error_response(503, "no live node can take players now; retry later"));
+    }
+    const ClusterNodeInfo* gw = pick_gateway(now);
+    if (!gw) {
+      ++logins_["unavailable"];
+      return done(error_response(503, "no live gateway; retry later"));
+    }
+    Ticket t;
+    t.user = user;
+    t.node = placed->node;
+    t.gateway = std::to_string(gw->id);
+    t.expires_ms = now + int64_t{options_.ticket_ttl_s} * 1000;
+    t.nonce = base64url_encode(random_bytes(12));
+    ++logins_["ok"];
+    ++placements_[placed->rule == Rule::kSticky ? "sticky" : "balanced"];
+
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    put(w, "user", user);
+    w.Key("node");
+    w.Uint(placed->node);
+    w.Key("gateway");
+    w.StartObject();
+    w.Key("id");
+    w.Uint(gw->id);
+    for (const char* transport : {"tcp", "udp", "ws"}) {
+      auto it = gw->attributes.find(transport);
+      put(w, transport, it == gw->attributes.end() ? std::string() : it->second);
+    }
+    w.EndObject();
+    put(w, "ticket", sign_ticket(t, cluster_options_.secret));
+    w.Key("expires_at");
+    w.Int64(t.expires_ms);
+    w.EndObject();
+    done(json_response(200, sb));
+  }
+
+  // The live, fresh, non-draining gateway with the fewest connections, counting the clients
+  // this name server sent it since its last heartbeat; ties broken at random.
+  const ClusterNodeInfo* pick_gateway(int64_t now) {
+    const ClusterNodeInfo* best = nullptr;
+    uint64_t best_score = UINT64_MAX;
+    int ties = 0;
+    for (const auto& n : view_) {
+      if (n.kind != "gateway" || n.draining || now - n.heartbeat_ms > cluster_options_.ttl.count()) continue;
+      auto& recent = gateway_recent_[n.id];
+      if (recent.first != n.heartbeat_ms) recent = {n.heartbeat_ms, 0};
+      uint64_t score = n.connections + recent.second;
+      if (score < best_score) {
+        best = &n;
+        best_score = score;
+        ties = 1;
+      } else if (score == best_score && std::uniform_int_distribution<int>(0, ties++)(rng_) == 0) {
+        best = &n;
+      }
+    }
+    if (best) ++gateway_recent_[best->id].second;
+    return best;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // POST /v1/register
+
+  void register_account(const HttpRequest& req, HttpServer::Respond done) {
+    if (!limiter_.allow(req.peer_ip, wall_ms())) {
+      ++registers_["rate_limited"];
+      return done(error_response(429, "too many requests from this address; retry later"));
+    }
+    Credentials c;
+    std::string why = parse_credentials(req.body, true, &c);
+    if (why.empty() && c.password.size() < kMinPasswordBytes) why = "password must have at least 8 characters";
+    if (!why.empty()) {
+      ++registers_["bad_request"];
+      return done(error_response(400, why));
+    }
+    if (!redis_->connected()) {
+      ++registers_["unavailable"];
+      return done(error_response(503, "accounts are unavailable (Redis is down); retry later"));
+    }
+    auto hash = std::make_shared<std::string>();
+    run_in_pool([hash, password = c.password, n = options_.pbkdf2_iterations] { *hash = hash_password(password, n); },
+                [this, hash, user = c.user, done = std::move(done)]() mutable {
+                  redis_->command({"SET", key("account:" + user), *hash, "NX"},
+                                  [this, user, done = std::move(done)](redisReply* r) mutable {
+                                    if (!r || r->type == REDIS_REPLY_ERROR) {
+                                      ++registers_["unavailable"];
+                                      return done(error_response(503, "accounts are unavailable; retry later"));
+                                    }
+                                    if (r->type == REDIS_REPLY_NIL) {
+                                      ++registers_["exists"];
+                                      return done(error_response(409, "that user name is taken"));
+                                    }
+                                    ++registers_["created"];
+                                    rapidjson::StringBuffer sb;
+                                    JsonWriter w(sb);
+                                    w.StartObject();
+                                    put(w, "user", user);
+                                    w.EndObject();
+                                    done(json_response(201, sb));
+                                  });
+                });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // POST|DELETE /v1/nodes/{id}/drain
+
+  void drain(const HttpRequest& req, HttpServer::Respond done) {
+    constexpr std::string_view kPrefix = "/v1/nodes/", kSuffix = "/drain";
+    std::string_view path = req.path;
+    if (path.size() <= kPrefix.size() + kSuffix.size() || path.substr(path.size() - kSuffix.size()) != kSuffix) {
+      return done(error_response(404, "not found"));
+    }
+    if (req.method != "POST" && req.method != "DELETE") return done(error_response(405, "use POST or DELETE"));
+    std::string id_text(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+    char* end = nullptr;
+    long id = std::strtol(id_text.c_str(), &end, 10);
+    if (id_text.empty() || *end != '\0' || id <= 0 || id > 65535) return done(error_response(400, "bad node id"));
+    if (!options_.admin_token.empty()) {
+      auto auth = req.headers.find("authorization");
+      if (auth == req.headers.end() || !constant_time_equal(auth->second, "Bearer " + options_.admin_token)) {
+        return done(error_response(401, "drain needs the admin token (Authorization: Bearer ...)"));
+      }
+    } else if (req.peer_ip.rfind("127.", 0) != 0) {
+      return done(error_response(403, "without an admin token, drain is allowed from loopback only"));
+    }
+    bool known = false;
+    for (const auto& n : view_) known |= n.id == id;
+    if (!known) return done(error_response(404, "no live node " + id_text));
+    const bool on = req.method == "POST";
+    if (!redis_->connected()) return done(error_response(503, "Redis is down; retry later"));
+    redis_->command({"EVAL", kDrainScript, "2", key("node:" + id_text), key("drain:" + id_text), on ? "1" : "0"},
+                    [this, id = static_cast<uint16_t>(id), on, done = std::move(done)](redisReply* r) mutable {
+                      if (!r || r->type == REDIS_REPLY_ERROR) return done(error_response(503, "Redis failed; retry"));
+                      drain_override_[id] = on;
+                      refresh_view();
+                      ++drains_;
+                      spdlog::info("name_server: node {} {}", id, on ? "is draining" : "takes players again");
+                      rapidjson::StringBuffer sb;
+                      JsonWriter w(sb);
+                      w.StartObject();
+                      w.Key("node");
+                      w.Uint(id);
+                      w.Key("draining");
+                      w.Bool(on);
+                      w.EndObject();
+                      done(json_response(200, sb));
+                    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // GET /v1/cluster, GET /metrics
+
+  HttpResponse cluster_json() {
+    const int64_t now = wall_ms();
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("now_ms");
+    w.Int64(now);
+    w.Key("nodes");
+    w.StartArray();
+    for (const auto& n : view_) {
+      w.StartObject();
+      w.Key("id");
+      w.Uint(n.id);
+      put(w, "kind", n.kind);
+      put(w, "s2s", n.s2s);
+      put(w, "metrics", n.metrics);
+      put(w, "version", n.version);
+      w.Key("capacity");
+      w.Uint(n.capacity);
+      w.Key("processes");
+      w.Uint64(n.live);
+      w.Key("connections");
+      w.Uint64(n.connections);
+      w.Key("load");
+      w.Double(n.load);
+      w.Key("draining");
+      w.Bool(n.draining);
+      w.Key("heartbeat_age_ms");
+      w.Int64(now - n.heartbeat_ms);
+      w.Key("started_ms");
+      w.Int64(n.started_ms);
+      w.Key("attributes");
+      w.StartObject();
+      for (const auto& [k, v] : n.attributes) put(w, k.c_str(), v);
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_response(200, sb);
+  }
+
+  std::string metrics_text() {
+    std::string out;
+    auto line = [&out](const std::string& name, const std::string& labels, uint64_t v) {
+      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+    };
+    for (auto& [result, n] : logins_) line("behavior_name_logins_total", "result=\"" + result + "\"", n);
+    for (auto& [result, n] : registers_) line("behavior_name_registers_total", "result=\"" + result + "\"", n);
+    for (auto& [rule, n] : placements_) line("behavior_name_placements_total", "rule=\"" + rule + "\"", n);
+    line("behavior_name_drains_total", "", drains_);
+    line("behavior_name_rate_limited_addresses", "", limiter_.tracked());
+    line("behavior_name_redis_connected", "", redis_->connected() ? 1 : 0);
+    std::map<std::string, uint64_t> kinds;
+    for (const auto& n : view_) ++kinds[n.kind];
+    for (auto& [kind, n] : kinds) line("behavior_name_nodes", "kind=\"" + kind + "\"", n);
+    return out + cluster_.metrics_text();
+  }
+
+  Cluster& cluster_;
+  ClusterOptions cluster_options_;
+  NameServerOptions options_;
+  detail::NetLoop net_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<HttpServer> http_;
+  uv_timer_t view_timer_{};
+  Placement placement_;
+  RateLimiter limiter_;
+  std::mt19937_64 rng_;
+  std::string dummy_hash_;
+  std::vector<ClusterNodeInfo> view_;
+  std::map<uint16_t, bool> drain_override_;
+  std::map<uint16_t, std::pair<int64_t, uint64_t>> gateway_recent_;  // heartbeat → sent since
+  std::map<std::string, uint64_t> logins_, registers_, placements_;
+  uint64_t drains_ = 0;
+  std::atomic<int> port_{0};
+  std::atomic<bool> running_{false};
+};
+
+NameServer::NameServer(Cluster& cluster, const ClusterOptions& cluster_options, NameServerOptions options)
+    : impl_(std::make_unique<Impl>(cluster, cluster_options, std::move(options))) {}
+NameServer::~NameServer() { stop(); }
+Status NameServer::start() { return impl_->start(); }
+void NameServer::stop() { impl_->stop(); }
+int NameServer::http_port() const { return impl_->port(); }
+
+}  // namespace behavior::name_server

@@ -1,0 +1,55 @@
+// name_server.h — the front door every client uses first. An HTTP API on a loop of its own:
+//   POST /v1/register {user, password}      an account (PBKDF2 hash in Redis)
+//   POST /v1/login    {user, password}      → {user, node, gateway, ticket, expires_at}
+//   GET  /v1/cluster                        the live nodes, as the dashboard shows them
+//   POST|DELETE /v1/nodes/{id}/drain        stop (or resume) placing users on a node
+//   GET  /metrics, GET /healthz, GET /      Prometheus text, liveness, the dashboard
+// Login chooses the user's node by the 7+4 rule (placement.h) over the cluster view that
+// the name server's own cluster membership keeps fresh, the gateway with the fewest
+// connections, and signs a short-lived ticket (ticket.h) the gateway checks.
+#pragma once
+
+#include <behavior/cluster.h>
+#include <behavior/http_types.h>
+#include <behavior/status.h>
+
+#include <memory>
+#include <string>
+
+#include "accounts.h"
+
+namespace behavior::name_server {
+
+struct NameServerOptions {
+  std::string http_host = "127.0.0.1";
+  int http_port = 8080;      // 0: a free one (see http_port())
+  bool dev_auth = false;     // any user, no password: for the demo and bots only
+  int ticket_ttl_s = 30;
+  int pbkdf2_iterations = kDefaultPbkdf2Iterations;
+  double login_rate = 20;    // per client address and second (login + register); 0 = no limit
+  double login_burst = 40;
+  std::string admin_token;   // for drain; empty = drain only from loopback
+  HttpLimits limits;
+  int view_refresh_ms = 100;  // how often the HTTP loop copies the cluster view
+};
+
+class NameServer {
+ public:
+  // `cluster` must be started (kind "name") and outlive the name server; its options give
+  // Redis, the key prefix, the secret that signs tickets, and the heartbeat TTL.
+  NameServer(Cluster& cluster, const ClusterOptions& cluster_options, NameServerOptions options);
+  ~NameServer();
+  NameServer(const NameServer&) = delete;
+  NameServer& operator=(const NameServer&) = delete;
+
+  Status start();
+  void stop();
+  int http_port() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace behavior::name_server

@@ -1,0 +1,381 @@
+// name_server_test.cpp — the name_server binary as a real OS process, with redis-server,
+// three local_server processes (capacities 1000/2000/3000) and this test process as a
+// gateway node (the gateway binary comes with issue 5; the name server only needs a live
+// member of kind "gateway" with addresses). Everything over real HTTP on 127.0.0.1.
+#include <behavior/ticket.h>
+#include <rapidjson/document.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "../cluster/cluster_fixture.h"
+
+namespace behavior::testing {
+namespace {
+
+inline const std::string kNameServer = std::string(BEHAVIOR_BIN_DIR) + "/name_server";
+
+rapidjson::Document parse(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  return d;
+}
+
+std::string login_body(const std::string& user, const std::string& password = "") {
+  return "{\"user\":\"" + user + "\"" + (password.empty() ? "" : ",\"password\":\"" + password + "\"") + "}";
+}
+
+class NameServerTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    start_server(1, kSecret, kHeartbeatMs, {"--capacity", "1000"});
+    start_server(2, kSecret, kHeartbeatMs, {"--capacity", "2000"});
+    start_server(3, kSecret, kHeartbeatMs, {"--capacity", "3000"});
+    configure_test_node_ = [](ClusterOptions& co) {
+      co.kind = "gateway";
+      co.attributes = {{"tcp", "127.0.0.1:7001"}, {"udp", "127.0.0.1:7002"}, {"ws", "127.0.0.1:7003"}};
+    };
+    start_test_node();
+    port_ = start_name_server({"--auth", "dev", "--login-rate", "0", "--http-idle-ms", "1000"});
+    ASSERT_GT(port_, 0);
+    ASSERT_TRUE(wait_for_nodes(5));  // 3 local, the name server, this gateway
+    ASSERT_TRUE(wait_until([&] { return login("warmup").status == 200; }, Millis(5000)));
+  }
+
+  void TearDown() override {
+    for (auto& ns : name_servers_) {
+      ns->signal(SIGTERM);
+      int status = ns->wait_exit(Millis(10000));
+      EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << ns->output();
+    }
+    name_servers_.clear();
+    ClusterTest::TearDown();
+  }
+
+  // Starts a name_server process (node id 50, 51, ...); returns its HTTP port.
+  int start_name_server(std::vector<std::string> extra) {
+    int port = free_port();
+    std::vector<std::string> args = {"--node-id",       std::to_string(50 + name_servers_.size()),
+                                     "--redis",         redis_.address(),
+                                     "--redis-prefix",  prefix_,
+                                     "--heartbeat-ms",  std::to_string(kHeartbeatMs),
+                                     "--ttl-ms",        std::to_string(kTtlMs),
+                                     "--cluster-secret", kSecret,
+                                     "--http-port",     std::to_string(port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<ChildProcess>();
+    EXPECT_TRUE(p->start(kNameServer, args));
+    bool ready = p->wait_for_output("name_server ready", Millis(10000));
+    EXPECT_TRUE(ready) << p->output();
+    name_servers_.push_back(std::move(p));
+    return ready ? port : -1;
+  }
+
+  HttpReply login(const std::string& user, int port = 0) {
+    HttpClient c(port ? port : port_);
+    return c.request("POST", "/v1/login", login_body(user));
+  }
+
+  // `n` logins of fresh users over one keep-alive connection; the node each went to.
+  std::map<int, int> logins(int n, const std::string& tag) {
+    std::map<int, int> per_node;
+    HttpClient c(port_);
+    for (int i = 0; i < n; ++i) {
+      HttpReply r = c.request("POST", "/v1/login", login_body(tag + std::to_string(i)));
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (r.status != 200) break;
+      ++per_node[parse(r.body)["node"].GetInt()];
+    }
+    return per_node;
+  }
+
+  int port_ = 0;
+  std::vector<std::unique_ptr<ChildProcess>> name_servers_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Login and placement.
+
+TEST_F(NameServerTest, DevLoginReturnsNodeGatewayAndASignedTicket) {
+  HttpReply r = login("alice");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = parse(r.body);
+  ASSERT_TRUE(d.IsObject()) << r.body;
+  EXPECT_STREQ(d["user"].GetString(), "alice");
+  int node = d["node"].GetInt();
+  EXPECT_TRUE(node >= 1 && node <= 3) << node;
+  EXPECT_EQ(d["gateway"]["id"].GetInt(), kTestNode);
+  EXPECT_STREQ(d["gateway"]["tcp"].GetString(), "127.0.0.1:7001");
+  EXPECT_STREQ(d["gateway"]["udp"].GetString(), "127.0.0.1:7002");
+  EXPECT_STREQ(d["gateway"]["ws"].GetString(), "127.0.0.1:7003");
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Result<Ticket> t = verify_ticket(d["ticket"].GetString(), kSecret, now);
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_EQ(t->user, "alice");
+  EXPECT_EQ(t->node, node);
+  EXPECT_EQ(t->gateway, std::to_string(kTestNode));
+  EXPECT_EQ(t->expires_ms, d["expires_at"].GetInt64());
+  EXPECT_NEAR(static_cast<double>(t->expires_ms - now), 30000.0, 2000.0);  // default ttl 30 s
+  // Signed with the cluster secret, nothing else.
+  EXPECT_FALSE(verify_ticket(d["ticket"].GetString(), "another secret", now).ok());
+  // Every ticket is unique, even for the same user.
+  EXPECT_NE(parse(login("alice").body)["ticket"].GetString(), std::string(d["ticket"].GetString()));
+}
+
+TEST_F(NameServerTest, TenThousandFreshLoginsFollowFreeCapacity) {
+  std::map<int, int> per_node = logins(10000, "fresh");
+  const double expected[] = {0, 1.0 / 6, 2.0 / 6, 3.0 / 6};
+  for (int node : {1, 2, 3}) {
+    double share = per_node[node] / 10000.0;
+    EXPECT_NEAR(share, expected[node], expected[node] * 0.10) << "node " << node << " got " << per_node[node];
+  }
+}
+
+TEST_F(NameServerTest, AUserWhoseProcessLivesOnANodeGoesBackThere) {
+  for (uint16_t node : {1, 3}) {
+    std::string user = "sticky" + std::to_string(node);
+    Result<Pid> pid = cluster_->ensure(user_process_name(user), "user", node);
+    ASSERT_TRUE(pid.ok()) << pid.status().to_string();
+    for (int i = 0; i < 20; ++i) {
+      HttpReply r = login(user);
+      ASSERT_EQ(r.status, 200) << r.body;
+      EXPECT_EQ(parse(r.body)["node"].GetInt(), node);
+    }
+  }
+}
+
+TEST_F(NameServerTest, AKilledNodeStopsReceivingPlacementsWithinTheTtl) {
+  servers_[2]->signal(SIGKILL);  // node 3, the biggest
+  ASSERT_NE(servers_[2]->wait_exit(Millis(5000)), -1);
+  std::this_thread::sleep_for(Millis(kTtlMs + 300));
+  std::map<int, int> per_node = logins(600, "afterkill");
+  EXPECT_EQ(per_node[3], 0);
+  EXPECT_GT(per_node[1], 0);
+  EXPECT_GT(per_node[2], 0);
+}
+
+TEST_F(NameServerTest, ADrainedNodeReceivesNoneUntilResumed) {
+  HttpClient admin(port_);
+  HttpReply r = admin.request("POST", "/v1/nodes/3/drain");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(parse(r.body)["draining"].GetBool());
+  std::map<int, int> per_node = logins(600, "drained");
+  EXPECT_EQ(per_node[3], 0);
+  EXPECT_GT(per_node[1] + per_node[2], 0);
+  // The node's own heartbeats keep it draining (the drain lives in Redis, not only here).
+  std::this_thread::sleep_for(Millis(3 * kHeartbeatMs));
+  EXPECT_EQ(redis_.command({"HGET", key("node:3"), "draining"}), "1");
+  rapidjson::Document view = parse(admin.request("GET", "/v1/cluster").body);
+  bool seen = false;
+  for (auto& n : view["nodes"].GetArray()) {
+    if (n["id"].GetInt() == 3) {
+      seen = true;
+      EXPECT_TRUE(n["draining"].GetBool());
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(logins(300, "stilldrained")[3], 0);
+  // Resume.
+  ASSERT_EQ(admin.request("DELETE", "/v1/nodes/3/drain").status, 200);
+  EXPECT_GT(logins(300, "resumed")[3], 0);
+  // Unknown node, bad id, wrong method.
+  EXPECT_EQ(admin.request("POST", "/v1/nodes/77/drain").status, 404);
+  EXPECT_EQ(admin.request("POST", "/v1/nodes/x1/drain").status, 400);
+  EXPECT_EQ(admin.request("GET", "/v1/nodes/3/drain").status, 405);
+}
+
+TEST_F(NameServerTest, DrainNeedsTheAdminTokenWhenOneIsSet) {
+  int port = start_name_server({"--auth", "dev", "--admin-token", "s3cret-admin"});
+  ASSERT_GT(port, 0);
+  HttpClient c(port);
+  EXPECT_EQ(c.request("POST", "/v1/nodes/2/drain").status, 401);
+  EXPECT_EQ(c.request("POST", "/v1/nodes/2/drain", "", "Authorization: Bearer wrong\r\n").status, 401);
+  EXPECT_EQ(c.request("POST", "/v1/nodes/2/drain", "", "Authorization: Bearer s3cret-admin\r\n").status, 200);
+  EXPECT_EQ(c.request("DELETE", "/v1/nodes/2/drain", "", "Authorization: Bearer s3cret-admin\r\n").status, 200);
+}
+
+TEST_F(NameServerTest, NoLiveGatewayMeans503) {
+  stop_test_node();  // the only gateway leaves
+  ASSERT_TRUE(wait_until([&] { return login("nogw").status == 503; }, Millis(5000)));
+  HttpReply r = login("nogw");
+  rapidjson::Document d = parse(r.body);
+  EXPECT_EQ(d["code"].GetInt(), 503);
+  EXPECT_NE(std::string(d["message"].GetString()).find("gateway"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts.
+
+TEST_F(NameServerTest, AccountsRegisterThenLoginWithTheRightPasswordOnly) {
+  int port = start_name_server({"--auth", "accounts", "--pbkdf2-iterations", "1000", "--login-rate", "0"});
+  ASSERT_GT(port, 0);
+  HttpClient c(port);
+  HttpReply r = c.request("POST", "/v1/register", login_body("carol", "long enough pw"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(c.request("POST", "/v1/register", login_body("carol", "another password")).status, 409);
+  EXPECT_EQ(c.request("POST", "/v1/register", login_body("dave", "short")).status, 400);
+  // Stored salted and slow, never the password.
+  std::string stored = redis_.command({"GET", key("account:carol")});
+  EXPECT_EQ(stored.rfind("pbkdf2-sha256$1000$", 0), 0u) << stored;
+  EXPECT_EQ(stored.find("long enough pw"), std::string::npos);
+
+  r = c.request("POST", "/v1/login", login_body("carol", "long enough pw"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_STREQ(parse(r.body)["user"].GetString(), "carol");
+  r = c.request("POST", "/v1/login", login_body("carol", "wrong password"));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(parse(r.body)["code"].GetInt(), 401);
+  EXPECT_EQ(c.request("POST", "/v1/login", login_body("nobody", "whatever pw")).status, 401);
+  EXPECT_EQ(c.request("POST", "/v1/login", login_body("carol")).status, 400);  // no password
+  std::string metrics = http_get(port, "/metrics");
+  EXPECT_NE(metrics.find("behavior_name_logins_total{result=\"unauthorized\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("behavior_name_registers_total{result=\"created\"} 1"), std::string::npos) << metrics;
+}
+
+TEST_F(NameServerTest, TooManyLoginsFromOneAddressGet429) {
+  int port = start_name_server({"--auth", "dev", "--login-rate", "1", "--login-burst", "3"});
+  ASSERT_GT(port, 0);
+  HttpClient c(port);
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    HttpReply r = c.request("POST", "/v1/login", login_body("rl" + std::to_string(i)));
+    if (r.status == 200) ++ok;
+    if (r.status == 429) {
+      ++limited;
+      EXPECT_EQ(parse(r.body)["code"].GetInt(), 429);
+    }
+  }
+  EXPECT_LE(ok, 4);  // the burst, plus at most one token refilled meanwhile
+  EXPECT_GE(limited, 2);
+  EXPECT_EQ(ok + limited, 6);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad HTTP never hurts other clients.
+
+TEST_F(NameServerTest, MalformedRequestsGetErrorsAndOthersGoOn) {
+  HttpClient good(port_);
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int status;
+  };
+  std::vector<Case> cases = {
+      {"garbage", "HELLO THERE\r\n\r\n", 400},
+      {"huge headers", "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+      {"bad content-length", "POST /v1/login HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400},
+      {"two content-lengths", "POST /v1/login HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400},
+      {"body too big", "POST /v1/login HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n", 413},
+  };
+  for (auto& c : cases) {
+    HttpClient bad(port_);
+    ASSERT_TRUE(send_all(bad.fd(), c.bytes)) << c.what;
+    HttpReply r = bad.read_reply();
+    EXPECT_EQ(r.status, c.status) << c.what << ": " << r.headers;
+    EXPECT_TRUE(closed_by_peer(bad.fd())) << c.what;
+    EXPECT_EQ(good.request("GET", "/healthz").body, "ok\n") << "after " << c.what;
+  }
+  // Well-formed HTTP, bad API use: JSON errors with the status as code.
+  struct Api {
+    std::string method, path, body;
+    int status;
+  };
+  for (auto& a : std::vector<Api>{{"POST", "/v1/login", "{not json", 400},
+                                  {"POST", "/v1/login", "[1,2]", 400},
+                                  {"POST", "/v1/login", "{\"password\":\"x\"}", 400},
+                                  {"POST", "/v1/login", "{\"user\":\"a b\"}", 400},
+                                  {"POST", "/v1/login", "{\"user\":7}", 400},
+                                  {"GET", "/v1/login", "", 405},
+                                  {"GET", "/v1/nothing", "", 404}}) {
+    HttpReply r = good.request(a.method, a.path, a.body);
+    EXPECT_EQ(r.status, a.status) << a.method << " " << a.path << " " << a.body;
+    rapidjson::Document d = parse(r.body);
+    ASSERT_TRUE(d.IsObject()) << r.body;
+    EXPECT_EQ(d["code"].GetInt(), a.status);
+  }
+  EXPECT_EQ(good.request("POST", "/v1/login", login_body("stillfine")).status, 200);
+}
+
+TEST_F(NameServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  HttpClient c(port_);
+  std::string body = login_body("piped");
+  std::string login = "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body;
+  // The login waits for Redis; /healthz answers at once: still second.
+  ASSERT_TRUE(send_all(c.fd(), login + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + login +
+                                   "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
+  HttpReply a = c.read_reply(), b = c.read_reply(), d = c.read_reply(), e = c.read_reply();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_NE(a.body.find("\"ticket\""), std::string::npos) << a.body;
+  EXPECT_EQ(b.status, 200);
+  EXPECT_EQ(b.body, "ok\n");
+  EXPECT_EQ(d.status, 200);
+  EXPECT_NE(d.body.find("\"ticket\""), std::string::npos) << d.body;
+  EXPECT_EQ(e.status, 404);
+}
+
+TEST_F(NameServerTest, ASlowClientIsCutOffWithoutHurtingOthers) {
+  HttpClient slow(port_);
+  ASSERT_TRUE(send_all(slow.fd(), "POST /v1/login HTTP/1.1\r\nHost: x\r\n"));
+  for (int i = 0; i < 3; ++i) {  // trickling a header now and then does not keep it alive
+    std::this_thread::sleep_for(Millis(400));
+    EXPECT_EQ(login("meanwhile" + std::to_string(i)).status, 200);
+    send_all(slow.fd(), "X-Slow: " + std::to_string(i) + "\r\n");
+  }
+  EXPECT_TRUE(closed_by_peer(slow.fd()));  // idle timeout 1 s
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster API, metrics, dashboard.
+
+TEST_F(NameServerTest, ClusterApiListsEveryLiveNode) {
+  HttpClient c(port_);
+  HttpReply r = c.request("GET", "/v1/cluster");
+  ASSERT_EQ(r.status, 200);
+  rapidjson::Document d = parse(r.body);
+  std::map<int, std::string> kinds;
+  for (auto& n : d["nodes"].GetArray()) {
+    kinds[n["id"].GetInt()] = n["kind"].GetString();
+    EXPECT_LT(n["heartbeat_age_ms"].GetInt64(), 2 * kTtlMs);
+    if (n["id"].GetInt() == 2) {
+      EXPECT_EQ(n["capacity"].GetInt(), 2000);
+      EXPECT_GE(n["processes"].GetInt(), 0);
+    }
+  }
+  EXPECT_EQ(kinds[1], "local");
+  EXPECT_EQ(kinds[2], "local");
+  EXPECT_EQ(kinds[3], "local");
+  EXPECT_EQ(kinds[50], "name");
+  EXPECT_EQ(kinds[kTestNode], "gateway");
+  std::string metrics = http_get(port_, "/metrics");
+  EXPECT_NE(metrics.find("behavior_name_logins_total{result=\"ok\"}"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("behavior_name_nodes{kind=\"local\"} 3"), std::string::npos) << metrics;
+}
+
+TEST_F(NameServerTest, DashboardShowsTheLiveNodesInHeadlessChromium) {
+  const std::string chromium = "/usr/bin/chromium";
+  if (::access(chromium.c_str(), X_OK) != 0) GTEST_SKIP() << "chromium is not installed (tools/install_deps.sh)";
+  std::string page = http_get(port_, "/");
+  ASSERT_NE(page.find("<title>behavior cluster</title>"), std::string::npos);
+  ChildProcess browser;
+  ASSERT_TRUE(browser.start(chromium, {"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                       "--user-data-dir=/tmp/behavior-chromium-" + std::to_string(::getpid()),
+                                       "--virtual-time-budget=5000", "--dump-dom",
+                                       "http://127.0.0.1:" + std::to_string(port_) + "/"}));
+  int status = browser.wait_exit(Millis(60000));
+  std::string dom = browser.output();
+  ASSERT_NE(status, -1) << "chromium did not finish";
+  // The script fetched /v1/cluster and drew one row per node.
+  for (int id : {1, 2, 3, 50, int{kTestNode}}) {
+    EXPECT_NE(dom.find("id=\"node-" + std::to_string(id) + "\""), std::string::npos) << "node " << id << "\n" << dom;
+  }
+  EXPECT_NE(dom.find("5 nodes"), std::string::npos) << dom;
+}
+
+}  // namespace
+}  // namespace behavior::testing
