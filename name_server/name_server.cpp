@@ -102,7 +102,14 @@ return 1
 class NameServer::Impl {
  public:
   Impl(Cluster& cluster, const ClusterOptions& co, NameServerOptions o)
-      : cluster_(cluster), cluster_options_(co), options_(std::move(o)), net_([](Message* m) { delete m; }),
+      : cluster_(cluster), cluster_options_(co), options_(std::move(o)), net_(
+          [](Message* m) {
+            while (m) {  // nothing is sent to this loop; free whatever arrives anyway
+              Message* next = m->next.load(std::memory_order_relaxed);
+              delete m;
+              m = next;
+            }
+          }),
         placement_(std::random_device{}(), co.ttl.count()), limiter_(options_.login_rate, options_.login_burst),
         rng_(std::random_device{}()) {}
 

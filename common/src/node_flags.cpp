@@ -63,6 +63,22 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_METRICS_PORT")
       ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
+  app.add_option("--cluster-kind", c.kind, "What this node registers as: local, gateway or name")
+      ->envname("BEHAVIOR_CLUSTER_KIND")
+      ->check(CLI::IsMember({"local", "gateway", "name"}))
+      ->capture_default_str();
+  app.add_option_function<std::vector<std::string>>(
+         "--cluster-attribute",
+         [&c](const std::vector<std::string>& kvs) {
+           for (const auto& kv : kvs) {
+             auto eq = kv.find('=');
+             if (eq == std::string::npos || eq == 0) throw CLI::ValidationError("--cluster-attribute", "want key=value");
+             c.attributes[kv.substr(0, eq)] = kv.substr(eq + 1);
+           }
+         },
+         "key=value published with the registration (gateways: tcp=, udp=, ws= addresses)")
+      ->envname("BEHAVIOR_CLUSTER_ATTRIBUTES")
+      ->delimiter(',');
   app.add_option_function<int64_t>(
          "--heartbeat-ms", [&c](int64_t v) { c.heartbeat = Millis(v); }, "Heartbeat period (default 1000)")
       ->envname("BEHAVIOR_HEARTBEAT_MS")
