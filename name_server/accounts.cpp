@@ -2,6 +2,7 @@
 #include "accounts.h"
 
 #include <openssl/evp.h>
+#include <rapidjson/document.h>
 
 #include <cstdlib>
 
@@ -33,6 +34,26 @@ bool valid_user_name(std::string_view user) {
     if (!ok) return false;
   }
   return true;
+}
+
+std::string parse_credentials(std::string_view body, bool need_password, Credentials* out) {
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return "the body must be a JSON object";
+  // HasMember + operator[] rather than FindMember: clang -Werror rejects comparing
+  // RapidJSON's member iterators in C++20 (ambiguous reversed operator==).
+  if (!d.HasMember("user") || !d["user"].IsString()) return "user (a string) is required";
+  const rapidjson::Value& user = d["user"];
+  out->user.assign(user.GetString(), user.GetStringLength());
+  if (!valid_user_name(out->user)) return "user must be 1-64 characters of A-Z a-z 0-9 _ . -";
+  if (d.HasMember("password")) {
+    const rapidjson::Value& password = d["password"];
+    if (!password.IsString()) return "password must be a string";
+    out->password.assign(password.GetString(), password.GetStringLength());
+  }
+  if (need_password && out->password.empty()) return "password is required";
+  if (out->password.size() > kMaxPasswordBytes) return "password is too long";
+  return "";
 }
 
 std::string hash_password(std::string_view password, int iterations) {

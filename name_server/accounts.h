@@ -19,6 +19,15 @@ inline constexpr size_t kMaxPasswordBytes = 256;
 // 1-64 characters of [A-Za-z0-9_.-].
 bool valid_user_name(std::string_view user);
 
+struct Credentials {
+  std::string user;
+  std::string password;
+};
+
+// The JSON body of /v1/login and /v1/register: {"user": "...", "password": "..."}. Returns
+// what is wrong (for a 400 answer), or "" when *out is valid. Fuzzed (tests/fuzz).
+std::string parse_credentials(std::string_view body, bool need_password, Credentials* out);
+
 // A new hash with a fresh 16-byte random salt.
 std::string hash_password(std::string_view password, int iterations = kDefaultPbkdf2Iterations);
 

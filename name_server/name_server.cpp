@@ -58,30 +58,6 @@ void put(JsonWriter& w, const char* key, const std::string& value) {
   w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-struct Credentials {
-  std::string user;
-  std::string password;
-};
-
-// The body of /v1/login and /v1/register. Returns an error message, or "" when valid.
-std::string parse_credentials(const std::string& body, bool need_password, Credentials* out) {
-  rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
-  if (d.HasParseError() || !d.IsObject()) return "the body must be a JSON object";
-  auto user = d.FindMember("user");
-  if (user == d.MemberEnd() || !user->value.IsString()) return "user (a string) is required";
-  out->user.assign(user->value.GetString(), user->value.GetStringLength());
-  if (!valid_user_name(out->user)) return "user must be 1-64 characters of A-Z a-z 0-9 _ . -";
-  auto password = d.FindMember("password");
-  if (password != d.MemberEnd()) {
-    if (!password->value.IsString()) return "password must be a string";
-    out->password.assign(password->value.GetString(), password->value.GetStringLength());
-  }
-  if (need_password && out->password.empty()) return "password is required";
-  if (out->password.size() > kMaxPasswordBytes) return "password is too long";
-  return "";
-}
-
 // "<node>:<pid>" (the directory's value) → the node.
 std::optional<uint16_t> dir_node(const redisReply* r) {
   if (!r || r->type != REDIS_REPLY_STRING) return std::nullopt;
