@@ -628,6 +628,12 @@ void Shard::handle(Actor* a, Message* m) {
       }
       return;
     }
+    case Kind::kInfo:
+      if (m->proto_id() == proto::kAttach || m->proto_id() == proto::kDetach) {
+        client_writer(a, m);
+        return;
+      }
+      break;
     default:
       break;
   }
@@ -641,6 +647,34 @@ void Shard::handle(Actor* a, Message* m) {
   }
   a->task_.resume();
   after_step(a);
+}
+
+// The gateway's kAttach / kDetach (message.h): who the process's writer is.
+void Shard::client_writer(Actor* a, Message* m) {
+  const Pid conn = m->from();
+  const bool attach = m->proto_id() == proto::kAttach;
+  delete m;
+  if (attach) {
+    const Pid old = a->writer_;
+    a->writer_ = conn;
+    if (old.valid() && old != conn) {
+      rt_.send(a->pid_, old, Kind::kInfo, proto::kKick, Body::bytes("logged in elsewhere"));
+    }
+  } else if (a->writer_ == conn) {
+    a->writer_ = Pid();
+  } else {
+    return;  // a connection that was already replaced
+  }
+  try {  // runs inside execute(): tls_actor is this process
+    if (attach) {
+      a->router_->on_client_attached(conn);
+    } else {
+      a->router_->on_client_detached(conn);
+    }
+  } catch (...) {
+    bump(counters_.crashed);
+    exit_now(a, describe(std::current_exception()));
+  }
 }
 
 void Shard::after_step(Actor* a) {

@@ -101,6 +101,7 @@ class Shard {
   void enqueue(Actor* a, Message* m);
   void exit_now(Actor* a, std::string_view reason);
   void handle_exit_signal(Actor* a, Message* m);
+  void client_writer(Actor* a, Message* m);
   void handle_reply(Actor* a, Message* m);
   void handle_call_timeout(Actor* a, uint64_t request_id);
   void on_timer(uint64_t id, Timer& t);

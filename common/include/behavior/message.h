@@ -47,7 +47,13 @@ inline constexpr uint32_t kUndeliverable = kSystemBase + 4;  // body: Undelivera
 inline constexpr uint32_t kStop = kSystemBase + 5;           // body: reason bytes
 inline constexpr uint32_t kAuth = kSystemBase + 16;          // gateway: first client frame
 inline constexpr uint32_t kHeartbeat = kSystemBase + 17;
-inline constexpr uint32_t kKick = kSystemBase + 18;
+inline constexpr uint32_t kKick = kSystemBase + 18;          // to a connection: body = reason
+// Gateway → a user's process, from the connection's pid. The runtime handles both (the
+// router's on_client_attached / on_client_detached hooks see them): kAttach makes the
+// sender the process's writer and kicks the previous writer (a second login); kDetach
+// clears the writer if it is still the sender (the client went away).
+inline constexpr uint32_t kAttach = kSystemBase + 19;
+inline constexpr uint32_t kDetach = kSystemBase + 20;
 inline bool is_system(uint32_t id) { return id >= kSystemBase; }
 }  // namespace proto
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "behavior/message.h"
+#include "behavior/pid.h"
 #include "behavior/task.h"
 
 namespace behavior {
@@ -23,6 +24,11 @@ class Router {
   virtual Task<> route(Message& m) = 0;
   // Runs once when the process ends, for any reason (normal, shutdown, idle, crash, kill).
   virtual void on_stop(std::string_view reason) { (void)reason; }
+  // A client connection became this process's writer (the gateway's kAttach; a previous
+  // connection has been kicked), or the writer's client went away (kDetach). The writer is
+  // already updated when these run.
+  virtual void on_client_attached(Pid connection) { (void)connection; }
+  virtual void on_client_detached(Pid connection) { (void)connection; }
 
   Actor& actor() { return *actor_; }
   // Binds this router to its process; the runtime calls it at spawn.
