@@ -74,8 +74,10 @@ int main(int argc, char** argv) {
   }
   spdlog::info("name_server ready: http_port={} dashboard http://{}:{}/", server.http_port(), ns.http_host,
                server.http_port());
-  int sig = node.run_until_signal();
+  int sig = node.wait_for_signal();
   server.stop();
+  cluster.stop();
+  node.shutdown();
   spdlog::info("name_server stopped on signal {}", sig);
   return 0;
 }

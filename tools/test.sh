@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then builds and runs every test suite
 #   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration,
-#                  cluster (real redis-server and local_server processes, started by the tests)
-#   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests and the cluster tests
+#                  cluster, name_server, gateway (real redis-server and the real binaries as
+#                  separate processes, started by the tests)
+#   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests, the cluster and the
+#                  gateway tests (the binaries built with TSan too)
 #   3. build-fuzz  (clang, libFuzzer + ASan + UBSan): each parser fuzzed for a bounded time
 #   4. build       (optimized, warnings as errors): everything again, plus the bench smoke run
 # Usage: tools/test.sh            (from anywhere; build trees land in the repo root)
@@ -21,13 +23,13 @@ echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
 ninja -C build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway'
 
 echo "== TSan build"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread
-ninja -C build-tsan -j"$jobs" runtime_tests cluster_tests local_server
+ninja -C build-tsan -j"$jobs" runtime_tests cluster_tests gateway_tests local_server name_server gateway
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L 'runtime|cluster'
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L 'runtime|cluster|gateway'
 
 echo "== Fuzz build (clang + libFuzzer)"
 configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_FUZZ=ON \

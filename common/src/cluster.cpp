@@ -794,6 +794,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
            last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1);
     metric("behavior_cluster_nodes", "gauge", "Live nodes in this node's view.", double(nodes_.size()));
     metric("behavior_cluster_nodes_down_total", "counter", "Nodes this node saw go down.", double(nodes_down_));
+    if (options_.extra_metrics) out += options_.extra_metrics();
     return out;
   }
 

@@ -11,7 +11,7 @@ namespace {
 
 constexpr int kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5;
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(Kind::kDemonitor);
-constexpr uint8_t kMaxCode = static_cast<uint8_t>(Code::kInternal);
+constexpr uint8_t kMaxCode = static_cast<uint8_t>(Code::kUnauthenticated);
 
 void put_varint(uint64_t v, std::string* out) {
   char buf[10];

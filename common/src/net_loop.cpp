@@ -1,6 +1,8 @@
 // net_loop.cpp — see net_loop.h.
 #include "net_loop.h"
 
+#include <signal.h>
+
 #include <chrono>
 #include <future>
 
@@ -36,10 +38,17 @@ NetLoop::~NetLoop() {
 
 void NetLoop::start() {
   if (!host_) {
+    // Termination signals are for the thread that waits for them (Node::wait_for_signal).
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
     thread_ = std::thread([this] {
       thread_id_ = std::this_thread::get_id();
       uv_run(&own_loop_, UV_RUN_DEFAULT);
     });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return;
   }
   // libuv handles are not thread-safe: the async handle is made on the host's thread.

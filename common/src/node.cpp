@@ -40,11 +40,16 @@ Status Node::start() {
 
 void Node::shutdown() { rt_->shutdown(); }
 
-int Node::run_until_signal() {
+int Node::wait_for_signal() {
   sigset_t set = termination_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   int sig = 0;
   sigwait(&set, &sig);
+  return sig;
+}
+
+int Node::run_until_signal() {
+  int sig = wait_for_signal();
   shutdown();
   return sig;
 }

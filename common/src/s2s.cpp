@@ -350,6 +350,7 @@ Status S2s::on_frame(Link* link, std::string_view payload) {
 
 void S2s::on_link_ready(Link* link) {
   link->state = Link::kReady;
+  link->reader.set_max_frame(options_.max_frame);  // the peer answers on this link too
   ++stats_.connections;
   attach_slot(link);
 }

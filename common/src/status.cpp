@@ -16,6 +16,7 @@ std::string_view code_name(Code c) {
     case Code::kShutdown: return "shutdown";
     case Code::kUnavailable: return "unavailable";
     case Code::kInternal: return "internal";
+    case Code::kUnauthenticated: return "unauthenticated";
   }
   return "unknown";
 }

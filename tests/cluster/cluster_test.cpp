@@ -38,6 +38,11 @@ TEST_F(Cluster3, RemoteSendAndCallByPidAndByName) {
   ASSERT_TRUE(byname.ok()) << byname.status().to_string();
   EXPECT_EQ(byname.as<std::string>(), "by name");
   EXPECT_EQ(probe_->call("user/nobody", kEcho).status().code(), Code::kNotFound);
+  // Large both ways: the reply comes back on the link this node dialed.
+  std::string big(300 * 1024, 'b');
+  Reply large = probe_->call(a, kEcho, big);
+  ASSERT_TRUE(large.ok()) << large.status().to_string();
+  EXPECT_EQ(large.as<std::string>(), big);
 }
 
 TEST_F(Cluster3, RemoteStopByNameRunsOnStopAndFreesTheName) {

@@ -5,6 +5,7 @@
 // the same for pids and names on any node.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,8 @@ struct ClusterOptions {
   bool io_on_worker = true;
   // Published with the registration as fields "a.<key>" (gateways: tcp, udp, ws addresses).
   std::map<std::string, std::string> attributes;
+  // More Prometheus text for /metrics (the gateway's counters); called on the network loop.
+  std::function<std::string()> extra_metrics;
 };
 
 struct ClusterNodeInfo {

@@ -43,6 +43,9 @@ class Node {
   void shutdown();
   // Blocks until SIGINT or SIGTERM, then shuts down; returns the signal number.
   int run_until_signal();
+  // Blocks until SIGINT or SIGTERM and returns the signal number, without shutting down:
+  // for binaries that must stop other parts (a gateway's clients) before the node.
+  int wait_for_signal();
 
   const NodeOptions& options() const;
   uint16_t id() const { return options().node_id; }

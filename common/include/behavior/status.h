@@ -22,6 +22,7 @@ enum class Code : uint8_t {
   kShutdown,         // the node is stopping
   kUnavailable,      // the target is unreachable (remote node unknown or down)
   kInternal,
+  kUnauthenticated,  // a missing, bad, expired or reused credential (login, ticket)
 };
 
 std::string_view code_name(Code c);
@@ -42,6 +43,7 @@ class Status {
   static Status shutdown(std::string m) { return {Code::kShutdown, std::move(m)}; }
   static Status unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

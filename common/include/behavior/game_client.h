@@ -1,0 +1,76 @@
+// game_client.h — a small blocking client for the platform, as a game client sees it:
+// login() asks a name server for a ticket, GameClient connects to the gateway over TCP or
+// WebSocket, authenticates with the ticket, and sends and receives {protoID, body} frames.
+// Used by the tests and the bot; one client per thread (no locking inside).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "behavior/client_frame.h"
+#include "behavior/options.h"
+#include "behavior/status.h"
+#include "behavior/websocket.h"
+
+namespace behavior {
+
+struct ClientFrame {
+  uint32_t proto_id = 0;
+  std::string body;
+};
+
+struct LoginResult {
+  std::string user;
+  uint16_t node = 0;
+  uint16_t gateway_id = 0;
+  std::string gateway_tcp, gateway_udp, gateway_ws;  // host:port ("" when not offered)
+  std::string ticket;
+  int64_t expires_at = 0;
+};
+
+// POST /v1/login on the name server at host:port. Errors carry the server's message; the
+// code says why (kUnauthenticated 401, kUnavailable 503/429, kInvalidArgument 400...).
+Result<LoginResult> login(const std::string& host, int port, const std::string& user,
+                          const std::string& password = "", Millis timeout = Millis(5000));
+
+class GameClient {
+ public:
+  enum class Transport { kTcp, kWebSocket };
+
+  // address: "host:port" (IPv4).
+  static Result<std::unique_ptr<GameClient>> connect(Transport transport, const std::string& address,
+                                                     Millis timeout = Millis(5000));
+  ~GameClient();
+  GameClient(const GameClient&) = delete;
+  GameClient& operator=(const GameClient&) = delete;
+
+  // Sends AUTH{ticket}; the gateway answers AUTH{the user's process pid} or an error frame.
+  Result<std::string> auth(const std::string& ticket, Millis timeout = Millis(5000));
+  Status send(uint32_t proto_id, std::string_view body);
+  // The next frame. kTimeout when none came in time; kUnavailable once the gateway closed
+  // the connection (its last error frame, if any, is returned before that).
+  Result<ClientFrame> receive(Millis timeout = Millis(5000));
+  // For tests of bad input: bytes exactly as given.
+  Status send_raw(std::string_view bytes);
+  // The WebSocket close code the gateway sent (0 if none).
+  uint16_t close_code() const { return close_code_; }
+  Transport transport() const { return transport_; }
+  int fd() const { return fd_; }
+
+ private:
+  GameClient(int fd, Transport transport);
+  Status fill(Millis timeout);  // reads once and decodes into ready_
+
+  int fd_;
+  Transport transport_;
+  ClientFrameDecoder tcp_;
+  ws::FrameDecoder ws_;
+  std::deque<ClientFrame> ready_;
+  bool closed_ = false;
+  uint16_t close_code_ = 0;
+};
+
+}  // namespace behavior

@@ -1,0 +1,256 @@
+// game_client.cpp — see game_client.h. Plain blocking sockets with poll() for deadlines.
+#include "behavior/game_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <rapidjson/document.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "behavior/crypto.h"
+#include "behavior/message.h"
+#include "system.pb.h"
+
+namespace behavior {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<int> dial(const std::string& address, Millis timeout) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return Status::invalid_argument("address must be host:port: " + address);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::atoi(address.c_str() + colon + 1)));
+  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr) != 1) {
+    return Status::invalid_argument("not an IPv4 address: " + address);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Status::unavailable(std::strerror(errno));
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    std::string why = std::strerror(errno);
+    ::close(fd);
+    return Status::unavailable("cannot connect to " + address + ": " + why);
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Waits for readable data until `deadline`; false on timeout.
+bool wait_readable(int fd, Clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0)));
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return true;  // let recv report it
+  }
+}
+
+}  // namespace
+
+Result<LoginResult> login(const std::string& host, int port, const std::string& user, const std::string& password,
+                          Millis timeout) {
+  Result<int> fd = dial(host + ":" + std::to_string(port), timeout);
+  if (!fd.ok()) return fd.status();
+  std::string body = "{\"user\":\"" + user + "\"" + (password.empty() ? "" : ",\"password\":\"" + password + "\"") + "}";
+  std::string req = "POST /v1/login HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  const auto deadline = Clock::now() + timeout;
+  std::string all;
+  if (send_all(*fd, req)) {
+    char buf[4096];
+    while (wait_readable(*fd, deadline)) {
+      ssize_t n = ::recv(*fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      all.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(*fd);
+  auto sep = all.find("\r\n\r\n");
+  if (all.compare(0, 9, "HTTP/1.1 ") != 0 || sep == std::string::npos) {
+    return Status::unavailable("no answer from the name server");
+  }
+  int status = std::atoi(all.c_str() + 9);
+  rapidjson::Document d;
+  d.Parse(all.c_str() + sep + 4, all.size() - sep - 4);
+  if (d.HasParseError() || !d.IsObject()) return Status::unavailable("the name server's answer is not JSON");
+  if (status != 200) {
+    std::string message = d.HasMember("message") && d["message"].IsString() ? d["message"].GetString() : "";
+    Code code = status == 401 ? Code::kUnauthenticated : status == 400 ? Code::kInvalidArgument : Code::kUnavailable;
+    return Status(code, std::to_string(status) + " " + message);
+  }
+  LoginResult r;
+  auto str = [&](const rapidjson::Value& o, const char* k) {
+    return o.HasMember(k) && o[k].IsString() ? std::string(o[k].GetString(), o[k].GetStringLength()) : std::string();
+  };
+  r.user = str(d, "user");
+  r.ticket = str(d, "ticket");
+  r.node = d.HasMember("node") && d["node"].IsUint() ? static_cast<uint16_t>(d["node"].GetUint()) : 0;
+  r.expires_at = d.HasMember("expires_at") && d["expires_at"].IsInt64() ? d["expires_at"].GetInt64() : 0;
+  if (d.HasMember("gateway") && d["gateway"].IsObject()) {
+    const auto& g = d["gateway"];
+    r.gateway_id = g.HasMember("id") && g["id"].IsUint() ? static_cast<uint16_t>(g["id"].GetUint()) : 0;
+    r.gateway_tcp = str(g, "tcp");
+    r.gateway_udp = str(g, "udp");
+    r.gateway_ws = str(g, "ws");
+  }
+  if (r.ticket.empty()) return Status::unavailable("the name server's answer has no ticket");
+  return r;
+}
+
+GameClient::GameClient(int fd, Transport transport)
+    : fd_(fd), transport_(transport), tcp_(16u << 20), ws_(false, 16u << 20) {}
+
+GameClient::~GameClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<GameClient>> GameClient::connect(Transport transport, const std::string& address,
+                                                        Millis timeout) {
+  Result<int> fd = dial(address, timeout);
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<GameClient> c(new GameClient(*fd, transport));
+  if (transport == Transport::kTcp) return c;
+  // The opening handshake (RFC 6455 §4.1).
+  std::string key;
+  {
+    std::string raw = random_bytes(16);
+    static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < 15; i += 3) {
+      uint32_t v = (uint32_t(uint8_t(raw[i])) << 16) | (uint32_t(uint8_t(raw[i + 1])) << 8) | uint8_t(raw[i + 2]);
+      for (int s = 18; s >= 0; s -= 6) key += kAlphabet[(v >> s) & 63];
+    }
+    uint32_t v = uint32_t(uint8_t(raw[15])) << 16;
+    key += kAlphabet[(v >> 18) & 63];
+    key += kAlphabet[(v >> 12) & 63];
+    key += "==";
+  }
+  std::string req = "GET / HTTP/1.1\r\nHost: " + address +
+                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
+                    key + "\r\n\r\n";
+  if (!send_all(c->fd_, req)) return Status::unavailable("WebSocket handshake: send failed");
+  const auto deadline = Clock::now() + timeout;
+  std::string head;
+  char buf[4096];
+  size_t sep;
+  while ((sep = head.find("\r\n\r\n")) == std::string::npos) {
+    if (!wait_readable(c->fd_, deadline)) return Status::timeout("WebSocket handshake: no answer");
+    ssize_t n = ::recv(c->fd_, buf, sizeof buf, 0);
+    if (n <= 0) return Status::unavailable("WebSocket handshake: closed");
+    head.append(buf, static_cast<size_t>(n));
+  }
+  if (head.compare(0, 12, "HTTP/1.1 101") != 0) {
+    return Status::unavailable("WebSocket handshake refused: " + head.substr(0, head.find("\r\n")));
+  }
+  if (head.find("Sec-WebSocket-Accept: " + ws::accept_key(key) + "\r\n") == std::string::npos) {
+    return Status::unavailable("WebSocket handshake: wrong Sec-WebSocket-Accept");
+  }
+  std::string rest = head.substr(sep + 4);
+  if (!rest.empty()) {
+    Status s = c->ws_.feed(rest.data(), rest.size(), [&](ws::Opcode op, std::string_view payload) {
+      uint32_t proto;
+      std::string_view body;
+      if (op == ws::Opcode::kBinary && split_client_payload(payload, &proto, &body)) {
+        c->ready_.push_back({proto, std::string(body)});
+      }
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+  return c;
+}
+
+Status GameClient::send_raw(std::string_view bytes) {
+  return send_all(fd_, bytes) ? Status() : Status::unavailable("send failed: the connection is closed");
+}
+
+Status GameClient::send(uint32_t proto_id, std::string_view body) {
+  std::string frame;
+  append_client_frame(proto_id, body, &frame);
+  if (transport_ == Transport::kTcp) return send_raw(frame);
+  std::string out;
+  ws::append_frame(ws::Opcode::kBinary, std::string_view(frame).substr(4), true, &out);
+  return send_raw(out);
+}
+
+Status GameClient::fill(Millis timeout) {
+  if (closed_) return Status::unavailable("closed by the gateway");
+  if (!wait_readable(fd_, Clock::now() + timeout)) return Status::timeout("no frame within " + std::to_string(timeout.count()) + " ms");
+  char buf[64 * 1024];
+  ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+  if (n <= 0) {
+    closed_ = true;
+    return Status::unavailable("closed by the gateway");
+  }
+  if (transport_ == Transport::kTcp) {
+    return tcp_.feed(buf, static_cast<size_t>(n), [this](uint32_t proto, std::string_view body) {
+      ready_.push_back({proto, std::string(body)});
+      return true;
+    });
+  }
+  return ws_.feed(buf, static_cast<size_t>(n), [this](ws::Opcode op, std::string_view payload) {
+    uint32_t proto;
+    std::string_view body;
+    if (op == ws::Opcode::kBinary && split_client_payload(payload, &proto, &body)) {
+      ready_.push_back({proto, std::string(body)});
+    } else if (op == ws::Opcode::kPing) {
+      std::string pong;
+      ws::append_frame(ws::Opcode::kPong, payload, true, &pong);
+      send_raw(pong);
+    } else if (op == ws::Opcode::kClose) {
+      close_code_ = payload.size() >= 2 ? static_cast<uint16_t>((uint8_t(payload[0]) << 8) | uint8_t(payload[1])) : 1005;
+      closed_ = true;
+    }
+    return true;
+  });
+}
+
+Result<ClientFrame> GameClient::receive(Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (ready_.empty()) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    if (left.count() < 0) left = Millis(0);
+    Status s = fill(left);
+    if (!s.ok() && ready_.empty()) return s;
+  }
+  ClientFrame f = std::move(ready_.front());
+  ready_.pop_front();
+  return f;
+}
+
+Result<std::string> GameClient::auth(const std::string& ticket, Millis timeout) {
+  if (Status s = send(proto::kAuth, ticket); !s.ok()) return s;
+  Result<ClientFrame> f = receive(timeout);
+  if (!f.ok()) return f.status();
+  if (f->proto_id == proto::kAuth) return f->body;
+  if (f->proto_id == proto::kError) {
+    pb::ErrorFrame e;
+    e.ParseFromString(f->body);
+    return Status(Code::kUnauthenticated, std::to_string(e.code()) + " " + e.message());
+  }
+  return Status::invalid_argument("unexpected frame " + std::to_string(f->proto_id) + " instead of AUTH");
+}
+
+}  // namespace behavior

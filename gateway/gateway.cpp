@@ -1,0 +1,685 @@
+// gateway.cpp — see gateway.h. One libuv loop on a thread of its own holds every client
+// socket. A connection is an Endpoint address of this node (Pid on the external shard), so
+// the user's process writes to it like to any process: its messages arrive through
+// deliver() → the loop's queue → on_messages(). The path of a player's frame:
+//   on_read → decoder (TCP frames or WebSocket messages) → on_frame → forward →
+//   Runtime::route (s2s to the user's node)
+// and back: send_to_client in the user's process → s2s → Runtime::route → deliver →
+// on_messages → send_frame → write.
+#include "gateway.h"
+
+#include <behavior/http_request_parser.h>
+#include <behavior/json_map.h>
+#include <behavior/ticket.h>
+#include <behavior/websocket.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <unordered_map>
+
+#include "net_loop.h"
+#include "redis_client.h"
+#include "runtime.h"
+#include "system.pb.h"
+#include "tcp_listener.h"
+
+namespace behavior::gateway {
+namespace {
+
+using detail::RedisClient;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
+constexpr uint64_t kSweepMs = 200;
+
+// Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
+enum ErrorCode : uint32_t {
+  kErrUnauthenticated = 401,  // no, bad, expired, foreign or reused ticket; or AUTH not first
+  kErrBadFrame = 400,         // malformed or reserved protoID
+  kErrRateLimited = 429,
+  kErrProcessGone = 410,      // the user's process ended: log in again
+  kErrUnavailable = 503,      // Redis or the user's node unreachable: retry
+};
+
+struct WsState {
+  explicit WsState(size_t max_frame) : upgrade(HttpLimits{}), frames(true, max_frame) {}
+  HttpRequestParser upgrade;
+  ws::FrameDecoder frames;
+  bool open = false;  // the 101 was sent
+};
+
+}  // namespace
+
+class Gateway::Impl final : public Endpoint {
+ public:
+  Impl(Node& node, const ClusterOptions& co, GatewayOptions o)
+      : rt_(node.runtime()), cluster_options_(co), options_(std::move(o)),
+        net_([this](Message* batch) { on_messages(batch); }) {
+    if (options_.public_host.empty()) options_.public_host = options_.host;
+    for (const char* reason : {"not_first", "invalid", "expired", "other_gateway", "replayed", "timeout"}) {
+      auth_failures_.emplace(reason, std::make_unique<std::atomic<uint64_t>>(0));  // fixed keys: read from any thread
+    }
+  }
+
+  Status start() {
+    if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
+    net_.start();
+    std::promise<Status> p;
+    net_.post([this, &p] { p.set_value(start_on_loop()); });
+    Status s = p.get_future().get();
+    if (!s.ok()) {
+      net_.stop([this] { stop_on_loop(); });
+      return s;
+    }
+    running_ = true;
+    spdlog::info("gateway: tcp {} ws {} (node {})", tcp_port_.load(), ws_port_.load(), rt_.node_id());
+    return {};
+  }
+
+  void stop() {
+    if (!running_.exchange(false)) return;
+    net_.stop([this] { stop_on_loop(); });
+  }
+
+  // Endpoint: a message for one of our connections, from any thread.
+  void deliver(Message* m) override { net_.send(m); }
+
+  std::map<std::string, std::string> attributes() const {
+    std::map<std::string, std::string> a;
+    if (tcp_port_ > 0) a["tcp"] = options_.public_host + ":" + std::to_string(tcp_port_);
+    if (ws_port_ > 0) a["ws"] = options_.public_host + ":" + std::to_string(ws_port_);
+    return a;
+  }
+  int tcp_port() const { return tcp_port_; }
+  int ws_port() const { return ws_port_; }
+  uint64_t connections() const { return connections_; }
+
+  std::string metrics_text() const {
+    std::string out;
+    auto line = [&out](const std::string& name, const std::string& labels, uint64_t v) {
+      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+    };
+    line("behavior_gateway_connections", "transport=\"tcp\"", tcp_conns_);
+    line("behavior_gateway_connections", "transport=\"ws\"", ws_conns_);
+    line("behavior_gateway_accepted_total", "", accepted_);
+    line("behavior_gateway_authenticated_total", "", authenticated_);
+    for (const auto& [reason, counter] : auth_failures_) {
+      line("behavior_gateway_auth_failures_total", "reason=\"" + std::string(reason) + "\"", counter->load());
+    }
+    line("behavior_gateway_kicks_total", "", kicks_);
+    line("behavior_gateway_frames_in_total", "", frames_in_);
+    line("behavior_gateway_frames_out_total", "", frames_out_);
+    line("behavior_gateway_bytes_in_total", "", bytes_in_);
+    line("behavior_gateway_bytes_out_total", "", bytes_out_);
+    line("behavior_gateway_drops_total", "reason=\"rate_limited\"", dropped_rate_);
+    line("behavior_gateway_disconnects_total", "reason=\"slow_reader\"", cut_slow_);
+    line("behavior_gateway_disconnects_total", "reason=\"idle\"", cut_idle_);
+    line("behavior_gateway_disconnects_total", "reason=\"bad_frame\"", cut_bad_);
+    return out;
+  }
+
+ private:
+  struct Conn;
+  struct List {
+    Conn* head = nullptr;
+    Conn* tail = nullptr;
+    int64_t timeout_ms = 0;  // the same for every entry, so the list stays in deadline order
+  };
+  struct Conn {
+    explicit Conn(Impl* g, bool websocket, size_t max_frame)
+        : gw(g), ws(websocket), decoder(max_frame), wsx(websocket ? new WsState(max_frame) : nullptr) {}
+    uv_tcp_t tcp{};
+    Impl* gw;
+    enum class State : uint8_t { kAuth, kEnsuring, kReady, kClosing } state = State::kAuth;
+    bool ws;
+    bool released = false;
+    Pid pid;   // this connection's address
+    Pid user;  // the user's process, once ensured
+    uint64_t ensure_ref = 0;
+    uint64_t monitor_ref = 0;
+    int64_t deadline = 0;  // loop ms: the auth deadline, then the idle deadline
+    List* list = nullptr;  // the deadline list it is in, if any
+    Conn* prev = nullptr;
+    Conn* next = nullptr;
+    double tokens = 0;
+    int64_t tokens_at = 0;
+    int64_t last_error_at = -1000000;
+    ClientFrameDecoder decoder;       // TCP
+    std::unique_ptr<WsState> wsx;     // WebSocket
+    std::vector<std::pair<uint32_t, std::string>> early;
+    std::string user_name;
+  };
+  struct WriteReq {
+    uv_write_t req;
+    std::string data;
+  };
+
+  // -------------------------------------------------------------------------------------
+  // Setup and teardown (loop thread).
+
+  Status start_on_loop() {
+    detail::RedisOptions ro;
+    ro.host = cluster_options_.redis_host;
+    ro.port = cluster_options_.redis_port;
+    ro.password = cluster_options_.redis_password;
+    redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "gateway");
+    redis_->start();
+    if (options_.tcp_port >= 0) {
+      tcp_listener_ = std::make_unique<detail::TcpListener>(net_.loop(), [this](uv_stream_t* s) { accept(s, false); });
+      if (Status s = tcp_listener_->listen(options_.host, options_.tcp_port, 4096); !s.ok()) return s;
+      tcp_port_ = tcp_listener_->port();
+    }
+    if (options_.ws_port >= 0) {
+      ws_listener_ = std::make_unique<detail::TcpListener>(net_.loop(), [this](uv_stream_t* s) { accept(s, true); });
+      if (Status s = ws_listener_->listen(options_.host, options_.ws_port, 4096); !s.ok()) return s;
+      ws_port_ = ws_listener_->port();
+    }
+    uv_timer_init(net_.loop(), &sweep_timer_);
+    sweep_timer_.data = this;
+    uv_timer_start(&sweep_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep(); }, kSweepMs, kSweepMs);
+    return {};
+  }
+
+  void stop_on_loop() {
+    if (tcp_listener_) tcp_listener_->close();
+    if (ws_listener_) ws_listener_->close();
+    std::vector<Conn*> all;
+    for (auto& [serial, c] : conns_) all.push_back(c);
+    for (Conn* c : all) close(c, "the gateway is stopping");
+    if (redis_) redis_->stop();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Connections.
+
+  void accept(uv_stream_t* server, bool ws) {
+    auto* c = new Conn(this, ws, options_.max_frame);
+    uv_tcp_init(net_.loop(), &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 || conns_.size() >= options_.max_connections) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+      return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    ++accepted_;
+    ++connections_;
+    ++(ws ? ws_conns_ : tcp_conns_);
+    c->pid = rt_.add_endpoint(this);
+    conns_[c->pid.serial()] = c;
+    const auto now = static_cast<int64_t>(uv_now(net_.loop()));
+    enlist(auth_list_, c, now);
+    c->tokens = options_.frame_burst;
+    c->tokens_at = now;
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&c->tcp),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* conn = static_cast<Conn*>(h->data);
+          *buf = uv_buf_init(conn->gw->read_buf_, sizeof conn->gw->read_buf_);  // one buffer per loop
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+          auto* conn = static_cast<Conn*>(s->data);
+          if (n < 0) {
+            conn->gw->close(conn, n == UV_EOF ? "closed by the client" : uv_strerror(static_cast<int>(n)));
+          } else if (n > 0) {
+            conn->gw->on_read(conn, conn->gw->read_buf_, static_cast<size_t>(n));
+          }
+        });
+  }
+
+  void on_read(Conn* c, const char* data, size_t n) {
+    if (c->state == Conn::State::kClosing) return;
+    bytes_in_ += n;
+    if (!c->ws) {
+      Status s = c->decoder.feed(data, n, [this, c](uint32_t proto, std::string_view body) {
+        on_frame(c, proto, body);
+        return c->state != Conn::State::kClosing;
+      });
+      if (!s.ok()) bad_frame(c, s.message());
+      return;
+    }
+    WsState& w = *c->wsx;
+    if (!w.open) {
+      auto error = w.upgrade.feed(data, n, [this, c](HttpRequest&& req, bool) {
+        Result<std::string> r = ws::upgrade_response(req);
+        if (!r.ok()) {
+          write(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+                       std::to_string(r.status().message().size()) + "\r\n\r\n" + r.status().message());
+          close_after_write(c, "bad WebSocket upgrade");
+        } else {
+          write(c, std::move(*r));
+          c->wsx->open = true;
+        }
+        return false;  // nothing after the upgrade request is HTTP
+      });
+      if (error && c->state != Conn::State::kClosing) {
+        write(c, "HTTP/1.1 " + std::to_string(error->status) + " Bad Request\r\nConnection: close\r\n\r\n");
+        close_after_write(c, "malformed WebSocket upgrade");
+      }
+      return;
+    }
+    Status s = w.frames.feed(data, n, [this, c](ws::Opcode op, std::string_view payload) {
+      switch (op) {
+        case ws::Opcode::kBinary: {
+          uint32_t proto;
+          std::string_view body;
+          if (!split_client_payload(payload, &proto, &body)) {
+            ws_close(c, ws::kCloseProtocolError, "a message is u32 protoID | body");
+            break;
+          }
+          on_frame(c, proto, body);
+          break;
+        }
+        case ws::Opcode::kText:
+          ws_close(c, ws::kCloseUnsupportedData, "binary frames only");
+          break;
+        case ws::Opcode::kPing: {
+          std::string pong;
+          ws::append_frame(ws::Opcode::kPong, payload, false, &pong);
+          write(c, std::move(pong));
+          break;
+        }
+        case ws::Opcode::kClose:
+          ws_close(c, ws::kCloseNormal, "");
+          break;
+        default:
+          break;  // pong
+      }
+      return c->state != Conn::State::kClosing;
+    });
+    if (!s.ok() && c->state != Conn::State::kClosing) ws_close(c, w.frames.close_code(), s.message());
+  }
+
+  // One client frame, whatever the transport.
+  void on_frame(Conn* c, uint32_t proto, std::string_view body) {
+    ++frames_in_;
+    const int64_t now = static_cast<int64_t>(uv_now(net_.loop()));
+    switch (c->state) {
+      case Conn::State::kAuth:
+        if (proto != proto::kAuth) {
+          auth_failed(c, "not_first", "AUTH must be the first frame");
+          return;
+        }
+        authenticate(c, body);
+        return;
+      case Conn::State::kEnsuring:
+        if (c->early.size() >= kMaxEarlyFrames) {
+          bad_frame(c, "too many frames before the login finished");
+          return;
+        }
+        c->early.emplace_back(proto, std::string(body));
+        return;
+      case Conn::State::kReady:
+        break;
+      case Conn::State::kClosing:
+        return;
+    }
+    touch(c, now);
+    if (proto == proto::kHeartbeat) {
+      send_frame(c, proto::kHeartbeat, body.substr(0, 64));
+      return;
+    }
+    if (proto::is_system(proto)) {
+      send_error(c, kErrBadFrame, "protoID " + std::to_string(proto) + " is reserved");
+      return;
+    }
+    if (!take_token(c, now)) {
+      ++dropped_rate_;
+      if (now - c->last_error_at >= 1000) {
+        c->last_error_at = now;
+        send_error(c, kErrRateLimited, "too many frames; some were dropped");
+      }
+      return;
+    }
+    rt_.send(c->pid, c->user, Kind::kInfo, proto, Body::bytes(std::string(body)));
+  }
+
+  bool take_token(Conn* c, int64_t now) {
+    if (options_.frame_rate <= 0) return true;
+    c->tokens = std::min(options_.frame_burst, c->tokens + double(now - c->tokens_at) * options_.frame_rate / 1000.0);
+    c->tokens_at = now;
+    if (c->tokens < 1.0) return false;
+    c->tokens -= 1.0;
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // AUTH: verify, single use, ensure the user's process, attach.
+
+  void authenticate(Conn* c, std::string_view token) {
+    const int64_t now = wall_ms();
+    Result<Ticket> t = verify_ticket(token, cluster_options_.secret, now);
+    if (!t.ok()) {
+      auth_failed(c, t.status().code() == Code::kTimeout ? "expired" : "invalid",
+                  t.status().code() == Code::kTimeout ? "the ticket has expired" : "the ticket is not valid");
+      return;
+    }
+    if (t->gateway != std::to_string(rt_.node_id())) {
+      auth_failed(c, "other_gateway", "the ticket is for another gateway");
+      return;
+    }
+    if (!redis_->connected()) {
+      send_error(c, kErrUnavailable, "tickets cannot be checked now (Redis is down); retry");
+      close_after_write(c, "Redis is down");
+      return;
+    }
+    c->state = Conn::State::kEnsuring;
+    c->user_name = t->user;
+    const uint16_t node = t->node;
+    const int64_t ttl = std::max<int64_t>(1000, t->expires_ms - now + 1000);
+    // Single use: the first SET NX of the nonce wins; the key outlives the ticket.
+    redis_->command({"SET", cluster_options_.prefix + "ticket:" + t->nonce, std::to_string(c->pid.raw()), "NX", "PX",
+                     std::to_string(ttl)},
+                    [this, serial = c->pid.serial(), node](redisReply* r) {
+                      Conn* conn = find(serial);
+                      if (!conn) return;
+                      if (!r || r->type == REDIS_REPLY_ERROR) {
+                        send_error(conn, kErrUnavailable, "tickets cannot be checked now; retry");
+                        close_after_write(conn, "Redis failed");
+                      } else if (r->type == REDIS_REPLY_NIL) {
+                        auth_failed(conn, "replayed", "the ticket was already used");
+                      } else {
+                        ensure_user(conn, node);
+                      }
+                    });
+  }
+
+  void ensure_user(Conn* c, uint16_t node) {
+    auto* m = new Message(Cluster::service_pid(node), c->pid, Kind::kCall, cluster_proto::kEnsure,
+                          Body(Cluster::ensure_request(user_process_name(c->user_name), options_.user_kind, c->pid)));
+    c->ensure_ref = ++refs_;
+    m->set_request_id(c->ensure_ref);
+    rt_.route(m);
+  }
+
+  void on_ensured(Conn* c, MessagePtr m) {
+    Reply r(std::move(m));
+    if (!r.ok()) {
+      send_error(c, kErrUnavailable, "your process could not be reached: " + r.status().message());
+      close_after_write(c, "ensure failed");
+      return;
+    }
+    c->user = r.as<Pid>();
+    c->state = Conn::State::kReady;
+    ++authenticated_;
+    touch(c, static_cast<int64_t>(uv_now(net_.loop())));
+    // Watch the process (if it ends, the client must log in again) and become its writer.
+    c->monitor_ref = ++refs_;
+    rt_.send(c->pid, c->user, Kind::kMonitor, 0, Body(), c->monitor_ref);
+    rt_.send(c->pid, c->user, Kind::kInfo, proto::kAttach, Body());
+    send_frame(c, proto::kAuth, c->user.to_string());
+    auto early = std::move(c->early);
+    for (auto& [proto, body] : early) {
+      if (c->state != Conn::State::kReady) break;
+      on_frame(c, proto, body);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Messages for connections (from the user's process, the runtime, the cluster).
+
+  void on_messages(Message* batch) {
+    for (Message* m = batch; m;) {
+      Message* next = m->next.load(std::memory_order_relaxed);
+      MessagePtr owned(m);
+      if (Conn* c = find(m->to().serial())) handle(c, std::move(owned));
+      m = next;
+    }
+  }
+
+  void handle(Conn* c, MessagePtr m) {
+    if (c->state == Conn::State::kClosing) return;
+    switch (m->kind()) {
+      case Kind::kClient:  // from the user's process, or any process the cluster trusts (a room)
+        if (c->state == Conn::State::kReady) send_frame(c, m->proto_id(), m->body().raw());
+        return;
+      case Kind::kReply:
+        if (c->state == Conn::State::kEnsuring && m->request_id() == c->ensure_ref) on_ensured(c, std::move(m));
+        return;
+      case Kind::kInfo:
+        if (m->proto_id() == proto::kKick && m->from() == c->user) {
+          ++kicks_;
+          send_frame(c, proto::kKick, m->body().raw());
+          c->user = Pid();  // the process has a new writer already: no detach
+          close_after_write(c, "kicked: logged in elsewhere");
+        }
+        return;
+      case Kind::kDown:
+        if (m->request_id() == c->monitor_ref && c->user.valid()) {
+          c->user = Pid();
+          send_error(c, kErrProcessGone, "your process ended; log in again");
+          close_after_write(c, "the user's process ended");
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Output.
+
+  void send_frame(Conn* c, uint32_t proto, std::string_view body) {
+    std::string out;
+    if (!c->ws) {
+      append_client_frame(proto, body, &out);
+    } else {
+      std::string payload;
+      append_client_frame(proto, body, &payload);
+      ws::append_frame(ws::Opcode::kBinary, std::string_view(payload).substr(4), false, &out);
+    }
+    ++frames_out_;
+    write(c, std::move(out));
+  }
+
+  void send_error(Conn* c, uint32_t code, const std::string& message) {
+    pb::ErrorFrame e;
+    e.set_code(code);
+    e.set_message(message);
+    send_frame(c, proto::kError, e.SerializeAsString());
+  }
+
+  void write(Conn* c, std::string bytes) {
+    if (c->state == Conn::State::kClosing || bytes.empty()) return;
+    auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
+    if (uv_stream_get_write_queue_size(stream) == 0) {
+      uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+      int n = uv_try_write(stream, &b, 1);
+      if (n == static_cast<int>(bytes.size())) {
+        bytes_out_ += bytes.size();
+        return;
+      }
+      if (n < 0 && n != UV_EAGAIN) {
+        close(c, uv_strerror(n));
+        return;
+      }
+      if (n > 0) {
+        bytes_out_ += static_cast<uint64_t>(n);
+        bytes.erase(0, static_cast<size_t>(n));
+      }
+    }
+    if (uv_stream_get_write_queue_size(stream) + bytes.size() > options_.max_output_bytes) {
+      ++cut_slow_;
+      close(c, "slow reader: output queue full");
+      return;
+    }
+    auto* w = new WriteReq();
+    w->data = std::move(bytes);
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    int rc = uv_write(&w->req, stream, &b, 1, [](uv_write_t* req, int) {
+      auto* wr = static_cast<WriteReq*>(req->data);
+      static_cast<Conn*>(req->handle->data)->gw->bytes_out_ += wr->data.size();
+      delete wr;
+    });
+    if (rc != 0) {
+      delete w;
+      close(c, uv_strerror(rc));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Endings.
+
+  void auth_failed(Conn* c, const char* reason, const std::string& message) {
+    auth_failure(reason);
+    spdlog::info("gateway: refused a client ({}): {}", reason, message);
+    send_error(c, kErrUnauthenticated, message);
+    close_after_write(c, "authentication failed");
+  }
+
+  void auth_failure(const char* reason) {
+    if (auto it = auth_failures_.find(reason); it != auth_failures_.end()) ++*it->second;
+  }
+
+  void bad_frame(Conn* c, const std::string& why) {
+    ++cut_bad_;
+    spdlog::info("gateway: closing a client: {}", why);
+    send_error(c, kErrBadFrame, why);
+    close_after_write(c, "bad frame");
+  }
+
+  void ws_close(Conn* c, uint16_t code, const std::string& why) {
+    if (code != ws::kCloseNormal) ++cut_bad_;
+    std::string out;
+    ws::append_close(code, why, false, &out);
+    write(c, std::move(out));
+    close_after_write(c, "WebSocket close");
+  }
+
+  // Lets what is queued reach the client, then closes (shutdown of our side first).
+  void close_after_write(Conn* c, const char* why) {
+    if (c->state == Conn::State::kClosing) return;
+    auto* req = new uv_shutdown_t();
+    req->data = c;
+    detach(c);
+    c->state = Conn::State::kClosing;
+    enlist(closing_list_, c, static_cast<int64_t>(uv_now(net_.loop())));  // a client that never reads
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    spdlog::debug("gateway: closing {}: {}", c->pid.to_string(), why);
+    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_shutdown_t* r, int) {
+          auto* conn = static_cast<Conn*>(r->data);
+          delete r;
+          conn->gw->release(conn);
+        }) != 0) {
+      delete req;
+      release(c);
+    }
+  }
+
+  void close(Conn* c, const char* why) {
+    if (c->state == Conn::State::kClosing) return;
+    spdlog::debug("gateway: closing {}: {}", c->pid.to_string(), why);
+    detach(c);
+    c->state = Conn::State::kClosing;
+    release(c);
+  }
+
+  // Tells the user's process its client is gone, and stops watching it.
+  void detach(Conn* c) {
+    if (!c->user.valid()) return;
+    rt_.send(c->pid, c->user, Kind::kInfo, proto::kDetach, Body());
+    rt_.send(c->pid, c->user, Kind::kDemonitor, 0, Body(), c->monitor_ref);
+    c->user = Pid();
+  }
+
+  void release(Conn* c) {
+    if (c->released) return;
+    c->released = true;
+    c->state = Conn::State::kClosing;
+    unlist(c);
+    if (conns_.erase(c->pid.serial())) {
+      rt_.remove_endpoint(c->pid);
+      --connections_;
+      --(c->ws ? ws_conns_ : tcp_conns_);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  }
+
+  Conn* find(uint64_t serial) {
+    auto it = conns_.find(serial);
+    return it == conns_.end() || it->second->state == Conn::State::kClosing ? nullptr : it->second;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Deadlines: two lists ordered by deadline (every entry of a list has the same timeout),
+  // so the sweep looks only at their heads. A connection is in one of them at a time.
+
+  // (Re)starts c's deadline in list l.
+  void enlist(List& l, Conn* c, int64_t now) {
+    c->deadline = now + l.timeout_ms;
+    if (c->list == &l && l.tail == c) return;
+    unlist(c);
+    c->prev = l.tail;
+    c->next = nullptr;
+    (l.tail ? l.tail->next : l.head) = c;
+    l.tail = c;
+    c->list = &l;
+  }
+  void unlist(Conn* c) {
+    if (!c->list) return;
+    List& l = *c->list;
+    (c->prev ? c->prev->next : l.head) = c->next;
+    (c->next ? c->next->prev : l.tail) = c->prev;
+    c->prev = c->next = nullptr;
+    c->list = nullptr;
+  }
+  void touch(Conn* c, int64_t now) { enlist(idle_list_, c, now); }
+
+  void sweep() {
+    const int64_t now = static_cast<int64_t>(uv_now(net_.loop()));
+    while (auth_list_.head && auth_list_.head->deadline <= now) {
+      Conn* c = auth_list_.head;
+      unlist(c);
+      auth_failure("timeout");
+      send_error(c, kErrUnauthenticated, "no AUTH in time");
+      close_after_write(c, "auth timeout");
+    }
+    while (idle_list_.head && idle_list_.head->deadline <= now) {
+      Conn* c = idle_list_.head;
+      unlist(c);
+      ++cut_idle_;
+      send_error(c, kErrBadFrame, "idle for too long (send heartbeats)");
+      close_after_write(c, "idle");
+    }
+    while (closing_list_.head && closing_list_.head->deadline <= now) release(closing_list_.head);  // never drained
+  }
+
+  detail::Runtime& rt_;
+  ClusterOptions cluster_options_;
+  GatewayOptions options_;
+  detail::NetLoop net_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<detail::TcpListener> tcp_listener_, ws_listener_;
+  uv_timer_t sweep_timer_{};
+  std::unordered_map<uint64_t, Conn*> conns_;  // by the connection pid's serial
+  List auth_list_{nullptr, nullptr, options_.auth_timeout_ms};
+  List idle_list_{nullptr, nullptr, options_.idle_timeout_ms};
+  List closing_list_{nullptr, nullptr, 2000};
+  uint64_t refs_ = 0;
+  char read_buf_[64 * 1024];
+  std::atomic<bool> running_{false};
+  std::atomic<int> tcp_port_{0}, ws_port_{0};
+  std::atomic<uint64_t> connections_{0}, tcp_conns_{0}, ws_conns_{0}, accepted_{0}, authenticated_{0}, kicks_{0};
+  std::atomic<uint64_t> frames_in_{0}, frames_out_{0}, bytes_in_{0}, bytes_out_{0};
+  std::atomic<uint64_t> dropped_rate_{0}, cut_slow_{0}, cut_idle_{0}, cut_bad_{0};
+  std::map<std::string_view, std::unique_ptr<std::atomic<uint64_t>>> auth_failures_;
+};
+
+Gateway::Gateway(Node& node, const ClusterOptions& cluster_options, GatewayOptions options)
+    : impl_(std::make_unique<Impl>(node, cluster_options, std::move(options))) {}
+Gateway::~Gateway() { stop(); }
+Status Gateway::start() { return impl_->start(); }
+void Gateway::stop() { impl_->stop(); }
+std::map<std::string, std::string> Gateway::attributes() const { return impl_->attributes(); }
+int Gateway::tcp_port() const { return impl_->tcp_port(); }
+int Gateway::ws_port() const { return impl_->ws_port(); }
+uint64_t Gateway::connections() const { return impl_->connections(); }
+std::string Gateway::metrics_text() const { return impl_->metrics_text(); }
+
+}  // namespace behavior::gateway

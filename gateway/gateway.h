@@ -1,0 +1,63 @@
+// gateway.h — where players meet the system. Holds client connections (TCP and WebSocket),
+// checks each connection's ticket once (signature, expiry, this gateway, single use through
+// Redis), makes the connection a process address of its own, ensures the user's process on
+// the ticket's node with the connection as its writer, and relays frames both ways:
+//   client frame {protoID, body} → the user's process (an info from the connection's pid)
+//   send_to_client() in the user's process → a kClient message to the connection → a frame
+// AUTH must come first and within a deadline; heartbeats are answered here; idle
+// connections are closed; each connection has a frame rate limit and a bounded output
+// queue (a client that does not read is cut off, the gateway's memory does not grow).
+#pragma once
+
+#include <behavior/client_frame.h>
+#include <behavior/cluster.h>
+#include <behavior/node.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace behavior::gateway {
+
+struct GatewayOptions {
+  std::string host = "127.0.0.1";  // where the client listeners bind
+  std::string public_host;         // what clients are told (default: host)
+  int tcp_port = 7000;             // 0: a free one; -1: no TCP listener
+  int ws_port = 7002;              // 0: a free one; -1: no WebSocket listener
+  size_t max_frame = kDefaultMaxClientFrame;
+  int auth_timeout_ms = 5000;     // from accept to AUTH done
+  int idle_timeout_ms = 30000;    // no frame at all (heartbeats count) for this long
+  double frame_rate = 200;        // client frames per second per connection (0: no limit)
+  double frame_burst = 400;
+  size_t max_output_bytes = 1u << 20;  // queued for one client before it is cut off
+  size_t max_connections = 1'000'000;
+  std::string user_kind = "user";  // the process kind ensured for each user
+};
+
+class Gateway {
+ public:
+  // The node must be started; `cluster_options` gives Redis, its key prefix and the secret.
+  Gateway(Node& node, const ClusterOptions& cluster_options, GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Listens. Start it before the Cluster, so attributes() can go into the registration.
+  Status start();
+  // Closes every connection (each user's process is told), then stops. Before the cluster.
+  void stop();
+
+  // {"tcp": "host:port", "ws": "host:port"} for the registration (ClusterOptions::attributes).
+  std::map<std::string, std::string> attributes() const;
+  int tcp_port() const;
+  int ws_port() const;
+  uint64_t connections() const;
+  std::string metrics_text() const;  // any thread
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace behavior::gateway

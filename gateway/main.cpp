@@ -1,0 +1,106 @@
+// main.cpp — gateway: parse config, start the node, open the client listeners, join the
+// cluster as a "gateway" (publishing the listeners' addresses), serve until SIGINT/SIGTERM.
+#include <behavior/behavior.h>
+#include <behavior/node_flags.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "gateway.h"
+
+int main(int argc, char** argv) {
+  behavior::ServerFlags flags;
+  flags.redis = "127.0.0.1:6379";
+  flags.node.workers = 1;
+  flags.cluster.kind = "gateway";
+  behavior::gateway::GatewayOptions gw;
+  CLI::App app{"behavior gateway: client connections (TCP, WebSocket), tickets, relay to user processes"};
+  behavior::add_server_flags(app, flags);
+  app.add_option("--listen-host", gw.host, "Address the client listeners bind")
+      ->envname("BEHAVIOR_LISTEN_HOST")
+      ->capture_default_str();
+  app.add_option("--public-host", gw.public_host, "Address clients are told (default: --listen-host)")
+      ->envname("BEHAVIOR_PUBLIC_HOST");
+  app.add_option("--tcp-port", gw.tcp_port, "TCP client port (0 = a free one, -1 = off)")
+      ->envname("BEHAVIOR_TCP_PORT")
+      ->check(CLI::Range(-1, 65535))
+      ->capture_default_str();
+  app.add_option("--ws-port", gw.ws_port, "WebSocket client port (0 = a free one, -1 = off)")
+      ->envname("BEHAVIOR_WS_PORT")
+      ->check(CLI::Range(-1, 65535))
+      ->capture_default_str();
+  app.add_option("--max-frame", gw.max_frame, "Largest client frame (protoID + body), bytes")
+      ->envname("BEHAVIOR_MAX_FRAME")
+      ->check(CLI::Range(16, 16 << 20))
+      ->capture_default_str();
+  app.add_option("--auth-timeout-ms", gw.auth_timeout_ms, "AUTH must be done this soon after connecting")
+      ->envname("BEHAVIOR_AUTH_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", gw.idle_timeout_ms, "Close connections silent this long (heartbeats count)")
+      ->envname("BEHAVIOR_IDLE_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--frame-rate", gw.frame_rate, "Client frames per second per connection (0 = no limit)")
+      ->envname("BEHAVIOR_FRAME_RATE")
+      ->capture_default_str();
+  app.add_option("--frame-burst", gw.frame_burst, "Burst above --frame-rate")
+      ->envname("BEHAVIOR_FRAME_BURST")
+      ->capture_default_str();
+  app.add_option("--max-output-bytes", gw.max_output_bytes, "Bytes queued to one client before it is cut off")
+      ->envname("BEHAVIOR_MAX_OUTPUT_BYTES")
+      ->capture_default_str();
+  app.add_option("--max-connections", gw.max_connections, "Client connections at most")
+      ->envname("BEHAVIOR_MAX_CONNECTIONS")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (std::string error; !flags.finish(&error) || !flags.clustered()) {
+    std::fprintf(stderr, "gateway: %s\n", error.empty() ? "--redis is required" : error.c_str());
+    return 2;
+  }
+
+  behavior::init_logging(flags.node.node_id, flags.log_level);
+  behavior::Node node(flags.node);
+  if (auto s = node.start(); !s.ok()) {
+    spdlog::critical("cannot start: {}", s.to_string());
+    return 1;
+  }
+  behavior::gateway::Gateway gateway(node, flags.cluster, gw);
+  if (auto s = gateway.start(); !s.ok()) {
+    spdlog::critical("cannot listen for clients: {}", s.to_string());
+    return 1;
+  }
+  for (auto& [k, v] : gateway.attributes()) flags.cluster.attributes[k] = v;
+  flags.cluster.extra_metrics = [&gateway] { return gateway.metrics_text(); };
+  behavior::Cluster cluster(node, flags.cluster);
+  if (auto s = cluster.start(); !s.ok()) {
+    spdlog::critical("cannot join the cluster: {}", s.to_string());
+    return 1;
+  }
+  // The registration carries the connection count (the name server sends players to the
+  // gateway with the fewest).
+  std::atomic<bool> done{false};
+  sigset_t signals, old;  // the counter thread leaves SIGINT/SIGTERM to wait_for_signal
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, &old);
+  std::thread counter([&] {
+    while (!done) {
+      cluster.set_connections(gateway.connections());
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  spdlog::info("gateway ready: tcp_port={} ws_port={} metrics_port={}", gateway.tcp_port(), gateway.ws_port(),
+               cluster.metrics_port());
+  int sig = node.wait_for_signal();
+  done = true;
+  counter.join();
+  gateway.stop();  // players' processes are told while the cluster still runs
+  cluster.stop();
+  node.shutdown();
+  spdlog::info("gateway stopped on signal {}", sig);
+  return 0;
+}
