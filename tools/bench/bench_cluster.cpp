@@ -22,6 +22,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "bench_process.h"
+
 using namespace behavior;
 
 namespace {
@@ -131,33 +133,6 @@ class Caller : public Router {
   std::vector<double>* lat_;
 };
 
-pid_t spawn_process(const std::vector<std::string>& argv) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int free_port() {
-  // Let the kernel pick, through a throwaway libuv-free socket.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool g_io_thread = false;  // --io-thread: the network on a thread of its own, both nodes
 
 ClusterOptions cluster_options(const std::string& redis, const std::string& prefix, const std::string& secret) {
@@ -217,9 +192,9 @@ int main(int argc, char** argv) {
 
   pid_t redis_pid = -1;
   if (redis.empty()) {
-    int port = free_port();
+    int port = bench::free_port();
     redis = "127.0.0.1:" + std::to_string(port);
-    redis_pid = spawn_process({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
+    redis_pid = bench::spawn_process({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "no"});
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
@@ -231,7 +206,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> peer_args{self,      "--peer",  "--redis", redis, "--prefix", prefix, "--secret", secret,
                                      "--workers", std::to_string(workers), "--spin-us", std::to_string(spin_us)};
   if (g_io_thread) peer_args.emplace_back("--io-thread");
-  pid_t peer_pid = spawn_process(peer_args);
+  pid_t peer_pid = bench::spawn_process(peer_args);
 
   NodeOptions no;
   no.node_id = 1;
