@@ -8,14 +8,19 @@
 // on_messages → send_frame → write.
 #include "gateway.h"
 
+#include <behavior/crypto.h>
 #include <behavior/http_request_parser.h>
 #include <behavior/json_map.h>
+#include <behavior/kcp.h>
 #include <behavior/ticket.h>
 #include <behavior/websocket.h>
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <unordered_map>
 
@@ -37,6 +42,8 @@ int64_t wall_ms() {
 
 constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
 constexpr uint64_t kSweepMs = 200;
+constexpr uint64_t kKcpTickMs = 10;  // one timer drives every UDP session with data in flight
+constexpr uint32_t kUdpMtu = 1200;    // below any path MTU a player is likely to have
 
 // Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
 enum ErrorCode : uint32_t {
@@ -46,6 +53,12 @@ enum ErrorCode : uint32_t {
   kErrProcessGone = 410,      // the user's process ended: log in again
   kErrUnavailable = 503,      // Redis or the user's node unreachable: retry
 };
+
+bool same_address(const sockaddr_in& a, const sockaddr* b) {
+  if (b->sa_family != AF_INET) return false;
+  auto* in = reinterpret_cast<const sockaddr_in*>(b);
+  return a.sin_port == in->sin_port && a.sin_addr.s_addr == in->sin_addr.s_addr;
+}
 
 struct WsState {
   explicit WsState(size_t max_frame) : upgrade(HttpLimits{}), frames(true, max_frame) {}
@@ -94,10 +107,12 @@ class Gateway::Impl final : public Endpoint {
     std::map<std::string, std::string> a;
     if (tcp_port_ > 0) a["tcp"] = options_.public_host + ":" + std::to_string(tcp_port_);
     if (ws_port_ > 0) a["ws"] = options_.public_host + ":" + std::to_string(ws_port_);
+    if (udp_port_ > 0) a["udp"] = options_.public_host + ":" + std::to_string(udp_port_);
     return a;
   }
   int tcp_port() const { return tcp_port_; }
   int ws_port() const { return ws_port_; }
+  int udp_port() const { return udp_port_; }
   uint64_t connections() const { return connections_; }
 
   std::string metrics_text() const {
@@ -107,6 +122,11 @@ class Gateway::Impl final : public Endpoint {
     };
     line("behavior_gateway_connections", "transport=\"tcp\"", tcp_conns_);
     line("behavior_gateway_connections", "transport=\"ws\"", ws_conns_);
+    line("behavior_gateway_connections", "transport=\"udp\"", udp_conns_);
+    line("behavior_gateway_udp_dropped_total", "reason=\"malformed\"", udp_bad_);
+    line("behavior_gateway_udp_dropped_total", "reason=\"unknown_conv\"", udp_unknown_);
+    line("behavior_gateway_udp_dropped_total", "reason=\"other_address\"", udp_spoofed_);
+    line("behavior_gateway_udp_unreliable_out_total", "", udp_unreliable_out_);
     line("behavior_gateway_accepted_total", "", accepted_);
     line("behavior_gateway_authenticated_total", "", authenticated_);
     for (const auto& [reason, counter] : auth_failures_) {
@@ -152,6 +172,15 @@ class Gateway::Impl final : public Endpoint {
     int64_t last_error_at = -1000000;
     ClientFrameDecoder decoder;       // TCP
     std::unique_ptr<WsState> wsx;     // WebSocket
+    struct Udp {
+      sockaddr_in peer{};
+      uint32_t conv = 0;
+      std::unique_ptr<Kcp> kcp;
+      std::string nonce;       // of the ticket: a repeated AUTH is answered, not refused
+      std::string auth_reply;  // the answer, once ready
+      bool active = false;     // in the KCP tick's list
+    };
+    std::unique_ptr<Udp> udp;        // UDP (tcp is unused then)
     std::vector<std::pair<uint32_t, std::string>> early;
     std::string user_name;
   };
@@ -175,6 +204,9 @@ class Gateway::Impl final : public Endpoint {
       if (Status s = tcp_listener_->listen(options_.host, options_.tcp_port, 4096); !s.ok()) return s;
       tcp_port_ = tcp_listener_->port();
     }
+    if (options_.udp_port >= 0) {
+      if (Status s = listen_udp(); !s.ok()) return s;
+    }
     if (options_.ws_port >= 0) {
       ws_listener_ = std::make_unique<detail::TcpListener>(net_.loop(), [this](uv_stream_t* s) { accept(s, true); });
       if (Status s = ws_listener_->listen(options_.host, options_.ws_port, 4096); !s.ok()) return s;
@@ -192,7 +224,196 @@ class Gateway::Impl final : public Endpoint {
     std::vector<Conn*> all;
     for (auto& [serial, c] : conns_) all.push_back(c);
     for (Conn* c : all) close(c, "the gateway is stopping");
+    bury();
     if (redis_) redis_->stop();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // UDP: control datagrams (conv 0) for AUTH, unreliable frames and BYE; everything else is
+  // KCP for a session's conv, accepted only from the address that authenticated it.
+
+  Status listen_udp() {
+    sockaddr_in addr{};
+    if (uv_ip4_addr(options_.host.c_str(), options_.udp_port, &addr) != 0) {
+      return Status::invalid_argument("bad UDP listen address " + options_.host);
+    }
+    uv_udp_init(net_.loop(), &udp_);
+    udp_.data = this;
+    if (int r = uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&addr), 0); r != 0) {
+      return Status::unavailable(std::string("UDP bind: ") + uv_strerror(r));
+    }
+    sockaddr_in bound{};
+    int len = sizeof bound;
+    uv_udp_getsockname(&udp_, reinterpret_cast<sockaddr*>(&bound), &len);
+    udp_port_ = ntohs(bound.sin_port);
+    uv_udp_recv_start(
+        &udp_,
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* self = static_cast<Impl*>(h->data);
+          *buf = uv_buf_init(self->read_buf_, sizeof self->read_buf_);
+        },
+        [](uv_udp_t* h, ssize_t n, const uv_buf_t*, const sockaddr* from, unsigned) {
+          auto* self = static_cast<Impl*>(h->data);
+          if (n > 0 && from) self->on_datagram(from, std::string_view(self->read_buf_, static_cast<size_t>(n)));
+        });
+    uv_timer_init(net_.loop(), &kcp_timer_);
+    kcp_timer_.data = this;
+    uv_timer_start(&kcp_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->kcp_tick(); }, kKcpTickMs, kKcpTickMs);
+    return {};
+  }
+
+  uint32_t now32() { return static_cast<uint32_t>(uv_now(net_.loop())); }
+
+  void send_datagram(const sockaddr_in& to, std::string_view d) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(d.size()));
+    if (uv_udp_try_send(&udp_, &b, 1, reinterpret_cast<const sockaddr*>(&to)) > 0) bytes_out_ += d.size();
+    // A full socket buffer drops the datagram, like the network would; KCP resends.
+  }
+
+  void on_datagram(const sockaddr* from, std::string_view d) {
+    bytes_in_ += d.size();
+    uint32_t conv = 0;
+    if (!Kcp::peek_conv(d, &conv) || from->sa_family != AF_INET) {
+      ++udp_bad_;
+      return;
+    }
+    if (conv == 0) {
+      uint8_t type;
+      std::string_view rest;
+      if (d.size() >= 5 && static_cast<uint8_t>(d[4]) == kUdpAuth) {
+        if (parse_udp_control(d, false, &type, &conv, &rest)) udp_auth(*reinterpret_cast<const sockaddr_in*>(from), rest);
+        return;
+      }
+      if (!parse_udp_control(d, true, &type, &conv, &rest)) {
+        ++udp_bad_;
+        return;
+      }
+      Conn* c = udp_session(conv, from);
+      if (!c) return;
+      if (type == kUdpData) {
+        uint32_t proto;
+        std::string_view body;
+        if (split_client_payload(rest, &proto, &body)) on_frame(c, proto, body);
+      } else if (type == kUdpBye) {
+        close(c, "the client said bye");
+      }
+      flush_udp();
+      return;
+    }
+    Conn* c = udp_session(conv, from);
+    if (!c) return;
+    if (!c->udp->kcp->input(d, now32()).ok()) {
+      ++udp_bad_;
+      return;
+    }
+    std::string message;
+    while (c->state != Conn::State::kClosing && c->udp->kcp->receive(&message)) {
+      uint32_t proto;
+      std::string_view body;
+      if (!split_client_payload(message, &proto, &body)) {
+        bad_frame(c, "a message is u32 protoID | body");
+        break;
+      }
+      on_frame(c, proto, body);
+    }
+    if (c->state != Conn::State::kClosing) {
+      activate(c);
+      udp_touched_.push_back(c);  // acknowledge at once
+    }
+    flush_udp();
+  }
+
+  // The session `conv`, if it exists and `from` is its address; otherwise counted, dropped.
+  Conn* udp_session(uint32_t conv, const sockaddr* from) {
+    auto it = udp_by_conv_.find(conv);
+    if (it == udp_by_conv_.end()) {
+      ++udp_unknown_;
+      return nullptr;
+    }
+    if (!same_address(it->second->udp->peer, from)) {
+      ++udp_spoofed_;
+      spdlog::debug("gateway: refused a datagram for conv {} from another address", conv);
+      return nullptr;
+    }
+    return it->second->state == Conn::State::kClosing ? nullptr : it->second;
+  }
+
+  void udp_auth(const sockaddr_in& from, std::string_view token) {
+    // A client resends AUTH until it hears back: the same ticket from the same address is
+    // the same login, answered again once ready.
+    Result<Ticket> peek = verify_ticket(token, cluster_options_.secret, wall_ms());
+    if (peek.ok()) {
+      if (auto it = udp_by_nonce_.find(peek->nonce); it != udp_by_nonce_.end()) {
+        Conn* c = it->second;
+        if (same_address(c->udp->peer, reinterpret_cast<const sockaddr*>(&from))) {
+          if (!c->udp->auth_reply.empty()) send_datagram(from, c->udp->auth_reply);
+          return;
+        }
+      }
+    }
+    auto* c = new Conn(this, false, options_.max_frame);
+    c->udp = std::make_unique<Conn::Udp>();
+    c->udp->peer = from;
+    do {
+      std::string r = random_bytes(4);
+      std::memcpy(&c->udp->conv, r.data(), 4);
+    } while (c->udp->conv == 0 || udp_by_conv_.count(c->udp->conv));
+    c->udp->kcp = std::make_unique<Kcp>(c->udp->conv, [this, c](std::string_view d) { send_datagram(c->udp->peer, d); });
+    c->udp->kcp->set_nodelay(true, kKcpTickMs, 2, true);
+    c->udp->kcp->set_windows(256, 256);
+    (void)c->udp->kcp->set_mtu(kUdpMtu);
+    if (peek.ok()) {
+      c->udp->nonce = peek->nonce;
+      udp_by_nonce_[peek->nonce] = c;
+    }
+    udp_by_conv_[c->udp->conv] = c;
+    ++accepted_;
+    ++connections_;
+    ++udp_conns_;
+    c->pid = rt_.add_endpoint(this);
+    conns_[c->pid.serial()] = c;
+    const auto now = static_cast<int64_t>(uv_now(net_.loop()));
+    enlist(auth_list_, c, now);
+    c->tokens = options_.frame_burst;
+    c->tokens_at = now;
+    authenticate(c, token);
+  }
+
+  void activate(Conn* c) {
+    if (c->udp->active) return;
+    c->udp->active = true;
+    udp_active_.push_back(c);
+  }
+
+  // Sends what the sessions touched in this callback have due (ACKs, new frames) at once.
+  void flush_udp() {
+    const uint32_t now = now32();
+    for (Conn* c : udp_touched_) {
+      if (c->state != Conn::State::kClosing) c->udp->kcp->flush(now);
+    }
+    udp_touched_.clear();
+  }
+
+  // Every 10 ms: the sessions with something in flight (retransmissions, window probes).
+  // Idle sessions are not visited at all.
+  void kcp_tick() {
+    const uint32_t now = now32();
+    size_t keep = 0;
+    for (Conn* c : udp_active_) {
+      if (c->released) continue;
+      Kcp& k = *c->udp->kcp;
+      k.update(now);
+      if (k.dead()) {
+        close(c, "the client stopped acknowledging");
+        continue;
+      }
+      if (k.waiting_to_send() > 0) {
+        udp_active_[keep++] = c;
+      } else {
+        c->udp->active = false;
+      }
+    }
+    udp_active_.resize(keep);
   }
 
   // -------------------------------------------------------------------------------------
@@ -412,7 +633,12 @@ class Gateway::Impl final : public Endpoint {
     c->monitor_ref = ++refs_;
     rt_.send(c->pid, c->user, Kind::kMonitor, 0, Body(), c->monitor_ref);
     rt_.send(c->pid, c->user, Kind::kInfo, proto::kAttach, Body());
-    send_frame(c, proto::kAuth, c->user.to_string());
+    if (c->udp) {
+      c->udp->auth_reply = udp_control(kUdpAuth, c->udp->conv, c->user.to_string());
+      send_datagram(c->udp->peer, c->udp->auth_reply);
+    } else {
+      send_frame(c, proto::kAuth, c->user.to_string());
+    }
     auto early = std::move(c->early);
     for (auto& [proto, body] : early) {
       if (c->state != Conn::State::kReady) break;
@@ -430,13 +656,16 @@ class Gateway::Impl final : public Endpoint {
       if (Conn* c = find(m->to().serial())) handle(c, std::move(owned));
       m = next;
     }
+    flush_udp();  // everything this batch queued for UDP clients, in as few datagrams as fit
   }
 
   void handle(Conn* c, MessagePtr m) {
     if (c->state == Conn::State::kClosing) return;
     switch (m->kind()) {
       case Kind::kClient:  // from the user's process, or any process the cluster trusts (a room)
-        if (c->state == Conn::State::kReady) send_frame(c, m->proto_id(), m->body().raw());
+        if (c->state == Conn::State::kReady) {
+          send_frame(c, m->proto_id(), m->body().raw(), m->request_id() == kClientUnreliable);
+        }
         return;
       case Kind::kReply:
         if (c->state == Conn::State::kEnsuring && m->request_id() == c->ensure_ref) on_ensured(c, std::move(m));
@@ -464,8 +693,32 @@ class Gateway::Impl final : public Endpoint {
   // -------------------------------------------------------------------------------------
   // Output.
 
-  void send_frame(Conn* c, uint32_t proto, std::string_view body) {
+  void send_frame(Conn* c, uint32_t proto, std::string_view body, bool unreliable = false) {
     std::string out;
+    if (c->udp) {
+      std::string payload;
+      append_client_frame(proto, body, &payload);
+      std::string_view message = std::string_view(payload).substr(4);
+      ++frames_out_;
+      if (c->state != Conn::State::kReady) {  // refused before the session existed
+        if (proto == proto::kError) send_datagram(c->udp->peer, udp_control(kUdpError, 0, body));
+        return;
+      }
+      if (unreliable) {
+        ++udp_unreliable_out_;
+        send_datagram(c->udp->peer, udp_control(kUdpData, c->udp->conv, message));
+        return;
+      }
+      Kcp& k = *c->udp->kcp;
+      if (!k.send(message).ok() || k.waiting_to_send() * kUdpMtu > options_.max_output_bytes) {
+        ++cut_slow_;
+        close(c, "slow reader: KCP send queue full");
+        return;
+      }
+      activate(c);
+      udp_touched_.push_back(c);
+      return;
+    }
     if (!c->ws) {
       append_client_frame(proto, body, &out);
     } else {
@@ -555,6 +808,11 @@ class Gateway::Impl final : public Endpoint {
   // Lets what is queued reach the client, then closes (shutdown of our side first).
   void close_after_write(Conn* c, const char* why) {
     if (c->state == Conn::State::kClosing) return;
+    if (c->udp) {  // what is queued goes out once; close() then says BYE
+      if (c->state == Conn::State::kReady) c->udp->kcp->flush(now32());
+      close(c, why);
+      return;
+    }
     auto* req = new uv_shutdown_t();
     req->data = c;
     detach(c);
@@ -576,6 +834,9 @@ class Gateway::Impl final : public Endpoint {
     if (c->state == Conn::State::kClosing) return;
     spdlog::debug("gateway: closing {}: {}", c->pid.to_string(), why);
     detach(c);
+    if (c->udp && why != std::string_view("the client said bye")) {
+      send_datagram(c->udp->peer, udp_control(kUdpBye, c->udp->conv, ""));
+    }
     c->state = Conn::State::kClosing;
     release(c);
   }
@@ -596,7 +857,15 @@ class Gateway::Impl final : public Endpoint {
     if (conns_.erase(c->pid.serial())) {
       rt_.remove_endpoint(c->pid);
       --connections_;
-      --(c->ws ? ws_conns_ : tcp_conns_);
+      --(c->udp ? udp_conns_ : c->ws ? ws_conns_ : tcp_conns_);
+    }
+    if (c->udp) {
+      udp_by_conv_.erase(c->udp->conv);
+      if (auto it = udp_by_nonce_.find(c->udp->nonce); it != udp_by_nonce_.end() && it->second == c) {
+        udp_by_nonce_.erase(it);
+      }
+      graveyard_.push_back(c);  // callbacks up the stack may still hold it; freed by bury()
+      return;
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
   }
@@ -631,7 +900,17 @@ class Gateway::Impl final : public Endpoint {
   }
   void touch(Conn* c, int64_t now) { enlist(idle_list_, c, now); }
 
+  void bury() {
+    if (graveyard_.empty()) return;
+    // The KCP tick's list may still point at them.
+    std::erase_if(udp_active_, [](Conn* c) { return c->released; });
+    udp_touched_.clear();
+    for (Conn* c : graveyard_) delete c;
+    graveyard_.clear();
+  }
+
   void sweep() {
+    bury();
     const int64_t now = static_cast<int64_t>(uv_now(net_.loop()));
     while (auth_list_.head && auth_list_.head->deadline <= now) {
       Conn* c = auth_list_.head;
@@ -658,13 +937,19 @@ class Gateway::Impl final : public Endpoint {
   std::unique_ptr<detail::TcpListener> tcp_listener_, ws_listener_;
   uv_timer_t sweep_timer_{};
   std::unordered_map<uint64_t, Conn*> conns_;  // by the connection pid's serial
+  uv_udp_t udp_{};
+  uv_timer_t kcp_timer_{};
+  std::unordered_map<uint32_t, Conn*> udp_by_conv_;
+  std::unordered_map<std::string, Conn*> udp_by_nonce_;
+  std::vector<Conn*> udp_active_, udp_touched_, graveyard_;
   List auth_list_{nullptr, nullptr, options_.auth_timeout_ms};
   List idle_list_{nullptr, nullptr, options_.idle_timeout_ms};
   List closing_list_{nullptr, nullptr, 2000};
   uint64_t refs_ = 0;
   char read_buf_[64 * 1024];
   std::atomic<bool> running_{false};
-  std::atomic<int> tcp_port_{0}, ws_port_{0};
+  std::atomic<int> tcp_port_{0}, ws_port_{0}, udp_port_{0};
+  std::atomic<uint64_t> udp_conns_{0}, udp_bad_{0}, udp_unknown_{0}, udp_spoofed_{0}, udp_unreliable_out_{0};
   std::atomic<uint64_t> connections_{0}, tcp_conns_{0}, ws_conns_{0}, accepted_{0}, authenticated_{0}, kicks_{0};
   std::atomic<uint64_t> frames_in_{0}, frames_out_{0}, bytes_in_{0}, bytes_out_{0};
   std::atomic<uint64_t> dropped_rate_{0}, cut_slow_{0}, cut_idle_{0}, cut_bad_{0};
@@ -679,6 +964,7 @@ void Gateway::stop() { impl_->stop(); }
 std::map<std::string, std::string> Gateway::attributes() const { return impl_->attributes(); }
 int Gateway::tcp_port() const { return impl_->tcp_port(); }
 int Gateway::ws_port() const { return impl_->ws_port(); }
+int Gateway::udp_port() const { return impl_->udp_port(); }
 uint64_t Gateway::connections() const { return impl_->connections(); }
 std::string Gateway::metrics_text() const { return impl_->metrics_text(); }
 

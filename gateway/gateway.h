@@ -24,6 +24,7 @@ struct GatewayOptions {
   std::string public_host;         // what clients are told (default: host)
   int tcp_port = 7000;             // 0: a free one; -1: no TCP listener
   int ws_port = 7002;              // 0: a free one; -1: no WebSocket listener
+  int udp_port = 7001;             // 0: a free one; -1: no UDP (KCP) endpoint
   size_t max_frame = kDefaultMaxClientFrame;
   int auth_timeout_ms = 5000;     // from accept to AUTH done
   int idle_timeout_ms = 30000;    // no frame at all (heartbeats count) for this long
@@ -47,10 +48,11 @@ class Gateway {
   // Closes every connection (each user's process is told), then stops. Before the cluster.
   void stop();
 
-  // {"tcp": "host:port", "ws": "host:port"} for the registration (ClusterOptions::attributes).
+  // {"tcp", "udp", "ws": "host:port"} for the registration (ClusterOptions::attributes).
   std::map<std::string, std::string> attributes() const;
   int tcp_port() const;
   int ws_port() const;
+  int udp_port() const;
   uint64_t connections() const;
   std::string metrics_text() const;  // any thread
 

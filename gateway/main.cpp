@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_WS_PORT")
       ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
+  app.add_option("--udp-port", gw.udp_port, "UDP (KCP) client port (0 = a free one, -1 = off)")
+      ->envname("BEHAVIOR_UDP_PORT")
+      ->check(CLI::Range(-1, 65535))
+      ->capture_default_str();
   app.add_option("--max-frame", gw.max_frame, "Largest client frame (protoID + body), bytes")
       ->envname("BEHAVIOR_MAX_FRAME")
       ->check(CLI::Range(16, 16 << 20))
@@ -93,8 +97,8 @@ int main(int argc, char** argv) {
     }
   });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  spdlog::info("gateway ready: tcp_port={} ws_port={} metrics_port={}", gateway.tcp_port(), gateway.ws_port(),
-               cluster.metrics_port());
+  spdlog::info("gateway ready: tcp_port={} udp_port={} ws_port={} metrics_port={}", gateway.tcp_port(),
+               gateway.udp_port(), gateway.ws_port(), cluster.metrics_port());
   int sig = node.wait_for_signal();
   done = true;
   counter.join();

@@ -21,6 +21,9 @@ class EchoUser : public Router {
       case kCount:
         actor().reply(m, kCount, handled_);
         break;
+      case kEchoUnreliable:
+        actor().send_to_client_unreliable(kEchoUnreliable, std::string(m.body().raw()));
+        break;
       default:
         if (m.is_call()) {
           actor().reply_error(m.reply_to(), Status::invalid_argument("unknown protoID"));

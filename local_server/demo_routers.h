@@ -9,6 +9,7 @@ namespace behavior::local_server {
 // ProtoIDs of the demo kinds.
 inline constexpr uint32_t kEcho = 1;      // call: replies with the same body; info: to client
 inline constexpr uint32_t kCount = 2;     // call: replies with how many messages it handled
+inline constexpr uint32_t kEchoUnreliable = 3;  // info: back to the client, unreliable on UDP
 inline constexpr uint32_t kClockTick = 3;
 
 struct DemoOptions {

@@ -31,6 +31,31 @@ bool split_client_payload(std::string_view payload, uint32_t* proto_id, std::str
   return true;
 }
 
+std::string udp_control(UdpControl type, uint32_t conv, std::string_view rest) {
+  std::string d(4, '\0');
+  d.push_back(static_cast<char>(type));
+  if (conv != 0) {
+    for (int i = 0; i < 4; ++i) d.push_back(static_cast<char>(conv >> (8 * i)));
+  }
+  d.append(rest);
+  return d;
+}
+
+bool parse_udp_control(std::string_view d, bool with_conv, uint8_t* type, uint32_t* conv, std::string_view* rest) {
+  if (d.size() < 5 || d[0] != 0 || d[1] != 0 || d[2] != 0 || d[3] != 0) return false;
+  *type = static_cast<uint8_t>(d[4]);
+  *conv = 0;
+  size_t at = 5;
+  if (with_conv) {
+    if (d.size() < 9) return false;
+    auto u = reinterpret_cast<const unsigned char*>(d.data() + 5);
+    *conv = uint32_t{u[0]} | uint32_t{u[1]} << 8 | uint32_t{u[2]} << 16 | uint32_t{u[3]} << 24;
+    at = 9;
+  }
+  *rest = d.substr(at);
+  return true;
+}
+
 size_t ClientFrameDecoder::parse(const char* p, size_t n, const OnFrame& on_frame, bool* stop) {
   size_t used = 0;
   while (n - used >= 4) {

@@ -21,7 +21,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Result<int> dial(const std::string& address, Millis timeout) {
+uint32_t now32() {
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+}
+
+Result<int> dial(const std::string& address, Millis timeout, bool udp = false) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return Status::invalid_argument("address must be host:port: " + address);
   sockaddr_in a{};
@@ -30,8 +35,15 @@ Result<int> dial(const std::string& address, Millis timeout) {
   if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr) != 1) {
     return Status::invalid_argument("not an IPv4 address: " + address);
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ::socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
   if (fd < 0) return Status::unavailable(std::strerror(errno));
+  if (udp) {  // connected: the kernel passes only the gateway's datagrams
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return Status::unavailable("cannot reach " + address);
+    }
+    return fd;
+  }
   timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
@@ -129,10 +141,10 @@ GameClient::~GameClient() {
 
 Result<std::unique_ptr<GameClient>> GameClient::connect(Transport transport, const std::string& address,
                                                         Millis timeout) {
-  Result<int> fd = dial(address, timeout);
+  Result<int> fd = dial(address, timeout, transport == Transport::kUdp);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<GameClient> c(new GameClient(*fd, transport));
-  if (transport == Transport::kTcp) return c;
+  if (transport != Transport::kWebSocket) return c;
   // The opening handshake (RFC 6455 §4.1).
   std::string key;
   {
@@ -190,13 +202,108 @@ Status GameClient::send(uint32_t proto_id, std::string_view body) {
   std::string frame;
   append_client_frame(proto_id, body, &frame);
   if (transport_ == Transport::kTcp) return send_raw(frame);
+  if (transport_ == Transport::kUdp) {
+    if (!kcp_) return Status::invalid_argument("authenticate first");
+    if (closed_) return Status::unavailable("closed by the gateway");
+    if (Status s = kcp_->send(std::string_view(frame).substr(4)); !s.ok()) return s;
+    kcp_->flush(now32());
+    return {};
+  }
   std::string out;
   ws::append_frame(ws::Opcode::kBinary, std::string_view(frame).substr(4), true, &out);
   return send_raw(out);
 }
 
+Status GameClient::send_unreliable(uint32_t proto_id, std::string_view body) {
+  if (transport_ != Transport::kUdp) return send(proto_id, body);
+  if (!kcp_) return Status::invalid_argument("authenticate first");
+  std::string frame;
+  append_client_frame(proto_id, body, &frame);
+  return send_raw(udp_control(kUdpData, conv_, std::string_view(frame).substr(4)));
+}
+
+// UDP: waits for datagrams (or the next KCP update), feeds them to the session.
+Status GameClient::fill_udp(Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (ready_.empty() && !closed_) {
+    const uint32_t now = now32();
+    kcp_->update(now);
+    auto until_update = Millis(static_cast<int32_t>(kcp_->next_update(now) - now));
+    auto wait = std::min(std::chrono::duration_cast<Millis>(deadline - Clock::now()), std::max(until_update, Millis(1)));
+    if (wait.count() < 0) wait = Millis(0);
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(wait.count()));
+    if (r > 0) {
+      char buf[64 * 1024];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        std::string_view d(buf, static_cast<size_t>(n));
+        uint32_t conv = 0;
+        uint8_t type;
+        std::string_view rest;
+        if (Kcp::peek_conv(d, &conv) && conv == 0) {
+          if (parse_udp_control(d, true, &type, &conv, &rest) && conv == conv_) {
+            uint32_t proto;
+            std::string_view body;
+            if (type == kUdpData && split_client_payload(rest, &proto, &body)) ready_.push_back({proto, std::string(body)});
+            if (type == kUdpBye) closed_ = true;
+          }
+        } else if (kcp_->input(d, now32()).ok()) {
+          std::string message;
+          while (kcp_->receive(&message)) {
+            uint32_t proto;
+            std::string_view body;
+            if (split_client_payload(message, &proto, &body)) ready_.push_back({proto, std::string(body)});
+          }
+          kcp_->flush(now32());  // acknowledge at once
+        }
+      }
+    }
+    if (Clock::now() >= deadline) break;
+  }
+  if (!ready_.empty()) return {};
+  if (closed_) return Status::unavailable("closed by the gateway");
+  return Status::timeout("no frame within " + std::to_string(timeout.count()) + " ms");
+}
+
+Result<std::string> GameClient::auth_udp(const std::string& ticket, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const std::string hello = udp_control(kUdpAuth, 0, ticket);
+  while (Clock::now() < deadline) {
+    if (Status s = send_raw(hello); !s.ok()) return s;  // resent until answered: datagrams get lost
+    const auto resend = std::min(deadline, Clock::now() + Millis(200));
+    while (wait_readable(fd_, resend)) {
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      std::string_view d(buf, static_cast<size_t>(n));
+      uint8_t type;
+      uint32_t conv;
+      std::string_view rest;
+      if (d.size() >= 5 && static_cast<uint8_t>(d[4]) == kUdpError && parse_udp_control(d, false, &type, &conv, &rest)) {
+        pb::ErrorFrame e;
+        e.ParseFromArray(rest.data(), static_cast<int>(rest.size()));
+        return Status(Code::kUnauthenticated, std::to_string(e.code()) + " " + e.message());
+      }
+      if (parse_udp_control(d, true, &type, &conv, &rest) && type == kUdpAuth && conv != 0) {
+        conv_ = conv;
+        kcp_ = std::make_unique<Kcp>(conv, [this](std::string_view datagram) { send_raw(datagram); });
+        kcp_->set_nodelay(true, 10, 2, true);
+        kcp_->set_windows(256, 256);
+        (void)kcp_->set_mtu(1200);
+        return std::string(rest);
+      }
+    }
+  }
+  return Status::timeout("no answer to AUTH over UDP");
+}
+
 Status GameClient::fill(Millis timeout) {
   if (closed_) return Status::unavailable("closed by the gateway");
+  if (transport_ == Transport::kUdp) {
+    if (!kcp_) return Status::invalid_argument("authenticate first");
+    return fill_udp(timeout);
+  }
   if (!wait_readable(fd_, Clock::now() + timeout)) return Status::timeout("no frame within " + std::to_string(timeout.count()) + " ms");
   char buf[64 * 1024];
   ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
@@ -241,6 +348,7 @@ Result<ClientFrame> GameClient::receive(Millis timeout) {
 }
 
 Result<std::string> GameClient::auth(const std::string& ticket, Millis timeout) {
+  if (transport_ == Transport::kUdp) return auth_udp(ticket, timeout);
   if (Status s = send(proto::kAuth, ticket); !s.ok()) return s;
   Result<ClientFrame> f = receive(timeout);
   if (!f.ok()) return f.status();

@@ -1,11 +1,19 @@
 // gateway_test.cpp — the gateway end to end with real binaries as separate processes:
 // redis-server, a local_server (the demo "user" kind echoes kEcho back to its client), the
 // gateway and the name server, on 127.0.0.1. Clients log in through the name server and
-// talk to the gateway over TCP and WebSocket with the client library (game_client.h).
+// talk to the gateway over TCP, WebSocket and UDP (KCP) with the client library
+// (game_client.h); a relay in the test drops and reorders UDP datagrams.
 #include <behavior/game_client.h>
 #include <behavior/ticket.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <random>
 #include <thread>
 
 #include "../cluster/cluster_fixture.h"
@@ -33,7 +41,7 @@ class GatewayTest : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     start_server(1);
-    gateway_ = start_child(kGatewayBin, {"--node-id", std::to_string(kGatewayNode), "--tcp-port", "0", "--ws-port", "0",
+    gateway_ = start_child(kGatewayBin, {"--node-id", std::to_string(kGatewayNode), "--tcp-port", "0", "--ws-port", "0", "--udp-port", "0",
                                          "--auth-timeout-ms", "1000", "--idle-timeout-ms", "2000",
                                          "--max-output-bytes", "262144", "--frame-rate", "500", "--frame-burst", "100"},
                            "gateway ready");
@@ -73,7 +81,7 @@ class GatewayTest : public ClusterTest {
     EXPECT_TRUE(l.ok()) << l.status().to_string();
     if (!l.ok()) return nullptr;
     EXPECT_EQ(l->gateway_id, kGatewayNode);
-    auto c = GameClient::connect(t, t == Transport::kTcp ? l->gateway_tcp : l->gateway_ws);
+    auto c = GameClient::connect(t, pick(*l, t));
     EXPECT_TRUE(c.ok()) << c.status().to_string();
     if (!c.ok()) return nullptr;
     Result<std::string> who = (*c)->auth(l->ticket);
@@ -83,9 +91,18 @@ class GatewayTest : public ClusterTest {
     return std::move(*c);
   }
 
+  static std::string pick(const LoginResult& l, Transport t) {
+    return t == Transport::kTcp ? l.gateway_tcp : t == Transport::kWebSocket ? l.gateway_ws : l.gateway_udp;
+  }
+
   std::string address(Transport t) {
     Result<LoginResult> l = login("127.0.0.1", http_port_, "addr");
-    return l.ok() ? (t == Transport::kTcp ? l->gateway_tcp : l->gateway_ws) : "";
+    return l.ok() ? pick(*l, t) : "";
+  }
+
+  std::string gateway_metrics() {
+    std::string m = redis_.command({"HGET", key("node:40"), "metrics"});
+    return http_get(std::stoi(m.substr(m.rfind(':') + 1)), "/metrics");
   }
 
   // The ticket a name server would sign, with chosen fields.
@@ -116,8 +133,8 @@ class GatewayTest : public ClusterTest {
 // ---------------------------------------------------------------------------------------
 
 TEST_F(GatewayTest, EchoThroughTheUsersProcessOnEachTransport) {
-  for (Transport t : {Transport::kTcp, Transport::kWebSocket}) {
-    std::string user = t == Transport::kTcp ? "tcp-alice" : "ws-alice";
+  for (Transport t : {Transport::kTcp, Transport::kWebSocket, Transport::kUdp}) {
+    std::string user = "alice" + std::to_string(static_cast<int>(t));
     std::string pid;
     auto c = connect(user, t, &pid);
     ASSERT_NE(c, nullptr);
@@ -329,7 +346,7 @@ TEST_F(GatewayTest, ASlowReaderIsCutOffWithoutHurtingOthers) {
   }
   EXPECT_EQ(end.code(), Code::kUnavailable) << end.to_string();
   EXPECT_LT(frames, sent);
-  std::string metrics = http_get(std::stoi(redis_.command({"HGET", key("node:40"), "metrics"}).substr(10)), "/metrics");
+  std::string metrics = gateway_metrics();
   EXPECT_NE(metrics.find("behavior_gateway_disconnects_total{reason=\"slow_reader\"} 1"), std::string::npos) << metrics;
 }
 
@@ -354,7 +371,180 @@ TEST_F(GatewayTest, TheGatewayRegistersItsAddressesAndConnections) {
   EXPECT_EQ(redis_.command({"HGET", key("node:40"), "kind"}), "gateway");
   EXPECT_EQ(redis_.command({"HGET", key("node:40"), "a.tcp"}), address(Transport::kTcp));
   EXPECT_EQ(redis_.command({"HGET", key("node:40"), "a.ws"}), address(Transport::kWebSocket));
+  EXPECT_EQ(redis_.command({"HGET", key("node:40"), "a.udp"}), address(Transport::kUdp));
   EXPECT_TRUE(wait_until([&] { return redis_.command({"HGET", key("node:40"), "connections"}) == "2"; }));
+}
+
+// ---------------------------------------------------------------------------------------
+// UDP.
+
+// Between a client and the gateway: drops `loss` of the datagrams each way and delays the
+// rest by 0-30 ms at random (so they also arrive out of order).
+class LossyRelay {
+ public:
+  LossyRelay(const std::string& gateway, double loss) : loss_(loss) {
+    front_ = socket(AF_INET, SOCK_DGRAM, 0);
+    back_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(front_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(front_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    sockaddr_in g{};
+    g.sin_family = AF_INET;
+    g.sin_port = htons(static_cast<uint16_t>(std::stoi(gateway.substr(gateway.rfind(':') + 1))));
+    g.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(back_, reinterpret_cast<sockaddr*>(&g), sizeof g);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~LossyRelay() {
+    stop_ = true;
+    thread_.join();
+    close(front_);
+    close(back_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int dropped() const { return dropped_; }
+
+ private:
+  struct Pending {
+    std::chrono::steady_clock::time_point at;
+    bool to_gateway;
+    std::string data;
+  };
+  void run() {
+    std::mt19937 rng(42);
+    std::vector<Pending> queue;
+    sockaddr_in client{};
+    bool have_client = false;
+    char buf[65536];
+    while (!stop_) {
+      pollfd p[2] = {{front_, POLLIN, 0}, {back_, POLLIN, 0}};
+      poll(p, 2, 1);
+      for (int i = 0; i < 2; ++i) {
+        if (!(p[i].revents & POLLIN)) continue;
+        sockaddr_in from{};
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(p[i].fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+        if (n <= 0) continue;
+        if (i == 0) {
+          client = from;
+          have_client = true;
+        }
+        if (std::uniform_real_distribution<double>(0, 1)(rng) < loss_) {
+          ++dropped_;
+          continue;
+        }
+        queue.push_back({std::chrono::steady_clock::now() + Millis(rng() % 30), i == 0,
+                         std::string(buf, static_cast<size_t>(n))});
+      }
+      auto now = std::chrono::steady_clock::now();
+      for (size_t k = 0; k < queue.size();) {
+        if (queue[k].at > now) {
+          ++k;
+          continue;
+        }
+        if (queue[k].to_gateway) {
+          send(back_, queue[k].data.data(), queue[k].data.size(), 0);
+        } else if (have_client) {
+          sendto(front_, queue[k].data.data(), queue[k].data.size(), 0, reinterpret_cast<sockaddr*>(&client),
+                 sizeof client);
+        }
+        queue.erase(queue.begin() + static_cast<long>(k));
+      }
+    }
+  }
+  double loss_;
+  int front_, back_, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> dropped_{0};
+  std::thread thread_;
+};
+
+TEST_F(GatewayTest, UdpWithTwentyPercentLossAndReorderingDeliversEverythingInOrder) {
+  Result<LoginResult> l = login("127.0.0.1", http_port_, "udp-lossy");
+  ASSERT_TRUE(l.ok());
+  LossyRelay relay(l->gateway_udp, 0.2);
+  auto c = GameClient::connect(Transport::kUdp, relay.address());
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->auth(l->ticket, Millis(10000)).ok());  // AUTH itself may need resending
+  constexpr int kCount = 300;
+  int next = 0;
+  for (int i = 0; i < kCount; ++i) {
+    // Some spread over several KCP fragments.
+    ASSERT_TRUE((*c)->send(kEcho, std::to_string(i) + ":" + std::string(i % 7 == 0 ? 3000 : 20, 'u')).ok());
+    if (i % 20 == 19) {  // keep under the rate limit; also read what came back so far
+      while (next <= i) {
+        Result<ClientFrame> f = (*c)->receive(Millis(10000));
+        ASSERT_TRUE(f.ok()) << "after " << next << ": " << f.status().to_string();
+        ASSERT_EQ(f->proto_id, kEcho);
+        ASSERT_EQ(f->body.substr(0, f->body.find(':')), std::to_string(next)) << "out of order";
+        ++next;
+      }
+    }
+  }
+  EXPECT_EQ(next, kCount);
+  EXPECT_GT(relay.dropped(), 20);  // the loss was real
+}
+
+TEST_F(GatewayTest, UdpDatagramsForASessionFromAnotherAddressAreRefused) {
+  auto c = connect("udp-victim", Transport::kUdp);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->send(kEcho, "mine").ok());
+  ASSERT_EQ(c->receive()->body, "mine");
+  // Another socket (another source port) speaks KCP for the victim's conv: a PUSH with an
+  // echo request, and an unreliable frame. Neither may reach the victim's process.
+  int other = socket(AF_INET, SOCK_DGRAM, 0);
+  std::string gw = address(Transport::kUdp);
+  sockaddr_in g{};
+  g.sin_family = AF_INET;
+  g.sin_port = htons(static_cast<uint16_t>(std::stoi(gw.substr(gw.rfind(':') + 1))));
+  g.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string payload;
+  append_client_frame(kEcho, "spoofed", &payload);
+  Kcp forger(c->conv(), [&](std::string_view d) {
+    sendto(other, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&g), sizeof g);
+  });
+  ASSERT_TRUE(forger.send(std::string_view(payload).substr(4)).ok());
+  forger.flush(1);
+  std::string unreliable = udp_control(kUdpData, c->conv(), std::string_view(payload).substr(4));
+  sendto(other, unreliable.data(), unreliable.size(), 0, reinterpret_cast<sockaddr*>(&g), sizeof g);
+  Result<ClientFrame> f = c->receive(Millis(500));
+  EXPECT_FALSE(f.ok()) << "the spoofed echo came back: " << (f.ok() ? f->body : "");
+  ::close(other);
+  EXPECT_NE(gateway_metrics().find("behavior_gateway_udp_dropped_total{reason=\"other_address\"} 2"), std::string::npos)
+      << gateway_metrics();
+  // The victim's session goes on; the unreliable channel works both ways from its own
+  // address (the demo process answers kEchoUnreliable with send_to_client_unreliable).
+  ASSERT_TRUE(c->send_unreliable(kEcho, "unreliable but mine").ok());
+  f = c->receive();
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->body, "unreliable but mine");
+  constexpr uint32_t kEchoUnreliable = 3;
+  ASSERT_TRUE(c->send(kEchoUnreliable, "state update").ok());
+  f = c->receive();
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->proto_id, kEchoUnreliable);
+  EXPECT_EQ(f->body, "state update");
+  EXPECT_NE(gateway_metrics().find("behavior_gateway_udp_unreliable_out_total 1"), std::string::npos);
+}
+
+TEST_F(GatewayTest, UdpRefusesBadTicketsAndIsToldWhenClosed) {
+  auto c = GameClient::connect(Transport::kUdp, address(Transport::kUdp));
+  ASSERT_TRUE(c.ok());
+  Result<std::string> who = (*c)->auth("forged.ticket", Millis(3000));
+  EXPECT_EQ(who.status().code(), Code::kUnauthenticated) << who.status().to_string();
+  // A session cut by the gateway (idle here: 2 s without frames) hears BYE.
+  auto idle = connect("udp-idle", Transport::kUdp);
+  ASSERT_NE(idle, nullptr);
+  Status end;
+  for (int i = 0; i < 10 && end.ok(); ++i) {
+    Result<ClientFrame> f = idle->receive(Millis(1000));
+    if (!f.ok() && f.status().code() != Code::kTimeout) end = f.status();
+  }
+  EXPECT_EQ(end.code(), Code::kUnavailable) << end.to_string();
 }
 
 }  // namespace

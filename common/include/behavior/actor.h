@@ -84,6 +84,9 @@ class Actor {
   // To the client behind writer(): the seed's Sent2client, Sent2clientByte, SentError2client.
   Status send_to_client(uint32_t proto_id, const google::protobuf::MessageLite& msg);
   Status send_to_client_bytes(uint32_t proto_id, std::string bytes);
+  // May be lost or reordered when the client is on UDP (its unreliable channel: state
+  // updates that the next one replaces); on TCP and WebSocket the same as the above.
+  Status send_to_client_unreliable(uint32_t proto_id, std::string bytes);
   Status send_error_to_client(uint32_t code, std::string_view text);
 
   Result<Pid> spawn(std::unique_ptr<Router> router, SpawnOptions options = {});

@@ -22,6 +22,21 @@ void append_client_frame(uint32_t proto_id, std::string_view body, std::string* 
 // `protoID | body` (a WebSocket message's payload) → its parts; false when under 4 bytes.
 bool split_client_payload(std::string_view payload, uint32_t* proto_id, std::string_view* body);
 
+// UDP: a datagram whose first 4 bytes (conv, little-endian) are 0 is a control datagram;
+// any other is KCP (kcp.h) for that conv, whose messages are `protoID | body` like a
+// WebSocket message's. Control datagrams:
+//   0 | kUdpAuth  | ticket                              client → gateway, resent until answered
+//   0 | kUdpAuth  | conv (u32 LE) | the process's pid   gateway → client: the session's conv
+//   0 | kUdpData  | conv (u32 LE) | protoID | body      unreliable frames, both ways
+//   0 | kUdpError | pb::ErrorFrame                      gateway → client: AUTH refused
+//   0 | kUdpBye   | conv (u32 LE)                       either way: the session is over
+enum UdpControl : uint8_t { kUdpAuth = 1, kUdpData = 2, kUdpError = 3, kUdpBye = 4 };
+// 0 | type | (conv, if conv != 0) | rest
+std::string udp_control(UdpControl type, uint32_t conv, std::string_view rest);
+// Splits a control datagram; false if it is not one (or too short). conv is read for
+// every type but kUdpError and the client's kUdpAuth (pass with_conv accordingly).
+bool parse_udp_control(std::string_view d, bool with_conv, uint8_t* type, uint32_t* conv, std::string_view* rest);
+
 class ClientFrameDecoder {
  public:
   // Return false to stop (the rest of the chunk is not parsed).

@@ -1,6 +1,7 @@
 // game_client.h — a small blocking client for the platform, as a game client sees it:
-// login() asks a name server for a ticket, GameClient connects to the gateway over TCP or
-// WebSocket, authenticates with the ticket, and sends and receives {protoID, body} frames.
+// login() asks a name server for a ticket, GameClient connects to the gateway over TCP,
+// WebSocket or UDP (a KCP session, plus unreliable datagrams), authenticates with the
+// ticket, and sends and receives {protoID, body} frames.
 // Used by the tests and the bot; one client per thread (no locking inside).
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "behavior/client_frame.h"
+#include "behavior/kcp.h"
 #include "behavior/options.h"
 #include "behavior/status.h"
 #include "behavior/websocket.h"
@@ -38,7 +40,7 @@ Result<LoginResult> login(const std::string& host, int port, const std::string& 
 
 class GameClient {
  public:
-  enum class Transport { kTcp, kWebSocket };
+  enum class Transport { kTcp, kWebSocket, kUdp };
 
   // address: "host:port" (IPv4).
   static Result<std::unique_ptr<GameClient>> connect(Transport transport, const std::string& address,
@@ -50,6 +52,9 @@ class GameClient {
   // Sends AUTH{ticket}; the gateway answers AUTH{the user's process pid} or an error frame.
   Result<std::string> auth(const std::string& ticket, Millis timeout = Millis(5000));
   Status send(uint32_t proto_id, std::string_view body);
+  // UDP: one datagram outside the KCP session, may be lost or reordered (state updates).
+  // Other transports: the same as send().
+  Status send_unreliable(uint32_t proto_id, std::string_view body);
   // The next frame. kTimeout when none came in time; kUnavailable once the gateway closed
   // the connection (its last error frame, if any, is returned before that).
   Result<ClientFrame> receive(Millis timeout = Millis(5000));
@@ -58,17 +63,22 @@ class GameClient {
   // The WebSocket close code the gateway sent (0 if none).
   uint16_t close_code() const { return close_code_; }
   Transport transport() const { return transport_; }
+  uint32_t conv() const { return conv_; }  // UDP: the session's KCP conv, once authenticated
   int fd() const { return fd_; }
 
  private:
   GameClient(int fd, Transport transport);
   Status fill(Millis timeout);  // reads once and decodes into ready_
+  Status fill_udp(Millis timeout);
+  Result<std::string> auth_udp(const std::string& ticket, Millis timeout);
 
   int fd_;
   Transport transport_;
   ClientFrameDecoder tcp_;
   ws::FrameDecoder ws_;
   std::deque<ClientFrame> ready_;
+  std::unique_ptr<Kcp> kcp_;
+  uint32_t conv_ = 0;
   bool closed_ = false;
   uint16_t close_code_ = 0;
 };

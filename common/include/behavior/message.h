@@ -57,6 +57,9 @@ inline constexpr uint32_t kDetach = kSystemBase + 20;
 inline bool is_system(uint32_t id) { return id >= kSystemBase; }
 }  // namespace proto
 
+// Kind::kClient with this request_id: the frame may go over an unreliable channel.
+inline constexpr uint64_t kClientUnreliable = 1;
+
 // Exit reasons with a meaning to the runtime (any other string is an abnormal exit).
 namespace reason {
 inline constexpr std::string_view kNormal = "normal";
