@@ -6,8 +6,13 @@
 // one heartbeat on every connection and reads every answer. Prints:
 //   behavior gateway_connections n=<N> time=<s>s rate=<conn/s> rss_per_conn=<bytes> heartbeat_rate=<msg/s>
 // rss_per_conn = (gateway RSS with N connections − RSS with none) / N.
-// Usage: bench_gateway [N]   (default and maximum: what RLIMIT_NOFILE allows both processes)
+// echo: 64-byte frames from 32 connections through gateway → user process → client, at a
+// fixed 50k msg/s (p50/p99) and as fast as a window allows (msg/s), next to the same client
+// against a minimal raw libuv echo server speaking the same frames (no process, no cluster).
+// Usage: bench_gateway connections [N]     (default and maximum: what RLIMIT_NOFILE allows)
+//        bench_gateway echo [seconds] [rate] [connections]    (defaults: 5 50000 32)
 #include <behavior/client_frame.h>
+#include <uv.h>
 #include <behavior/message.h>
 #include <behavior/ticket.h>
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -103,6 +109,173 @@ int pump(int ep, std::vector<Conn>& conns, int want, int seconds) {
   return ok;
 }
 
+// ---------------------------------------------------------------------------------------
+// echo: messages through gateway → user process → back, against a raw libuv echo server.
+
+// The reference: a libuv loop that decodes the same frames and writes each one straight back.
+class RawEcho {
+ public:
+  RawEcho() {
+    uv_loop_init(&loop_);
+    uv_tcp_init(&loop_, &listener_);
+    listener_.data = this;
+    sockaddr_in a{};
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&a), 0);
+    uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, [](uv_stream_t* s, int) {
+      auto* self = static_cast<RawEcho*>(s->data);
+      auto* c = new Client();
+      uv_tcp_init(&self->loop_, &c->tcp);
+      c->tcp.data = c;
+      uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp));
+      uv_tcp_nodelay(&c->tcp, 1);
+      uv_read_start(
+          reinterpret_cast<uv_stream_t*>(&c->tcp),
+          [](uv_handle_t* h, size_t, uv_buf_t* b) { *b = uv_buf_init(static_cast<Client*>(h->data)->buf, sizeof(Client::buf)); },
+          [](uv_stream_t* st, ssize_t n, const uv_buf_t*) {
+            auto* cl = static_cast<Client*>(st->data);
+            if (n < 0) {
+              uv_close(reinterpret_cast<uv_handle_t*>(st), [](uv_handle_t* h) { delete static_cast<Client*>(h->data); });
+              return;
+            }
+            std::string out;
+            (void)cl->in.feed(cl->buf, static_cast<size_t>(n), [&](uint32_t proto, std::string_view body) {
+              append_client_frame(proto, body, &out);
+              return true;
+            });
+            if (out.empty()) return;
+            auto* w = new Write{{}, std::move(out)};
+            w->req.data = w;
+            uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+            uv_write(&w->req, st, &b, 1, [](uv_write_t* r, int) { delete static_cast<Write*>(r->data); });
+          });
+    });
+    sockaddr_in bound{};
+    int len = sizeof bound;
+    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+    port_ = ntohs(bound.sin_port);
+    uv_async_init(&loop_, &stop_, [](uv_async_t* h) {
+      uv_walk(h->loop, [](uv_handle_t* x, void*) { if (!uv_is_closing(x)) uv_close(x, nullptr); }, nullptr);
+    });
+    thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  }
+  ~RawEcho() {
+    uv_async_send(&stop_);
+    thread_.join();
+    uv_loop_close(&loop_);
+  }
+  int port() const { return port_; }
+
+ private:
+  struct Client {
+    uv_tcp_t tcp{};
+    ClientFrameDecoder in{64 * 1024};
+    char buf[64 * 1024];
+  };
+  struct Write {
+    uv_write_t req;
+    std::string data;
+  };
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_async_t stop_{};
+  std::thread thread_;
+  int port_ = 0;
+};
+
+int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct EchoResult {
+  double rate = 0;
+  double p50_us = 0, p99_us = 0;
+  long sent = 0, received = 0;
+};
+
+// Sends 64-byte kEcho frames on `conns` (already connected and, for the gateway,
+// authenticated): at `rate` msg/s for `seconds` (rate 0: as fast as a window of 64 in
+// flight per connection allows). Every answer's latency comes from the timestamp it carries.
+EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double seconds) {
+  EchoResult r;
+  std::vector<double> lat;
+  lat.reserve(static_cast<size_t>(rate > 0 ? rate * seconds : 1e6));
+  std::vector<int> in_flight(conns.size(), 0);
+  for (size_t i = 0; i < conns.size(); ++i) {
+    epoll_event ev{EPOLLIN | EPOLLOUT, {}};
+    ev.data.u32 = static_cast<uint32_t>(i);
+    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+  }
+  auto frame = [](std::string* out) {
+    char body[64] = {};
+    int64_t t = mono_ns();
+    std::memcpy(body, &t, sizeof t);
+    append_client_frame(1, std::string_view(body, sizeof body), out);  // 1 = the demo's kEcho
+  };
+  auto flush = [&](Conn& c) {
+    if (c.out.empty()) return;
+    ssize_t w = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+    if (w > 0) c.out.erase(0, static_cast<size_t>(w));
+  };
+  const auto t0 = Clock::now();
+  const auto stop_sending = t0 + std::chrono::duration<double>(seconds);
+  const auto give_up = stop_sending + std::chrono::seconds(3);
+  char buf[65536];
+  std::vector<epoll_event> events(1024);
+  size_t next = 0;
+  while (Clock::now() < give_up) {
+    auto now = Clock::now();
+    bool sending = now < stop_sending;
+    if (sending && rate > 0) {
+      long due = static_cast<long>(std::chrono::duration<double>(now - t0).count() * rate);
+      while (r.sent < due) {
+        Conn& c = conns[next++ % conns.size()];
+        frame(&c.out);
+        ++r.sent;
+      }
+      for (auto& c : conns) flush(c);
+    } else if (sending) {
+      for (size_t i = 0; i < conns.size(); ++i) {
+        while (in_flight[i] < 64) {
+          frame(&conns[i].out);
+          ++in_flight[i];
+          ++r.sent;
+        }
+        flush(conns[i]);
+      }
+    } else if (r.received >= r.sent) {
+      break;
+    }
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 0);
+    for (int k = 0; k < n; ++k) {
+      size_t i = events[k].data.u32;
+      Conn& c = conns[i];
+      if (events[k].events & EPOLLOUT) flush(c);
+      if (!(events[k].events & EPOLLIN)) continue;
+      ssize_t got = recv(c.fd, buf, sizeof buf, 0);
+      if (got <= 0) continue;
+      const int64_t t = mono_ns();
+      (void)c.in.feed(buf, static_cast<size_t>(got), [&](uint32_t proto, std::string_view body) {
+        if (proto != 1 || body.size() < 8) return true;
+        int64_t sent_at;
+        std::memcpy(&sent_at, body.data(), sizeof sent_at);
+        lat.push_back(static_cast<double>(t - sent_at) / 1000.0);
+        ++r.received;
+        --in_flight[i];
+        return true;
+      });
+    }
+  }
+  for (auto& c : conns) epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+  r.rate = r.received / seconds;
+  std::sort(lat.begin(), lat.end());
+  if (!lat.empty()) {
+    r.p50_us = lat[lat.size() / 2];
+    r.p99_us = lat[lat.size() * 99 / 100];
+  }
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,8 +283,17 @@ int main(int argc, char** argv) {
   getrlimit(RLIMIT_NOFILE, &lim);
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);  // children inherit it
+  const std::string mode = argc > 1 ? argv[1] : "connections";
+  if (mode != "connections" && mode != "echo") {
+    std::fprintf(stderr, "usage: bench_gateway connections [N] | echo [seconds] [rate] [connections]\n");
+    return 2;
+  }
+  const bool echo = mode == "echo";
   const long max_n = static_cast<long>(lim.rlim_max) - 200;
-  long n = argc > 1 ? std::atol(argv[1]) : max_n;
+  long n = !echo && argc > 2 ? std::atol(argv[2]) : max_n;
+  const double echo_seconds = echo && argc > 2 ? std::atof(argv[2]) : 5;
+  const double echo_rate = echo && argc > 3 ? std::atof(argv[3]) : 50000;
+  if (echo) n = argc > 4 ? std::atol(argv[4]) : 32;
   if (n > max_n) {
     std::fprintf(stderr, "bench_gateway: %ld connections need more than RLIMIT_NOFILE=%ld; using %ld\n", n,
                  static_cast<long>(lim.rlim_max), max_n);
@@ -135,7 +317,8 @@ int main(int argc, char** argv) {
       with({dir + "/local_server", "--node-id", "1", "--workers", "1", "--capacity", std::to_string(n * 2)}));
   pid_t gw_pid = bench::spawn_process(with({dir + "/gateway", "--node-id", "40", "--tcp-port", std::to_string(gw_port),
                                             "--ws-port", "-1", "--auth-timeout-ms", "60000", "--idle-timeout-ms",
-                                            "600000", "--max-connections", std::to_string(n + 10)}));
+                                            "600000", "--max-connections", std::to_string(n + 10), "--frame-rate",
+                                            "0", "--max-output-bytes", std::to_string(64 << 20)}));
   auto ticket = [&](long i) {
     Ticket t;
     t.user = "bench" + std::to_string(i);
@@ -163,7 +346,41 @@ int main(int argc, char** argv) {
     if (one[0].fd >= 0) close(one[0].fd);
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (up) {
+  if (up && echo) {
+    // The reference first, then the gateway, with the same client code.
+    RawEcho raw;
+    std::vector<Conn> plain(static_cast<size_t>(n));
+    for (auto& c : plain) c.fd = open_nonblocking(raw.port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EchoResult raw_fixed = run_echo(ep, plain, echo_rate, echo_seconds);
+    EchoResult raw_max = run_echo(ep, plain, 0, echo_seconds);
+    for (auto& c : plain) close(c.fd);
+    std::vector<Conn> players(static_cast<size_t>(n));
+    for (long i = 0; i < n; ++i) {
+      Conn& c = players[static_cast<size_t>(i)];
+      c.fd = open_nonblocking(gw_port);
+      c.out = ticket(i);
+      epoll_event ev{EPOLLIN | EPOLLOUT, {}};
+      ev.data.u32 = static_cast<uint32_t>(i);
+      epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    }
+    int authed = pump(ep, players, 1, 30);
+    for (auto& c : players) epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+    EchoResult gw_fixed = run_echo(ep, players, echo_rate, echo_seconds);
+    EchoResult gw_max = run_echo(ep, players, 0, echo_seconds);
+    auto line = [](const char* what, const EchoResult& r, double target) {
+      std::printf("%s rate=%.0f msg/s p50_us=%.0f p99_us=%.0f sent=%ld received=%ld%s\n", what, r.rate, r.p50_us,
+                  r.p99_us, r.sent, r.received, target > 0 ? (" target=" + std::to_string(long(target))).c_str() : "");
+    };
+    line("raw_libuv_echo fixed", raw_fixed, echo_rate);
+    line("behavior gateway_echo fixed", gw_fixed, echo_rate);
+    line("raw_libuv_echo max", raw_max, 0);
+    line("behavior gateway_echo max", gw_max, 0);
+    std::printf("behavior gateway_echo max/raw=%.2f connections=%d\n", raw_max.rate > 0 ? gw_max.rate / raw_max.rate : 0,
+                authed);
+    for (auto& c : players) close(c.fd);
+    rc = authed == n && gw_fixed.received == gw_fixed.sent ? 0 : 1;
+  } else if (up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the closed warm-up settle
     const long base_kb = rss_kb(gw_pid);
     std::vector<Conn> conns(static_cast<size_t>(n));
