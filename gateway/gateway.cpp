@@ -73,7 +73,7 @@ class Gateway::Impl final : public Endpoint {
  public:
   Impl(Node& node, const ClusterOptions& co, GatewayOptions o)
       : rt_(node.runtime()), cluster_options_(co), options_(std::move(o)),
-        net_([this](Message* batch) { on_messages(batch); }) {
+        net_([this](Message* batch) { on_messages(batch); }, options_.io_on_worker ? rt_.shard(0) : nullptr) {
     if (options_.public_host.empty()) options_.public_host = options_.host;
     for (const char* reason : {"not_first", "invalid", "expired", "other_gateway", "replayed", "timeout"}) {
       auth_failures_.emplace(reason, std::make_unique<std::atomic<uint64_t>>(0));  // fixed keys: read from any thread
@@ -183,6 +183,8 @@ class Gateway::Impl final : public Endpoint {
     std::unique_ptr<Udp> udp;        // UDP (tcp is unused then)
     std::vector<std::pair<uint32_t, std::string>> early;
     std::string user_name;
+    std::string out;     // queued for this callback's flush_writes()
+    bool dirty = false;  // in dirty_
   };
   struct WriteReq {
     uv_write_t req;
@@ -213,6 +215,7 @@ class Gateway::Impl final : public Endpoint {
       ws_port_ = ws_listener_->port();
     }
     uv_timer_init(net_.loop(), &sweep_timer_);
+    sweep_open_ = true;
     sweep_timer_.data = this;
     uv_timer_start(&sweep_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep(); }, kSweepMs, kSweepMs);
     return {};
@@ -226,6 +229,14 @@ class Gateway::Impl final : public Endpoint {
     for (Conn* c : all) close(c, "the gateway is stopping");
     bury();
     if (redis_) redis_->stop();
+    // On a shared loop (a worker's) every handle must be closed here.
+    auto close_handle = [](void* h) { uv_close(static_cast<uv_handle_t*>(h), nullptr); };
+    if (sweep_open_) close_handle(&sweep_timer_);
+    if (udp_open_) {
+      close_handle(&udp_);
+      close_handle(&kcp_timer_);
+    }
+    sweep_open_ = udp_open_ = false;
   }
 
   // -------------------------------------------------------------------------------------
@@ -238,7 +249,10 @@ class Gateway::Impl final : public Endpoint {
       return Status::invalid_argument("bad UDP listen address " + options_.host);
     }
     uv_udp_init(net_.loop(), &udp_);
+    uv_timer_init(net_.loop(), &kcp_timer_);
+    udp_open_ = true;  // both handles
     udp_.data = this;
+    kcp_timer_.data = this;
     if (int r = uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&addr), 0); r != 0) {
       return Status::unavailable(std::string("UDP bind: ") + uv_strerror(r));
     }
@@ -256,8 +270,6 @@ class Gateway::Impl final : public Endpoint {
           auto* self = static_cast<Impl*>(h->data);
           if (n > 0 && from) self->on_datagram(from, std::string_view(self->read_buf_, static_cast<size_t>(n)));
         });
-    uv_timer_init(net_.loop(), &kcp_timer_);
-    kcp_timer_.data = this;
     uv_timer_start(&kcp_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->kcp_tick(); }, kKcpTickMs, kKcpTickMs);
     return {};
   }
@@ -449,6 +461,7 @@ class Gateway::Impl final : public Endpoint {
             conn->gw->close(conn, n == UV_EOF ? "closed by the client" : uv_strerror(static_cast<int>(n)));
           } else if (n > 0) {
             conn->gw->on_read(conn, conn->gw->read_buf_, static_cast<size_t>(n));
+            conn->gw->flush_writes();
           }
         });
   }
@@ -469,17 +482,17 @@ class Gateway::Impl final : public Endpoint {
       auto error = w.upgrade.feed(data, n, [this, c](HttpRequest&& req, bool) {
         Result<std::string> r = ws::upgrade_response(req);
         if (!r.ok()) {
-          write(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+          queue(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
                        std::to_string(r.status().message().size()) + "\r\n\r\n" + r.status().message());
           close_after_write(c, "bad WebSocket upgrade");
         } else {
-          write(c, std::move(*r));
+          queue(c, std::move(*r));
           c->wsx->open = true;
         }
         return false;  // nothing after the upgrade request is HTTP
       });
       if (error && c->state != Conn::State::kClosing) {
-        write(c, "HTTP/1.1 " + std::to_string(error->status) + " Bad Request\r\nConnection: close\r\n\r\n");
+        queue(c, "HTTP/1.1 " + std::to_string(error->status) + " Bad Request\r\nConnection: close\r\n\r\n");
         close_after_write(c, "malformed WebSocket upgrade");
       }
       return;
@@ -502,7 +515,7 @@ class Gateway::Impl final : public Endpoint {
         case ws::Opcode::kPing: {
           std::string pong;
           ws::append_frame(ws::Opcode::kPong, payload, false, &pong);
-          write(c, std::move(pong));
+          queue(c, std::move(pong));
           break;
         }
         case ws::Opcode::kClose:
@@ -607,6 +620,7 @@ class Gateway::Impl final : public Endpoint {
                       } else {
                         ensure_user(conn, node);
                       }
+                      flush_writes();
                     });
   }
 
@@ -657,6 +671,7 @@ class Gateway::Impl final : public Endpoint {
       m = next;
     }
     flush_udp();  // everything this batch queued for UDP clients, in as few datagrams as fit
+    flush_writes();
   }
 
   void handle(Conn* c, MessagePtr m) {
@@ -727,7 +742,7 @@ class Gateway::Impl final : public Endpoint {
       ws::append_frame(ws::Opcode::kBinary, std::string_view(payload).substr(4), false, &out);
     }
     ++frames_out_;
-    write(c, std::move(out));
+    queue(c, std::move(out));
   }
 
   void send_error(Conn* c, uint32_t code, const std::string& message) {
@@ -737,7 +752,28 @@ class Gateway::Impl final : public Endpoint {
     send_frame(c, proto::kError, e.SerializeAsString());
   }
 
-  void write(Conn* c, std::string bytes) {
+  // Output to a client is gathered per connection while a callback runs and written once
+  // at its end (flush_writes): one system call for many frames.
+  void queue(Conn* c, std::string bytes) {
+    if (c->state == Conn::State::kClosing || bytes.empty()) return;
+    c->out.append(bytes);
+    if (!c->dirty) {
+      c->dirty = true;
+      dirty_.push_back(c);
+    }
+  }
+
+  void flush_writes() {
+    for (size_t i = 0; i < dirty_.size(); ++i) {  // a write may close a connection, never add one
+      Conn* c = dirty_[i];
+      c->dirty = false;
+      if (!c->released && !c->out.empty()) write_now(c, std::move(c->out));
+      c->out.clear();
+    }
+    dirty_.clear();
+  }
+
+  void write_now(Conn* c, std::string bytes) {
     if (c->state == Conn::State::kClosing || bytes.empty()) return;
     auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
     if (uv_stream_get_write_queue_size(stream) == 0) {
@@ -801,7 +837,7 @@ class Gateway::Impl final : public Endpoint {
     if (code != ws::kCloseNormal) ++cut_bad_;
     std::string out;
     ws::append_close(code, why, false, &out);
-    write(c, std::move(out));
+    queue(c, std::move(out));
     close_after_write(c, "WebSocket close");
   }
 
@@ -813,6 +849,9 @@ class Gateway::Impl final : public Endpoint {
       close(c, why);
       return;
     }
+    if (!c->out.empty()) write_now(c, std::move(c->out));
+    c->out.clear();
+    if (c->state == Conn::State::kClosing) return;  // the write failed and closed it
     auto* req = new uv_shutdown_t();
     req->data = c;
     detach(c);
@@ -910,6 +949,7 @@ class Gateway::Impl final : public Endpoint {
   }
 
   void sweep() {
+    flush_writes();
     bury();
     const int64_t now = static_cast<int64_t>(uv_now(net_.loop()));
     while (auth_list_.head && auth_list_.head->deadline <= now) {
@@ -936,12 +976,14 @@ class Gateway::Impl final : public Endpoint {
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<detail::TcpListener> tcp_listener_, ws_listener_;
   uv_timer_t sweep_timer_{};
+  bool sweep_open_ = false, udp_open_ = false;
   std::unordered_map<uint64_t, Conn*> conns_;  // by the connection pid's serial
   uv_udp_t udp_{};
   uv_timer_t kcp_timer_{};
   std::unordered_map<uint32_t, Conn*> udp_by_conv_;
   std::unordered_map<std::string, Conn*> udp_by_nonce_;
   std::vector<Conn*> udp_active_, udp_touched_, graveyard_;
+  std::vector<Conn*> dirty_;  // TCP/WebSocket connections with output queued
   List auth_list_{nullptr, nullptr, options_.auth_timeout_ms};
   List idle_list_{nullptr, nullptr, options_.idle_timeout_ms};
   List closing_list_{nullptr, nullptr, 2000};

@@ -33,6 +33,10 @@ struct GatewayOptions {
   size_t max_output_bytes = 1u << 20;  // queued for one client before it is cut off
   size_t max_connections = 1'000'000;
   std::string user_kind = "user";  // the process kind ensured for each user
+  // true: the client sockets live on worker 0's loop, next to the cluster's s2s links (a
+  // client's frame reaches the user's node with no thread hand-off in the gateway);
+  // false: on a thread of their own.
+  bool io_on_worker = true;
 };
 
 class Gateway {

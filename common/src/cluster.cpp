@@ -230,6 +230,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     redis_->start();
     sub_->start();
     uv_timer_init(net_.loop(), &heartbeat_timer_);
+    heartbeat_open_ = true;
     heartbeat_timer_.data = this;
     uint64_t period = static_cast<uint64_t>(options_.heartbeat.count());
     uv_timer_start(&heartbeat_timer_, [](uv_timer_t* t) { static_cast<ClusterImpl*>(t->data)->heartbeat(); }, period,
@@ -238,6 +239,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   }
 
   void stop_on_loop() {
+    if (heartbeat_open_) uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_), nullptr);
+    heartbeat_open_ = false;
     if (s2s_) s2s_->stop();
     if (http_) http_->stop();
     if (redis_) redis_->stop();
@@ -806,6 +809,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::unique_ptr<S2s> s2s_;
   std::unique_ptr<HttpServer> http_;
   uv_timer_t heartbeat_timer_{};
+  bool heartbeat_open_ = false;
   std::atomic<bool> running_{false};
   std::atomic<int> s2s_port_{0};
   std::atomic<int> metrics_port_{-1};

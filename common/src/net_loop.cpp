@@ -56,7 +56,7 @@ void NetLoop::start() {
   host_->post_task([this, &ready] {
     uv_async_init(loop_, &wake_, &NetLoop::on_wake);
     thread_id_ = std::this_thread::get_id();
-    host_->set_io_host(&NetLoop::flush_local, this);
+    host_->add_io_host(&NetLoop::flush_local, this);
     ready.set_value();
   });
   ready.get_future().wait();
@@ -80,19 +80,15 @@ void NetLoop::stop(std::function<void()> stop_fn) {
   host_->post_task([this, &done, &stop_fn] {
     stopping_.store(true);
     on_wake(&wake_);  // what was posted before stop still runs
-    if (stop_fn) stop_fn();
-    host_->set_io_host(nullptr, nullptr);
-    close_handles();
+    if (stop_fn) stop_fn();  // on a shared loop it must close every handle it opened
+    host_->remove_io_host(this);
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    // Close callbacks run in the loop's closing phase: one pass runs them all.
+    uv_run(loop_, UV_RUN_NOWAIT);
+    uv_run(loop_, UV_RUN_NOWAIT);
     done.set_value();
   });
   done.get_future().wait();
-  // Close callbacks run in the host's next loop passes; wait for the last one.
-  while (true) {
-    std::promise<bool> open;
-    host_->post_task([this, &open] { open.set_value(handles_open()); });
-    if (!open.get_future().get()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
 }
 
 void NetLoop::post(std::function<void()> fn) {
@@ -111,30 +107,16 @@ void NetLoop::send(Message* m) {
   if (!stopping_.load(std::memory_order_relaxed) || !host_) uv_async_send(&wake_);
 }
 
-// Whatever the stop function left open is closed here: on a loop of its own, everything
-// (so uv_run can return); on a host's loop, everything but the host's own handles.
+// Whatever the stop function left open on a loop of its own is closed here, so uv_run can
+// return.
 void NetLoop::close_handles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   uv_walk(
       loop_,
-      [](uv_handle_t* handle, void* arg) {
-        auto* self = static_cast<NetLoop*>(arg);
-        if (self->host_ && self->host_->owns_handle(handle)) return;
+      [](uv_handle_t* handle, void*) {
         if (!uv_is_closing(handle)) uv_close(handle, nullptr);
       },
-      this);
-}
-
-bool NetLoop::handles_open() {
-  open_found_ = false;
-  uv_walk(
-      loop_,
-      [](uv_handle_t* handle, void* arg) {
-        auto* self = static_cast<NetLoop*>(arg);
-        if (!self->host_->owns_handle(handle)) self->open_found_ = true;
-      },
-      this);
-  return open_found_;
+      nullptr);
 }
 
 void NetLoop::flush_local(void* arg) {

@@ -30,7 +30,9 @@ class NetLoop {
   ~NetLoop();
 
   void start();
-  // Runs `stop_fn` on the loop thread, then returns once every handle it opened is closed.
+  // Runs `stop_fn` on the loop thread, then returns once every handle is closed. On a
+  // worker's loop (shared) stop_fn must close every handle it opened; on a loop of its own
+  // whatever it leaves open is closed for it.
   void stop(std::function<void()> stop_fn);
   uv_loop_t* loop() { return loop_; }
   bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
@@ -43,7 +45,6 @@ class NetLoop {
   static void on_wake(uv_async_t* h);
   static void flush_local(void* self);
   void close_handles();
-  bool handles_open();
 
   Shard* host_;
   uv_loop_t own_loop_{};
@@ -59,7 +60,6 @@ class NetLoop {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
   bool stopped_ = false;
-  bool open_found_ = false;  // handles_open()'s walk
 };
 
 }  // namespace behavior::detail

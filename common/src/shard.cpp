@@ -115,7 +115,7 @@ bool Shard::run_tasks() {
 // One non-blocking pass over the loop: I/O callbacks, libuv timers, async wake-ups.
 bool Shard::poll_io() {
   uv_run(&loop_, UV_RUN_NOWAIT);
-  if (io_flush_) io_flush_(io_ctx_);
+  flush_io();
   last_poll_ns_ = clock_ns();
   return ready_head_ != nullptr || inbox_.maybe_nonempty_relaxed();
 }
@@ -134,9 +134,9 @@ void Shard::run() {
     worked |= drain();
     worked |= fire_timers();
     worked |= run_ready();
-    if (io_flush_) io_flush_(io_ctx_);
+    flush_io();
     if (stop_requested_.load(std::memory_order_relaxed)) break;
-    if (now_ns_ - last_poll_ns_ >= (io_flush_ ? kIoPollNs : kPollEveryNs)) worked |= poll_io();
+    if (now_ns_ - last_poll_ns_ >= (hosts_io() ? kIoPollNs : kPollEveryNs)) worked |= poll_io();
     if (worked || ready_head_) continue;
     if (spin()) continue;
     sleep();
@@ -212,11 +212,11 @@ bool Shard::spin() {
   for (int i = 1;; ++i) {
     if (inbox_.maybe_nonempty_relaxed() || spawns_.maybe_nonempty_relaxed() ||
         has_tasks_.load(std::memory_order_relaxed) || stop_requested_.load(std::memory_order_relaxed) ||
-        (io_flush_ && poll_io())) {
+        (hosts_io() && poll_io())) {
       last_spin_found_work_ = true;
       return true;
     }
-    if (io_flush_) {
+    if (hosts_io()) {
       // The poll itself is the pause (a system call, about a microsecond); pause
       // instructions here were measured to cost a third of the call rate on this VM.
       if (last_poll_ns_ >= until) {

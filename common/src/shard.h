@@ -65,14 +65,12 @@ class Shard {
   void set_idle_timeout(Actor* a, int64_t idle_ns);
   // This worker's loop also carries the node's network I/O (s2s links, Redis, /metrics):
   // it polls I/O every kIoPollNs while busy and while spinning, not only when asleep, and
-  // calls flush(ctx) after each turn so that what its processes sent to other nodes leaves
-  // at once, without a wake-up. nullptr: no longer.
-  void set_io_host(void (*flush)(void*), void* ctx) {
-    io_flush_ = flush;
-    io_ctx_ = ctx;
-  }
-  bool owns_handle(const uv_handle_t* h) const {
-    return h == reinterpret_cast<const uv_handle_t*>(&wake_) || h == reinterpret_cast<const uv_handle_t*>(&sleep_timer_);
+  // calls each flush(ctx) after each turn so that what its processes sent to other nodes
+  // (or to clients) leaves at once, without a wake-up. Several loops may share the worker
+  // (the cluster's and a gateway's). Worker thread only.
+  void add_io_host(void (*flush)(void*), void* ctx) { io_hooks_.push_back({flush, ctx}); }
+  void remove_io_host(void* ctx) {
+    std::erase_if(io_hooks_, [ctx](const IoHook& h) { return h.ctx == ctx; });
   }
 
   struct Counters {
@@ -133,8 +131,15 @@ class Shard {
   int64_t last_poll_ns_ = 0;
   int64_t next_sweep_ns_ = 0;
   bool last_spin_found_work_ = true;
-  void (*io_flush_)(void*) = nullptr;
-  void* io_ctx_ = nullptr;
+  struct IoHook {
+    void (*flush)(void*);
+    void* ctx;
+  };
+  std::vector<IoHook> io_hooks_;
+  bool hosts_io() const { return !io_hooks_.empty(); }
+  void flush_io() {
+    for (size_t i = 0; i < io_hooks_.size(); ++i) io_hooks_[i].flush(io_hooks_[i].ctx);
+  }
   uint32_t idle_rounds_ = 0;
   uint64_t request_seq_;
   bool stopping_ = false;
