@@ -764,13 +764,17 @@ class Gateway::Impl final : public Endpoint {
   }
 
   void flush_writes() {
-    for (size_t i = 0; i < dirty_.size(); ++i) {  // a write may close a connection, never add one
-      Conn* c = dirty_[i];
-      c->dirty = false;
-      if (!c->released && !c->out.empty()) write_now(c, std::move(c->out));
+    // A write may close (release) a connection, which takes it out of dirty_: work on a copy.
+    std::vector<Conn*> batch;
+    batch.swap(dirty_);
+    for (Conn* c : batch) c->dirty = false;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Conn* c = batch[i];
+      if (c->released || c->out.empty()) continue;
+      std::string out = std::move(c->out);
       c->out.clear();
+      write_now(c, std::move(out));  // may release c; later entries are other connections
     }
-    dirty_.clear();
   }
 
   void write_now(Conn* c, std::string bytes) {
@@ -891,6 +895,10 @@ class Gateway::Impl final : public Endpoint {
   void release(Conn* c) {
     if (c->released) return;
     c->released = true;
+    if (c->dirty) {  // its memory goes with the close callback, before the next flush
+      std::erase(dirty_, c);
+      c->dirty = false;
+    }
     c->state = Conn::State::kClosing;
     unlist(c);
     if (conns_.erase(c->pid.serial())) {

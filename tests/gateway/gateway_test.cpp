@@ -284,7 +284,9 @@ TEST_F(GatewayTest, IdleConnectionsAreClosedAndHeartbeatsKeepThemOpen) {
   for (int i = 0; i < 6; ++i) {  // 3 s, past the 2 s idle timeout
     std::this_thread::sleep_for(Millis(500));
     ASSERT_TRUE(beating->send(proto::kHeartbeat, "").ok());
-    ASSERT_TRUE(beating->receive().ok());
+    Result<ClientFrame> hb = beating->receive();
+    ASSERT_TRUE(hb.ok()) << "heartbeat " << i << ": " << hb.status().to_string() << "\n" << gateway_->output();
+    EXPECT_EQ(hb->proto_id, proto::kHeartbeat);
   }
   Result<ClientFrame> f = idle->receive(Millis(100));
   ASSERT_TRUE(f.ok()) << f.status().to_string();
