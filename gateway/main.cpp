@@ -3,8 +3,6 @@
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
 
-#include <signal.h>
-
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -12,6 +10,7 @@
 #include "gateway.h"
 
 int main(int argc, char** argv) {
+  behavior::Node::block_termination_signals();  // a signal before the wait is not lost
   behavior::ServerFlags flags;
   flags.redis = "127.0.0.1:6379";
   flags.node.workers = 1;
@@ -85,18 +84,12 @@ int main(int argc, char** argv) {
   // The registration carries the connection count (the name server sends players to the
   // gateway with the fewest).
   std::atomic<bool> done{false};
-  sigset_t signals, old;  // the counter thread leaves SIGINT/SIGTERM to wait_for_signal
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, &old);
   std::thread counter([&] {
     while (!done) {
       cluster.set_connections(gateway.connections());
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
   });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   spdlog::info("gateway ready: tcp_port={} udp_port={} ws_port={} metrics_port={}", gateway.tcp_port(),
                gateway.udp_port(), gateway.ws_port(), cluster.metrics_port());
   int sig = node.wait_for_signal();

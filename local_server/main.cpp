@@ -9,6 +9,7 @@
 #include "demo_routers.h"
 
 int main(int argc, char** argv) {
+  behavior::Node::block_termination_signals();  // a signal before the wait is not lost
   behavior::ServerFlags flags;
   behavior::local_server::DemoOptions demo;
   CLI::App app{"behavior local_server: hosts processes"};

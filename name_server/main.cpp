@@ -8,6 +8,7 @@
 #include "name_server.h"
 
 int main(int argc, char** argv) {
+  behavior::Node::block_termination_signals();  // a signal before the wait is not lost
   behavior::ServerFlags flags;
   flags.redis = "127.0.0.1:6379";
   flags.node.workers = 1;

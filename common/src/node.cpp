@@ -40,6 +40,11 @@ Status Node::start() {
 
 void Node::shutdown() { rt_->shutdown(); }
 
+void Node::block_termination_signals() {
+  sigset_t set = termination_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 int Node::wait_for_signal() {
   sigset_t set = termination_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);

@@ -46,6 +46,10 @@ class Node {
   // Blocks until SIGINT or SIGTERM and returns the signal number, without shutting down:
   // for binaries that must stop other parts (a gateway's clients) before the node.
   int wait_for_signal();
+  // Call first in main() of a server that uses wait_for_signal/run_until_signal: SIGINT and
+  // SIGTERM stay pending (instead of killing the process) until it waits for them, even if
+  // they come before it gets there. Threads started afterwards inherit the mask.
+  static void block_termination_signals();
 
   const NodeOptions& options() const;
   uint16_t id() const { return options().node_id; }
