@@ -21,7 +21,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <future>
 #include <unordered_map>
 
 #include "net_loop.h"
@@ -82,14 +81,7 @@ class Gateway::Impl final : public Endpoint {
 
   Status start() {
     if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
-    net_.start();
-    std::promise<Status> p;
-    net_.post([this, &p] { p.set_value(start_on_loop()); });
-    Status s = p.get_future().get();
-    if (!s.ok()) {
-      net_.stop([this] { stop_on_loop(); });
-      return s;
-    }
+    if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
     running_ = true;
     spdlog::info("gateway: tcp {} ws {} (node {})", tcp_port_.load(), ws_port_.load(), rt_.node_id());
     return {};
@@ -117,8 +109,8 @@ class Gateway::Impl final : public Endpoint {
 
   std::string metrics_text() const {
     std::string out;
-    auto line = [&out](const std::string& name, const std::string& labels, uint64_t v) {
-      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+    auto line = [&out](std::string_view name, const std::string& labels, uint64_t v) {
+      append_metric(&out, name, labels, v);
     };
     line("behavior_gateway_connections", "transport=\"tcp\"", tcp_conns_);
     line("behavior_gateway_connections", "transport=\"ws\"", ws_conns_);

@@ -14,7 +14,6 @@
 #include <behavior/http_server.h>
 #include <behavior/ticket.h>
 #include <chrono>
-#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -92,14 +91,7 @@ class NameServer::Impl {
   Status start() {
     if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
     dummy_hash_ = hash_password("no such account", options_.pbkdf2_iterations);
-    net_.start();
-    std::promise<Status> p;
-    net_.post([this, &p] { p.set_value(start_on_loop()); });
-    Status s = p.get_future().get();
-    if (!s.ok()) {
-      net_.stop([this] { stop_on_loop(); });
-      return s;
-    }
+    if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
     running_ = true;
     spdlog::info("name_server: http {}:{} auth {} ticket ttl {} s", options_.http_host, port_.load(),
                  options_.dev_auth ? "dev (any user, no password)" : "accounts", options_.ticket_ttl_s);
@@ -450,8 +442,8 @@ class NameServer::Impl {
 
   std::string metrics_text() {
     std::string out;
-    auto line = [&out](const std::string& name, const std::string& labels, uint64_t v) {
-      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+    auto line = [&out](std::string_view name, const std::string& labels, uint64_t v) {
+      append_metric(&out, name, labels, v);
     };
     for (auto& [result, n] : logins_) line("behavior_name_logins_total", "result=\"" + result + "\"", n);
     for (auto& [result, n] : registers_) line("behavior_name_registers_total", "result=\"" + result + "\"", n);

@@ -124,14 +124,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (!rt_.running()) return Status::invalid_argument("start the node before the cluster");
     started_ms_ = wall_ms();
     service_pid_ = Pid(rt_.node_id(), Pid::kExternalShard, kServiceSerial);
-    net_.start();
-    std::promise<Status> listening;
-    net_.post([this, &listening] { listening.set_value(start_on_loop()); });
-    Status s = listening.get_future().get();
-    if (!s.ok()) {
-      net_.stop([this] { stop_on_loop(); });
-      return s;
-    }
+    if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
     rt_.add_endpoint(this, kServiceSerial);
     rt_.set_remote(this);
     running_ = true;

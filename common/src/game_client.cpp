@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstring>
 
-#include "behavior/crypto.h"
 #include "behavior/message.h"
 #include "system.pb.h"
 
@@ -146,19 +145,7 @@ Result<std::unique_ptr<GameClient>> GameClient::connect(Transport transport, con
   std::unique_ptr<GameClient> c(new GameClient(*fd, transport));
   if (transport != Transport::kWebSocket) return c;
   // The opening handshake (RFC 6455 §4.1).
-  std::string key;
-  {
-    std::string raw = random_bytes(16);
-    static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < 15; i += 3) {
-      uint32_t v = (uint32_t(uint8_t(raw[i])) << 16) | (uint32_t(uint8_t(raw[i + 1])) << 8) | uint8_t(raw[i + 2]);
-      for (int s = 18; s >= 0; s -= 6) key += kAlphabet[(v >> s) & 63];
-    }
-    uint32_t v = uint32_t(uint8_t(raw[15])) << 16;
-    key += kAlphabet[(v >> 18) & 63];
-    key += kAlphabet[(v >> 12) & 63];
-    key += "==";
-  }
+  const std::string key = ws::new_client_key();
   std::string req = "GET / HTTP/1.1\r\nHost: " + address +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
                     key + "\r\n\r\n";

@@ -63,6 +63,15 @@ void NetLoop::start() {
   started_ = true;
 }
 
+Status NetLoop::start(const std::function<Status()>& setup, std::function<void()> teardown) {
+  start();
+  std::promise<Status> done;
+  post([&] { done.set_value(setup()); });
+  Status s = done.get_future().get();
+  if (!s.ok()) stop(std::move(teardown));
+  return s;
+}
+
 void NetLoop::stop(std::function<void()> stop_fn) {
   if (!host_) {
     {

@@ -30,13 +30,15 @@ class NetLoop {
   ~NetLoop();
 
   void start();
+  // start(), then runs `setup` on the loop thread and returns its status; if it fails, the
+  // loop is stopped again with `teardown` (which closes what setup opened).
+  Status start(const std::function<Status()>& setup, std::function<void()> teardown);
   // Runs `stop_fn` on the loop thread, then returns once every handle is closed. On a
   // worker's loop (shared) stop_fn must close every handle it opened; on a loop of its own
   // whatever it leaves open is closed for it.
   void stop(std::function<void()> stop_fn);
   uv_loop_t* loop() { return loop_; }
   bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
-  bool hosted() const { return host_ != nullptr; }
 
   void post(std::function<void()> fn);  // any thread
   void send(Message* m);                // any thread

@@ -81,6 +81,8 @@ std::string accept_key(std::string_view client_key) {
   return base64(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
+std::string new_client_key() { return base64(random_bytes(16)); }
+
 Result<std::string> upgrade_response(const HttpRequest& req) {
   if (req.method != "GET") return Status::invalid_argument("a WebSocket upgrade must be a GET");
   if (!has_token(header(req, "upgrade"), "websocket")) return Status::invalid_argument("Upgrade: websocket is missing");

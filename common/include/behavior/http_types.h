@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace behavior {
 
@@ -24,6 +25,13 @@ struct HttpResponse {
   std::string body;
   std::map<std::string, std::string> headers;
 };
+
+// One Prometheus text line: `name{labels} value` (labels without braces; "" for none).
+inline void append_metric(std::string* out, std::string_view name, std::string_view labels, uint64_t value) {
+  out->append(name);
+  if (!labels.empty()) out->append("{").append(labels).append("}");
+  out->append(" ").append(std::to_string(value)).append("\n");
+}
 
 struct HttpLimits {
   size_t max_header_bytes = 8 * 1024;

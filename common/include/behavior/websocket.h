@@ -28,6 +28,8 @@ inline constexpr uint16_t kCloseTooBig = 1009;
 
 // base64(SHA-1(key + the RFC's GUID)).
 std::string accept_key(std::string_view client_key);
+// A client's Sec-WebSocket-Key: base64 of 16 random bytes.
+std::string new_client_key();
 
 // A valid upgrade request (GET, Upgrade: websocket, Connection: upgrade, version 13, a
 // 16-byte base64 key) gives the full "101 Switching Protocols" response; otherwise
