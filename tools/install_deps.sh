@@ -10,9 +10,9 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libhiredis-dev libgtest-dev libgmock-dev
   libssl-dev libhttp-parser-dev libcli11-dev
   redis-server redis-tools curl procps
-  # the dashboard test drives the page in headless Chromium (--dump-dom runs its script;
-  # no WebDriver needed, so no chromium-driver); wrk for the name server benchmark
-  chromium wrk
+  # headless Chromium for the dashboard and browser-client tests (chromium-driver: WebDriver
+  # for the game page); wrk for the name server benchmark; docker-compose validates deploy/
+  chromium chromium-driver wrk docker-compose
 )
 
 missing=()
