@@ -1,5 +1,6 @@
-// main.cpp — local_server: parse config, build the node with its process kinds, run until
-// SIGINT/SIGTERM, shut down cleanly (every process gets on_stop).
+// main.cpp — local_server: parse config, build the node with its process kinds (the demo
+// game's players and rooms), run until SIGINT/SIGTERM, shut down cleanly (every process
+// gets on_stop).
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
 
@@ -7,11 +8,13 @@
 #include <memory>
 
 #include "demo_routers.h"
+#include "game/game.h"
 
 int main(int argc, char** argv) {
   behavior::Node::block_termination_signals();  // a signal before the wait is not lost
   behavior::ServerFlags flags;
   behavior::local_server::DemoOptions demo;
+  behavior::game::GameOptions game;
   CLI::App app{"behavior local_server: hosts processes"};
   behavior::add_server_flags(app, flags);
   int idle_minutes = 20;
@@ -24,11 +27,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "local_server: %s\n", error.c_str());
     return 2;
   }
-  demo.user_idle = behavior::Millis(int64_t{idle_minutes} * 60 * 1000);
+  game.user_idle = behavior::Millis(int64_t{idle_minutes} * 60 * 1000);
 
   behavior::init_logging(flags.node.node_id, flags.log_level);
   behavior::Node node(flags.node);
-  behavior::local_server::register_demo_kinds(node, demo);
+  behavior::game::register_game_kinds(node, game);
   if (auto s = node.start(); !s.ok()) {
     spdlog::critical("cannot start: {}", s.to_string());
     return 1;

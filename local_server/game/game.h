@@ -1,0 +1,38 @@
+// game.h — the demo game's process kinds: a "user" process per player (the gateway's writer
+// target) and a "room" process per room, found cluster-wide by name ("room/<name>").
+// The client protocol is common/proto/game.proto; this header adds what players and rooms
+// say to each other, which never reaches a client.
+#pragma once
+
+#include <behavior/behavior.h>
+
+#include <memory>
+
+namespace behavior::game {
+
+// Player → room. Room → player messages reuse the client protoIDs of game.proto
+// (POSITION, CHAT_MESSAGE, ...) with the client's bytes as body: the player forwards them.
+inline constexpr uint32_t kRoomEnter = 200;  // call, PlayerState{user} → Joined
+inline constexpr uint32_t kRoomMove = 201;   // info, Move
+inline constexpr uint32_t kRoomChat = 202;   // info, Chat
+inline constexpr uint32_t kRoomLeave = 203;  // info, no body
+
+// Diagnostics every user process also answers (the gateway's tests and bench_gateway use them).
+inline constexpr uint32_t kEcho = 1;            // call: the same body back; info: to the client
+inline constexpr uint32_t kCount = 2;           // call: how many messages this process handled
+inline constexpr uint32_t kEchoUnreliable = 3;  // info: back to the client, unreliable on UDP
+
+struct GameOptions {
+  Millis user_idle{20 * 60 * 1000};  // the seed's 20 minutes
+  Millis room_idle{10 * 60 * 1000};  // an empty room ends after this long without traffic
+  int width = 40;                    // map size in cells
+  int height = 30;
+};
+
+std::unique_ptr<Router> make_player();
+std::unique_ptr<Router> make_room(const GameOptions& options);
+
+// Registers "user" (a player) and "room" on the node.
+void register_game_kinds(Node& node, const GameOptions& options);
+
+}  // namespace behavior::game

@@ -1,0 +1,184 @@
+// player.cpp — a player's process ("user/<name>"): the only process its client reaches.
+// Validates what the client sends, joins a room (activated once cluster-wide), forwards
+// moves and chat to it, relays the room's broadcasts to the client, and answers pings.
+#include <algorithm>
+#include <string>
+
+#include <behavior/cluster.h>
+
+#include "game.h"
+#include "game.pb.h"
+#include "system.pb.h"
+
+namespace behavior::game {
+namespace {
+
+constexpr std::string_view kUserPrefix = "user/";
+constexpr size_t kMaxChat = 256;
+
+template <class T>
+bool parse(Message& m, T* out) {
+  std::string_view raw = m.body().raw();
+  return out->ParseFromArray(raw.data(), static_cast<int>(raw.size()));
+}
+
+bool valid_room_name(const std::string& r) {
+  if (r.empty() || r.size() > 32) return false;
+  return std::all_of(r.begin(), r.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// What a room sends its players (client protoIDs; the body is already the client's bytes).
+bool is_room_event(uint32_t id) {
+  return id == POSITION || id == CHAT_MESSAGE || id == SCORE || id == PLAYER_JOINED || id == PLAYER_LEFT;
+}
+
+class Player : public Router {
+ public:
+  void on_start() override {
+    const std::string& name = actor().name();
+    user_ = name.starts_with(kUserPrefix) ? name.substr(kUserPrefix.size()) : name;
+  }
+
+  Task<> route(Message& m) override {
+    ++handled_;
+    const uint32_t id = m.proto_id();
+    if (room_pid_.valid() && m.from() == room_pid_ && is_room_event(id)) {
+      relay(id, m);
+      co_return;
+    }
+    switch (id) {
+      case kEcho:
+        if (m.is_call()) {
+          actor().reply(m, kEcho, Body::bytes(std::string(m.body().raw())));
+        } else {
+          actor().send_to_client_bytes(kEcho, std::string(m.body().raw()));
+        }
+        break;
+      case kCount:
+        actor().reply(m, kCount, handled_);
+        break;
+      case kEchoUnreliable:
+        actor().send_to_client_unreliable(kEchoUnreliable, std::string(m.body().raw()));
+        break;
+      case JOIN_ROOM:
+        co_await join(m);
+        break;
+      case MOVE: {
+        Move move;
+        if (!parse(m, &move)) co_return bad_message("MOVE does not parse");
+        if (!in_room()) co_return refuse(ERROR_NOT_IN_ROOM, "MOVE before JOIN_ROOM");
+        actor().send(room_pid_, kRoomMove, Body::bytes(move.SerializeAsString()));
+        break;
+      }
+      case CHAT: {
+        Chat chat;
+        if (!parse(m, &chat)) co_return bad_message("CHAT does not parse");
+        if (chat.text().size() > kMaxChat) co_return bad_message("CHAT longer than 256 bytes");
+        if (!in_room()) co_return refuse(ERROR_NOT_IN_ROOM, "CHAT before JOIN_ROOM");
+        actor().send(room_pid_, kRoomChat, Body::bytes(chat.SerializeAsString()));
+        break;
+      }
+      case PING: {
+        Ping ping;
+        if (!parse(m, &ping)) co_return bad_message("PING does not parse");
+        actor().send_to_client_bytes(PONG, ping.SerializeAsString());
+        break;
+      }
+      case LEAVE_ROOM:
+        leave();
+        break;
+      case proto::kDown: {
+        if (m.request_id() == room_ref_ && room_ref_ != 0) {  // the runtime's DOWN carries our ref
+          room_pid_ = Pid();
+          room_ref_ = 0;
+          refuse(ERROR_ROOM_UNAVAILABLE,
+                 "the room " + room_name_ + " ended (" + m.as<pb::DownSignal>().reason() + "); join again");
+        }
+        break;
+      }
+      default:
+        if (m.is_call()) {
+          actor().reply_error(m.reply_to(), Status::invalid_argument("unknown protoID"));
+        } else if (!proto::is_system(id)) {
+          refuse(ERROR_UNKNOWN_PROTO, "unknown protoID " + std::to_string(id));
+        }
+    }
+  }
+
+  // The client went away: leave the room so the others see it go; this process lives on
+  // until its idle expiry, and a reconnect joins again.
+  void on_client_detached(Pid) override { leave(); }
+  void on_stop(std::string_view) override { leave(); }
+
+ private:
+  bool in_room() const { return room_pid_.valid(); }
+
+  void relay(uint32_t id, Message& m) {
+    std::string bytes(m.body().raw());
+    if (id == POSITION) {
+      actor().send_to_client_unreliable(id, std::move(bytes));  // state: newest wins
+    } else {
+      actor().send_to_client_bytes(id, std::move(bytes));
+    }
+  }
+
+  void bad_message(std::string_view why) { refuse(ERROR_BAD_MESSAGE, why); }
+  void refuse(ErrorCode code, std::string_view why) { actor().send_error_to_client(code, why); }
+
+  Task<> join(Message& m) {
+    JoinRoom req;
+    if (!parse(m, &req) || !valid_room_name(req.room())) {
+      co_return bad_message("JOIN_ROOM needs a room name of 1-32 characters [A-Za-z0-9_-]");
+    }
+    const std::string room = "room/" + req.room();
+    if (room != room_name_) leave();
+    Result<Pid> pid = co_await ensure_room(room);
+    if (!pid.ok()) co_return refuse(ERROR_ROOM_UNAVAILABLE, "cannot reach " + room + ": " + pid.status().message());
+    PlayerState me;
+    me.set_user(user_);
+    Reply joined = co_await actor().call(*pid, kRoomEnter, Body::bytes(me.SerializeAsString()));
+    if (!joined.ok()) {
+      co_return refuse(ERROR_ROOM_UNAVAILABLE, "cannot enter " + room + ": " + joined.status().message());
+    }
+    if (room_pid_ != *pid) {
+      if (room_ref_) actor().demonitor(room_ref_);
+      room_ref_ = actor().monitor(*pid);
+    }
+    room_pid_ = *pid;
+    room_name_ = room;
+    actor().send_to_client_bytes(JOINED, std::string(joined.message().body().raw()));
+  }
+
+  // The room's process, activated once in the whole cluster (the cluster service of this
+  // node claims the name in the directory); a standalone node activates it locally.
+  Task<Result<Pid>> ensure_room(const std::string& room) {
+    Reply r = co_await actor().call(Cluster::service_pid(actor().node().id()), cluster_proto::kEnsure,
+                                    Body(Cluster::ensure_request(room, "room")));
+    if (r.ok()) co_return r.as<Pid>();
+    if (r.status().code() != Code::kNoProcess && r.status().code() != Code::kNotFound) co_return r.status();
+    co_return actor().node().ensure(room, "room");  // no cluster service: not clustered
+  }
+
+  void leave() {
+    if (!room_pid_.valid()) return;
+    actor().send(room_pid_, kRoomLeave);
+    actor().demonitor(room_ref_);
+    room_pid_ = Pid();
+    room_ref_ = 0;
+    room_name_.clear();
+  }
+
+  std::string user_;
+  std::string room_name_;
+  Pid room_pid_;
+  uint64_t room_ref_ = 0;
+  uint64_t handled_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Router> make_player() { return std::make_unique<Player>(); }
+
+}  // namespace behavior::game

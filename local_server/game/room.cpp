@@ -1,0 +1,175 @@
+// room.cpp — a room's process ("room/<name>"): the authority on who is in the room, where
+// they stand and their scores. Every move, chat line and score goes out to all members
+// (the mover and the speaker too, so their clients can check what arrived).
+#include <map>
+#include <random>
+#include <string>
+
+#include "game.h"
+#include "game.pb.h"
+#include "system.pb.h"
+
+namespace behavior::game {
+namespace {
+
+template <class T>
+bool parse(Message& m, T* out) {
+  std::string_view raw = m.body().raw();
+  return out->ParseFromArray(raw.data(), static_cast<int>(raw.size()));
+}
+
+class Room : public Router {
+ public:
+  explicit Room(const GameOptions& options) : width_(options.width), height_(options.height), rng_(std::random_device{}()) {}
+
+  void on_start() override { place_coin(); }
+
+  Task<> route(Message& m) override {
+    switch (m.proto_id()) {
+      case kRoomEnter:
+        enter(m);
+        break;
+      case kRoomMove:
+        if (Member* who = member(m.from())) move(*who, m);
+        break;
+      case kRoomChat:
+        if (Member* who = member(m.from())) chat(*who, m);
+        break;
+      case kRoomLeave:
+        if (Member* who = member(m.from())) remove(who->user);
+        break;
+      case proto::kDown: {  // a member's process ended (or its node died) without leaving
+        for (auto& [user, mb] : members_) {
+          if (mb.ref == m.request_id()) {  // the runtime's DOWN carries our monitor's ref
+            std::string gone = user;
+            remove(gone);
+            break;
+          }
+        }
+        break;
+      }
+      default:
+        if (m.is_call()) actor().reply_error(m.reply_to(), Status::invalid_argument("unknown protoID"));
+    }
+    co_return;
+  }
+
+ private:
+  struct Member {
+    std::string user;
+    Pid pid;
+    uint64_t ref = 0;  // our monitor on the player's process
+    PlayerState state;
+  };
+
+  Member* member(Pid pid) {
+    auto it = by_pid_.find(pid);
+    return it == by_pid_.end() ? nullptr : &members_.at(it->second);
+  }
+
+  void enter(Message& m) {
+    PlayerState who;
+    if (!parse(m, &who) || who.user().empty()) {
+      actor().reply_error(m.reply_to(), Status::invalid_argument("enter needs the player's name"));
+      return;
+    }
+    auto [it, fresh] = members_.try_emplace(who.user());
+    Member& mb = it->second;
+    if (fresh) {
+      mb.user = who.user();
+      mb.state.set_user(who.user());
+      mb.state.set_x(std::uniform_int_distribution<int>(0, width_ - 1)(rng_));
+      mb.state.set_y(std::uniform_int_distribution<int>(0, height_ - 1)(rng_));
+    }
+    if (mb.pid != m.from()) {  // new, or the same user's process again (after a node failure)
+      if (mb.ref) {
+        actor().demonitor(mb.ref);
+        by_pid_.erase(mb.pid);
+      }
+      mb.pid = m.from();
+      mb.ref = actor().monitor(mb.pid);
+      by_pid_[mb.pid] = mb.user;
+    }
+    if (fresh) broadcast(PLAYER_JOINED, mb.state.SerializeAsString(), mb.pid);
+
+    Joined joined;
+    joined.set_room(actor().name().substr(actor().name().find('/') + 1));
+    joined.set_width(width_);
+    joined.set_height(height_);
+    for (auto& [user, other] : members_) *joined.add_players() = other.state;
+    joined.set_coin_x(coin_x_);
+    joined.set_coin_y(coin_y_);
+    joined.set_node("node " + std::to_string(actor().node().id()));
+    actor().reply(m, kRoomEnter, Body::bytes(joined.SerializeAsString()));
+  }
+
+  void move(Member& mb, Message& m) {
+    Move mv;
+    if (!parse(m, &mv)) return;  // the player process checked it already
+    mb.state.set_x(std::clamp(mv.x(), 0, width_ - 1));
+    mb.state.set_y(std::clamp(mv.y(), 0, height_ - 1));
+    Position pos;
+    pos.set_user(mb.user);
+    pos.set_x(mb.state.x());
+    pos.set_y(mb.state.y());
+    pos.set_seq(mv.seq());
+    broadcast(POSITION, pos.SerializeAsString());
+    if (mb.state.x() == coin_x_ && mb.state.y() == coin_y_) {
+      mb.state.set_score(mb.state.score() + 1);
+      place_coin();
+      Score score;
+      score.set_user(mb.user);
+      score.set_score(mb.state.score());
+      score.set_coin_x(coin_x_);
+      score.set_coin_y(coin_y_);
+      broadcast(SCORE, score.SerializeAsString());
+    }
+  }
+
+  void chat(Member& mb, Message& m) {
+    Chat c;
+    if (!parse(m, &c)) return;
+    ChatMessage out;
+    out.set_from(mb.user);
+    out.set_text(c.text());
+    out.set_seq(c.seq());
+    broadcast(CHAT_MESSAGE, out.SerializeAsString());
+  }
+
+  void remove(std::string user) {  // by value: callers pass a member's own name
+    auto it = members_.find(user);
+    if (it == members_.end()) return;
+    actor().demonitor(it->second.ref);
+    by_pid_.erase(it->second.pid);
+    members_.erase(it);
+    PlayerLeft left;
+    left.set_user(user);
+    broadcast(PLAYER_LEFT, left.SerializeAsString());
+  }
+
+  // To every member but `except`; each player process relays it to its client.
+  void broadcast(uint32_t proto_id, const std::string& bytes, Pid except = Pid()) {
+    for (auto& [user, mb] : members_) {
+      if (mb.pid != except) actor().send(mb.pid, proto_id, Body::bytes(bytes));
+    }
+  }
+
+  void place_coin() {
+    coin_x_ = std::uniform_int_distribution<int>(0, width_ - 1)(rng_);
+    coin_y_ = std::uniform_int_distribution<int>(0, height_ - 1)(rng_);
+  }
+
+  int width_;
+  int height_;
+  std::mt19937 rng_;
+  int coin_x_ = 0;
+  int coin_y_ = 0;
+  std::map<std::string, Member> members_;  // by user name
+  std::map<Pid, std::string> by_pid_;      // player process → user name
+};
+
+}  // namespace
+
+std::unique_ptr<Router> make_room(const GameOptions& options) { return std::make_unique<Room>(options); }
+
+}  // namespace behavior::game

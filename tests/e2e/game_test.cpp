@@ -1,0 +1,245 @@
+// game_test.cpp — the demo game (local_server/game/) on a whole local cluster started by
+// LocalCluster: players on different nodes meet in one room, see each other's moves and
+// chat, bad input gets error frames without losing the connection, and a room whose node
+// is killed is reported to its players and comes back on a live node when they join again.
+#include <behavior/game_client.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <optional>
+
+#include "game.pb.h"
+#include "local_cluster.h"
+#include "system.pb.h"
+#include "test_support.h"
+
+namespace behavior::testing {
+namespace {
+
+using Transport = GameClient::Transport;
+namespace g = behavior::game;
+
+struct Player {
+  std::string user;
+  uint16_t node = 0;
+  std::unique_ptr<GameClient> client;
+};
+
+class GameTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tools::LocalClusterOptions o;
+    o.bin_dir = BEHAVIOR_BIN_DIR;
+    o.log_level = "debug";
+    cluster_ = new tools::LocalCluster(o);
+    Status s = cluster_->start();
+    ASSERT_TRUE(s.ok()) << s.to_string();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  // Logs in a fresh user (on `node` if given: other names are tried until one lands there).
+  Player join(const std::string& base, Transport t, uint16_t node = 0) {
+    Player p;
+    for (int i = 0; i < 200; ++i) {
+      p.user = base + "-" + std::to_string(counter_++);
+      Result<LoginResult> l = login("127.0.0.1", cluster_->name_server_port(), p.user);
+      EXPECT_TRUE(l.ok()) << l.status().to_string();
+      if (!l.ok()) return p;
+      if (node && l->node != node) continue;
+      p.node = l->node;
+      std::string address = t == Transport::kTcp ? l->gateway_tcp : t == Transport::kUdp ? l->gateway_udp : l->gateway_ws;
+      auto c = GameClient::connect(t, address);
+      EXPECT_TRUE(c.ok()) << c.status().to_string();
+      if (!c.ok()) return p;
+      p.client = std::move(*c);
+      auto pid = p.client->auth(l->ticket);
+      EXPECT_TRUE(pid.ok()) << pid.status().to_string();
+      return p;
+    }
+    ADD_FAILURE() << "no login landed on node " << node;
+    return p;
+  }
+
+  // The next frame with `proto` (others skipped), parsed into T.
+  template <class T>
+  std::optional<T> expect(Player& p, uint32_t proto, Millis timeout = Millis(5000)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto f = p.client->receive(Millis(200));
+      if (!f.ok()) {
+        if (f.status().code() == Code::kTimeout) continue;
+        ADD_FAILURE() << p.user << ": " << f.status().to_string();
+        return std::nullopt;
+      }
+      if (f->proto_id != proto) continue;
+      T out;
+      EXPECT_TRUE(out.ParseFromString(f->body));
+      return out;
+    }
+    ADD_FAILURE() << p.user << " got no frame " << proto;
+    return std::nullopt;
+  }
+
+  std::optional<g::Joined> enter(Player& p, const std::string& room) {
+    g::JoinRoom j;
+    j.set_room(room);
+    EXPECT_TRUE(p.client->send(g::JOIN_ROOM, j.SerializeAsString()).ok());
+    return expect<g::Joined>(p, g::JOINED);
+  }
+
+  static tools::LocalCluster* cluster_;
+  static int counter_;
+};
+
+tools::LocalCluster* GameTest::cluster_ = nullptr;
+int GameTest::counter_ = 0;
+
+std::string move_body(int x, int y, uint64_t seq) {
+  g::Move m;
+  m.set_x(x);
+  m.set_y(y);
+  m.set_seq(seq);
+  return m.SerializeAsString();
+}
+
+TEST_F(GameTest, PlayersOnTwoNodesSeeEachOthersMovesAndChat) {
+  Player a = join("mover", Transport::kTcp, 1);
+  Player b = join("watcher", Transport::kWebSocket, 2);
+  ASSERT_TRUE(a.client && b.client);
+  auto ja = enter(a, "two-nodes");
+  ASSERT_TRUE(ja);
+  EXPECT_EQ(ja->node(), "node 1");  // the first joiner's node activates the room
+  auto jb = enter(b, "two-nodes");
+  ASSERT_TRUE(jb);
+  EXPECT_EQ(jb->node(), "node 1");  // one room cluster-wide, reached from node 2
+  EXPECT_EQ(jb->players_size(), 2);
+  auto joined = expect<g::PlayerState>(a, g::PLAYER_JOINED);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->user(), b.user);
+
+  ASSERT_TRUE(a.client->send(g::MOVE, move_body(3, 4, 7)).ok());
+  auto pos = expect<g::Position>(b, g::POSITION);
+  ASSERT_TRUE(pos);
+  EXPECT_EQ(pos->user(), a.user);
+  EXPECT_EQ(pos->x(), 3);
+  EXPECT_EQ(pos->y(), 4);
+  EXPECT_EQ(pos->seq(), 7u);
+  ASSERT_TRUE(a.client->send(g::MOVE, move_body(1000, -5, 8)).ok());  // clamped to the map
+  pos = expect<g::Position>(b, g::POSITION);
+  ASSERT_TRUE(pos);
+  EXPECT_EQ(pos->x(), jb->width() - 1);
+  EXPECT_EQ(pos->y(), 0);
+
+  g::Chat chat;
+  chat.set_text("hello from node 2");
+  chat.set_seq(1);
+  ASSERT_TRUE(b.client->send(g::CHAT, chat.SerializeAsString()).ok());
+  for (Player* p : {&a, &b}) {  // the speaker gets its own line back, with its seq
+    auto line = expect<g::ChatMessage>(*p, g::CHAT_MESSAGE);
+    ASSERT_TRUE(line);
+    EXPECT_EQ(line->from(), b.user);
+    EXPECT_EQ(line->text(), "hello from node 2");
+    EXPECT_EQ(line->seq(), 1u);
+  }
+
+  // Walking onto the coin scores, and everyone hears of it.
+  ASSERT_TRUE(a.client->send(g::MOVE, move_body(jb->coin_x(), jb->coin_y(), 9)).ok());
+  auto score = expect<g::Score>(b, g::SCORE);
+  ASSERT_TRUE(score);
+  EXPECT_EQ(score->user(), a.user);
+  EXPECT_EQ(score->score(), 1);
+
+  // Leaving is seen by the others.
+  ASSERT_TRUE(a.client->send(g::LEAVE_ROOM, "").ok());
+  auto left = expect<g::PlayerLeft>(b, g::PLAYER_LEFT);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->user(), a.user);
+}
+
+TEST_F(GameTest, PositionsReachUdpPlayersOverTheUnreliableChannel) {
+  Player a = join("udp-mover", Transport::kTcp);
+  Player b = join("udp-watcher", Transport::kUdp);
+  ASSERT_TRUE(a.client && b.client);
+  ASSERT_TRUE(enter(a, "udp-room"));
+  ASSERT_TRUE(enter(b, "udp-room"));
+  ASSERT_TRUE(a.client->send(g::MOVE, move_body(5, 6, 1)).ok());
+  auto pos = expect<g::Position>(b, g::POSITION);  // loopback: datagrams are not lost here
+  ASSERT_TRUE(pos);
+  EXPECT_EQ(pos->user(), a.user);
+  EXPECT_EQ(pos->seq(), 1u);
+}
+
+uint32_t error_code(const ClientFrame& f) {
+  pb::ErrorFrame e;
+  return f.proto_id == proto::kError && e.ParseFromString(f.body) ? e.code() : 0;
+}
+
+TEST_F(GameTest, BadInputGetsErrorFramesAndTheConnectionLivesOn) {
+  Player p = join("clumsy", Transport::kTcp);
+  ASSERT_TRUE(p.client);
+  auto next_error = [&] {
+    auto f = p.client->receive(Millis(5000));
+    return f.ok() ? error_code(*f) : 0;
+  };
+  ASSERT_TRUE(p.client->send(g::MOVE, move_body(1, 1, 1)).ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_NOT_IN_ROOM));
+  ASSERT_TRUE(p.client->send(g::MOVE, std::string("\xff\xff\xff", 3)).ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_BAD_MESSAGE));
+  g::JoinRoom bad;
+  bad.set_room("../../etc");
+  ASSERT_TRUE(p.client->send(g::JOIN_ROOM, bad.SerializeAsString()).ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_BAD_MESSAGE));
+  g::Chat long_chat;
+  long_chat.set_text(std::string(300, 'x'));
+  ASSERT_TRUE(p.client->send(g::CHAT, long_chat.SerializeAsString()).ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_BAD_MESSAGE));
+  ASSERT_TRUE(p.client->send(999, "?").ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_UNKNOWN_PROTO));
+  g::Ping ping;
+  ping.set_seq(42);
+  ping.set_client_time_us(123456);
+  ASSERT_TRUE(p.client->send(g::PING, ping.SerializeAsString()).ok());
+  auto pong = expect<g::Ping>(p, g::PONG);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->seq(), 42u);
+  EXPECT_EQ(pong->client_time_us(), 123456u);
+}
+
+// Last: it kills a node (restarted at the end for the suite's clean stop).
+TEST_F(GameTest, ARoomOnAKilledNodeIsReportedAndComesBackElsewhere) {
+  Player host = join("host", Transport::kTcp, 1);   // activates the room on node 1
+  Player guest = join("guest", Transport::kTcp, 2);
+  ASSERT_TRUE(host.client && guest.client);
+  auto j = enter(host, "doomed");
+  ASSERT_TRUE(j);
+  ASSERT_EQ(j->node(), "node 1");
+  ASSERT_TRUE(enter(guest, "doomed"));
+
+  ASSERT_TRUE(cluster_->signal("local_server-1", SIGKILL).ok());
+  // Node 1's death is noticed within the heartbeat TTL; the guest's process (node 2) gets
+  // DOWN for the room and tells its client.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  uint32_t code = 0;
+  while (code == 0 && std::chrono::steady_clock::now() < deadline) {
+    auto f = guest.client->receive(Millis(500));
+    if (f.ok()) code = error_code(*f);
+  }
+  EXPECT_EQ(code, static_cast<uint32_t>(g::ERROR_ROOM_UNAVAILABLE));
+  // Joining again activates the room on the live node.
+  auto again = enter(guest, "doomed");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->node(), "node 2");
+  EXPECT_EQ(again->players_size(), 1);
+
+  EXPECT_NE(cluster_->wait_exit("local_server-1", 5000), -1);
+  Status s = cluster_->restart("local_server-1");
+  EXPECT_TRUE(s.ok()) << s.to_string();
+}
+
+}  // namespace
+}  // namespace behavior::testing

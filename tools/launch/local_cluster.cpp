@@ -1,0 +1,401 @@
+// local_cluster.cpp — see local_cluster.h. Children are plain fork/exec with their output
+// appended to <log dir>/<service>.log; each asks the kernel for SIGTERM if the launcher dies
+// (PR_SET_PDEATHSIG) and sits in its own process group, so a Ctrl-C reaches the launcher
+// only and the launcher stops them in order.
+#include "local_cluster.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <behavior/crypto.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace behavior::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+// A port the kernel says is free right now on 127.0.0.1 (bound, read, released).
+int free_port(int type) {
+  int fd = ::socket(AF_INET, type, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+int connect_loopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// One request on a fresh connection; the whole response (the server closes it).
+std::string http_exchange(int port, const std::string& request) {
+  int fd = connect_loopback(port);
+  if (fd < 0) return "";
+  std::string out;
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    char buf[16384];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+
+}  // namespace
+
+LocalCluster::LocalCluster(LocalClusterOptions options) : o_(std::move(options)) {}
+
+LocalCluster::~LocalCluster() { stop(); }
+
+std::vector<std::string> LocalCluster::common_args() const {
+  std::vector<std::string> a = {"--redis",        redis_,
+                                "--redis-prefix", prefix_,
+                                "--heartbeat-ms", std::to_string(o_.heartbeat_ms),
+                                "--ttl-ms",       std::to_string(o_.ttl_ms),
+                                "--log-level",    o_.log_level};
+  if (!o_.redis_password.empty()) a.insert(a.end(), {"--redis-password", o_.redis_password});
+  return a;
+}
+
+Status LocalCluster::start(int timeout_ms) {
+  if (!services_.empty()) return Status::invalid_argument("already started");
+  log_dir_ = o_.log_dir;
+  if (log_dir_.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/behavior-cluster-XXXXXX";
+    if (!::mkdtemp(pattern.data())) return Status::internal("cannot make a temporary directory: " + std::string(std::strerror(errno)));
+    log_dir_ = pattern;
+  } else if (::mkdir(log_dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::internal("cannot make " + log_dir_ + ": " + std::strerror(errno));
+  }
+  secret_ = o_.secret.empty() ? hex(random_bytes(16)) : o_.secret;
+  admin_token_ = o_.admin_token.empty() ? hex(random_bytes(12)) : o_.admin_token;
+  prefix_ = !o_.redis_prefix.empty() ? o_.redis_prefix
+            : o_.redis.empty()       ? std::string("behavior:")  // our own Redis: the default
+                                     : "behavior-" + hex(random_bytes(4)) + ":";
+  ::setenv("BEHAVIOR_CLUSTER_SECRET", secret_.c_str(), 1);  // children inherit it; never in argv
+
+  if (o_.redis.empty()) {
+    if (Status s = start_redis(); !s.ok()) return s;
+  } else {
+    redis_ = o_.redis;
+  }
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto left = [&] {
+    return static_cast<int>(std::max<int64_t>(
+        1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+  };
+
+  for (int i = 1; i <= o_.local_servers; ++i) {
+    Service s;
+    s.info.name = "local_server-" + std::to_string(i);
+    s.binary = o_.bin_dir + "/local_server";
+    s.node_id = static_cast<uint16_t>(i);
+    s.args = common_args();
+    s.args.insert(s.args.end(), {"--node-id", std::to_string(i), "--capacity", std::to_string(o_.capacity)});
+    s.args.insert(s.args.end(), o_.local_server_args.begin(), o_.local_server_args.end());
+    s.ready_line = "local_server ready";
+    services_.push_back(std::move(s));
+    if (Status st = launch(services_.back(), left()); !st.ok()) return st;
+  }
+  for (int i = 1; i <= o_.gateways; ++i) {
+    GatewayPorts p;
+    p.tcp = i == 1 && o_.gateway_tcp_port ? o_.gateway_tcp_port : free_port(SOCK_STREAM);
+    p.ws = i == 1 && o_.gateway_ws_port ? o_.gateway_ws_port : free_port(SOCK_STREAM);
+    p.udp = i == 1 && o_.gateway_udp_port ? o_.gateway_udp_port : free_port(SOCK_DGRAM);
+    gateway_ports_.push_back(p);
+    Service s;
+    s.info.name = "gateway-" + std::to_string(i);
+    s.binary = o_.bin_dir + "/gateway";
+    s.node_id = static_cast<uint16_t>(100 + i);
+    s.args = common_args();
+    s.args.insert(s.args.end(), {"--node-id", std::to_string(s.node_id), "--tcp-port", std::to_string(p.tcp),
+                                 "--ws-port", std::to_string(p.ws), "--udp-port", std::to_string(p.udp)});
+    s.args.insert(s.args.end(), o_.gateway_args.begin(), o_.gateway_args.end());
+    s.ready_line = "gateway ready";
+    s.info.listens = "tcp 127.0.0.1:" + std::to_string(p.tcp) + "  ws ws://127.0.0.1:" + std::to_string(p.ws) +
+                     "  udp 127.0.0.1:" + std::to_string(p.udp);
+    services_.push_back(std::move(s));
+    if (Status st = launch(services_.back(), left()); !st.ok()) return st;
+  }
+  {
+    name_server_port_ = o_.name_server_port ? o_.name_server_port : free_port(SOCK_STREAM);
+    Service s;
+    s.info.name = "name_server";
+    s.binary = o_.bin_dir + "/name_server";
+    s.node_id = 200;
+    s.args = common_args();
+    s.args.insert(s.args.end(), {"--node-id", "200", "--http-port", std::to_string(name_server_port_), "--auth",
+                                 o_.auth, "--admin-token", admin_token_});
+    s.args.insert(s.args.end(), o_.name_server_args.begin(), o_.name_server_args.end());
+    s.ready_line = "name_server ready";
+    s.info.listens = name_server_url() + "  (dashboard /, game /play)";
+    services_.push_back(std::move(s));
+    if (Status st = launch(services_.back(), left()); !st.ok()) return st;
+  }
+  if (Status st = wait_for_nodes(left()); !st.ok()) return st;
+  // Everything a tool needs to reach this cluster, the secret included: owner-only.
+  std::string path = env_file();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return Status::internal("cannot write " + path + ": " + std::strerror(errno));
+  std::string text;
+  for (const std::string& e : env()) text += e + "\n";
+  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return written ? Status() : Status::internal("cannot write " + path);
+}
+
+Status LocalCluster::start_redis() {
+  own_redis_ = true;
+  int port = free_port(SOCK_STREAM);
+  redis_ = "127.0.0.1:" + std::to_string(port);
+  std::string dir = log_dir_ + "/redis";
+  ::mkdir(dir.c_str(), 0755);
+  Service s;
+  s.info.name = "redis";
+  s.binary = "redis-server";
+  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"};
+  if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
+  s.ready_line = "Ready to accept connections";
+  s.info.listens = "redis://" + redis_;
+  services_.push_back(std::move(s));
+  return launch(services_.back(), 10000);
+}
+
+Status LocalCluster::launch(Service& s, int timeout_ms) {
+  s.info.log = log_dir_ + "/" + s.info.name + ".log";
+  const size_t log_start = read_file(s.info.log).size();  // a restart appends to the same file
+  std::vector<std::string> argv = {s.binary};
+  argv.insert(argv.end(), s.args.begin(), s.args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::internal("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int fd = ::open(s.info.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  s.info.pid = pid;
+  s.exit_status = -1;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < deadline) {
+    std::string log = read_file(s.info.log);
+    if (log.find(s.ready_line, log_start) != std::string::npos) {
+      if (s.info.listens.empty()) {  // a local server: its s2s port is chosen at start
+        size_t at = log.find("s2s_port=", log_start);
+        if (at != std::string::npos) {
+          s.info.listens = "s2s 127.0.0.1:" + log.substr(at + 9, log.find_first_not_of("0123456789", at + 9) - at - 9);
+        }
+      }
+      return {};
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      s.info.pid = -1;
+      s.exit_status = status;
+      return Status::unavailable(s.info.name + " exited while starting; see " + s.info.log + ":\n" +
+                                 log.substr(log_start, 2000));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::timeout(s.info.name + " did not print \"" + s.ready_line + "\" in time; see " + s.info.log);
+}
+
+Status LocalCluster::wait_for_nodes(int timeout_ms) {
+  const size_t expected = static_cast<size_t>(o_.local_servers + o_.gateways);
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last;
+  while (Clock::now() < deadline) {
+    last = name_server_get("/v1/cluster");
+    size_t locals = 0, gateways = 0;
+    for (size_t at = 0; (at = last.find("\"kind\":\"", at)) != std::string::npos; ++at) {
+      if (last.compare(at + 8, 6, "local\"") == 0) ++locals;
+      if (last.compare(at + 8, 8, "gateway\"") == 0) ++gateways;
+    }
+    if (locals + gateways >= expected && locals >= static_cast<size_t>(o_.local_servers)) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::timeout("the name server does not see every node yet: " + last);
+}
+
+std::string LocalCluster::name_server_get(const std::string& path) const {
+  std::string r = http_exchange(name_server_port_, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  size_t body = r.find("\r\n\r\n");
+  if (r.compare(0, 12, "HTTP/1.1 200") != 0 || body == std::string::npos) return "";
+  return r.substr(body + 4);
+}
+
+bool LocalCluster::stop() {
+  bool clean = true;
+  // Servers first (name server, gateways, local servers: reverse start order), Redis last,
+  // so each leaves the cluster through a working Redis.
+  for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
+    Service& s = *it;
+    if (s.info.pid <= 0) continue;
+    ::kill(s.info.pid, SIGCONT);  // a test may have stopped it
+    ::kill(s.info.pid, SIGTERM);
+    int status = wait_exit(s.info.name, 10000);
+    if (status == -1) {
+      ::kill(s.info.pid, SIGKILL);
+      ::waitpid(s.info.pid, &status, 0);
+      s.info.pid = -1;
+      clean = false;
+      std::fprintf(stderr, "%s did not stop within 10 s: killed\n", s.info.name.c_str());
+    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && s.info.name != "redis") {
+      clean = false;
+      std::fprintf(stderr, "%s exited with status %d; see %s\n", s.info.name.c_str(), status, s.info.log.c_str());
+    }
+  }
+  return clean;
+}
+
+Status LocalCluster::signal(const std::string& service, int sig) {
+  Service* s = find(service);
+  if (!s) return Status::not_found("no service " + service);
+  if (s->info.pid <= 0) return Status::unavailable(service + " is not running");
+  if (::kill(s->info.pid, sig) != 0) return Status::internal("kill: " + std::string(std::strerror(errno)));
+  return {};
+}
+
+int LocalCluster::wait_exit(const std::string& service, int timeout_ms) {
+  Service* s = find(service);
+  if (!s) return -1;
+  if (s->info.pid <= 0) return s->exit_status;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  do {
+    int status = 0;
+    if (::waitpid(s->info.pid, &status, WNOHANG) == s->info.pid) {
+      s->info.pid = -1;
+      s->exit_status = status;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (Clock::now() < deadline);
+  return -1;
+}
+
+Status LocalCluster::restart(const std::string& service, int timeout_ms) {
+  Service* s = find(service);
+  if (!s) return Status::not_found("no service " + service);
+  if (s->info.pid > 0 && wait_exit(service, 0) == -1) return Status::already_exists(service + " is still running");
+  return launch(*s, timeout_ms);
+}
+
+std::vector<ServiceInfo> LocalCluster::services() const {
+  std::vector<ServiceInfo> out;
+  for (const Service& s : services_) out.push_back(s.info);
+  return out;
+}
+
+pid_t LocalCluster::pid(const std::string& service) const {
+  const Service* s = find(service);
+  return s ? s->info.pid : -1;
+}
+
+uint16_t LocalCluster::node_id(const std::string& service) const {
+  const Service* s = find(service);
+  return s ? s->node_id : 0;
+}
+
+std::string LocalCluster::log_text(const std::string& service) const {
+  const Service* s = find(service);
+  return s ? read_file(s->info.log) : "";
+}
+
+LocalCluster::GatewayPorts LocalCluster::gateway_ports(int index) const {
+  if (index < 1 || static_cast<size_t>(index) > gateway_ports_.size()) return {};
+  return gateway_ports_[static_cast<size_t>(index) - 1];
+}
+
+std::vector<std::string> LocalCluster::env() const {
+  std::vector<std::string> e = {"BEHAVIOR_REDIS=" + redis_, "BEHAVIOR_REDIS_PREFIX=" + prefix_,
+                                "BEHAVIOR_CLUSTER_SECRET=" + secret_, "BEHAVIOR_NAME_SERVER=" + name_server_url(),
+                                "BEHAVIOR_ADMIN_TOKEN=" + admin_token_};
+  if (!o_.redis_password.empty()) e.push_back("BEHAVIOR_REDIS_PASSWORD=" + o_.redis_password);
+  return e;
+}
+
+LocalCluster::Service* LocalCluster::find(const std::string& name) {
+  for (Service& s : services_) {
+    if (s.info.name == name) return &s;
+  }
+  return nullptr;
+}
+
+const LocalCluster::Service* LocalCluster::find(const std::string& name) const {
+  for (const Service& s : services_) {
+    if (s.info.name == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace behavior::tools

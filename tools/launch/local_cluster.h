@@ -1,0 +1,118 @@
+// local_cluster.h — a whole cluster on this machine as real OS processes: redis-server (in a
+// temporary directory, on a free port) unless one is given, the name server, gateways and
+// local servers, each logging to its own file in one folder. Used by the launcher
+// (tools/launch/main.cpp) and by the e2e and chaos tests, which also signal and restart
+// single services through it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <behavior/status.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace behavior::tools {
+
+struct LocalClusterOptions {
+  std::string bin_dir;         // where local_server, name_server and gateway are
+  std::string log_dir;         // "" = a new directory under $TMPDIR (kept after stop())
+  std::string redis;           // host:port of a running Redis; "" = start redis-server here
+  std::string redis_password;  // for an own redis-server too (requirepass)
+  std::string redis_prefix;    // "" = a fresh "behavior-<random>:" so runs never mix
+  int local_servers = 2;
+  int gateways = 1;
+  int name_server_port = 0;  // 0 = a free port
+  int gateway_tcp_port = 0;  // first gateway's client ports; 0 = free ports
+  int gateway_ws_port = 0;
+  int gateway_udp_port = 0;
+  std::string secret;       // "" = random
+  std::string admin_token;  // "" = random
+  std::string auth = "dev";  // name server --auth
+  int capacity = 10000;      // per local server
+  int heartbeat_ms = 1000;
+  int ttl_ms = 3000;
+  std::string log_level = "info";
+  // Extra flags for every instance of a binary.
+  std::vector<std::string> local_server_args;
+  std::vector<std::string> gateway_args;
+  std::vector<std::string> name_server_args;
+};
+
+struct ServiceInfo {
+  std::string name;  // "redis", "name_server", "gateway-1", "local_server-1", ...
+  pid_t pid = -1;    // -1 when not running
+  std::string log;   // its log file (stdout and stderr)
+  std::string listens;  // what it listens on, for people
+};
+
+class LocalCluster {
+ public:
+  explicit LocalCluster(LocalClusterOptions options);
+  ~LocalCluster();  // stop()
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  // Starts everything and waits (up to `timeout_ms`) until every node is in the name
+  // server's view and a login would succeed.
+  Status start(int timeout_ms = 30000);
+  // SIGTERM to every service (servers before Redis), SIGKILL to any still there after 10 s.
+  // True when every server exited cleanly (status 0).
+  bool stop();
+
+  // Fault injection and restarts, by service name.
+  Status signal(const std::string& service, int sig);
+  // Waits up to `timeout_ms` for the service to exit; its wait status, or -1.
+  int wait_exit(const std::string& service, int timeout_ms);
+  // Starts a service that exited (or was killed) again with the same flags and ports.
+  Status restart(const std::string& service, int timeout_ms = 15000);
+
+  std::vector<ServiceInfo> services() const;
+  pid_t pid(const std::string& service) const;
+  std::string log_text(const std::string& service) const;
+
+  const std::string& redis_address() const { return redis_; }
+  const std::string& redis_prefix() const { return prefix_; }
+  const std::string& secret() const { return secret_; }
+  const std::string& admin_token() const { return admin_token_; }
+  const std::string& log_dir() const { return log_dir_; }
+  int name_server_port() const { return name_server_port_; }
+  std::string name_server_url() const { return "http://127.0.0.1:" + std::to_string(name_server_port_); }
+  struct GatewayPorts {
+    int tcp = 0, ws = 0, udp = 0;
+  };
+  GatewayPorts gateway_ports(int index) const;  // 1-based like the service names
+  uint16_t node_id(const std::string& service) const;
+  // BEHAVIOR_* variables for tools (ctl, bot): Redis, prefix, secret, name server, admin token.
+  std::vector<std::string> env() const;
+  // The same as a file of KEY=value lines (mode 0600) in the log folder, for `. cluster.env`.
+  std::string env_file() const { return log_dir_ + "/cluster.env"; }
+  // GET path on the name server; the body, or "" on failure.
+  std::string name_server_get(const std::string& path) const;
+
+ private:
+  struct Service {
+    ServiceInfo info;
+    std::string binary;
+    std::vector<std::string> args;
+    std::string ready_line;  // printed when it is up
+    uint16_t node_id = 0;
+    int exit_status = -1;
+  };
+  Status start_redis();
+  Status launch(Service& s, int timeout_ms);
+  Status wait_for_nodes(int timeout_ms);
+  Service* find(const std::string& name);
+  const Service* find(const std::string& name) const;
+  std::vector<std::string> common_args() const;
+
+  LocalClusterOptions o_;
+  std::string log_dir_, redis_, prefix_, secret_, admin_token_;
+  int name_server_port_ = 0;
+  std::vector<GatewayPorts> gateway_ports_;
+  std::vector<Service> services_;  // in start order
+  bool own_redis_ = false;
+};
+
+}  // namespace behavior::tools
