@@ -21,6 +21,7 @@
 #include "dashboard.h"
 #include "net_loop.h"
 #include "placement.h"
+#include "play_page.h"
 #include "rate_limiter.h"
 #include "redis_client.h"
 
@@ -135,6 +136,11 @@ class NameServer::Impl {
     http_->route("GET", "/", [](const HttpRequest&) {
       return HttpResponse{200, "text/html; charset=utf-8", std::string(kDashboardHtml), {}};
     });
+    for (const char* path : {"/play", "/play/"}) {
+      http_->route("GET", path, [](const HttpRequest&) {
+        return HttpResponse{200, "text/html; charset=utf-8", std::string(kPlayHtml), {}};
+      });
+    }
     if (Status s = http_->listen(options_.http_host, options_.http_port); !s.ok()) return s;
     port_ = http_->port();
 
