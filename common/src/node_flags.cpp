@@ -1,14 +1,100 @@
 // node_flags.cpp — see node_flags.h.
 #include "behavior/node_flags.h"
 
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <vector>
+#include <thread>
+
 namespace behavior {
+namespace {
+
+// KEYS: node_seq. ARGV: prefix, first id, how many ids, claim ms. Returns the id or 0.
+const char* kAllocateScript = R"lua(
+local first, span = tonumber(ARGV[2]), tonumber(ARGV[3])
+for _ = 1, span do
+  local id = first + (redis.call('INCR', KEYS[1]) - 1) % span
+  if redis.call('EXISTS', ARGV[1] .. 'node:' .. id) == 0 and
+     redis.call('SET', ARGV[1] .. 'node_claim:' .. id, '1', 'NX', 'PX', ARGV[4]) then
+    return id
+  end
+end
+return 0
+)lua";
+
+// One command on a blocking connection; the reply (owned by the caller) or an error text.
+redisReply* run(redisContext* c, std::vector<std::string> args, std::string* error) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (!r) {
+    *error = c->errstr;
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    *error = std::string(r->str, r->len);
+    freeReplyObject(r);
+    r = nullptr;
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<uint16_t> allocate_node_id(const ClusterOptions& o, Millis wait, Millis claim) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    std::string error;
+    timeval tv{2, 0};
+    redisContext* c = redisConnectWithTimeout(o.redis_host.c_str(), o.redis_port, tv);
+    if (c && !c->err) {
+      redisSetTimeout(c, tv);
+      redisReply* r = nullptr;
+      if (!o.redis_password.empty() && (r = run(c, {"AUTH", o.redis_password}, &error)) != nullptr) {
+        freeReplyObject(r);
+      }
+      if (error.empty()) {
+        r = run(c,
+                {"EVAL", kAllocateScript, "1", o.prefix + "node_seq", o.prefix, std::to_string(kFirstAutoNodeId),
+                 std::to_string(65536 - kFirstAutoNodeId), std::to_string(claim.count())},
+                &error);
+      }
+      if (r) {
+        long long id = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+        redisFree(c);
+        if (id <= 0) return Status::unavailable("no free node id in Redis");
+        return static_cast<uint16_t>(id);
+      }
+      if (error.rfind("NOAUTH", 0) == 0 || error.rfind("WRONGPASS", 0) == 0 || error.rfind("ERR AUTH", 0) == 0) {
+        redisFree(c);
+        return Status::unauthenticated("Redis refused: " + error);
+      }
+    } else {
+      error = c ? c->errstr : "out of memory";
+    }
+    if (c) redisFree(c);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::unavailable("cannot allocate a node id from Redis " + o.redis_host + ":" +
+                                 std::to_string(o.redis_port) + ": " + error);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
 
 void add_server_flags(CLI::App& app, ServerFlags& f) {
   app.set_config("--config", "", "TOML or INI file with the same keys as the long flags")
       ->envname("BEHAVIOR_CONFIG");
-  app.add_option("--node-id", f.node.node_id, "Node id, unique in the cluster (1-65535)")
+  app.add_option("--node-id", f.node.node_id,
+                 "Node id, unique in the cluster (1-65535; 0 or auto: take an unused one from Redis)")
       ->envname("BEHAVIOR_NODE_ID")
-      ->check(CLI::Range(1, 65535))
+      ->transform(CLI::Transformer(std::map<std::string, std::string>{{"auto", "0"}}))
+      ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--workers", f.node.workers, "Worker threads (0 = one per core)")
       ->envname("BEHAVIOR_WORKERS")
@@ -90,7 +176,11 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
 }
 
 bool ServerFlags::finish(std::string* error) {
-  if (redis.empty()) return true;
+  if (redis.empty()) {
+    if (node.node_id != 0) return true;
+    *error = "--node-id 0 (auto) needs --redis";
+    return false;
+  }
   auto colon = redis.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     *error = "--redis must be host:port, got '" + redis + "'";
@@ -109,6 +199,15 @@ bool ServerFlags::finish(std::string* error) {
   if (cluster.ttl <= cluster.heartbeat) {
     *error = "--ttl-ms must be longer than --heartbeat-ms";
     return false;
+  }
+  if (node.node_id == 0) {
+    Result<uint16_t> id = allocate_node_id(cluster);
+    if (!id.ok()) {
+      *error = id.status().to_string();
+      return false;
+    }
+    node.node_id = *id;
+    std::fprintf(stderr, "node id %u allocated from Redis\n", unsigned{node.node_id});
   }
   return true;
 }
