@@ -1,31 +1,15 @@
 #!/usr/bin/env bash
-# The README's first command, for now: installs dependencies, builds (optimized), and runs
-# the runtime's examples, short runtime and cluster benchmarks (the cluster one starts its own
-# redis-server and second node), and local_server, printing what happens. When the cluster,
-# gateway and demo game land, this becomes the one-command local cluster with bots.
+# The README's first command: installs the Debian packages, builds (optimized), and runs the
+# whole cluster on this machine with the demo game: `build/bin/launch` starts redis-server (in
+# a temporary folder, on a free port), two local servers, a gateway and the name server,
+# prints where each listens, lets bots play over TCP, WebSocket and UDP (with reconnects)
+# while it shows their progress, prints the bots' summary (zero loss or a failure) and the
+# cluster's state, and stops everything. Arguments go to launch (see `build/bin/launch --help`),
+# e.g. `tools/demo.sh --bots 200 --duration 60`, or `--bots 0` to play in a browser at
+# the printed /play address until Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
 "$root/tools/install_deps.sh"
 cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$root/build" -j"$(nproc)"
-for example in hello rooms call_and_reply links_and_monitors supervisor timers; do
-  echo
-  echo "== local_server/examples/$example.cpp"
-  "$root/build/bin/example_$example"
-done
-echo
-echo "== bench_runtime (compare with ../shared/anchors/run; see README)"
-for c in pingpong counting ring spawn; do "$root/build/bin/bench_runtime" "$c" 1000000; done
-echo
-echo "== bench_cluster: a redis-server and a second node started on loopback, 64-byte messages and calls"
-"$root/build/bin/bench_cluster" oneway 200000
-"$root/build/bin/bench_cluster" call 5000
-
-echo
-echo "== local_server: starts, runs its clock process, stops cleanly on SIGTERM"
-"$root/build/bin/local_server" --log-level info &
-pid=$!
-sleep 2
-kill -TERM "$pid"
-wait "$pid"
+ninja -C "$root/build" -j"$(nproc)" launch bot ctl local_server name_server gateway
+exec "$root/build/bin/launch" "$@"

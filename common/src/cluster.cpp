@@ -57,7 +57,8 @@ local draining = redis.call('EXISTS', KEYS[3])
 if draining == 1 then redis.call('HSET', KEYS[1], 'draining', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-return 1 + draining
+local fenced = redis.call('DEL', KEYS[4])
+return 1 + draining + 10 * fenced
 )lua";
 
 const char* kClaimScript = R"lua(
@@ -88,6 +89,7 @@ for _, n in ipairs(names) do
 end
 redis.call('DEL', KEYS[2])
 redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[4], '1', 'PX', '604800000')
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
   redis.call('PUBLISH', ARGV[3], 'down ' .. ARGV[1])
 end
@@ -249,6 +251,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::string key(std::string_view suffix) const { return options_.prefix + std::string(suffix); }
   std::string node_key(uint16_t id) const { return key("node:" + std::to_string(id)); }
   std::string names_key(uint16_t id) const { return key("node:" + std::to_string(id) + ":names"); }
+  // Set by the cleanup of a dead node, taken by that node's next heartbeat: proof it was fenced.
+  std::string dead_key(uint16_t id) const { return key("dead:" + std::to_string(id)); }
 
   // --- membership -------------------------------------------------------------------------
 
@@ -257,8 +261,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (!redis_->connected()) return;
     NodeStats st = rt_.stats();
     const int64_t now = wall_ms();
-    std::vector<std::string> args{"EVAL", kRegisterScript, "3", node_key(rt_.node_id()), key("nodes"),
-                                  key("drain:" + std::to_string(rt_.node_id())),
+    std::vector<std::string> args{"EVAL", kRegisterScript, "4", node_key(rt_.node_id()), key("nodes"),
+                                  key("drain:" + std::to_string(rt_.node_id())), dead_key(rt_.node_id()),
                                   std::to_string(options_.ttl.count()), std::to_string(rt_.node_id()),
                                   std::to_string(now)};
     auto field = [&](const char* k, std::string v) {
@@ -281,8 +285,12 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     redis_->command(args, [this, now](redisReply* r) {
       if (!reply_ok(r)) return;
       ++heartbeats_ok_;
-      if (r->type == REDIS_REPLY_INTEGER && (r->integer == 2) != draining_) {
-        draining_ = r->integer == 2;  // an operator drained (or resumed) us through the name server
+      // 1 + (2: draining) + (10: another node declared us dead and cleaned our entries up)
+      if (r->type == REDIS_REPLY_INTEGER && r->integer >= 10) {
+        if (announced_) fence();  // else: a fresh start of this node id, nothing to drop
+      }
+      if (r->type == REDIS_REPLY_INTEGER && (r->integer % 10 == 2) != draining_) {
+        draining_ = r->integer % 10 == 2;  // an operator drained (or resumed) us through the name server
         spdlog::info("cluster: this node {}", draining_ ? "is draining: no new players are placed here"
                                                         : "takes new players again");
       }
@@ -411,11 +419,35 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   }
 
   void cleanup_node(uint16_t id, bool force, std::function<void()> done) {
-    redis_->command({"EVAL", kCleanupScript, "3", node_key(id), names_key(id), key("nodes"), std::to_string(id),
+    redis_->command({"EVAL", kCleanupScript, "4", node_key(id), names_key(id), key("nodes"), dead_key(id), std::to_string(id),
                      key("dir:"), key("events"), force ? "1" : "0"},
                     [done = std::move(done)](redisReply*) {
                       if (done) done();
                     });
+  }
+
+  // The cleanup script ran for us while we could not heartbeat (SIGSTOP, a long pause, cut
+  // off from Redis and the peers): every other node has failed its calls to us, fired DOWN
+  // and EXIT "noconnection" for our processes and may have activated our names elsewhere.
+  // Serving on would be split brain, so we act as if every peer went down (our links and
+  // monitors fire, pending calls fail) and kill our processes that held cluster names; the
+  // heartbeat has already registered us again, empty-handed.
+  void fence() {
+    ++fenced_;
+    spdlog::error("cluster: this node was declared dead while it could not heartbeat; stopping its {} "
+                  "processes with cluster names and dropping its links to other nodes",
+                  claimed_.size());
+    std::vector<uint16_t> peers;
+    for (auto& [id, info] : nodes_) {
+      if (id != rt_.node_id()) peers.push_back(id);
+    }
+    for (uint16_t id : peers) node_down(id, "this node was declared dead");
+    auto names = std::move(claimed_);
+    claimed_.clear();
+    for (auto& [name, pid] : names) {
+      rt_.names().unregister(name, pid);  // the next lookup asks the directory
+      rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string(reason::kKill)));
+    }
   }
 
   void node_down(uint16_t id, const std::string& why) {
@@ -790,6 +822,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
            last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1);
     metric("behavior_cluster_nodes", "gauge", "Live nodes in this node's view.", double(nodes_.size()));
     metric("behavior_cluster_nodes_down_total", "counter", "Nodes this node saw go down.", double(nodes_down_));
+    metric("behavior_cluster_fenced_total", "counter",
+           "Times this node found it had been declared dead and dropped its cluster names.", double(fenced_));
     if (options_.extra_metrics) out += options_.extra_metrics();
     return out;
   }
@@ -834,6 +868,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;
   uint64_t nodes_down_ = 0;
+  uint64_t fenced_ = 0;
 };
 
 }  // namespace behavior::detail

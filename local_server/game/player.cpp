@@ -39,6 +39,7 @@ class Player : public Router {
   void on_start() override {
     const std::string& name = actor().name();
     user_ = name.starts_with(kUserPrefix) ? name.substr(kUserPrefix.size()) : name;
+    spdlog::debug("activated {} as {}", name, actor().pid().to_string());
   }
 
   Task<> route(Message& m) override {

@@ -129,6 +129,36 @@ TEST_F(Cluster3, KilledNodeIsCleanedUpAndItsCallsFailFast) {
   EXPECT_EQ(k2.node(), 2);
 }
 
+// A node paused past the TTL (SIGSTOP) is declared dead and its names activate elsewhere;
+// when it resumes it must not serve them on (split brain): it finds the cleanup's mark at its
+// next heartbeat, kills its processes that held cluster names, fires its links and monitors
+// to other nodes, and stays a member, empty-handed.
+TEST_F(Cluster3, APausedNodeDeclaredDeadDropsItsStaleProcessesWhenItResumes) {
+  Pid stale = ensure_on("user/s", 3);
+  Pid other = ensure_on("user/o", 1);
+  ChildProcess& node3 = *servers_[2];
+  node3.signal(SIGSTOP);
+  ASSERT_TRUE(node3.wait_stopped(Millis(5000)));
+  ASSERT_TRUE(wait_until([&] { return !knows_node(3) && !redis_.exists(key("dir:user/s")); }, Millis(10000)));
+  EXPECT_TRUE(redis_.exists(key("dead:3")));
+  Pid fresh = ensure_on("user/s", 2);  // the name lives on node 2 now
+  ASSERT_EQ(fresh.node(), 2);
+
+  node3.signal(SIGCONT);
+  EXPECT_TRUE(node3.wait_for_output("declared dead while it could not heartbeat", Millis(10000))) << node3.output();
+  EXPECT_TRUE(wait_until([&] { return knows_node(3) && !redis_.exists(key("dead:3")); }, Millis(10000)));
+  // The stale activation is gone; the name still resolves to node 2's; node 3 serves on.
+  EXPECT_TRUE(wait_until([&] { return probe_->call(stale, kEcho, std::string("stale?"), Millis(2000)).status().code() != Code::kOk; }));
+  EXPECT_EQ(redis_.command({"GET", key("dir:user/s")}), std::to_string(fresh.node()) + ":" + std::to_string(fresh.raw()));
+  Reply r = probe_->call("user/s", kEcho, std::string("who"));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r.message().from(), fresh);
+  Pid again = ensure_on("user/n", 3);
+  EXPECT_EQ(again.node(), 3);
+  EXPECT_TRUE(probe_->call(again, kEcho, std::string("new")).ok());
+  EXPECT_TRUE(probe_->call(other, kEcho, std::string("other")).ok());
+}
+
 TEST_F(Cluster3, RedisRestartNodesReRegisterAndRepublish) {
   Pid a = ensure_on("user/a", 1);
   Pid b = ensure_on("user/b", 2);
