@@ -1,0 +1,679 @@
+// bot_driver.cpp — the players' script and checks on a libuv loop (Driver) and the blocking
+// connection setup on a thread pool (Setup); see bot_driver.h and bot_checker.h for the rules.
+#include "bot_driver.h"
+
+#include <behavior/client_frame.h>
+#include <behavior/message.h>
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <random>
+#include <unordered_set>
+
+#include "game.pb.h"
+#include "system.pb.h"
+
+namespace behavior::bot {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup: login → connect → AUTH, blocking, on pool threads.
+
+Setup::Setup(const Config& config, int threads) : config_(config) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+Setup::~Setup() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void Setup::submit(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void Setup::work() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return closing_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // closing, nothing left
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job.done(run(job));
+  }
+}
+
+SetupResult Setup::run(const Job& job) const {
+  SetupResult r;
+  r.player = job.player;
+  const Millis timeout(config_.setup_timeout_ms);
+  const int64_t t0 = now_us();
+  Result<LoginResult> login =
+      behavior::login(config_.name_server_host, config_.name_server_port, job.user, config_.password, timeout);
+  r.login_us = now_us() - t0;
+  if (!login.ok()) {
+    r.stage = "login";
+    r.status = login.status();
+    return r;
+  }
+  r.logged_in = true;
+  r.login = std::move(*login);
+  const std::string& address = job.transport == Transport::kTcp         ? r.login.gateway_tcp
+                               : job.transport == Transport::kWebSocket ? r.login.gateway_ws
+                                                                        : r.login.gateway_udp;
+  if (address.empty()) {
+    r.stage = "connect";
+    r.status = Status::unavailable(std::string("the name server offered no ") + transport_name(job.transport) +
+                                   " address for the gateway");
+    return r;
+  }
+  Result<std::unique_ptr<GameClient>> client = GameClient::connect(job.transport, address, timeout);
+  if (!client.ok()) {
+    r.stage = "connect";
+    r.status = client.status();
+    return r;
+  }
+  Result<std::string> pid = (*client)->auth(r.login.ticket, timeout);
+  if (!pid.ok()) {
+    r.stage = "auth";
+    r.status = pid.status();
+    return r;
+  }
+  r.pid = std::move(*pid);
+  r.client = std::move(*client);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// Player: one simulated client, owned by its driver's loop thread.
+
+enum class State {
+  kWaiting,     // until wake_us, then log in (again)
+  kConnecting,  // a Setup job is running
+  kJoining,     // JOIN_ROOM sent, waiting for JOINED
+  kPlaying,     // running the script
+  kDraining,    // play is over; waiting for its own echoes still in flight
+  kDone,
+};
+
+struct Player {
+  PlayerSpec spec;
+  std::string user;  // the name the server uses for us (from login)
+  State state = State::kWaiting;
+  std::mt19937_64 rng;
+  int64_t wake_us = 0;
+  int64_t join_deadline_us = 0;
+  int64_t next_action_us = std::numeric_limits<int64_t>::max();
+  int64_t last_send_us = 0;
+  std::vector<int64_t> reconnect_at;  // ascending
+  size_t reconnects_done = 0;
+  int failures = 0;  // consecutive failed attempts to get (back) into the room
+
+  std::unique_ptr<GameClient> client;
+  uv_poll_t* poll = nullptr;
+  bool backlog = false;  // frames may be buffered in the client beyond what poll sees
+  bool kicked = false;
+  bool joined_once = false;
+  uint64_t session = 0;  // connections that authenticated
+  std::string pid;       // the user's process from the first AUTH
+
+  int width = 1, height = 1, x = 0, y = 0;
+  uint64_t chat_seq = 0, ping_seq = 0, move_seq = 0;
+  EchoTracker chats, pings, positions;
+  std::unordered_set<uint64_t> unreliable_pending;  // own moves over UDP, this session
+  SenderOrder others;
+};
+
+namespace {
+
+constexpr int64_t kTickMs = 10;  // the KCP interval the gateway uses, too
+constexpr int64_t kHeartbeatAfterUs = 10'000'000;
+constexpr int kMaxActionsPerTick = 16;
+constexpr int kMaxFramesPerDrain = 4096;
+constexpr int kMaxNotes = 25;  // error and anomaly lines printed; all are counted
+std::atomic<int> notes_printed{0};
+
+void note(const std::string& line) {
+  const int n = notes_printed.fetch_add(1);
+  if (n < kMaxNotes) {
+    console_line("bot: " + line);
+  } else if (n == kMaxNotes) {
+    console_line("bot: (further errors and anomalies are counted, not printed)");
+  }
+}
+
+template <class T>
+bool parse(const std::string& body, T* out) {
+  return out->ParseFromString(body);
+}
+
+double uniform(std::mt19937_64& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Driver
+
+Driver::Driver(const Config& config, Setup& setup, LiveCounters& live, std::vector<PlayerSpec> specs,
+               int64_t start_us, const std::atomic<bool>& stop)
+    : config_(config),
+      setup_(setup),
+      live_(live),
+      stop_(stop),
+      start_us_(start_us),
+      play_end_us_(start_us + static_cast<int64_t>(config.duration_s * 1e6)) {
+  uv_loop_init(&loop_);
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uv_async_init(&loop_, &async_, &Driver::on_async);
+  async_.data = this;
+  loop_.data = this;
+  const int64_t duration_us = play_end_us_ - start_us_;
+  for (PlayerSpec& spec : specs) {
+    auto p = std::make_unique<Player>();
+    p->rng.seed(config.seed * 0x9E3779B97F4A7C15ull + spec.index + 1);
+    p->user = spec.user;
+    // Deliberate reconnects spread over the run: the k-th near k/(K+1) of it, jittered.
+    const int k_total = config.reconnects;
+    for (int k = 1; k <= k_total; ++k) {
+      const double slot = static_cast<double>(duration_us) / (k_total + 1);
+      const double at = slot * k + uniform(p->rng, -0.25, 0.25) * slot;
+      p->reconnect_at.push_back(start_us_ + static_cast<int64_t>(at));
+    }
+    std::sort(p->reconnect_at.begin(), p->reconnect_at.end());
+    ++tally_.players;
+    ++tally_.players_by_transport[transport_name(spec.transport)];
+    p->spec = std::move(spec);
+    players_.push_back(std::move(p));
+  }
+}
+
+Driver::~Driver() { uv_loop_close(&loop_); }
+
+void Driver::run() {
+  for (auto& p : players_) start_setup(*p);
+  uv_timer_start(&tick_, &Driver::on_tick, kTickMs, kTickMs);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Driver::on_tick(uv_timer_t* t) { static_cast<Driver*>(t->data)->tick(); }
+
+void Driver::on_async(uv_async_t* a) { static_cast<Driver*>(a->data)->take_setups(); }
+
+void Driver::on_readable(uv_poll_t* h, int status, int) {
+  Player* p = static_cast<Player*>(h->data);
+  Driver* d = static_cast<Driver*>(h->loop->data);
+  if (status < 0) {
+    d->connection_failed(*p, "disconnected", std::string("poll: ") + uv_strerror(status));
+    return;
+  }
+  d->drain(*p);
+}
+
+bool Driver::all_done() const {
+  return std::all_of(players_.begin(), players_.end(), [](const auto& p) { return p->state == State::kDone; });
+}
+
+void Driver::tick() {
+  if (closing_) return;
+  const int64_t now = now_us();
+  if (phase_ == Phase::kPlay && (now >= play_end_us_ || stop_.load(std::memory_order_relaxed))) {
+    // Play is over: nobody starts anything new; echoes in flight get until the deadline.
+    phase_ = Phase::kDrain;
+    drain_deadline_us_ = now + static_cast<int64_t>(config_.drain_s * 1e6);
+    for (auto& p : players_) {
+      if (p->state == State::kWaiting) {
+        p->state = State::kDone;
+      } else if (p->state == State::kJoining) {
+        end_connection(*p, End::kFinished);
+        p->state = State::kDone;
+      } else if (p->state == State::kPlaying) {
+        p->state = State::kDraining;
+      }
+    }
+  }
+  const bool drain_over = phase_ == Phase::kDrain && now >= drain_deadline_us_;
+  for (auto& owned : players_) {
+    Player& p = *owned;
+    if (p.state == State::kWaiting && now >= p.wake_us) {
+      start_setup(p);
+      continue;
+    }
+    if (p.state != State::kJoining && p.state != State::kPlaying && p.state != State::kDraining) continue;
+    // KCP needs its timers run (retransmits, window probes) even when nothing arrives.
+    if (p.backlog || p.spec.transport == Transport::kUdp) drain(p);
+    switch (p.state) {
+      case State::kJoining:
+        if (now >= p.join_deadline_us) {
+          connection_failed(p, "join_timeout",
+                            "no JOINED within " + std::to_string(config_.join_timeout_ms) + " ms of JOIN_ROOM");
+        }
+        break;
+      case State::kPlaying:
+        if (p.reconnects_done < p.reconnect_at.size() && now >= p.reconnect_at[p.reconnects_done]) {
+          ++p.reconnects_done;
+          ++tally_.reconnects;
+          // One more action first, so the drop leaves a message in flight as a real client's
+          // would: the abandoned-by-reconnect rule gets exercised, not just documented.
+          if (config_.rate > 0) act(p);
+          if (p.state != State::kPlaying) break;  // the send failed: already handled
+          end_connection(p, End::kDeliberate);
+          p.state = State::kWaiting;
+          p.wake_us = now;
+          break;
+        }
+        for (int n = 0; p.state == State::kPlaying && p.next_action_us <= now; ++n) {
+          if (n == kMaxActionsPerTick) {  // far behind (a stall): skip ahead, do not burst
+            schedule_next_action(p, now);
+            break;
+          }
+          act(p);
+          p.next_action_us += static_cast<int64_t>(1e6 / config_.rate * uniform(p.rng, 0.5, 1.5));
+        }
+        if (p.state == State::kPlaying && now - p.last_send_us > kHeartbeatAfterUs) {
+          send(p, proto::kHeartbeat, "bot");  // keeps a slow script under the idle timeout
+        }
+        break;
+      case State::kDraining:
+        if (p.chats.pending() == 0 && p.pings.pending() == 0 && p.positions.pending() == 0) {
+          finish(p);
+        } else if (drain_over) {
+          p.chats.finish();
+          p.pings.finish();
+          p.positions.finish();
+          finish(p);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (phase_ != Phase::kPlay && setups_in_flight_ == 0 && all_done()) {
+    closing_ = true;
+    for (auto& p : players_) collect(*p);
+    uv_timer_stop(&tick_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  }
+}
+
+void Driver::start_setup(Player& p) {
+  p.state = State::kConnecting;
+  ++setups_in_flight_;
+  setup_.submit(Setup::Job{p.spec.index, p.spec.user, p.spec.transport, [this](SetupResult r) {
+                             // The send happens under the lock: once the loop has taken the
+                             // result, this thread no longer touches the async handle.
+                             std::lock_guard<std::mutex> lock(inbox_mu_);
+                             inbox_.push_back(std::move(r));
+                             uv_async_send(&async_);
+                           }});
+}
+
+void Driver::take_setups() {
+  std::vector<SetupResult> results;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    results.swap(inbox_);
+  }
+  for (SetupResult& r : results) {
+    // Specs are numbered across drivers; find ours by index.
+    for (auto& p : players_) {
+      if (p->spec.index == r.player) {
+        setup_done(*p, std::move(r));
+        break;
+      }
+    }
+  }
+}
+
+void Driver::setup_done(Player& p, SetupResult r) {
+  --setups_in_flight_;
+  if (r.logged_in) {
+    ++tally_.logins;
+    live_.logins.fetch_add(1, std::memory_order_relaxed);
+    tally_.login_us.add(r.login_us);
+  }
+  const int64_t now = now_us();
+  if (!r.stage.empty()) {
+    error(p, r.stage + "_failed", r.status.to_string());
+    ++p.failures;
+    if (phase_ == Phase::kPlay) {
+      p.state = State::kWaiting;
+      p.wake_us = now + std::min<int64_t>(5'000'000, 200'000LL << std::min(p.failures, 5));
+    } else {
+      p.state = State::kDone;
+    }
+    return;
+  }
+  if (phase_ != Phase::kPlay) {  // too late to play
+    p.state = State::kDone;
+    return;
+  }
+  if (!r.login.user.empty()) p.user = r.login.user;
+  ++p.session;
+  if (p.pid.empty()) {
+    p.pid = r.pid;
+  } else if (r.pid == p.pid) {
+    ++tally_.same_process;
+  } else {
+    error(p, "process_changed", "AUTH named the user process " + r.pid + ", before " + p.pid);
+    p.pid = r.pid;
+  }
+  p.client = std::move(r.client);
+  p.kicked = false;
+  p.backlog = true;  // AUTH may have read frames past its answer
+  p.state = State::kJoining;
+  if (Status s = watch(p); !s.ok()) return connection_failed(p, "connect_failed", s.to_string());
+  p.join_deadline_us = now + config_.join_timeout_ms * 1000;
+  game::JoinRoom join;
+  join.set_room(p.spec.room);
+  if (send(p, game::JOIN_ROOM, join.SerializeAsString())) drain(p);
+}
+
+// A poll handle on the client's socket: the loop reads only when there is something to read.
+Status Driver::watch(Player& p) {
+  auto* h = new uv_poll_t;
+  const int fd = p.client->fd();
+  if (int rc = uv_poll_init(&loop_, h, fd); rc != 0) {
+    delete h;  // not initialized: nothing for the loop to close
+    return Status::internal(std::string("cannot watch the socket: ") + uv_strerror(rc));
+  }
+  h->data = &p;
+  p.poll = h;
+  // uv_poll_init made the socket non-blocking. GameClient's sends expect a blocking socket
+  // (TCP's has a send timeout); libuv only waits for readability on it, never reads.
+  if (int flags = ::fcntl(fd, F_GETFL); flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (int rc = uv_poll_start(h, UV_READABLE, &Driver::on_readable); rc != 0) {
+    return Status::internal(std::string("cannot watch the socket: ") + uv_strerror(rc));
+  }
+  return {};
+}
+
+void Driver::drain(Player& p) {
+  for (int n = 0; n < kMaxFramesPerDrain; ++n) {
+    if (!p.client) return;
+    Result<ClientFrame> f = p.client->receive(Millis(0));
+    if (!f.ok()) {
+      if (f.status().code() == Code::kTimeout) {
+        p.backlog = false;
+        return;
+      }
+      const bool closed = f.status().code() == Code::kUnavailable;
+      connection_failed(p, closed ? "disconnected" : "protocol_error", f.status().to_string());
+      return;
+    }
+    ++tally_.msgs_received;
+    live_.received.fetch_add(1, std::memory_order_relaxed);
+    handle_frame(p, *f);
+  }
+  p.backlog = true;  // more may be buffered: the next tick goes on
+}
+
+void Driver::handle_frame(Player& p, ClientFrame& f) {
+  const int64_t now = now_us();
+  auto echo = [&](EchoTracker& tracker, const char* stream, uint64_t seq, LatencySamples* rtt) {
+    int64_t rtt_us = 0;
+    switch (tracker.received(seq, now, &rtt_us)) {
+      case EchoOutcome::kInOrder:
+        if (rtt) rtt->add(rtt_us);
+        break;
+      case EchoOutcome::kReordered:
+        if (rtt) rtt->add(rtt_us);
+        anomaly(p, std::string(stream) + " seq " + std::to_string(seq) + " came back after a later one (reordered)");
+        break;
+      case EchoOutcome::kDuplicate:
+        anomaly(p, std::string(stream) + " seq " + std::to_string(seq) + " came back twice (duplicated)");
+        break;
+      case EchoOutcome::kLateAbandoned:
+        break;
+      case EchoOutcome::kUnexpected:
+        error(p, "unexpected_seq", std::string(stream) + " seq " + std::to_string(seq) + " was never sent");
+        break;
+    }
+  };
+  switch (f.proto_id) {
+    case game::JOINED:
+      if (p.state == State::kJoining) {
+        on_joined(p, f.body);
+      } else {
+        error(p, "unexpected_frame", "JOINED without a JOIN_ROOM waiting for it");
+      }
+      return;
+    case game::POSITION: {
+      game::Position pos;
+      if (!parse(f.body, &pos)) return error(p, "bad_frame", "POSITION does not parse");
+      if (pos.user() != p.user) {
+        ++tally_.positions_others;
+      } else if (p.spec.transport == Transport::kUdp) {
+        if (p.unreliable_pending.erase(pos.seq())) ++tally_.positions_unreliable_received;
+      } else {
+        echo(p.positions, "POSITION", pos.seq(), nullptr);
+      }
+      return;
+    }
+    case game::CHAT_MESSAGE: {
+      game::ChatMessage chat;
+      if (!parse(f.body, &chat)) return error(p, "bad_frame", "CHAT_MESSAGE does not parse");
+      if (chat.from() == p.user) {
+        echo(p.chats, "CHAT_MESSAGE", chat.seq(), &tally_.chat_rtt_us);
+        return;
+      }
+      ++tally_.others_chat;
+      switch (p.others.received(chat.from(), chat_session(chat.text()), chat.seq())) {
+        case OrderOutcome::kInOrder:
+          break;
+        case OrderOutcome::kReordered:
+          ++tally_.others_reordered;
+          anomaly(p, "chat seq " + std::to_string(chat.seq()) + " from " + chat.from() + " came after a later one");
+          break;
+        case OrderOutcome::kDuplicate:
+          ++tally_.others_duplicated;
+          anomaly(p, "chat seq " + std::to_string(chat.seq()) + " from " + chat.from() + " came twice");
+          break;
+        case OrderOutcome::kOldSession:
+          ++tally_.others_old_session;
+          break;
+      }
+      return;
+    }
+    case game::PONG: {
+      game::Ping pong;
+      if (!parse(f.body, &pong)) return error(p, "bad_frame", "PONG does not parse");
+      echo(p.pings, "PONG", pong.seq(), &tally_.ping_rtt_us);
+      return;
+    }
+    case game::SCORE:
+      ++tally_.scores;
+      return;
+    case game::PLAYER_JOINED:
+      ++tally_.player_joined_events;
+      return;
+    case game::PLAYER_LEFT:
+      ++tally_.player_left_events;
+      return;
+    case proto::kHeartbeat:
+      return;
+    case proto::kKick:
+      p.kicked = true;
+      return error(p, "kicked", "the gateway kicked us: " + f.body);
+    case proto::kError: {
+      pb::ErrorFrame e;
+      if (!e.ParseFromString(f.body)) return error(p, "bad_frame", "an error frame does not parse");
+      if (e.code() == game::ERROR_NOT_IN_ROOM && p.state == State::kJoining) {
+        // We send nothing but JOIN_ROOM before JOINED: this answers a MOVE or CHAT the
+        // previous connection left in flight, which the server saw after we left the room.
+        ++tally_.stale_refusals;
+        return;
+      }
+      return error(p, "error_" + std::to_string(e.code()), e.message());
+    }
+    default:
+      return error(p, "unexpected_frame", "protoID " + std::to_string(f.proto_id));
+  }
+}
+
+void Driver::on_joined(Player& p, const std::string& body) {
+  game::Joined joined;
+  if (!parse(body, &joined)) return connection_failed(p, "bad_frame", "JOINED does not parse");
+  if (joined.room() != p.spec.room) {
+    error(p, "join_wrong_room", "JOINED names room " + joined.room() + ", we asked for " + p.spec.room);
+  }
+  int seen = 0;
+  for (const game::PlayerState& s : joined.players()) {
+    if (s.user() != p.user) continue;
+    ++seen;
+    p.x = s.x();
+    p.y = s.y();
+  }
+  if (seen != 1) {
+    error(p, "join_self_missing",
+          "JOINED lists us " + std::to_string(seen) + " times among " + std::to_string(joined.players_size()) + " players");
+  }
+  p.width = std::max(1, joined.width());
+  p.height = std::max(1, joined.height());
+  const int64_t now = now_us();
+  p.state = State::kPlaying;
+  p.failures = 0;
+  ++tally_.joins;
+  live_.connected.fetch_add(1, std::memory_order_relaxed);
+  if (!p.joined_once) {
+    p.joined_once = true;
+    ++tally_.players_joined;
+    tally_.first_join_done_us = std::max(tally_.first_join_done_us, now - start_us_);
+  }
+  schedule_next_action(p, now);
+}
+
+void Driver::schedule_next_action(Player& p, int64_t now) {
+  p.next_action_us = config_.rate > 0
+                         ? now + static_cast<int64_t>(1e6 / config_.rate * uniform(p.rng, 0.5, 1.5))
+                         : std::numeric_limits<int64_t>::max();
+}
+
+// One step of the script: a move (60%), a chat line (25%) or a ping (15%).
+void Driver::act(Player& p) {
+  const int64_t now = now_us();
+  const double r = uniform(p.rng, 0, 1);
+  if (r < 0.60) {
+    // A random walk: one cell in one of four directions, turned back at the map's edge.
+    static constexpr int kDx[] = {1, -1, 0, 0};
+    static constexpr int kDy[] = {0, 0, 1, -1};
+    const size_t d = static_cast<size_t>(p.rng() % 4);
+    int nx = p.x + kDx[d], ny = p.y + kDy[d];
+    if (nx < 0 || nx >= p.width) nx = p.x - kDx[d];
+    if (ny < 0 || ny >= p.height) ny = p.y - kDy[d];
+    p.x = std::clamp(nx, 0, p.width - 1);
+    p.y = std::clamp(ny, 0, p.height - 1);
+    game::Move move;
+    move.set_x(p.x);
+    move.set_y(p.y);
+    move.set_seq(++p.move_seq);
+    if (p.spec.transport == Transport::kUdp) {
+      p.unreliable_pending.insert(move.seq());
+      ++tally_.positions_unreliable_expected;
+    } else {
+      p.positions.sent(move.seq(), now);
+    }
+    send(p, game::MOVE, move.SerializeAsString());
+  } else if (r < 0.85) {
+    game::Chat chat;
+    chat.set_seq(++p.chat_seq);
+    // The session tag lets other players tell a dropped connection's stragglers from reordering.
+    chat.set_text("s" + std::to_string(p.session) + " #" + std::to_string(chat.seq()) + " from " + p.user);
+    p.chats.sent(chat.seq(), now);
+    send(p, game::CHAT, chat.SerializeAsString());
+  } else {
+    game::Ping ping;
+    ping.set_seq(++p.ping_seq);
+    ping.set_client_time_us(static_cast<uint64_t>(now));
+    p.pings.sent(ping.seq(), now);
+    send(p, game::PING, ping.SerializeAsString());
+  }
+}
+
+bool Driver::send(Player& p, uint32_t proto_id, const std::string& body) {
+  Status s = p.client->send(proto_id, body);
+  if (!s.ok()) {
+    connection_failed(p, "send_failed", s.to_string());
+    return false;
+  }
+  p.last_send_us = now_us();
+  ++tally_.msgs_sent;
+  live_.sent.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Driver::end_connection(Player& p, End how) {
+  if (p.poll) {
+    uv_poll_stop(p.poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(p.poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    p.poll = nullptr;
+  }
+  if (p.state == State::kPlaying || p.state == State::kDraining) {
+    live_.connected.fetch_sub(1, std::memory_order_relaxed);
+  }
+  const bool deliberate = how != End::kFailure;
+  p.chats.end_session(deliberate);
+  p.pings.end_session(deliberate);
+  p.positions.end_session(deliberate);
+  p.unreliable_pending.clear();
+  if (p.client && deliberate && p.spec.transport == Transport::kUdp && p.client->conv() != 0) {
+    (void)p.client->send_raw(udp_control(kUdpBye, p.client->conv(), ""));  // UDP has no FIN
+  }
+  p.client.reset();
+  p.backlog = false;
+}
+
+void Driver::connection_failed(Player& p, const std::string& kind, const std::string& detail) {
+  if (!p.client) return;  // already handled
+  if (!p.kicked || kind != "disconnected") error(p, kind, detail);  // a kick was counted already
+  end_connection(p, End::kFailure);
+  ++p.failures;
+  if (phase_ == Phase::kPlay) {
+    p.state = State::kWaiting;
+    p.wake_us = now_us() + std::min<int64_t>(5'000'000, 200'000LL << std::min(p.failures, 5));
+  } else {
+    p.state = State::kDone;
+  }
+}
+
+void Driver::finish(Player& p) {
+  end_connection(p, End::kFinished);
+  p.state = State::kDone;
+}
+
+void Driver::error(Player& p, const std::string& kind, const std::string& detail) {
+  ++tally_.errors[kind];
+  live_.errors.fetch_add(1, std::memory_order_relaxed);
+  note("error " + kind + ": " + p.spec.user + " (" + transport_name(p.spec.transport) + "): " + detail);
+}
+
+void Driver::anomaly(Player& p, const std::string& what) {
+  note("check failed: " + p.spec.user + " (" + transport_name(p.spec.transport) + "): " + what);
+}
+
+void Driver::collect(Player& p) {
+  tally_.chat.add(p.chats.counts());
+  tally_.ping.add(p.pings.counts());
+  tally_.position.add(p.positions.counts());
+}
+
+}  // namespace behavior::bot
