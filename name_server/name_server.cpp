@@ -207,9 +207,18 @@ class NameServer::Impl {
       return done(error_response(400, why));
     }
     const std::string dir_key = key("dir:" + user_process_name(c.user));
+    // Without Redis a login could not be sticky (7) and its ticket could not be checked for
+    // single use at the gateway: refuse it clearly instead of handing out a useless ticket.
     if (options_.dev_auth) {
-      if (!redis_->connected()) return finish_login(c.user, std::nullopt, std::move(done));  // no stickiness
+      if (!redis_->connected()) {
+        ++logins_["unavailable"];
+        return done(error_response(503, "the directory is unavailable (Redis is down); retry later"));
+      }
       redis_->command({"GET", dir_key}, [this, user = c.user, done = std::move(done)](redisReply* r) mutable {
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+          ++logins_["unavailable"];
+          return done(error_response(503, "the directory is unavailable; retry later"));
+        }
         finish_login(user, dir_node(r), std::move(done));
       });
       return;

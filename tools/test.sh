@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then builds and runs every test suite
 #   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration,
+#                  e2e (the demo game, launcher, bots, ctl, browser), chaos (faults injected),
 #                  cluster, name_server, gateway (real redis-server and the real binaries as
 #                  separate processes, started by the tests)
 #   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests, the cluster and the
@@ -23,7 +24,7 @@ echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
 ninja -C build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway|e2e|chaos'
 
 echo "== TSan build"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread
