@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "net_loop.h"
@@ -82,6 +83,7 @@ class Gateway::Impl final : public Endpoint {
   Status start() {
     if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
     if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
+    rt_.add_endpoint(this, kControlSerial);  // operator requests (kKickUser)
     running_ = true;
     spdlog::info("gateway: tcp {} ws {} (node {})", tcp_port_.load(), ws_port_.load(), rt_.node_id());
     return {};
@@ -89,6 +91,7 @@ class Gateway::Impl final : public Endpoint {
 
   void stop() {
     if (!running_.exchange(false)) return;
+    rt_.remove_endpoint(control_pid(rt_.node_id()));
     net_.stop([this] { stop_on_loop(); });
   }
 
@@ -659,7 +662,11 @@ class Gateway::Impl final : public Endpoint {
     for (Message* m = batch; m;) {
       Message* next = m->next.load(std::memory_order_relaxed);
       MessagePtr owned(m);
-      if (Conn* c = find(m->to().serial())) handle(c, std::move(owned));
+      if (m->to().serial() == kControlSerial) {
+        control(std::move(owned));
+      } else if (Conn* c = find(m->to().serial())) {
+        handle(c, std::move(owned));
+      }
       m = next;
     }
     flush_udp();  // everything this batch queued for UDP clients, in as few datagrams as fit
@@ -695,6 +702,50 @@ class Gateway::Impl final : public Endpoint {
       default:
         return;
     }
+  }
+
+  // Operator requests to control_pid() (gateway.h), from any node of the cluster (s2s peers
+  // have proved the cluster secret). Only calls are answered.
+  void control(MessagePtr m) {
+    if (m->kind() != Kind::kCall) return;
+    auto answer = [&](Message* r) {
+      r->set_request_id(m->request_id());
+      rt_.route(r);
+    };
+    if (m->proto_id() != kKickUser) {
+      answer(Message::error_reply(m->from(), m->to(), m->request_id(),
+                                  Status::invalid_argument("unknown gateway request " + std::to_string(m->proto_id()))));
+      return;
+    }
+    std::optional<std::string> user, reason;
+    try {
+      const JsonMap& req = m->as<JsonMap>();
+      user = req.get_string("user");
+      reason = req.get_string("reason");
+    } catch (const std::exception&) {
+      user.reset();
+    }
+    if (!user || user->empty()) {
+      answer(Message::error_reply(m->from(), m->to(), m->request_id(),
+                                  Status::invalid_argument("a kick names a user: JsonMap{user, reason}")));
+      return;
+    }
+    const std::string why = reason && !reason->empty() ? *reason : std::string(kDefaultKickReason);
+    // A scan of every connection: operators kick rarely, and an index by user would cost
+    // memory on every connection.
+    std::vector<Conn*> hit;
+    for (auto& [serial, c] : conns_) {
+      if ((c->state == Conn::State::kReady || c->state == Conn::State::kEnsuring) && c->user_name == *user) {
+        hit.push_back(c);
+      }
+    }
+    for (Conn* c : hit) {
+      ++kicks_;
+      spdlog::info("gateway: kicking user {} ({}): {}", *user, c->pid.to_string(), why);
+      send_frame(c, proto::kKick, why);
+      close_after_write(c, "kicked by an operator");  // the process is told (kDetach) and lives on
+    }
+    answer(new Message(m->from(), m->to(), Kind::kReply, kKickUser, Body(static_cast<uint64_t>(hit.size()))));
   }
 
   // -------------------------------------------------------------------------------------
