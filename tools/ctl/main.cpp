@@ -1,6 +1,575 @@
-// main.cpp — ctl: placeholder while it is written (issue 6).
+// main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
+// stop, drain, resume, kick), each printing a table or one JSON document. Exit 0/1/2.
+#include <behavior/json_map.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
-int main() {
-  std::fprintf(stderr, "ctl: not written yet\n");
-  return 2;
+#include <functional>
+#include <thread>
+
+#include <gateway.h>
+
+#include "admin_http.h"
+#include "cluster_reader.h"
+#include "ctl_node.h"
+#include "output.h"
+
+namespace behavior::ctl {
+namespace {
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Flags {
+  std::string redis = "127.0.0.1:6379";
+  RedisTarget target;
+  std::string secret;
+  std::string s2s_host = "127.0.0.1";
+  std::string name_server = "http://127.0.0.1:8080";
+  std::string admin_token;
+  bool json = false;
+  int64_t timeout_ms = 5000;
+  std::string log_level = "error";
+  // Command arguments.
+  std::string name;
+  std::string proto_text;
+  std::string body;
+  bool body_hex = false;
+  bool body_json = false;
+  std::string stop_reason = "normal";
+  std::string kick_reason = std::string(gateway::kDefaultKickReason);
+  int node_id = 0;
+  Millis timeout() const { return Millis(timeout_ms); }
+};
+
+// A failure: the message on stderr, and with --json also {"error"} on stdout.
+class Failure {
+ public:
+  Failure(int code, std::string message) : code_(code), message_(std::move(message)) {}
+  int report(const Flags& f) const {
+    std::fprintf(stderr, "ctl: %s\n", message_.c_str());
+    if (f.json) {
+      rapidjson::StringBuffer sb;
+      JsonWriter w(sb);
+      w.StartObject();
+      write_key_string(w, "error", message_);
+      w.EndObject();
+      std::printf("%s\n", sb.GetString());
+    }
+    return code_;
+  }
+
+ private:
+  int code_;
+  std::string message_;
+};
+
+Failure failed(const Status& s) { return Failure(kFailed, s.message().empty() ? s.to_string() : s.message()); }
+
+void print_json(const std::function<void(JsonWriter&)>& body) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  body(w);
+  std::printf("%s\n", sb.GetString());
+}
+
+Result<std::unique_ptr<ClusterReader>> open_reader(const Flags& f) {
+  return ClusterReader::connect(f.target, f.timeout());
+}
+
+Result<uint32_t> parse_proto(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text.c_str(), &end, 0);  // decimal or 0x...
+  if (text.empty() || *end != '\0' || errno != 0 || v > 0xFFFFFFFFull || text[0] == '-') {
+    return Status::invalid_argument("protoID must be a number from 0 to 4294967295 (or 0x...), got '" + text + "'");
+  }
+  if (proto::is_system(static_cast<uint32_t>(v))) {
+    return Status::invalid_argument("protoIDs from 0xFFFF0000 up are reserved for the runtime and the gateway");
+  }
+  return static_cast<uint32_t>(v);
+}
+
+Result<std::string> parse_body(const Flags& f) {
+  if (f.body_hex) {
+    auto bytes = from_hex(f.body);
+    if (!bytes) return Status::invalid_argument("--body-hex: the body is not an even number of hex digits");
+    return *bytes;
+  }
+  if (f.body_json) {
+    JsonMap m;  // the runtime's wire form for small maps: one flat JSON object
+    if (!m.ParseFromString(f.body)) return Status::invalid_argument("--body-json: the body is not one flat JSON object");
+    std::string wire;
+    m.SerializeToString(&wire);
+    return wire;
+  }
+  return f.body;
+}
+
+ClusterOptions cluster_options(const Flags& f) {
+  ClusterOptions co;
+  co.redis_host = f.target.host;
+  co.redis_port = f.target.port;
+  co.redis_password = f.target.password;
+  co.prefix = f.target.prefix;
+  co.secret = f.secret;
+  co.s2s_host = f.s2s_host;
+  return co;
+}
+
+std::string client_addresses(const ClusterNodeInfo& n) {
+  std::string out;
+  for (const char* k : {"tcp", "ws", "udp"}) {
+    if (auto it = n.attributes.find(k); it != n.attributes.end() && !it->second.empty()) {
+      out += (out.empty() ? "" : " ") + std::string(k) + "=" + it->second;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Read-only commands (Redis only).
+
+int cmd_nodes(const Flags& f) {
+  auto reader = open_reader(f);
+  if (!reader.ok()) return failed(reader.status()).report(f);
+  auto rows = (*reader)->nodes();
+  if (!rows.ok()) return failed(rows.status()).report(f);
+  const int64_t now = wall_ms();
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("nodes");
+      w.StartArray();
+      for (const auto& r : *rows) {
+        const auto& n = r.info;
+        w.StartObject();
+        w.Key("id");
+        w.Uint(n.id);
+        w.Key("alive");
+        w.Bool(r.registered);
+        write_key_string(w, "kind", n.kind);
+        write_key_string(w, "s2s", n.s2s);
+        write_key_string(w, "metrics", n.metrics);
+        write_key_string(w, "version", n.version);
+        w.Key("capacity");
+        w.Uint(n.capacity);
+        w.Key("live");
+        w.Uint64(n.live);
+        w.Key("load");
+        w.Double(n.load);
+        w.Key("connections");
+        w.Uint64(n.connections);
+        w.Key("draining");
+        w.Bool(n.draining);
+        w.Key("started_ms");
+        w.Int64(n.started_ms);
+        w.Key("heartbeat_ms");
+        w.Int64(n.heartbeat_ms);
+        w.Key("heartbeat_age_ms");
+        w.Int64(std::max<int64_t>(0, now - n.heartbeat_ms));
+        w.Key("attributes");
+        w.StartObject();
+        for (const auto& [k, v] : n.attributes) write_key_string(w, k.c_str(), v);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+    });
+    return kOk;
+  }
+  Table t({"ID", "KIND", "S2S", "CAPACITY", "LIVE", "CONNS", "CLIENT ADDRESSES", "DRAINING", "HEARTBEAT"},
+          {true, false, false, true, true, true, false, false, true});
+  for (const auto& r : *rows) {
+    const auto& n = r.info;
+    const std::string age = show_age(now - n.heartbeat_ms) + " ago";
+    if (!r.registered) {
+      t.add({std::to_string(n.id), "?", "", "", "", "", "(dead: registration expired)", "", age});
+      continue;
+    }
+    const bool gw = n.kind == "gateway";
+    t.add({std::to_string(n.id), n.kind, n.s2s, std::to_string(n.capacity), std::to_string(n.live),
+           gw ? std::to_string(n.connections) : "-", client_addresses(n), n.draining ? "yes" : "no", age});
+  }
+  std::fputs(t.render().c_str(), stdout);
+  return kOk;
+}
+
+int cmd_count(const Flags& f) {
+  auto reader = open_reader(f);
+  if (!reader.ok()) return failed(reader.status()).report(f);
+  auto rows = (*reader)->nodes();
+  if (!rows.ok()) return failed(rows.status()).report(f);
+  uint64_t total = 0;
+  for (const auto& r : *rows) total += r.registered ? r.info.live : 0;
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("nodes");
+      w.StartArray();
+      for (const auto& r : *rows) {
+        if (!r.registered) continue;
+        w.StartObject();
+        w.Key("id");
+        w.Uint(r.info.id);
+        write_key_string(w, "kind", r.info.kind);
+        w.Key("live");
+        w.Uint64(r.info.live);
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("total");
+      w.Uint64(total);
+      w.EndObject();
+    });
+    return kOk;
+  }
+  Table t({"NODE", "KIND", "PROCESSES"}, {true, false, true});
+  for (const auto& r : *rows) {
+    if (r.registered) t.add({std::to_string(r.info.id), r.info.kind, std::to_string(r.info.live)});
+  }
+  t.add({"total", "", std::to_string(total)});
+  std::fputs(t.render().c_str(), stdout);
+  return kOk;
+}
+
+int cmd_where(const Flags& f) {
+  auto reader = open_reader(f);
+  if (!reader.ok()) return failed(reader.status()).report(f);
+  auto entry = (*reader)->where(f.name);
+  if (!entry.ok()) return failed(entry.status()).report(f);
+  if (!*entry) return Failure(kFailed, "no process named " + f.name + " in the directory").report(f);
+  const DirEntry& e = **entry;
+  auto rows = (*reader)->nodes();
+  if (!rows.ok()) return failed(rows.status()).report(f);
+  std::string kind;
+  bool alive = false;
+  for (const auto& r : *rows) {
+    if (r.info.id == e.node && r.registered) {
+      alive = true;
+      kind = r.info.kind;
+    }
+  }
+  if (!alive) {
+    return Failure(kFailed, f.name + " was on node " + std::to_string(e.node) +
+                                ", which is not alive (its entry goes with the node's cleanup)")
+        .report(f);
+  }
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      write_key_string(w, "name", f.name);
+      w.Key("node");
+      w.Uint(e.node);
+      write_key_string(w, "kind", kind);
+      write_key_string(w, "pid", e.pid.to_string());
+      w.Key("pid_raw");
+      w.Uint64(e.pid.raw());
+      w.EndObject();
+    });
+    return kOk;
+  }
+  Table t({"NAME", "NODE", "PID"}, {false, true, false});
+  t.add({f.name, std::to_string(e.node), e.pid.to_string()});
+  std::fputs(t.render().c_str(), stdout);
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands that join the cluster for a moment.
+
+struct Joined {
+  std::unique_ptr<ClusterReader> reader;
+  std::unique_ptr<CtlNode> node;
+};
+
+Result<Joined> join(const Flags& f) {
+  Joined j;
+  auto reader = open_reader(f);
+  if (!reader.ok()) return reader.status();
+  j.reader = std::move(*reader);
+  auto node = CtlNode::join(*j.reader, cluster_options(f), f.timeout());
+  if (!node.ok()) return node.status();
+  j.node = std::move(*node);
+  return j;
+}
+
+int cmd_send_or_call(const Flags& f, bool call) {
+  auto proto_id = parse_proto(f.proto_text);
+  if (!proto_id.ok()) return Failure(kUsage, proto_id.status().message()).report(f);
+  auto body = parse_body(f);
+  if (!body.ok()) return Failure(kUsage, body.status().message()).report(f);
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  Result<Pid> pid = j->node->resolve(f.name);
+  if (!pid.ok()) return failed(pid.status()).report(f);
+  const size_t size = body->size();
+  if (!call) {
+    if (Status s = j->node->send(*pid, *proto_id, std::move(*body)); !s.ok()) return failed(s).report(f);
+    j->node->leave();
+    if (f.json) {
+      print_json([&](JsonWriter& w) {
+        w.StartObject();
+        write_key_string(w, "name", f.name);
+        write_key_string(w, "pid", pid->to_string());
+        w.Key("node");
+        w.Uint(pid->node());
+        w.Key("proto_id");
+        w.Uint(*proto_id);
+        w.Key("bytes");
+        w.Uint64(size);
+        w.Key("delivered");
+        w.Bool(true);
+        w.EndObject();
+      });
+    } else {
+      std::printf("sent protoID %u (%zu bytes) to %s %s on node %u\n", *proto_id, size, f.name.c_str(),
+                  pid->to_string().c_str(), pid->node());
+    }
+    return kOk;
+  }
+  auto reply = j->node->call(*pid, *proto_id, std::move(*body), f.timeout());
+  if (!reply.ok()) return failed(reply.status()).report(f);
+  j->node->leave();
+  const bool text = printable(reply->body);
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      write_key_string(w, "name", f.name);
+      write_key_string(w, "pid", pid->to_string());
+      w.Key("proto_id");
+      w.Uint(*proto_id);
+      w.Key("reply_proto_id");
+      w.Uint(reply->proto_id);
+      write_key_string(w, "encoding", text ? "text" : "hex");
+      write_key_string(w, "body", text ? reply->body : to_hex(reply->body));
+      write_key_string(w, "body_hex", to_hex(reply->body));
+      w.EndObject();
+    });
+  } else {
+    std::printf("%s\n", text ? reply->body.c_str() : to_hex(reply->body).c_str());
+  }
+  return kOk;
+}
+
+int cmd_stop(const Flags& f) {
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  Result<Pid> pid = j->node->resolve(f.name);
+  if (!pid.ok()) return failed(pid.status()).report(f);
+  Result<std::string> why = j->node->stop(*pid, f.stop_reason);
+  if (!why.ok()) return failed(why.status()).report(f);
+  j->node->leave();
+  // The name leaves the directory right after the process: wait for it, so that a `where`
+  // after this command already agrees.
+  const auto deadline = std::chrono::steady_clock::now() + f.timeout();
+  while (true) {
+    auto e = j->reader->where(f.name);
+    if (!e.ok()) return failed(e.status()).report(f);
+    if (!*e || (*e)->pid != *pid) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Failure(kFailed, pid->to_string() + " ended (" + *why + ") but " + f.name + " is still in the directory")
+          .report(f);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      write_key_string(w, "name", f.name);
+      write_key_string(w, "pid", pid->to_string());
+      w.Key("node");
+      w.Uint(pid->node());
+      write_key_string(w, "reason", *why);
+      w.EndObject();
+    });
+  } else {
+    std::printf("stopped %s %s on node %u (reason: %s)\n", f.name.c_str(), pid->to_string().c_str(), pid->node(),
+                why->c_str());
+  }
+  return kOk;
+}
+
+int cmd_kick(const Flags& f) {
+  std::string user = f.name.starts_with("user/") ? f.name.substr(5) : f.name;
+  if (user.empty()) return Failure(kUsage, "kick needs a user name").report(f);
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  auto rows = j->reader->nodes();
+  if (!rows.ok()) return failed(rows.status()).report(f);
+  std::vector<uint16_t> gateways;
+  for (const auto& r : *rows) {
+    if (r.registered && r.info.kind == "gateway") gateways.push_back(r.info.id);
+  }
+  if (gateways.empty()) return Failure(kFailed, "no gateway is alive in the cluster").report(f);
+  auto kicked = j->node->kick(gateways, user, f.kick_reason);
+  if (!kicked.ok()) return failed(kicked.status()).report(f);
+  j->node->leave();
+  if (kicked->total == 0) {
+    return Failure(kFailed, "user " + user + " has no connection on any of the " + std::to_string(gateways.size()) +
+                                " gateway(s)")
+        .report(f);
+  }
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      write_key_string(w, "user", user);
+      w.Key("kicked");
+      w.Uint64(kicked->total);
+      w.Key("gateways");
+      w.StartArray();
+      for (const auto& g : kicked->gateways) {
+        w.StartObject();
+        w.Key("id");
+        w.Uint(g.gateway);
+        w.Key("kicked");
+        w.Uint64(g.kicked);
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+    });
+  } else {
+    std::string where;
+    for (const auto& g : kicked->gateways) {
+      if (g.kicked) where += (where.empty() ? "" : ", ") + std::string("gateway ") + std::to_string(g.gateway);
+    }
+    std::printf("kicked %s: %llu connection(s) closed (%s)\n", user.c_str(),
+                static_cast<unsigned long long>(kicked->total), where.c_str());
+  }
+  return kOk;
+}
+
+int cmd_drain(const Flags& f, bool on) {
+  if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout()); !s.ok()) {
+    return failed(s).report(f);
+  }
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("node");
+      w.Uint(static_cast<unsigned>(f.node_id));
+      w.Key("draining");
+      w.Bool(on);
+      w.EndObject();
+    });
+  } else {
+    std::printf(on ? "node %d is draining: no new players are placed there\n" : "node %d takes new players again\n",
+                f.node_id);
+  }
+  return kOk;
+}
+
+bool finish(Flags& f, std::string* error) {
+  auto colon = f.redis.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    *error = "--redis must be host:port, got '" + f.redis + "'";
+    return false;
+  }
+  f.target.host = f.redis.substr(0, colon);
+  char* end = nullptr;
+  long port = std::strtol(f.redis.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || port <= 0 || port > 65535) {
+    *error = "--redis has a bad port: '" + f.redis + "'";
+    return false;
+  }
+  f.target.port = static_cast<int>(port);
+  if (f.timeout_ms <= 0) {
+    *error = "--timeout-ms must be positive";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+}  // namespace behavior::ctl
+
+int main(int argc, char** argv) {
+  using namespace behavior::ctl;
+  Flags f;
+  CLI::App app{"ctl: the behavior cluster's admin CLI"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may follow the subcommand
+  app.add_option("--redis", f.redis, "Redis host:port of the cluster")->envname("BEHAVIOR_REDIS")->capture_default_str();
+  app.add_option("--redis-password", f.target.password, "Redis AUTH password")->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_option("--redis-prefix", f.target.prefix, "Prefix of every Redis key")
+      ->envname("BEHAVIOR_REDIS_PREFIX")
+      ->capture_default_str();
+  app.add_option("--cluster-secret", f.secret, "The cluster secret (send, call, stop, kick; prefer the env variable)")
+      ->envname("BEHAVIOR_CLUSTER_SECRET");
+  app.add_option("--s2s-host", f.s2s_host, "Address ctl's s2s listener binds (the nodes must reach it)")
+      ->envname("BEHAVIOR_S2S_HOST")
+      ->capture_default_str();
+  app.add_option("--name-server", f.name_server, "Name server base URL (drain, resume)")
+      ->envname("BEHAVIOR_NAME_SERVER")
+      ->capture_default_str();
+  app.add_option("--admin-token", f.admin_token, "The name server's admin token (drain, resume)")
+      ->envname("BEHAVIOR_ADMIN_TOKEN");
+  app.add_flag("--json", f.json, "Machine output: one JSON document per command");
+  app.add_option("--timeout-ms", f.timeout_ms, "Deadline of each step (joining, a call, a stop, HTTP)")
+      ->capture_default_str();
+  app.add_option("--log-level", f.log_level, "Log level of ctl's own node (on stderr)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+
+  auto* nodes = app.add_subcommand("nodes", "List nodes and gateways with their registrations");
+  auto* count = app.add_subcommand("count", "Processes per node and in total");
+  auto* where = app.add_subcommand("where", "Which node and pid a process name lives on (exit 1: nowhere)");
+  where->add_option("name", f.name, "Process name, e.g. user/alice")->required();
+  auto body_options = [&f](CLI::App* c) {
+    c->add_option("name", f.name, "Process name")->required();
+    c->add_option("protoID", f.proto_text, "Message protoID (decimal or 0x...)")->required();
+    c->add_option("body", f.body, "Message body (text unless --body-hex / --body-json)");
+    auto* hex = c->add_flag("--body-hex", f.body_hex, "The body is hex digits");
+    auto* json = c->add_flag("--body-json", f.body_json, "The body is a flat JSON object (sent as a JsonMap)");
+    hex->excludes(json);
+  };
+  auto* send = app.add_subcommand("send", "Send an info message to a process");
+  body_options(send);
+  auto* call = app.add_subcommand("call", "Call a process and print its reply (text if printable, else hex)");
+  body_options(call);
+  auto* stop = app.add_subcommand("stop", "Stop a process and wait until it has ended");
+  stop->add_option("name", f.name, "Process name")->required();
+  stop->add_option("--reason", f.stop_reason, "Exit reason given to the process")->capture_default_str();
+  auto* drain = app.add_subcommand("drain", "Place no new players on a node (name server admin API)");
+  drain->add_option("node-id", f.node_id, "Node id")->required()->check(CLI::Range(1, 65535));
+  auto* resume = app.add_subcommand("resume", "Place players on a drained node again");
+  resume->add_option("node-id", f.node_id, "Node id")->required()->check(CLI::Range(1, 65535));
+  auto* kick = app.add_subcommand("kick", "Close a user's client connection with a KICK frame; the process lives on");
+  kick->add_option("user", f.name, "User name (or user/<name>)")->required();
+  kick->add_option("--reason", f.kick_reason, "Reason sent in the KICK frame")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;
+  }
+  std::string error;
+  if (!finish(f, &error)) {
+    std::fprintf(stderr, "ctl: %s\n", error.c_str());
+    return kUsage;
+  }
+  auto logger = spdlog::stderr_color_mt("ctl");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ ctl %v");
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+
+  if (nodes->parsed()) return cmd_nodes(f);
+  if (count->parsed()) return cmd_count(f);
+  if (where->parsed()) return cmd_where(f);
+  if (send->parsed()) return cmd_send_or_call(f, false);
+  if (call->parsed()) return cmd_send_or_call(f, true);
+  if (stop->parsed()) return cmd_stop(f);
+  if (drain->parsed()) return cmd_drain(f, true);
+  if (resume->parsed()) return cmd_drain(f, false);
+  if (kick->parsed()) return cmd_kick(f);
+  return kUsage;
 }
