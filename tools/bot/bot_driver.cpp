@@ -296,6 +296,10 @@ void Driver::tick() {
         if (p.chats.pending() == 0 && p.pings.pending() == 0 && p.positions.pending() == 0) {
           finish(p);
         } else if (drain_over) {
+          ++tally_.drain_timeouts;
+          note("drain deadline: " + p.spec.user + " still waits for " +
+               std::to_string(p.chats.pending() + p.pings.pending() + p.positions.pending()) +
+               " echoes; they count as lost");
           p.chats.finish();
           p.pings.finish();
           p.positions.finish();
@@ -308,7 +312,10 @@ void Driver::tick() {
   }
   if (phase_ != Phase::kPlay && setups_in_flight_ == 0 && all_done()) {
     closing_ = true;
-    for (auto& p : players_) collect(*p);
+    for (auto& p : players_) {
+      if (!p->joined_once) error(*p, "never_joined", "never got into its room during the run");
+      collect(*p);
+    }
     uv_timer_stop(&tick_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
@@ -353,6 +360,19 @@ void Driver::setup_done(Player& p, SetupResult r) {
   }
   const int64_t now = now_us();
   if (!r.stage.empty()) {
+    if (r.stage == "login" && r.status.message().starts_with("429")) {
+      // The name server limits logins per client address, and every bot shares one: that
+      // is the server asking us to come back later, not a failure. Retry with jitter; a
+      // player that never gets in is reported at the end (never_joined).
+      ++tally_.login_throttled;
+      if (tally_.login_throttled == 1) {
+        note("the name server throttles logins from this address (429); players retry. For load tests run it "
+             "with --login-rate 0");
+      }
+      p.state = phase_ == Phase::kPlay ? State::kWaiting : State::kDone;
+      p.wake_us = now + static_cast<int64_t>(uniform(p.rng, 0.1, 1.0) * 1e6);
+      return;
+    }
     error(p, r.stage + "_failed", r.status.to_string());
     ++p.failures;
     if (phase_ == Phase::kPlay) {

@@ -110,6 +110,7 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_u64(w, "seed", config.seed);
   json_double(w, "elapsed_s", elapsed_s);
   json_u64(w, "logins", t.logins);
+  json_u64(w, "login_throttled", t.login_throttled);
   json_u64(w, "players_joined", t.players_joined);
   json_double(w, "ramp_s", ramp_s);
   json_double(w, "logins_per_s", per_s(t.players_joined, ramp_s));
@@ -141,6 +142,7 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_u64(w, "positions_of_others", t.positions_others);
   json_u64(w, "scores", t.scores);
   json_u64(w, "stale_refusals", t.stale_refusals);
+  json_u64(w, "players_cut_off_by_drain_deadline", t.drain_timeouts);
   json_u64(w, "lost", t.lost());
   json_u64(w, "reordered", t.reordered());
   json_u64(w, "duplicated", t.duplicated());
@@ -173,9 +175,11 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
   std::fprintf(out, "players      %llu (%s) in %d rooms, %.1f s at %.1f actions/s each, %d reconnects each, seed %llu\n",
                static_cast<ull>(t.players), transports_text(t).c_str(), config.rooms, config.duration_s,
                config.rate, config.reconnects, static_cast<ull>(config.seed));
-  std::fprintf(out, "logins       %llu; %llu players in their room within %.2f s (%.0f logins/s); login p50 %.2f ms p99 %.2f ms\n",
-               static_cast<ull>(t.logins), static_cast<ull>(t.players_joined), ramp_s, per_s(t.players_joined, ramp_s),
-               ms(t.login_us.percentile(50)), ms(t.login_us.percentile(99)));
+  std::fprintf(out,
+               "logins       %llu (%llu throttled with 429 and retried); %llu players in their room within %.2f s "
+               "(%.0f logins/s); login p50 %.2f ms p99 %.2f ms\n",
+               static_cast<ull>(t.logins), static_cast<ull>(t.login_throttled), static_cast<ull>(t.players_joined),
+               ramp_s, per_s(t.players_joined, ramp_s), ms(t.login_us.percentile(50)), ms(t.login_us.percentile(99)));
   std::fprintf(out, "reconnects   %llu deliberate, %llu found the same user process again (AUTH pid)\n",
                static_cast<ull>(t.reconnects), static_cast<ull>(t.same_process));
   std::fprintf(out, "messages     sent %llu (%.0f msg/s), received %llu (%.0f msg/s) over %.1f s\n",
@@ -186,6 +190,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
   echo_line(out, "chat echo", t.chat);
   echo_line(out, "pong", t.ping);
   echo_line(out, "position", t.position);
+  if (t.drain_timeouts) {
+    std::fprintf(out, "drain        %llu players still waited for echoes after --drain %.1f s: those count as lost\n",
+                 static_cast<ull>(t.drain_timeouts), config.drain_s);
+  }
   std::fprintf(out, "others' chat %llu checked for order: reordered %llu, duplicated %llu, from dropped connections %llu\n",
                static_cast<ull>(t.others_chat), static_cast<ull>(t.others_reordered),
                static_cast<ull>(t.others_duplicated), static_cast<ull>(t.others_old_session));

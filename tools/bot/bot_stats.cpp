@@ -25,6 +25,7 @@ void Tally::merge(Tally& o) {
   players += o.players;
   for (const auto& [k, v] : o.players_by_transport) players_by_transport[k] += v;
   logins += o.logins;
+  login_throttled += o.login_throttled;
   joins += o.joins;
   reconnects += o.reconnects;
   same_process += o.same_process;
@@ -43,6 +44,7 @@ void Tally::merge(Tally& o) {
   scores += o.scores;
   player_joined_events += o.player_joined_events;
   player_left_events += o.player_left_events;
+  drain_timeouts += o.drain_timeouts;
   stale_refusals += o.stale_refusals;
   for (const auto& [k, v] : o.errors) errors[k] += v;
   chat_rtt_us.merge(o.chat_rtt_us);

@@ -55,6 +55,7 @@ struct Tally {
   uint64_t players = 0;
   std::map<std::string, uint64_t> players_by_transport;
   uint64_t logins = 0;        // successful POST /v1/login
+  uint64_t login_throttled = 0;  // 429 from the name server (per-address limit), retried
   uint64_t joins = 0;         // JOINED received
   uint64_t reconnects = 0;    // deliberate drops followed by a new login
   uint64_t same_process = 0;  // a reconnect's AUTH named the same user process as before
@@ -71,6 +72,7 @@ struct Tally {
   uint64_t scores = 0;
   uint64_t player_joined_events = 0;
   uint64_t player_left_events = 0;
+  uint64_t drain_timeouts = 0;  // players still waiting for echoes at the drain deadline
   uint64_t stale_refusals = 0;  // 409 for frames a dropped connection left in flight
   std::map<std::string, uint64_t> errors;  // by kind
   LatencySamples chat_rtt_us, ping_rtt_us, login_us;
