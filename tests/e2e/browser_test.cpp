@@ -451,6 +451,19 @@ TEST_F(BrowserGameTest, BrowserAndBotSeeEachOtherMoveAndChat) {
   }, Millis(4 * kGatewayIdleMs));
   EXPECT_TRUE(still) << wd.execute("return document.getElementById('status').textContent").value_or("");
   EXPECT_EQ(wd.execute("return window.game.state.errors.join('; ')"), "");
+
+  // Reconnect: a new login and ticket, the same player, back in the room where it was.
+  const std::string reconnect = wd.find("#reconnect");
+  ASSERT_NE(reconnect, "");
+  ASSERT_EQ(wd.execute("return String(window.game.state.connections)"), "1");
+  ASSERT_EQ(wd.click(reconnect), "");
+  EXPECT_EQ(page_until(wd, "const g = window.game; return g.state.connections + ' ' + g.state.phase + ' ' + g.connected",
+                       "2 in-room true"),
+            "2 in-room true");
+  EXPECT_TRUE(bot_until([&](const ClientFrame& f) {
+    gpb::PlayerState p;
+    return f.proto_id == gpb::PLAYER_JOINED && p.ParseFromString(f.body) && p.user() == web;
+  })) << "the bot did not see " << web << " come back";
   wd.quit();
   bot_.reset();
 }
