@@ -26,7 +26,8 @@ printf '%s\n' BEHAVIOR_CLUSTER_SECRET=check-secret BEHAVIOR_REDIS_PASSWORD=check
 compose() { (cd "$tmp" && env -u BEHAVIOR_CLUSTER_SECRET -u BEHAVIOR_REDIS_PASSWORD -u BEHAVIOR_ADMIN_TOKEN \
   docker-compose "$@"); }
 
-for files in "-f $deploy/docker-compose.yml" "-f $deploy/docker-compose.yml -f $deploy/docker-compose.host.yml"; do
+for files in "-f $deploy/docker-compose.yml" "-f $deploy/docker-compose.yml -f $deploy/docker-compose.override.yml" \
+    "-f $deploy/docker-compose.yml -f $deploy/docker-compose.host.yml"; do
   # shellcheck disable=SC2086
   if ! compose --env-file "$tmp/env" $files config > "$tmp/config.yml" 2> "$tmp/err"; then
     bad "docker-compose $files config: $(cat "$tmp/err")"
