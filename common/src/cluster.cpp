@@ -54,7 +54,7 @@ int64_t wall_ms() {
 const char* kRegisterScript = R"lua(
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 local draining = redis.call('EXISTS', KEYS[3])
-if draining == 1 then redis.call('HSET', KEYS[1], 'draining', '1') end
+redis.call('HSET', KEYS[1], 'draining', tostring(draining))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 local fenced = redis.call('DEL', KEYS[4])
@@ -279,7 +279,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     field("load", std::to_string(rt_.options().capacity ? double(st.live) / rt_.options().capacity : 0.0));
     field("started_ms", std::to_string(started_ms_));
     field("heartbeat_ms", std::to_string(now));
-    field("draining", draining_ ? "1" : "0");
+    // "draining" is written by the script itself, from the drain key (an operator's resume
+    // shows at once, not one heartbeat later from our cached flag).
     field("connections", std::to_string(connections_.load()));
     for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
     redis_->command(args, [this, now](redisReply* r) {
