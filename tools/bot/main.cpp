@@ -23,7 +23,11 @@ namespace {
 
 std::atomic<bool> stop_requested{false};
 
-extern "C" void on_stop_signal(int) { stop_requested.store(true); }
+// The first SIGINT/SIGTERM ends play early (drain, then the summary); a second one kills.
+extern "C" void on_stop_signal(int sig) {
+  stop_requested.store(true);
+  std::signal(sig, SIG_DFL);
+}
 
 // "http://host:port[/]" or "host:port"; the host must be an IPv4 address (or localhost),
 // as the client library dials IPv4 only.
@@ -188,7 +192,7 @@ int run(int argc, char** argv) {
   config.seed = seed ? *seed : std::random_device{}();
 
   std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGINT, on_stop_signal);  // first ^C: stop playing, drain, report
+  std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   raise_fd_limit(config.players);
 
