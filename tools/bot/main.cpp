@@ -1,8 +1,5 @@
 // main.cpp — bot: simulates N players of the demo game against a running cluster, checks
 // every reliable message (see bot_checker.h), prints progress and a PASS/FAIL summary.
-//
-// Exit codes: 0 PASS, 1 FAIL (loss, reordering, duplicates, or errors over --max-errors),
-// 2 bad flags.
 #include <arpa/inet.h>
 #include <sys/resource.h>
 
@@ -108,6 +105,8 @@ std::string rate_text(double v) {
   return buf;
 }
 
+// Exit codes: 0 PASS, 1 FAIL (loss, reordering, duplicates, or errors over --max-errors),
+// 2 bad flags.
 int run(int argc, char** argv) {
   Config config;
   std::string name_server = "http://127.0.0.1:8080";
