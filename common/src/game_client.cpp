@@ -6,6 +6,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,7 +87,19 @@ Result<LoginResult> login(const std::string& host, int port, const std::string& 
                           Millis timeout) {
   Result<int> fd = dial(host + ":" + std::to_string(port), timeout);
   if (!fd.ok()) return fd.status();
-  std::string body = "{\"user\":\"" + user + "\"" + (password.empty() ? "" : ",\"password\":\"" + password + "\"") + "}";
+  // Written with RapidJSON, so quotes, backslashes and control characters in a name or a
+  // password are escaped (never a malformed body, never an injected field).
+  rapidjson::StringBuffer json;
+  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  w.StartObject();
+  w.Key("user");
+  w.String(user.data(), static_cast<rapidjson::SizeType>(user.size()));
+  if (!password.empty()) {
+    w.Key("password");
+    w.String(password.data(), static_cast<rapidjson::SizeType>(password.size()));
+  }
+  w.EndObject();
+  std::string body(json.GetString(), json.GetSize());
   std::string req = "POST /v1/login HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   const auto deadline = Clock::now() + timeout;

@@ -2,6 +2,7 @@
 // three local_server processes (capacities 1000/2000/3000) and this test process as a
 // gateway node (the gateway binary comes with issue 5; the name server only needs a live
 // member of kind "gateway" with addresses). Everything over real HTTP on 127.0.0.1.
+#include <behavior/game_client.h>
 #include <behavior/ticket.h>
 #include <rapidjson/document.h>
 #include <sys/socket.h>
@@ -237,9 +238,15 @@ TEST_F(NameServerTest, AccountsRegisterThenLoginWithTheRightPasswordOnly) {
   EXPECT_EQ(parse(r.body)["code"].GetInt(), 401);
   EXPECT_EQ(c.request("POST", "/v1/login", login_body("nobody", "whatever pw")).status, 401);
   EXPECT_EQ(c.request("POST", "/v1/login", login_body("carol")).status, 400);  // no password
+  // The client library escapes what it sends: a password with quotes and backslashes works.
+  ASSERT_EQ(c.request("POST", "/v1/register", R"({"user":"erin","password":"say \"hi\" \\ bye"})").status, 201);
+  Result<LoginResult> escaped = behavior::login("127.0.0.1", port, "erin", "say \"hi\" \\ bye");
+  ASSERT_TRUE(escaped.ok()) << escaped.status().to_string();
+  EXPECT_EQ(escaped->user, "erin");
+  EXPECT_FALSE(behavior::login("127.0.0.1", port, "erin", "say \"hi\"\",\"x\":\"").ok());
   std::string metrics = http_get(port, "/metrics");
-  EXPECT_NE(metrics.find("behavior_name_logins_total{result=\"unauthorized\"} 2"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("behavior_name_registers_total{result=\"created\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("behavior_name_logins_total{result=\"unauthorized\"} 3"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("behavior_name_registers_total{result=\"created\"} 2"), std::string::npos) << metrics;
 }
 
 TEST_F(NameServerTest, TooManyLoginsFromOneAddressGet429) {

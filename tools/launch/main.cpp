@@ -88,6 +88,9 @@ void print_cluster(behavior::tools::LocalCluster& cluster) {
 int main(int argc, char** argv) {
   behavior::tools::LocalClusterOptions o;
   o.bin_dir = own_dir();
+  // Every bot logs in from 127.0.0.1: the name server's per-address login limit (meant for
+  // the internet) would only throttle them here.
+  o.name_server_args = {"--login-rate", "0"};
   o.name_server_port = 8080;
   int bots = 60, duration = 20, rooms = 4, reconnects = 1;
   double rate = 10;
