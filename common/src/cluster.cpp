@@ -345,23 +345,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   static ClusterNodeInfo parse_node(redisReply* h) {
     ClusterNodeInfo n;
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-      std::string k = reply_string(h->element[i]);
-      std::string v = reply_string(h->element[i + 1]);
-      if (k == "id") n.id = static_cast<uint16_t>(std::atoi(v.c_str()));
-      else if (k == "kind") n.kind = v;
-      else if (k == "s2s") n.s2s = v;
-      else if (k == "metrics") n.metrics = v;
-      else if (k == "version") n.version = v;
-      else if (k == "capacity") n.capacity = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
-      else if (k == "live") n.live = std::strtoull(v.c_str(), nullptr, 10);
-      else if (k == "load") n.load = std::atof(v.c_str());
-      else if (k == "started_ms") n.started_ms = std::atoll(v.c_str());
-      else if (k == "heartbeat_ms") n.heartbeat_ms = std::atoll(v.c_str());
-      else if (k == "draining") n.draining = v == "1";
-      else if (k == "connections") n.connections = std::strtoull(v.c_str(), nullptr, 10);
-      else if (k.rfind("a.", 0) == 0) n.attributes[k.substr(2)] = v;
-    }
+    for (size_t i = 0; i + 1 < h->elements; i += 2) n.set_field(reply_string(h->element[i]), reply_string(h->element[i + 1]));
     return n;
   }
 
@@ -910,6 +894,22 @@ Result<Pid> Cluster::lookup(const std::string& name, Millis timeout) {
   Reply r = inbox.call(service_pid(node_.id()), cluster_proto::kLookup, std::string(name), timeout);
   if (!r.ok()) return r.status();
   return r.as<Pid>();
+}
+
+void ClusterNodeInfo::set_field(const std::string& k, const std::string& v) {
+  if (k == "id") id = static_cast<uint16_t>(std::atoi(v.c_str()));
+  else if (k == "kind") kind = v;
+  else if (k == "s2s") s2s = v;
+  else if (k == "metrics") metrics = v;
+  else if (k == "version") version = v;
+  else if (k == "capacity") capacity = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
+  else if (k == "live") live = std::strtoull(v.c_str(), nullptr, 10);
+  else if (k == "load") load = std::atof(v.c_str());
+  else if (k == "started_ms") started_ms = std::atoll(v.c_str());
+  else if (k == "heartbeat_ms") heartbeat_ms = std::atoll(v.c_str());
+  else if (k == "draining") draining = v == "1";
+  else if (k == "connections") connections = std::strtoull(v.c_str(), nullptr, 10);
+  else if (k.rfind("a.", 0) == 0) attributes[k.substr(2)] = v;
 }
 
 }  // namespace behavior

@@ -25,23 +25,7 @@ std::string text(const redisReply* r) {
 
 ClusterNodeInfo parse_node(const redisReply* h) {
   ClusterNodeInfo n;
-  for (size_t i = 0; i + 1 < h->elements; i += 2) {
-    const std::string k = text(h->element[i]);
-    const std::string v = text(h->element[i + 1]);
-    if (k == "id") n.id = static_cast<uint16_t>(std::atoi(v.c_str()));
-    else if (k == "kind") n.kind = v;
-    else if (k == "s2s") n.s2s = v;
-    else if (k == "metrics") n.metrics = v;
-    else if (k == "version") n.version = v;
-    else if (k == "capacity") n.capacity = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
-    else if (k == "live") n.live = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "load") n.load = std::atof(v.c_str());
-    else if (k == "started_ms") n.started_ms = std::atoll(v.c_str());
-    else if (k == "heartbeat_ms") n.heartbeat_ms = std::atoll(v.c_str());
-    else if (k == "draining") n.draining = v == "1";
-    else if (k == "connections") n.connections = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k.starts_with("a.")) n.attributes[k.substr(2)] = v;
-  }
+  for (size_t i = 0; i + 1 < h->elements; i += 2) n.set_field(text(h->element[i]), text(h->element[i + 1]));
   return n;
 }
 

@@ -58,6 +58,10 @@ struct ClusterNodeInfo {
   bool draining = false;
   uint64_t connections = 0;  // gateways: client connections
   std::map<std::string, std::string> attributes;
+
+  // Sets one field of a node's registration hash (`<p>node:<id>`, docs/cluster.md) by its
+  // name there; unknown names are ignored. What the cluster's view and ctl both read with.
+  void set_field(const std::string& key, const std::string& value);
 };
 
 // The cluster service every node runs at a well-known pid (see Cluster::service_pid).
