@@ -6,10 +6,12 @@ namespace behavior::game {
 void register_game_kinds(Node& node, const GameOptions& options) {
   KindOptions user;
   user.idle_timeout = options.user_idle;
-  node.register_kind("user", [](const std::string&) { return make_player(); }, user);
+  node.register_kind(
+      "user", [](const std::string&) { return make_player(); }, user);
   KindOptions room;
   room.idle_timeout = options.room_idle;
-  node.register_kind("room", [options](const std::string&) { return make_room(options); }, room);
+  node.register_kind(
+      "room", [options](const std::string&) { return make_room(options); }, room);
 }
 
 }  // namespace behavior::game

@@ -1,10 +1,10 @@
 // player.cpp — a player's process ("user/<name>"): the only process its client reaches.
 // Validates what the client sends, joins a room (activated once cluster-wide), forwards
 // moves and chat to it, relays the room's broadcasts to the client, and answers pings.
+#include <behavior/cluster.h>
+
 #include <algorithm>
 #include <string>
-
-#include <behavior/cluster.h>
 
 #include "game.h"
 #include "game.pb.h"
@@ -25,13 +25,15 @@ bool parse(Message& m, T* out) {
 bool valid_room_name(const std::string& r) {
   if (r.empty() || r.size() > 32) return false;
   return std::all_of(r.begin(), r.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
 // What a room sends its players (client protoIDs; the body is already the client's bytes).
 bool is_room_event(uint32_t id) {
-  return id == POSITION || id == CHAT_MESSAGE || id == SCORE || id == PLAYER_JOINED || id == PLAYER_LEFT;
+  return id == POSITION || id == CHAT_MESSAGE || id == SCORE || id == PLAYER_JOINED ||
+         id == PLAYER_LEFT;
 }
 
 class Player : public Router {
@@ -94,8 +96,8 @@ class Player : public Router {
         if (m.request_id() == room_ref_ && room_ref_ != 0) {  // the runtime's DOWN carries our ref
           room_pid_ = Pid();
           room_ref_ = 0;
-          refuse(ERROR_ROOM_UNAVAILABLE,
-                 "the room " + room_name_ + " ended (" + m.as<pb::DownSignal>().reason() + "); join again");
+          refuse(ERROR_ROOM_UNAVAILABLE, "the room " + room_name_ + " ended (" +
+                                             m.as<pb::DownSignal>().reason() + "); join again");
         }
         break;
       }
@@ -136,12 +138,15 @@ class Player : public Router {
     const std::string room = "room/" + req.room();
     if (room != room_name_) leave();
     Result<Pid> pid = co_await ensure_room(room);
-    if (!pid.ok()) co_return refuse(ERROR_ROOM_UNAVAILABLE, "cannot reach " + room + ": " + pid.status().message());
+    if (!pid.ok())
+      co_return refuse(ERROR_ROOM_UNAVAILABLE,
+                       "cannot reach " + room + ": " + pid.status().message());
     PlayerState me;
     me.set_user(user_);
     Reply joined = co_await actor().call(*pid, kRoomEnter, Body::bytes(me.SerializeAsString()));
     if (!joined.ok()) {
-      co_return refuse(ERROR_ROOM_UNAVAILABLE, "cannot enter " + room + ": " + joined.status().message());
+      co_return refuse(ERROR_ROOM_UNAVAILABLE,
+                       "cannot enter " + room + ": " + joined.status().message());
     }
     if (room_pid_ != *pid) {
       if (room_ref_) actor().demonitor(room_ref_);
@@ -155,10 +160,12 @@ class Player : public Router {
   // The room's process, activated once in the whole cluster (the cluster service of this
   // node claims the name in the directory); a standalone node activates it locally.
   Task<Result<Pid>> ensure_room(const std::string& room) {
-    Reply r = co_await actor().call(Cluster::service_pid(actor().node().id()), cluster_proto::kEnsure,
-                                    Body(Cluster::ensure_request(room, "room")));
+    Reply r =
+        co_await actor().call(Cluster::service_pid(actor().node().id()), cluster_proto::kEnsure,
+                              Body(Cluster::ensure_request(room, "room")));
     if (r.ok()) co_return r.as<Pid>();
-    if (r.status().code() != Code::kNoProcess && r.status().code() != Code::kNotFound) co_return r.status();
+    if (r.status().code() != Code::kNoProcess && r.status().code() != Code::kNotFound)
+      co_return r.status();
     co_return actor().node().ensure(room, "room");  // no cluster service: not clustered
   }
 

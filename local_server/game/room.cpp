@@ -20,7 +20,8 @@ bool parse(Message& m, T* out) {
 
 class Room : public Router {
  public:
-  explicit Room(const GameOptions& options) : width_(options.width), height_(options.height), rng_(std::random_device{}()) {}
+  explicit Room(const GameOptions& options)
+      : width_(options.width), height_(options.height), rng_(std::random_device{}()) {}
 
   void on_start() override { place_coin(); }
 
@@ -49,7 +50,8 @@ class Room : public Router {
         break;
       }
       default:
-        if (m.is_call()) actor().reply_error(m.reply_to(), Status::invalid_argument("unknown protoID"));
+        if (m.is_call())
+          actor().reply_error(m.reply_to(), Status::invalid_argument("unknown protoID"));
     }
     co_return;
   }
@@ -170,6 +172,8 @@ class Room : public Router {
 
 }  // namespace
 
-std::unique_ptr<Router> make_room(const GameOptions& options) { return std::make_unique<Room>(options); }
+std::unique_ptr<Router> make_room(const GameOptions& options) {
+  return std::make_unique<Room>(options);
+}
 
 }  // namespace behavior::game

@@ -44,7 +44,8 @@ class Chaos : public ::testing::Test {
   }
   void TearDown() override {
     if (cluster_) {
-      EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
+      EXPECT_TRUE(cluster_->stop())
+          << "a service did not stop cleanly; logs in " << cluster_->log_dir();
     }
   }
 
@@ -53,7 +54,8 @@ class Chaos : public ::testing::Test {
   }
 
   // Logs in and authenticates over TCP; the process pid the gateway reports.
-  std::unique_ptr<GameClient> connect(const std::string& user, std::string* pid = nullptr, LoginResult* out = nullptr) {
+  std::unique_ptr<GameClient> connect(const std::string& user, std::string* pid = nullptr,
+                                      LoginResult* out = nullptr) {
     Result<LoginResult> l = login_as(user);
     if (!l.ok()) return nullptr;
     auto c = GameClient::connect(Transport::kTcp, l->gateway_tcp);
@@ -107,14 +109,19 @@ TEST_F(Chaos, RedisRestartLoginsPauseConnectedPlayersPlayOnAndTheClusterRecovers
   auto t0 = SteadyClock::now();
   ASSERT_TRUE(cluster_->restart("redis").ok());
   ASSERT_TRUE(wait_until([&] { return login_as("newcomer").ok(); }, Millis(15000)));
-  std::printf("[ measured ] logins work again %.2f s after Redis was restarted\n", seconds_since(t0));
+  std::printf("[ measured ] logins work again %.2f s after Redis was restarted\n",
+              seconds_since(t0));
   // Every server registered itself again in the new (empty) Redis.
-  EXPECT_TRUE(wait_until([&] {
-    std::string view = cluster_->name_server_get("/v1/cluster");
-    return view.find("\"id\":1,") != std::string::npos && view.find("\"id\":2,") != std::string::npos &&
-           view.find("\"id\":101,") != std::string::npos;
-  }, Millis(10000)));
-  std::printf("[ measured ] every node registered again %.2f s after Redis was restarted\n", seconds_since(t0));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        std::string view = cluster_->name_server_get("/v1/cluster");
+        return view.find("\"id\":1,") != std::string::npos &&
+               view.find("\"id\":2,") != std::string::npos &&
+               view.find("\"id\":101,") != std::string::npos;
+      },
+      Millis(10000)));
+  std::printf("[ measured ] every node registered again %.2f s after Redis was restarted\n",
+              seconds_since(t0));
   EXPECT_TRUE(ping(*player, 2));
   for (const auto& s : cluster_->services()) EXPECT_GT(s.pid, 0) << s.name << " died";
 }
@@ -151,12 +158,14 @@ TEST_F(Chaos, KilledGatewayClientsReconnectThroughTheOtherAndFindTheirProcess) {
   std::string pid_after;
   LoginResult second;
   std::unique_ptr<GameClient> again;
-  ASSERT_TRUE(wait_until([&] {
-    again = connect("roamer", &pid_after, &second);
-    return again != nullptr;
-  }, Millis(15000)));
-  std::printf("[ measured ] reconnected through gateway %u %.2f s after gateway %u was killed\n", second.gateway_id,
-              seconds_since(t0), first.gateway_id);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        again = connect("roamer", &pid_after, &second);
+        return again != nullptr;
+      },
+      Millis(15000)));
+  std::printf("[ measured ] reconnected through gateway %u %.2f s after gateway %u was killed\n",
+              second.gateway_id, seconds_since(t0), first.gateway_id);
   EXPECT_NE(second.gateway_id, first.gateway_id);
   EXPECT_EQ(pid_after, pid_before) << "the user's process must survive its gateway";
   EXPECT_TRUE(ping(*again, 1));
@@ -187,20 +196,25 @@ TEST_F(Chaos, KilledLocalServerItsPlayersArePlacedElsewhereOthersPlayOn) {
   ASSERT_TRUE(cluster_->signal("local_server-1", SIGKILL).ok());
   auto t0 = SteadyClock::now();
   uint32_t code = 0;
-  ASSERT_TRUE(wait_until([&] {
-    auto f = victim_client->receive(Millis(100));
-    if (f.ok()) code = error_code(*f);
-    return code != 0 || (!f.ok() && f.status().code() == Code::kUnavailable);
-  }, Millis(15000)));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto f = victim_client->receive(Millis(100));
+        if (f.ok()) code = error_code(*f);
+        return code != 0 || (!f.ok() && f.status().code() == Code::kUnavailable);
+      },
+      Millis(15000)));
   EXPECT_EQ(code, 410u);
   LoginResult back;
   std::unique_ptr<GameClient> again;
-  ASSERT_TRUE(wait_until([&] {
-    again = connect(victim_user, nullptr, &back);
-    return again != nullptr;
-  }, Millis(15000)));
-  std::printf("[ measured ] a player of the killed node plays again on node %u %.2f s after the kill\n", back.node,
-              seconds_since(t0));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        again = connect(victim_user, nullptr, &back);
+        return again != nullptr;
+      },
+      Millis(15000)));
+  std::printf(
+      "[ measured ] a player of the killed node plays again on node %u %.2f s after the kill\n",
+      back.node, seconds_since(t0));
   EXPECT_EQ(back.node, 2);
   EXPECT_TRUE(ping(*again, 1));
   EXPECT_TRUE(ping(*other_client, 1)) << "players of the surviving node must be unaffected";

@@ -37,7 +37,8 @@ class GameTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.to_string();
   }
   static void TearDownTestSuite() {
-    EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
+    EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in "
+                                  << cluster_->log_dir();
     delete cluster_;
     cluster_ = nullptr;
   }
@@ -52,7 +53,9 @@ class GameTest : public ::testing::Test {
       if (!l.ok()) return p;
       if (node && l->node != node) continue;
       p.node = l->node;
-      std::string address = t == Transport::kTcp ? l->gateway_tcp : t == Transport::kUdp ? l->gateway_udp : l->gateway_ws;
+      std::string address = t == Transport::kTcp   ? l->gateway_tcp
+                            : t == Transport::kUdp ? l->gateway_udp
+                                                   : l->gateway_ws;
       auto c = GameClient::connect(t, address);
       EXPECT_TRUE(c.ok()) << c.status().to_string();
       if (!c.ok()) return p;
@@ -212,7 +215,7 @@ TEST_F(GameTest, BadInputGetsErrorFramesAndTheConnectionLivesOn) {
 
 // Last: it kills a node (restarted at the end for the suite's clean stop).
 TEST_F(GameTest, ARoomOnAKilledNodeIsReportedAndComesBackElsewhere) {
-  Player host = join("host", Transport::kTcp, 1);   // activates the room on node 1
+  Player host = join("host", Transport::kTcp, 1);  // activates the room on node 1
   Player guest = join("guest", Transport::kTcp, 2);
   ASSERT_TRUE(host.client && guest.client);
   auto j = enter(host, "doomed");

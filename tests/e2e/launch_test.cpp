@@ -28,8 +28,9 @@ bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
 TEST(Launch, BotsPlayOnAFreshClusterWithZeroLossAndEverythingStopsCleanly) {
   ChildProcess launch;
-  ASSERT_TRUE(launch.start(kLaunch, {"--name-server-port", "0", "--bots", "30", "--duration", "8", "--rooms", "3",
-                                     "--rate", "10", "--reconnects", "1", "--transports", "tcp,ws,udp"}));
+  ASSERT_TRUE(launch.start(
+      kLaunch, {"--name-server-port", "0", "--bots", "30", "--duration", "8", "--rooms", "3",
+                "--rate", "10", "--reconnects", "1", "--transports", "tcp,ws,udp"}));
   int status = launch.wait_exit(Millis(90000));
   std::string out = launch.output();
   ASSERT_NE(status, -1) << out;
@@ -53,7 +54,8 @@ TEST(Launch, CtrlCStopsEveryServiceItStarted) {
   int status = launch.wait_exit(Millis(30000));
   ASSERT_NE(status, -1) << launch.output();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << launch.output();
-  EXPECT_NE(launch.output().find("every service stopped cleanly"), std::string::npos) << launch.output();
+  EXPECT_NE(launch.output().find("every service stopped cleanly"), std::string::npos)
+      << launch.output();
   for (pid_t p : pids) EXPECT_FALSE(alive(p)) << "pid " << p << " outlived the launcher";
 }
 

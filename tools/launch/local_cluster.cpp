@@ -5,6 +5,7 @@
 #include "local_cluster.h"
 
 #include <arpa/inet.h>
+#include <behavior/crypto.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,8 +15,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <behavior/crypto.h>
 
 #include <chrono>
 #include <cstdio>
@@ -79,9 +78,11 @@ std::string http_exchange(int port, const std::string& request) {
   int fd = connect_loopback(port);
   if (fd < 0) return "";
   std::string out;
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+      static_cast<ssize_t>(request.size())) {
     char buf[16384];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+      out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
   return out;
@@ -93,7 +94,6 @@ std::string read_file(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
 
 }  // namespace
 
@@ -117,7 +117,9 @@ Status LocalCluster::start(int timeout_ms) {
   if (log_dir_.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/behavior-cluster-XXXXXX";
-    if (!::mkdtemp(pattern.data())) return Status::internal("cannot make a temporary directory: " + std::string(std::strerror(errno)));
+    if (!::mkdtemp(pattern.data()))
+      return Status::internal("cannot make a temporary directory: " +
+                              std::string(std::strerror(errno)));
     log_dir_ = pattern;
   } else if (::mkdir(log_dir_.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::internal("cannot make " + log_dir_ + ": " + std::strerror(errno));
@@ -137,7 +139,8 @@ Status LocalCluster::start(int timeout_ms) {
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   auto left = [&] {
     return static_cast<int>(std::max<int64_t>(
-        1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+        1000,
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
   };
 
   for (int i = 1; i <= o_.local_servers; ++i) {
@@ -146,7 +149,8 @@ Status LocalCluster::start(int timeout_ms) {
     s.binary = o_.bin_dir + "/local_server";
     s.node_id = static_cast<uint16_t>(i);
     s.args = common_args();
-    s.args.insert(s.args.end(), {"--node-id", std::to_string(i), "--capacity", std::to_string(o_.capacity)});
+    s.args.insert(s.args.end(),
+                  {"--node-id", std::to_string(i), "--capacity", std::to_string(o_.capacity)});
     s.args.insert(s.args.end(), o_.local_server_args.begin(), o_.local_server_args.end());
     s.ready_line = "local_server ready";
     services_.push_back(std::move(s));
@@ -163,11 +167,13 @@ Status LocalCluster::start(int timeout_ms) {
     s.binary = o_.bin_dir + "/gateway";
     s.node_id = static_cast<uint16_t>(100 + i);
     s.args = common_args();
-    s.args.insert(s.args.end(), {"--node-id", std::to_string(s.node_id), "--tcp-port", std::to_string(p.tcp),
-                                 "--ws-port", std::to_string(p.ws), "--udp-port", std::to_string(p.udp)});
+    s.args.insert(s.args.end(),
+                  {"--node-id", std::to_string(s.node_id), "--tcp-port", std::to_string(p.tcp),
+                   "--ws-port", std::to_string(p.ws), "--udp-port", std::to_string(p.udp)});
     s.args.insert(s.args.end(), o_.gateway_args.begin(), o_.gateway_args.end());
     s.ready_line = "gateway ready";
-    s.info.listens = "tcp 127.0.0.1:" + std::to_string(p.tcp) + "  ws ws://127.0.0.1:" + std::to_string(p.ws) +
+    s.info.listens = "tcp 127.0.0.1:" + std::to_string(p.tcp) +
+                     "  ws ws://127.0.0.1:" + std::to_string(p.ws) +
                      "  udp 127.0.0.1:" + std::to_string(p.udp);
     services_.push_back(std::move(s));
     if (Status st = launch(services_.back(), left()); !st.ok()) return st;
@@ -179,8 +185,9 @@ Status LocalCluster::start(int timeout_ms) {
     s.binary = o_.bin_dir + "/name_server";
     s.node_id = 200;
     s.args = common_args();
-    s.args.insert(s.args.end(), {"--node-id", "200", "--http-port", std::to_string(name_server_port_), "--auth",
-                                 o_.auth, "--admin-token", admin_token_});
+    s.args.insert(s.args.end(),
+                  {"--node-id", "200", "--http-port", std::to_string(name_server_port_), "--auth",
+                   o_.auth, "--admin-token", admin_token_});
     s.args.insert(s.args.end(), o_.name_server_args.begin(), o_.name_server_args.end());
     s.ready_line = "name_server ready";
     s.info.listens = name_server_url() + "  (dashboard /, game /play)";
@@ -208,7 +215,8 @@ Status LocalCluster::start_redis() {
   Service s;
   s.info.name = "redis";
   s.binary = "redis-server";
-  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"};
+  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save",
+            "",       "--appendonly",       "no"};
   if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
   s.ready_line = "Ready to accept connections";
   s.info.listens = "redis://" + redis_;
@@ -253,7 +261,8 @@ Status LocalCluster::launch(Service& s, int timeout_ms) {
       if (s.info.listens.empty()) {  // a local server: its s2s port is chosen at start
         size_t at = log.find("s2s_port=", log_start);
         if (at != std::string::npos) {
-          s.info.listens = "s2s 127.0.0.1:" + log.substr(at + 9, log.find_first_not_of("0123456789", at + 9) - at - 9);
+          s.info.listens = "s2s 127.0.0.1:" +
+                           log.substr(at + 9, log.find_first_not_of("0123456789", at + 9) - at - 9);
         }
       }
       return {};
@@ -267,7 +276,8 @@ Status LocalCluster::launch(Service& s, int timeout_ms) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return Status::timeout(s.info.name + " did not print \"" + s.ready_line + "\" in time; see " + s.info.log);
+  return Status::timeout(s.info.name + " did not print \"" + s.ready_line + "\" in time; see " +
+                         s.info.log);
 }
 
 Status LocalCluster::wait_for_nodes(int timeout_ms) {
@@ -288,7 +298,9 @@ Status LocalCluster::wait_for_nodes(int timeout_ms) {
 }
 
 std::string LocalCluster::name_server_get(const std::string& path) const {
-  std::string r = http_exchange(name_server_port_, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  std::string r =
+      http_exchange(name_server_port_,
+                    "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   size_t body = r.find("\r\n\r\n");
   if (r.compare(0, 12, "HTTP/1.1 200") != 0 || body == std::string::npos) return "";
   return r.substr(body + 4);
@@ -312,7 +324,8 @@ bool LocalCluster::stop() {
       std::fprintf(stderr, "%s did not stop within 10 s: killed\n", s.info.name.c_str());
     } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && s.info.name != "redis") {
       clean = false;
-      std::fprintf(stderr, "%s exited with status %d; see %s\n", s.info.name.c_str(), status, s.info.log.c_str());
+      std::fprintf(stderr, "%s exited with status %d; see %s\n", s.info.name.c_str(), status,
+                   s.info.log.c_str());
     }
   }
   return clean;
@@ -322,7 +335,8 @@ Status LocalCluster::signal(const std::string& service, int sig) {
   Service* s = find(service);
   if (!s) return Status::not_found("no service " + service);
   if (s->info.pid <= 0) return Status::unavailable(service + " is not running");
-  if (::kill(s->info.pid, sig) != 0) return Status::internal("kill: " + std::string(std::strerror(errno)));
+  if (::kill(s->info.pid, sig) != 0)
+    return Status::internal("kill: " + std::string(std::strerror(errno)));
   return {};
 }
 
@@ -346,7 +360,8 @@ int LocalCluster::wait_exit(const std::string& service, int timeout_ms) {
 Status LocalCluster::restart(const std::string& service, int timeout_ms) {
   Service* s = find(service);
   if (!s) return Status::not_found("no service " + service);
-  if (s->info.pid > 0 && wait_exit(service, 0) == -1) return Status::already_exists(service + " is still running");
+  if (s->info.pid > 0 && wait_exit(service, 0) == -1)
+    return Status::already_exists(service + " is still running");
   return launch(*s, timeout_ms);
 }
 
@@ -378,7 +393,8 @@ LocalCluster::GatewayPorts LocalCluster::gateway_ports(int index) const {
 
 std::vector<std::string> LocalCluster::env() const {
   std::vector<std::string> e = {"BEHAVIOR_REDIS=" + redis_, "BEHAVIOR_REDIS_PREFIX=" + prefix_,
-                                "BEHAVIOR_CLUSTER_SECRET=" + secret_, "BEHAVIOR_NAME_SERVER=" + name_server_url(),
+                                "BEHAVIOR_CLUSTER_SECRET=" + secret_,
+                                "BEHAVIOR_NAME_SERVER=" + name_server_url(),
                                 "BEHAVIOR_ADMIN_TOKEN=" + admin_token_};
   if (!o_.redis_password.empty()) e.push_back("BEHAVIOR_REDIS_PASSWORD=" + o_.redis_password);
   return e;

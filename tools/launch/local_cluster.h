@@ -5,9 +5,8 @@
 // single services through it.
 #pragma once
 
-#include <sys/types.h>
-
 #include <behavior/status.h>
+#include <sys/types.h>
 
 #include <map>
 #include <string>
@@ -27,8 +26,8 @@ struct LocalClusterOptions {
   int gateway_tcp_port = 0;  // first gateway's client ports; 0 = free ports
   int gateway_ws_port = 0;
   int gateway_udp_port = 0;
-  std::string secret;       // "" = random
-  std::string admin_token;  // "" = random
+  std::string secret;        // "" = random
+  std::string admin_token;   // "" = random
   std::string auth = "dev";  // name server --auth
   int capacity = 10000;      // per local server
   int heartbeat_ms = 1000;
@@ -41,9 +40,9 @@ struct LocalClusterOptions {
 };
 
 struct ServiceInfo {
-  std::string name;  // "redis", "name_server", "gateway-1", "local_server-1", ...
-  pid_t pid = -1;    // -1 when not running
-  std::string log;   // its log file (stdout and stderr)
+  std::string name;     // "redis", "name_server", "gateway-1", "local_server-1", ...
+  pid_t pid = -1;       // -1 when not running
+  std::string log;      // its log file (stdout and stderr)
   std::string listens;  // what it listens on, for people
 };
 
@@ -78,7 +77,9 @@ class LocalCluster {
   const std::string& admin_token() const { return admin_token_; }
   const std::string& log_dir() const { return log_dir_; }
   int name_server_port() const { return name_server_port_; }
-  std::string name_server_url() const { return "http://127.0.0.1:" + std::to_string(name_server_port_); }
+  std::string name_server_url() const {
+    return "http://127.0.0.1:" + std::to_string(name_server_port_);
+  }
   struct GatewayPorts {
     int tcp = 0, ws = 0, udp = 0;
   };

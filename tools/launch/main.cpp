@@ -4,14 +4,13 @@
 // everything cleanly (also on Ctrl-C). Exit status: the bots' (0 = zero loss, no errors).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <rapidjson/document.h>
-
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -77,8 +76,8 @@ void print_cluster(behavior::tools::LocalCluster& cluster) {
   if (doc.Parse(body.c_str()).HasParseError() || !doc.IsObject() || !doc.HasMember("nodes")) return;
   std::printf("%-6s %-8s %-22s %10s %12s\n", "node", "kind", "s2s", "processes", "connections");
   for (const auto& n : doc["nodes"].GetArray()) {
-    std::printf("%-6u %-8s %-22s %10lu %12lu\n", n["id"].GetUint(), n["kind"].GetString(), n["s2s"].GetString(),
-                static_cast<unsigned long>(n["processes"].GetUint64()),
+    std::printf("%-6u %-8s %-22s %10lu %12lu\n", n["id"].GetUint(), n["kind"].GetString(),
+                n["s2s"].GetString(), static_cast<unsigned long>(n["processes"].GetUint64()),
                 static_cast<unsigned long>(n["connections"].GetUint64()));
   }
 }
@@ -97,25 +96,43 @@ int main(int argc, char** argv) {
   std::string transports = "tcp,ws,udp";
   bool forever = false;
   std::vector<std::string> bot_args;
-  CLI::App app{"launch: redis-server, name server, gateway and local servers on this machine, with bots"};
-  app.add_option("--bin-dir", o.bin_dir, "Where the binaries are (default: next to launch)")->capture_default_str();
-  app.add_option("--log-dir", o.log_dir, "Folder for every service's log (default: a new temporary one)");
-  app.add_option("--redis", o.redis, "Use this Redis (host:port) instead of starting redis-server");
-  app.add_option("--redis-password", o.redis_password, "Redis AUTH password")->envname("BEHAVIOR_REDIS_PASSWORD");
-  app.add_option("--local-servers", o.local_servers, "How many local servers")->capture_default_str()->check(CLI::Range(1, 50));
-  app.add_option("--gateways", o.gateways, "How many gateways")->capture_default_str()->check(CLI::Range(1, 10));
-  app.add_option("--name-server-port", o.name_server_port, "Name server HTTP port (0 = a free one; if busy, a free one)")
+  CLI::App app{
+      "launch: redis-server, name server, gateway and local servers on this machine, with bots"};
+  app.add_option("--bin-dir", o.bin_dir, "Where the binaries are (default: next to launch)")
       ->capture_default_str();
-  app.add_option("--gateway-tcp-port", o.gateway_tcp_port, "First gateway's TCP port (0 = a free one)");
-  app.add_option("--gateway-ws-port", o.gateway_ws_port, "First gateway's WebSocket port (0 = a free one)");
-  app.add_option("--gateway-udp-port", o.gateway_udp_port, "First gateway's UDP port (0 = a free one)");
+  app.add_option("--log-dir", o.log_dir,
+                 "Folder for every service's log (default: a new temporary one)");
+  app.add_option("--redis", o.redis, "Use this Redis (host:port) instead of starting redis-server");
+  app.add_option("--redis-password", o.redis_password, "Redis AUTH password")
+      ->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_option("--local-servers", o.local_servers, "How many local servers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 50));
+  app.add_option("--gateways", o.gateways, "How many gateways")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10));
+  app.add_option("--name-server-port", o.name_server_port,
+                 "Name server HTTP port (0 = a free one; if busy, a free one)")
+      ->capture_default_str();
+  app.add_option("--gateway-tcp-port", o.gateway_tcp_port,
+                 "First gateway's TCP port (0 = a free one)");
+  app.add_option("--gateway-ws-port", o.gateway_ws_port,
+                 "First gateway's WebSocket port (0 = a free one)");
+  app.add_option("--gateway-udp-port", o.gateway_udp_port,
+                 "First gateway's UDP port (0 = a free one)");
   app.add_option("--log-level", o.log_level, "Servers' log level")->capture_default_str();
-  app.add_option("--bots", bots, "Bot players (0 = none: run until Ctrl-C)")->capture_default_str()->check(CLI::Range(0, 20000));
-  app.add_option("--duration", duration, "Seconds the bots play")->capture_default_str()->check(CLI::Range(1, 86400));
-  app.add_option("--transports", transports, "Bots' transports, round-robin")->capture_default_str();
+  app.add_option("--bots", bots, "Bot players (0 = none: run until Ctrl-C)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 20000));
+  app.add_option("--duration", duration, "Seconds the bots play")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--transports", transports, "Bots' transports, round-robin")
+      ->capture_default_str();
   app.add_option("--rooms", rooms, "Rooms the bots spread over")->capture_default_str();
   app.add_option("--rate", rate, "Actions per bot per second")->capture_default_str();
-  app.add_option("--reconnects", reconnects, "Reconnects per bot during the run")->capture_default_str();
+  app.add_option("--reconnects", reconnects, "Reconnects per bot during the run")
+      ->capture_default_str();
   app.add_flag("--keep-running", forever, "After the bots, keep the cluster up until Ctrl-C");
   app.add_option("--bot-arg", bot_args, "Extra flag for the bot (repeatable)");
   CLI11_PARSE(app, argc, argv);
@@ -132,8 +149,9 @@ int main(int argc, char** argv) {
     o.name_server_port = 0;
   }
   behavior::tools::LocalCluster cluster(o);
-  std::printf("launch: starting redis-server, %d local server(s), %d gateway(s) and the name server\n",
-              o.local_servers, o.gateways);
+  std::printf(
+      "launch: starting redis-server, %d local server(s), %d gateway(s) and the name server\n",
+      o.local_servers, o.gateways);
   std::fflush(stdout);
   behavior::Status started = cluster.start();
   if (!started.ok()) {
@@ -142,24 +160,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("\n%-16s %-8s %s\n", "service", "pid", "listens on");
-  for (const auto& s : cluster.services()) std::printf("%-16s %-8d %s\n", s.name.c_str(), s.pid, s.listens.c_str());
-  std::printf("\ndashboard:  %s/\nplay:       %s/play   (a browser client of the demo game)\n", cluster.name_server_url().c_str(),
-              cluster.name_server_url().c_str());
-  std::printf("logs:       %s\nctl:        set -a; . %s; set +a; %s/ctl nodes\n\n", cluster.log_dir().c_str(),
-              cluster.env_file().c_str(), o.bin_dir.c_str());
+  for (const auto& s : cluster.services())
+    std::printf("%-16s %-8d %s\n", s.name.c_str(), s.pid, s.listens.c_str());
+  std::printf("\ndashboard:  %s/\nplay:       %s/play   (a browser client of the demo game)\n",
+              cluster.name_server_url().c_str(), cluster.name_server_url().c_str());
+  std::printf("logs:       %s\nctl:        set -a; . %s; set +a; %s/ctl nodes\n\n",
+              cluster.log_dir().c_str(), cluster.env_file().c_str(), o.bin_dir.c_str());
   std::fflush(stdout);
 
   int code = 0;
   if (bots > 0) {
-    std::vector<std::string> args = {o.bin_dir + "/bot",         "--name-server", cluster.name_server_url(),
-                                     "--players",                std::to_string(bots),
-                                     "--duration",               std::to_string(duration),
-                                     "--transports",             transports,
-                                     "--rooms",                  std::to_string(rooms),
-                                     "--rate",                   std::to_string(rate),
-                                     "--reconnects",             std::to_string(reconnects)};
+    std::vector<std::string> args = {
+        o.bin_dir + "/bot",   "--name-server", cluster.name_server_url(), "--players",
+        std::to_string(bots), "--duration",    std::to_string(duration),  "--transports",
+        transports,           "--rooms",       std::to_string(rooms),     "--rate",
+        std::to_string(rate), "--reconnects",  std::to_string(reconnects)};
     args.insert(args.end(), bot_args.begin(), bot_args.end());
-    std::printf("launch: %d bots play for %d s over %s in %d room(s)\n", bots, duration, transports.c_str(), rooms);
+    std::printf("launch: %d bots play for %d s over %s in %d room(s)\n", bots, duration,
+                transports.c_str(), rooms);
     std::fflush(stdout);
     pid_t bot = ::fork();
     if (bot == 0) {
@@ -185,7 +203,8 @@ int main(int argc, char** argv) {
   std::printf("launch: stopping\n");
   std::fflush(stdout);
   bool clean = cluster.stop();
-  std::printf("launch: %s; logs in %s\n", clean ? "every service stopped cleanly" : "some service did not stop cleanly",
+  std::printf("launch: %s; logs in %s\n",
+              clean ? "every service stopped cleanly" : "some service did not stop cleanly",
               cluster.log_dir().c_str());
   if (!clean && code == 0) code = 1;
   return code;
