@@ -9,6 +9,10 @@
 // echo: 64-byte frames from 32 connections through gateway → user process → client, at a
 // fixed 50k msg/s (p50/p99) and as fast as a window allows (msg/s), next to the same client
 // against a minimal raw libuv echo server speaking the same frames (no process, no cluster).
+// Each echo line also gives the CPU time per message answered of each side (µs, from
+// /proc/<pid>/task/*/schedstat): on a saturated machine shared by the client and the
+// servers, CPU per message compares the servers' costs where msg/s mostly shows the share
+// of the cores each got.
 // Usage: bench_gateway connections [N]     (default and maximum: what RLIMIT_NOFILE allows)
 //        bench_gateway echo [seconds] [rate] [connections]    (defaults: 5 50000 32)
 #include <behavior/client_frame.h>
@@ -25,7 +29,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
+#include <sys/syscall.h>
+
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +52,26 @@ long rss_kb(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
   }
   return -1;
+}
+
+// CPU time (ns) a process has used so far, all its threads (pid), or one thread (tid > 0).
+int64_t cpu_ns(pid_t pid, pid_t tid = 0) {
+  auto one = [](const std::string& path) {
+    std::ifstream f(path);
+    int64_t ns = 0;
+    f >> ns;
+    return ns;
+  };
+  const std::string base = "/proc/" + std::to_string(pid) + "/task/";
+  if (tid > 0) return one(base + std::to_string(tid) + "/schedstat");
+  int64_t sum = 0;
+  if (DIR* d = opendir(base.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') sum += one(base + e->d_name + "/schedstat");
+    }
+    closedir(d);
+  }
+  return sum;
 }
 
 int64_t wall_ms() {
@@ -157,7 +185,12 @@ class RawEcho {
     uv_async_init(&loop_, &stop_, [](uv_async_t* h) {
       uv_walk(h->loop, [](uv_handle_t* x, void*) { if (!uv_is_closing(x)) uv_close(x, nullptr); }, nullptr);
     });
-    thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+    std::promise<pid_t> tid;
+    thread_ = std::thread([this, &tid] {
+      tid.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    });
+    tid_ = tid.get_future().get();
   }
   ~RawEcho() {
     uv_async_send(&stop_);
@@ -165,6 +198,7 @@ class RawEcho {
     uv_loop_close(&loop_);
   }
   int port() const { return port_; }
+  pid_t tid() const { return tid_; }
 
  private:
   struct Client {
@@ -181,6 +215,7 @@ class RawEcho {
   uv_async_t stop_{};
   std::thread thread_;
   int port_ = 0;
+  pid_t tid_ = 0;
 };
 
 int64_t mono_ns() {
@@ -189,6 +224,7 @@ int64_t mono_ns() {
 
 struct EchoResult {
   double rate = 0;
+  double cpu_us[3] = {0, 0, 0};  // per message received: server(s) as given to run_echo, then the client
   double p50_us = 0, p99_us = 0;
   long sent = 0, received = 0;
 };
@@ -196,8 +232,14 @@ struct EchoResult {
 // Sends 64-byte kEcho frames on `conns` (already connected and, for the gateway,
 // authenticated): at `rate` msg/s for `seconds` (rate 0: as fast as a window of 64 in
 // flight per connection allows). Every answer's latency comes from the timestamp it carries.
-EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double seconds) {
+// `servers` (pid, tid: 0 = the whole process): whose CPU time per message to report.
+EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double seconds,
+                    std::vector<std::pair<pid_t, pid_t>> servers) {
   EchoResult r;
+  servers.resize(2, {0, 0});
+  servers.push_back({getpid(), static_cast<pid_t>(syscall(SYS_gettid))});
+  int64_t cpu0[3];
+  for (int i = 0; i < 3; ++i) cpu0[i] = servers[i].first ? cpu_ns(servers[i].first, servers[i].second) : 0;
   std::vector<double> lat;
   lat.reserve(static_cast<size_t>(rate > 0 ? rate * seconds : 1e6));
   std::vector<int> in_flight(conns.size(), 0);
@@ -264,6 +306,11 @@ EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double second
         --in_flight[i];
         return true;
       });
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (servers[i].first && r.received > 0) {
+      r.cpu_us[i] = static_cast<double>(cpu_ns(servers[i].first, servers[i].second) - cpu0[i]) / 1000.0 / r.received;
     }
   }
   for (auto& c : conns) epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
@@ -352,8 +399,9 @@ int main(int argc, char** argv) {
     std::vector<Conn> plain(static_cast<size_t>(n));
     for (auto& c : plain) c.fd = open_nonblocking(raw.port());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    EchoResult raw_fixed = run_echo(ep, plain, echo_rate, echo_seconds);
-    EchoResult raw_max = run_echo(ep, plain, 0, echo_seconds);
+    const std::vector<std::pair<pid_t, pid_t>> raw_cpu = {{getpid(), raw.tid()}};
+    EchoResult raw_fixed = run_echo(ep, plain, echo_rate, echo_seconds, raw_cpu);
+    EchoResult raw_max = run_echo(ep, plain, 0, echo_seconds, raw_cpu);
     for (auto& c : plain) close(c.fd);
     std::vector<Conn> players(static_cast<size_t>(n));
     for (long i = 0; i < n; ++i) {
@@ -366,11 +414,21 @@ int main(int argc, char** argv) {
     }
     int authed = pump(ep, players, 1, 30);
     for (auto& c : players) epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-    EchoResult gw_fixed = run_echo(ep, players, echo_rate, echo_seconds);
-    EchoResult gw_max = run_echo(ep, players, 0, echo_seconds);
+    const std::vector<std::pair<pid_t, pid_t>> gw_cpu = {{gw_pid, 0}, {local_pid, 0}};
+    EchoResult gw_fixed = run_echo(ep, players, echo_rate, echo_seconds, gw_cpu);
+    EchoResult gw_max = run_echo(ep, players, 0, echo_seconds, gw_cpu);
     auto line = [](const char* what, const EchoResult& r, double target) {
       std::printf("%s rate=%.0f msg/s p50_us=%.0f p99_us=%.0f sent=%ld received=%ld%s\n", what, r.rate, r.p50_us,
                   r.p99_us, r.sent, r.received, target > 0 ? (" target=" + std::to_string(long(target))).c_str() : "");
+    };
+    // CPU µs per message: the raw server's thread; the gateway and the local_server (whole
+    // processes); the client's thread.
+    auto cpu = [](const char* what, const EchoResult& raw, const EchoResult& gw) {
+      const double servers = gw.cpu_us[0] + gw.cpu_us[1];
+      std::printf("%s cpu_us_per_msg raw_server=%.3f raw_client=%.3f gateway=%.3f local_server=%.3f gw_client=%.3f "
+                  "raw/servers=%.2f\n",
+                  what, raw.cpu_us[0], raw.cpu_us[2], gw.cpu_us[0], gw.cpu_us[1], gw.cpu_us[2],
+                  servers > 0 ? raw.cpu_us[0] / servers : 0);
     };
     line("raw_libuv_echo fixed", raw_fixed, echo_rate);
     line("behavior gateway_echo fixed", gw_fixed, echo_rate);
@@ -378,6 +436,8 @@ int main(int argc, char** argv) {
     line("behavior gateway_echo max", gw_max, 0);
     std::printf("behavior gateway_echo max/raw=%.2f connections=%d\n", raw_max.rate > 0 ? gw_max.rate / raw_max.rate : 0,
                 authed);
+    cpu("fixed", raw_fixed, gw_fixed);
+    cpu("max", raw_max, gw_max);
     for (auto& c : players) close(c.fd);
     rc = authed == n && gw_fixed.received == gw_fixed.sent ? 0 : 1;
   } else if (up) {
