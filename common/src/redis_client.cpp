@@ -4,10 +4,87 @@
 // schedule (heartbeats, directory republish) rather than piling up in a queue.
 #include "redis_client.h"
 
-#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
 #include <spdlog/spdlog.h>
 
 namespace behavior::detail {
+namespace {
+
+// Our own libuv glue for hiredis' async API, instead of <hiredis/adapters/libuv.h>: that
+// adapter (hiredis 0.14, Debian bookworm) returns from its poll callback on any error
+// status, and libuv reports a socket error (POLLERR, e.g. a reset from a Redis that was
+// killed) exactly that way after stopping the poll, so the connection hung forever with no
+// disconnect callback and the node never reconnected (found by a Redis-restart test under
+// load). Here an error makes hiredis read, which fails and disconnects it properly.
+struct UvEvents {
+  redisAsyncContext* context = nullptr;
+  uv_poll_t handle{};
+  int events = 0;
+};
+
+void uv_events_poll(uv_poll_t* handle, int status, int events) {
+  auto* p = static_cast<UvEvents*>(handle->data);
+  if (status < 0) {
+    if (p->context) redisAsyncHandleRead(p->context);  // read() reports the error: disconnect
+    return;
+  }
+  if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+  if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+void uv_events_update(UvEvents* p) {
+  if (p->events) {
+    uv_poll_start(&p->handle, p->events, uv_events_poll);
+  } else {
+    uv_poll_stop(&p->handle);
+  }
+}
+
+void uv_events_add_read(void* d) {
+  auto* p = static_cast<UvEvents*>(d);
+  p->events |= UV_READABLE;
+  uv_events_update(p);
+}
+void uv_events_del_read(void* d) {
+  auto* p = static_cast<UvEvents*>(d);
+  p->events &= ~UV_READABLE;
+  uv_events_update(p);
+}
+void uv_events_add_write(void* d) {
+  auto* p = static_cast<UvEvents*>(d);
+  p->events |= UV_WRITABLE;
+  uv_events_update(p);
+}
+void uv_events_del_write(void* d) {
+  auto* p = static_cast<UvEvents*>(d);
+  p->events &= ~UV_WRITABLE;
+  uv_events_update(p);
+}
+void uv_events_cleanup(void* d) {
+  auto* p = static_cast<UvEvents*>(d);
+  p->context = nullptr;  // the context is being freed
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->handle),
+           [](uv_handle_t* h) { delete static_cast<UvEvents*>(h->data); });
+}
+
+bool attach_to_loop(redisAsyncContext* ac, uv_loop_t* loop) {
+  auto* p = new UvEvents;
+  if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+    delete p;
+    return false;
+  }
+  p->handle.data = p;
+  p->context = ac;
+  ac->ev.data = p;
+  ac->ev.addRead = uv_events_add_read;
+  ac->ev.delRead = uv_events_del_read;
+  ac->ev.addWrite = uv_events_add_write;
+  ac->ev.delWrite = uv_events_del_write;
+  ac->ev.cleanup = uv_events_cleanup;
+  return true;
+}
+
+}  // namespace
 
 std::string reply_string(const redisReply* r) {
   if (!r) return {};
@@ -59,11 +136,17 @@ void RedisClient::connect() {
     schedule_reconnect();
     return;
   }
+  if (!attach_to_loop(ac_, loop_)) {
+    spdlog::warn("redis {}: cannot watch the socket to {}:{}", name_, options_.host, options_.port);
+    redisAsyncFree(ac_);
+    ac_ = nullptr;
+    schedule_reconnect();
+    return;
+  }
   ac_->data = this;
-  redisLibuvAttach(ac_, loop_);
   redisAsyncSetConnectCallback(ac_, &RedisClient::on_connect);
   redisAsyncSetDisconnectCallback(ac_, &RedisClient::on_disconnect);
-  // A connect that neither succeeds nor fails (the adapter ignores poll errors) is cut.
+  // A connect that neither succeeds nor fails in time is cut.
   uv_timer_start(
       &timer_,
       [](uv_timer_t* t) {

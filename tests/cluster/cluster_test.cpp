@@ -168,9 +168,12 @@ TEST_F(Cluster3, RedisRestartNodesReRegisterAndRepublish) {
   ASSERT_TRUE(probe_->call(a, kEcho, std::string("during")).ok());
   ASSERT_TRUE(redis_.start());
   EXPECT_TRUE(wait_until([&] {
-    return redis_.exists(key("node:1")) && redis_.exists(key("node:2")) && redis_.exists(key("node:3")) &&
-           redis_.exists(key("dir:user/a")) && redis_.exists(key("dir:user/b"));
-  }, Millis(10000)));
+    return cluster_->redis_connected() && redis_.exists(key("node:1")) && redis_.exists(key("node:2")) &&
+           redis_.exists(key("node:3")) && redis_.exists(key("dir:user/a")) && redis_.exists(key("dir:user/b"));
+  }, Millis(10000))) << "node:1 " << redis_.exists(key("node:1")) << " node:2 " << redis_.exists(key("node:2"))
+                     << " node:3 " << redis_.exists(key("node:3")) << " dir:user/a " << redis_.exists(key("dir:user/a"))
+                     << " dir:user/b " << redis_.exists(key("dir:user/b")) << "\n" << servers_[0]->output() << "\n"
+                     << servers_[1]->output() << "\n" << servers_[2]->output();
   Reply r = probe_->call("user/b", kEcho, std::string("after"));
   ASSERT_TRUE(r.ok()) << r.status().to_string() << "\n" << servers_[1]->output();
   EXPECT_EQ(r.message().from(), b);
