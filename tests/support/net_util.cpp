@@ -1,6 +1,8 @@
 // net_util.cpp — see net_util.h.
 #include "net_util.h"
 
+#include "local_cluster.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,18 +13,7 @@
 
 namespace behavior::testing {
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+int free_port() { return tools::LocalCluster::free_port(); }
 
 int tcp_connect(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

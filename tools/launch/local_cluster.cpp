@@ -22,6 +22,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <random>
 #include <thread>
 
 namespace behavior::tools {
@@ -37,23 +38,6 @@ std::string hex(const std::string& bytes) {
     out += digits[c & 15];
   }
   return out;
-}
-
-// A port the kernel says is free right now on 127.0.0.1 (bound, read, released).
-int free_port(int type) {
-  int fd = ::socket(AF_INET, type, 0);
-  if (fd < 0) return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
 }
 
 int connect_loopback(int port) {
@@ -96,6 +80,45 @@ std::string read_file(const std::string& path) {
 }
 
 }  // namespace
+
+// A port below the kernel's ephemeral range (ip_local_port_range), free for TCP and UDP right
+// now. Not bind(0): that hands out ports of the ephemeral range, which outgoing connections
+// of every other test take too, so a port released here could be gone by the time the server
+// binds it (a flaky "address already in use" under parallel tests). Random picks among
+// ~12k ports below the range make two concurrent tests' choices collide very rarely.
+int LocalCluster::free_port() {
+  static std::mt19937 rng(std::random_device{}());
+  int low = 32768;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%d", &low) != 1) low = 32768;
+    std::fclose(f);
+  }
+  const int first = 20000, last = low - 1;
+  for (int attempt = 0; last > first && attempt < 200; ++attempt) {
+    int port = std::uniform_int_distribution<int>(first, last)(rng);
+    bool ok = true;
+    for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+      int fd = ::socket(AF_INET, type, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      ok = ok && fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      if (fd >= 0) ::close(fd);
+    }
+    if (ok) return port;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // no room below the range: let the kernel pick
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
 
 LocalCluster::LocalCluster(LocalClusterOptions options) : o_(std::move(options)) {}
 
@@ -158,9 +181,9 @@ Status LocalCluster::start(int timeout_ms) {
   }
   for (int i = 1; i <= o_.gateways; ++i) {
     GatewayPorts p;
-    p.tcp = i == 1 && o_.gateway_tcp_port ? o_.gateway_tcp_port : free_port(SOCK_STREAM);
-    p.ws = i == 1 && o_.gateway_ws_port ? o_.gateway_ws_port : free_port(SOCK_STREAM);
-    p.udp = i == 1 && o_.gateway_udp_port ? o_.gateway_udp_port : free_port(SOCK_DGRAM);
+    p.tcp = i == 1 && o_.gateway_tcp_port ? o_.gateway_tcp_port : free_port();
+    p.ws = i == 1 && o_.gateway_ws_port ? o_.gateway_ws_port : free_port();
+    p.udp = i == 1 && o_.gateway_udp_port ? o_.gateway_udp_port : free_port();
     gateway_ports_.push_back(p);
     Service s;
     s.info.name = "gateway-" + std::to_string(i);
@@ -179,7 +202,7 @@ Status LocalCluster::start(int timeout_ms) {
     if (Status st = launch(services_.back(), left()); !st.ok()) return st;
   }
   {
-    name_server_port_ = o_.name_server_port ? o_.name_server_port : free_port(SOCK_STREAM);
+    name_server_port_ = o_.name_server_port ? o_.name_server_port : free_port();
     Service s;
     s.info.name = "name_server";
     s.binary = o_.bin_dir + "/name_server";
@@ -208,7 +231,7 @@ Status LocalCluster::start(int timeout_ms) {
 
 Status LocalCluster::start_redis() {
   own_redis_ = true;
-  int port = free_port(SOCK_STREAM);
+  int port = free_port();
   redis_ = "127.0.0.1:" + std::to_string(port);
   std::string dir = log_dir_ + "/redis";
   ::mkdir(dir.c_str(), 0755);

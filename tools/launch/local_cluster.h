@@ -68,6 +68,11 @@ class LocalCluster {
   Status restart(const std::string& service, int timeout_ms = 15000);
 
   std::vector<ServiceInfo> services() const;
+
+  // A loopback port free for TCP and UDP right now, picked at random below the kernel's
+  // ephemeral range (where bind(0) and every outgoing connection take theirs, so a port
+  // released by bind(0) may be gone before the server binds it). Used by the tests too.
+  static int free_port();
   pid_t pid(const std::string& service) const;
   std::string log_text(const std::string& service) const;
 
