@@ -324,6 +324,10 @@ class Gateway::Impl final : public Endpoint {
       on_frame(c, proto, body);
     }
     if (c->state != Conn::State::kClosing) {
+      // Any KCP segment from the session's own address proves the client alive (a client
+      // retransmitting a large message through heavy loss may not finish a frame for a
+      // while); a client that sends nothing still times out.
+      if (c->state == Conn::State::kReady) touch(c, static_cast<int64_t>(uv_now(net_.loop())));
       activate(c);
       udp_touched_.push_back(c);  // acknowledge at once
     }

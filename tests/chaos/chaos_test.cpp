@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "client_frames.h"
 #include "game.pb.h"
 #include "local_cluster.h"
 #include "system.pb.h"
@@ -23,11 +24,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 double seconds_since(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
-uint32_t error_code(const ClientFrame& f) {
-  pb::ErrorFrame e;
-  return f.proto_id == proto::kError && e.ParseFromString(f.body) ? e.code() : 0;
 }
 
 class Chaos : public ::testing::Test {

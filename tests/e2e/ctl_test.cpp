@@ -14,6 +14,7 @@
 #include <cstring>
 #include <regex>
 
+#include "client_frames.h"
 #include "../cluster/cluster_fixture.h"
 
 namespace behavior::testing {
@@ -93,11 +94,6 @@ CtlRun run_ctl(const std::vector<std::string>& args, const std::vector<std::stri
 
 std::string describe(const CtlRun& r) {
   return "exit " + std::to_string(r.exit_code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
-}
-
-uint32_t error_code(const ClientFrame& f) {
-  pb::ErrorFrame e;
-  return f.proto_id == proto::kError && e.ParseFromString(f.body) ? e.code() : 0;
 }
 
 class CtlTest : public ClusterTest {

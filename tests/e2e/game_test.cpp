@@ -9,6 +9,7 @@
 #include <chrono>
 #include <optional>
 
+#include "client_frames.h"
 #include "game.pb.h"
 #include "local_cluster.h"
 #include "system.pb.h"
@@ -175,11 +176,6 @@ TEST_F(GameTest, PositionsReachUdpPlayersOverTheUnreliableChannel) {
   ASSERT_TRUE(pos);
   EXPECT_EQ(pos->user(), a.user);
   EXPECT_EQ(pos->seq(), 1u);
-}
-
-uint32_t error_code(const ClientFrame& f) {
-  pb::ErrorFrame e;
-  return f.proto_id == proto::kError && e.ParseFromString(f.body) ? e.code() : 0;
 }
 
 TEST_F(GameTest, BadInputGetsErrorFramesAndTheConnectionLivesOn) {

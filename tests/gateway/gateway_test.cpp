@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "client_frames.h"
 #include "../cluster/cluster_fixture.h"
 
 namespace behavior::testing {
@@ -29,11 +30,6 @@ using Transport = GameClient::Transport;
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-uint32_t error_code(const ClientFrame& f) {
-  pb::ErrorFrame e;
-  return f.proto_id == proto::kError && e.ParseFromString(f.body) ? e.code() : 0;
 }
 
 class GatewayTest : public ClusterTest {
@@ -485,7 +481,7 @@ TEST_F(GatewayTest, UdpWithTwentyPercentLossAndReorderingDeliversEverythingInOrd
       while (next <= i) {
         Result<ClientFrame> f = (*c)->receive(Millis(10000));
         ASSERT_TRUE(f.ok()) << "after " << next << ": " << f.status().to_string();
-        ASSERT_EQ(f->proto_id, kEcho);
+        ASSERT_EQ(f->proto_id, kEcho) << "after " << next << ": " << describe(*f);
         ASSERT_EQ(f->body.substr(0, f->body.find(':')), std::to_string(next)) << "out of order";
         ++next;
       }
