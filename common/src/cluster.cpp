@@ -196,6 +196,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     so.secret = options_.secret;
     so.max_frame = options_.max_frame;
     so.pool = options_.s2s_pool;
+    so.timeout_ms = static_cast<int>(options_.s2s_timeout.count());
     s2s_ = std::make_unique<S2s>(
         net_.loop(), rt_.node_id(), so, [this](MessagePtr m, uint16_t from) { on_inbound(std::move(m), from); },
         [this](Message* m, const Status& why) { rt_.bounce(m, why); });
@@ -798,6 +799,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
            double(s.refused_handshakes));
     metric("behavior_s2s_bad_frames_total", "counter", "Links closed for malformed or oversized frames.",
            double(s.bad_frames));
+    metric("behavior_s2s_timeouts_total", "counter",
+           "Links closed because the peer went silent (no tick) or a dial or handshake took too long.",
+           double(s.timeouts));
     size_t pending = 0;
     for (auto& [node, calls] : calls_out_) pending += calls.size();
     metric("behavior_remote_calls_pending", "gauge", "Calls to other nodes awaiting a reply.", double(pending));

@@ -139,6 +139,12 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_S2S_POOL")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  app.add_option_function<int64_t>(
+         "--s2s-timeout-ms", [&c](int64_t ms) { c.s2s_timeout = Millis(ms); },
+         "A node link silent this long (peers tick every quarter of it) is closed and redialed; 0 = never")
+      ->envname("BEHAVIOR_S2S_TIMEOUT_MS")
+      ->default_str(std::to_string(c.s2s_timeout.count()))
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
   app.add_flag("!--cluster-io-thread", c.io_on_worker,
                "Run the network (s2s, Redis, /metrics) on a thread of its own instead of worker 0");
   app.add_option("--metrics-host", c.metrics_host, "Address of the /metrics HTTP port")

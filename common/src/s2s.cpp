@@ -6,6 +6,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "behavior/crypto.h"
 #include "s2s.pb.h"
 
@@ -50,13 +54,15 @@ std::string peer_name(uv_tcp_t* tcp) {
 
 struct S2s::Link {
   enum State { kConnecting, kHandshake, kReady, kClosing };
-  Link(S2s* o, bool is_dialer, size_t max_frame) : owner(o), dialer(is_dialer), reader(max_frame) {
+  Link(S2s* o, bool is_dialer, size_t max_frame, uint64_t now)
+      : owner(o), dialer(is_dialer), born_ms(now), last_in_ms(now), last_out_ms(now), reader(max_frame) {
     tcp.data = this;
     wreq.data = this;
     connect_req.data = this;
   }
   S2s* owner;
   bool dialer;
+  uint64_t born_ms, last_in_ms, last_out_ms;  // loop time: keepalive and deadlines
   State state = kConnecting;
   uint16_t peer_node = 0;
   size_t slot = 0;
@@ -90,12 +96,51 @@ Status S2s::listen() {
   listener_ = std::make_unique<TcpListener>(loop_, [this](uv_stream_t* server) { accept_link(server); });
   Status s = listener_->listen(options_.host, options_.port, 512);
   port_ = listener_->port();
+  if (s.ok() && options_.timeout_ms > 0 && !tick_timer_) {
+    tick_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, tick_timer_);
+    tick_timer_->data = this;
+    const uint64_t period = static_cast<uint64_t>(std::max(1, options_.timeout_ms / 4));
+    uv_timer_start(tick_timer_, [](uv_timer_t* t) { static_cast<S2s*>(t->data)->on_tick(); }, period, period);
+  }
   return s;
+}
+
+// Keepalive, as Erlang's distribution ticks: a quiet ready link gets an empty frame every
+// quarter of the timeout, so a link that brings nothing for the whole timeout has lost its
+// peer (a partition or a frozen host drops packets silently, and TCP itself would notice
+// only after minutes of retransmissions). It is closed; its slot redials with backoff while
+// something waits to be sent, and a dial that cannot get through (SYNs dropped) is given up
+// after the same timeout instead of the kernel's two minutes.
+void S2s::on_tick() {
+  const uint64_t now = uv_now(loop_);
+  const uint64_t timeout = static_cast<uint64_t>(options_.timeout_ms);
+  const uint64_t quiet = static_cast<uint64_t>(std::max(1, options_.timeout_ms / 4));
+  std::vector<std::pair<Link*, std::string>> expired;
+  for (Link* l : links_) {
+    if (l->state == Link::kClosing) continue;
+    if (l->state != Link::kReady) {
+      if (now - l->born_ms > timeout) {
+        expired.emplace_back(l, std::string(l->state == Link::kConnecting ? "connect" : "handshake") + " took over " +
+                                    std::to_string(timeout) + " ms");
+      }
+    } else if (now - l->last_in_ms > timeout) {
+      expired.emplace_back(l, "nothing received for " + std::to_string(now - l->last_in_ms) + " ms");
+    } else if (now - l->last_out_ms >= quiet && l->pending.empty() && !l->writing) {
+      write_frames(l, std::string_view("\0\0\0\0", 4));  // a tick: an empty frame
+    }
+  }
+  for (auto& [l, why] : expired) {
+    ++stats_.timeouts;
+    spdlog::warn("s2s: link {} node {} ({}): {}; closing it", l->dialer ? "to" : "from", l->peer_node,
+                 peer_name(&l->tcp), why);
+    close_link(l, why.c_str());
+  }
 }
 
 void S2s::accept_link(uv_stream_t* server) {
   if (stopped_) return;
-  auto* link = new Link(this, false, kMaxHandshakeFrame);
+  auto* link = new Link(this, false, kMaxHandshakeFrame, uv_now(loop_));
   uv_tcp_init(loop_, &link->tcp);
   links_.insert(link);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&link->tcp)) != 0) {
@@ -181,6 +226,7 @@ void S2s::write_frames(Link* link, std::string_view frames) {
 
 void S2s::write_pending(Link* link) {
   if (link->writing || link->pending.empty() || link->state == Link::kClosing) return;
+  link->last_out_ms = uv_now(loop_);
   // Most of the time the socket takes everything at once: no write request, no callback
   // in a later loop pass. What it does not take goes through uv_write.
   uv_buf_t now = uv_buf_init(link->pending.data(), static_cast<unsigned>(link->pending.size()));
@@ -226,7 +272,7 @@ void S2s::dial(Peer& p, size_t slot) {
     s.queue.clear();
     return;
   }
-  auto* link = new Link(this, true, kMaxHandshakeFrame);
+  auto* link = new Link(this, true, kMaxHandshakeFrame, uv_now(loop_));
   link->peer_node = p.node;
   link->slot = slot;
   uv_tcp_init(loop_, &link->tcp);
@@ -266,6 +312,7 @@ void S2s::start_read(Link* link) {
 
 void S2s::on_read(Link* link, const char* data, size_t n) {
   stats_.bytes_in += n;
+  link->last_in_ms = uv_now(loop_);
   Status st = link->reader.feed(data, n, [&](std::string_view payload) { return on_frame(link, payload); });
   if (!st.ok()) {
     ++stats_.bad_frames;
@@ -277,6 +324,7 @@ void S2s::on_read(Link* link, const char* data, size_t n) {
 Status S2s::on_frame(Link* link, std::string_view payload) {
   if (link->state == Link::kClosing) return Status::shutdown("closing");
   if (link->state == Link::kReady) {
+    if (payload.empty()) return {};  // a keepalive tick
     Result<MessagePtr> m = decode_envelope(payload);
     if (!m.ok()) return m.status();
     if ((*m)->to().node() != node_id_) return Status::invalid_argument("envelope for another node");
@@ -448,6 +496,11 @@ void S2s::drop_peer(uint16_t node, const Status& why) {
 void S2s::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (tick_timer_) {
+    uv_timer_stop(tick_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(tick_timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    tick_timer_ = nullptr;
+  }
   for (auto& [node, p] : peers_) {
     for (Slot& s : p.slots) {
       for (Message* m : s.queue) delete m;

@@ -32,11 +32,16 @@ struct S2sOptions {
   size_t max_frame = 8u << 20;
   int pool = 2;                    // connections per peer
   size_t max_backlog = 64u << 20;  // bytes queued per peer before sends are refused
+  // A ready link that receives nothing for this long is closed (the peer sends a tick, an
+  // empty frame, after timeout_ms / 4 without other traffic); a dial or handshake not done
+  // by then is abandoned. 0 = no ticks, no deadline.
+  int timeout_ms = 6000;
 };
 
 struct S2sStats {
   uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0, frames_out = 0;
   uint64_t refused_handshakes = 0, bad_frames = 0;
+  uint64_t timeouts = 0;  // links closed for silence, dials and handshakes that took too long
   int connections = 0;
 };
 
@@ -89,6 +94,7 @@ class S2s {
   void write_frames(Link* link, std::string_view frames);
   void write_pending(Link* link);
   void enqueue(Link* link, Message* m);
+  void on_tick();  // every timeout_ms / 4: ticks on quiet links, deadlines
   Peer& peer(uint16_t node);
   static size_t slot_of(const Message& m, size_t pool);
 
@@ -103,6 +109,7 @@ class S2s {
   std::set<Link*> links_;
   std::set<Link*> dirty_;
   S2sStats stats_;
+  uv_timer_t* tick_timer_ = nullptr;
   bool stopped_ = false;
 };
 

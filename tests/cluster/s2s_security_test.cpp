@@ -1,6 +1,7 @@
 // s2s_security_test.cpp — the s2s port against hostile input, byte by byte over a raw
 // socket: a peer without the secret is refused; malformed and oversized frames close that
-// connection only; the node keeps serving everyone else.
+// connection only; a peer that goes silent (or never finishes the handshake) is cut after
+// the s2s timeout while ticks keep a quiet link open; the node keeps serving everyone else.
 #include <unistd.h>
 
 #include <behavior/crypto.h>
@@ -17,17 +18,21 @@ class S2sSecurity : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     ChildProcess& s = start_server(1);
-    std::string out = s.output();
-    auto pos = out.find("s2s_port=");
-    ASSERT_NE(pos, std::string::npos);
-    s2s_port_ = std::atoi(out.c_str() + pos + 9);
-    pos = out.find("metrics_port=");
-    metrics_port_ = std::atoi(out.c_str() + pos + 13);
+    ports_of(s, &s2s_port_, &metrics_port_);
     start_test_node();
     ASSERT_TRUE(wait_for_nodes(2));
     user_ = *cluster_->ensure("user/guard", "user", 1);
   }
 
+  static void ports_of(ChildProcess& server, int* s2s, int* metrics) {
+    std::string out = server.output();
+    auto pos = out.find("s2s_port=");
+    ASSERT_NE(pos, std::string::npos);
+    *s2s = std::atoi(out.c_str() + pos + 9);
+    pos = out.find("metrics_port=");
+    ASSERT_NE(pos, std::string::npos);
+    *metrics = std::atoi(out.c_str() + pos + 13);
+  }
   static std::string frame(const std::string& payload) {
     std::string f;
     detail::append_frame(payload, &f);
@@ -43,8 +48,8 @@ class S2sSecurity : public ClusterTest {
   }
   // Connects and answers the challenge with `secret`; returns the socket after the Welcome
   // (or -1 if the node closed it).
-  int handshake(const std::string& secret, uint16_t as_node) {
-    int fd = tcp_connect(s2s_port_);
+  int handshake(const std::string& secret, uint16_t as_node, int port = 0) {
+    int fd = tcp_connect(port ? port : s2s_port_);
     std::string payload;
     if (fd < 0 || !read_frame(fd, &payload)) return -1;
     pb::Challenge c;
@@ -66,10 +71,11 @@ class S2sSecurity : public ClusterTest {
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     EXPECT_EQ(r.as<std::string>(), "still serving");
   }
-  double metric(const std::string& name) {
-    std::string body = http_get(metrics_port_, "/metrics");
-    auto pos = body.find(name + "{node=\"1\"} ");
-    return pos == std::string::npos ? -1 : std::atof(body.c_str() + pos + name.size() + 11);
+  double metric(const std::string& name, int node = 1, int port = 0) {
+    std::string body = http_get(port ? port : metrics_port_, "/metrics");
+    std::string key = name + "{node=\"" + std::to_string(node) + "\"} ";
+    auto pos = body.find(key);
+    return pos == std::string::npos ? -1 : std::atof(body.c_str() + pos + key.size());
   }
 
   int s2s_port_ = 0;
@@ -124,6 +130,43 @@ TEST_F(S2sSecurity, SpoofedSenderIsDropped) {
   send_all(fd, f);
   EXPECT_TRUE(servers_[0]->wait_for_output("claiming to be from", Millis(3000)));
   ::close(fd);
+  expect_node_still_serves();
+}
+
+// Keepalive (Erlang's net ticks): a node with --s2s-timeout-ms 800 ticks on a quiet link
+// every 200 ms; a peer that sends nothing for 800 ms (a partition drops packets without a
+// FIN) is cut, as is a connection that never finishes the handshake. Our own ticks keep a
+// link open well past the timeout.
+TEST_F(S2sSecurity, SilentPeersAreCutAfterTheTimeoutWhileTicksKeepAQuietLinkOpen) {
+  ChildProcess& quick = start_server(2, kSecret, kHeartbeatMs, {"--s2s-timeout-ms", "800"});
+  int port = 0, metrics = 0;
+  ports_of(quick, &port, &metrics);
+
+  int stalled = tcp_connect(port);  // takes the challenge, never answers it
+  ASSERT_GE(stalled, 0);
+  std::string payload;
+  ASSERT_TRUE(read_frame(stalled, &payload));
+  EXPECT_TRUE(closed_by_peer(stalled)) << "a handshake that never finishes must be given up";
+  ::close(stalled);
+
+  int ticking = handshake(kSecret, 7, port);
+  ASSERT_GE(ticking, 0);
+  // The node ticks to us: empty frames. We tick back for 2.5 s, three timeouts' worth.
+  const auto until = std::chrono::steady_clock::now() + Millis(2500);
+  int ticks = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(read_frame(ticking, &payload)) << "the link closed although we ticked";
+    EXPECT_TRUE(payload.empty()) << "only ticks travel on an idle link";
+    ++ticks;
+    send_all(ticking, std::string(4, '\0'));
+  }
+  EXPECT_GE(ticks, 5);
+  // Silence: the node cuts the link.
+  EXPECT_TRUE(closed_by_peer(ticking)) << "a silent peer must be cut";
+  ::close(ticking);
+  EXPECT_TRUE(wait_until([&] { return metric("behavior_s2s_timeouts_total", 2, metrics) == 2; }, Millis(10000)))
+      << "timeouts_total = " << metric("behavior_s2s_timeouts_total", 2, metrics);
+  EXPECT_TRUE(quick.wait_for_output("nothing received for", Millis(2000))) << quick.output();
   expect_node_still_serves();
 }
 

@@ -29,6 +29,10 @@ struct ClusterOptions {
   std::string s2s_host = "127.0.0.1";
   int s2s_port = 0;                  // 0: a free port, published in Redis
   int s2s_pool = 2;                  // connections per peer
+  // A link that brings nothing (not even a tick, sent every quarter of this when idle) for
+  // this long is closed and redialed, as Erlang's net_ticktime: a silent partition, not a
+  // TCP timeout minutes later. Dials and handshakes get the same deadline. 0 = never.
+  Millis s2s_timeout{6000};
   size_t max_frame = 8u << 20;       // hard limit of one s2s frame
   std::string secret;                // the cluster secret (s2s handshake); required
   Millis heartbeat{1000};
