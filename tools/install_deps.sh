@@ -13,6 +13,8 @@ PACKAGES=(
   # headless Chromium for the dashboard and browser-client tests (chromium-driver: WebDriver
   # for the game page); wrk for the name server benchmark; docker-compose validates deploy/
   chromium chromium-driver wrk docker-compose
+  # network namespaces, veth and iptables DROP rules for the partition tests (tests/chaos)
+  iproute2 iptables
 )
 
 missing=()
