@@ -4,6 +4,7 @@
 // type, truncated values, and out-of-range kinds or codes are errors.
 #include "envelope.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace behavior::detail {
@@ -12,27 +13,6 @@ namespace {
 constexpr int kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5;
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(Kind::kDemonitor);
 constexpr uint8_t kMaxCode = static_cast<uint8_t>(Code::kUnauthenticated);
-
-void put_varint(uint64_t v, std::string* out) {
-  char buf[10];
-  int n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  out->append(buf, static_cast<size_t>(n));
-}
-
-void put_fixed64(uint64_t v, std::string* out) {
-  char buf[8];
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-  out->append(buf, 8);
-}
-
-void put_tag(int field, int wire, std::string* out) {
-  put_varint(static_cast<uint64_t>(field << 3 | wire), out);
-}
 
 struct Cursor {
   const unsigned char* p;
@@ -102,44 +82,59 @@ Status append_envelope_frame(const Message& m, size_t max_frame, std::string* ou
   } else {
     body = b.raw();
   }
-  size_t start = out->size();
-  out->append(4, '\0');
-  put_tag(1, kFixed64, out);
-  put_fixed64(m.to().raw(), out);
-  put_tag(2, kFixed64, out);
-  put_fixed64(m.from().raw(), out);
+  // The header (length prefix and every field but the body) is built on the stack and
+  // appended once, then the body: byte-by-byte appends to the string were ~8% of the
+  // local_server's time in the echo benchmark. At most 4 + 9 + 9 + 6 + 2 + 11 + 2 + 11
+  // = 54 bytes.
+  char head[64];
+  char* p = head + 4;
+  auto varint = [&p](uint64_t v) {
+    while (v >= 0x80) {
+      *p++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+  };
+  auto fixed64 = [&p](uint64_t v) {
+    for (int i = 0; i < 8; ++i) *p++ = static_cast<char>(v >> (8 * i));
+  };
+  auto tag = [&varint](int field, int wire) { varint(static_cast<uint64_t>(field << 3 | wire)); };
+  tag(1, kFixed64);
+  fixed64(m.to().raw());
+  tag(2, kFixed64);
+  fixed64(m.from().raw());
   if (m.proto_id()) {
-    put_tag(3, kVarint, out);
-    put_varint(m.proto_id(), out);
+    tag(3, kVarint);
+    varint(m.proto_id());
   }
   if (m.kind() != Kind::kInfo) {
-    put_tag(4, kVarint, out);
-    put_varint(static_cast<uint64_t>(m.kind()), out);
+    tag(4, kVarint);
+    varint(static_cast<uint64_t>(m.kind()));
   }
   if (m.request_id()) {
-    put_tag(5, kVarint, out);
-    put_varint(m.request_id(), out);
+    tag(5, kVarint);
+    varint(m.request_id());
   }
   if (m.code() != Code::kOk) {
-    put_tag(6, kVarint, out);
-    put_varint(static_cast<uint64_t>(m.code()), out);
+    tag(6, kVarint);
+    varint(static_cast<uint64_t>(m.code()));
   }
   if (!body.empty()) {
-    put_tag(7, kLen, out);
-    put_varint(body.size(), out);
-    out->append(body);
+    tag(7, kLen);
+    varint(body.size());
   }
-  size_t payload = out->size() - start - 4;
+  const size_t payload = static_cast<size_t>(p - head) - 4 + body.size();
   if (payload > max_frame) {
-    out->resize(start);
     return Status::invalid_argument("message of " + std::to_string(payload) +
                                     " bytes exceeds the s2s frame limit");
   }
   auto n = static_cast<uint32_t>(payload);
-  (*out)[start] = static_cast<char>(n >> 24);
-  (*out)[start + 1] = static_cast<char>(n >> 16);
-  (*out)[start + 2] = static_cast<char>(n >> 8);
-  (*out)[start + 3] = static_cast<char>(n);
+  head[0] = static_cast<char>(n >> 24);
+  head[1] = static_cast<char>(n >> 16);
+  head[2] = static_cast<char>(n >> 8);
+  head[3] = static_cast<char>(n);
+  out->append(head, static_cast<size_t>(p - head));
+  out->append(body);
   return {};
 }
 
@@ -174,29 +169,47 @@ Result<MessagePtr> decode_envelope(std::string_view payload) {
   return MessagePtr(std::move(m));
 }
 
+// Frames wholly inside `data` are handed out from it; only a frame cut by the end of a
+// read is copied into buf_ (every byte went through buf_ before: a copy of all s2s input).
 Status FrameReader::feed(const char* data, size_t n,
                          const std::function<Status(std::string_view)>& on_frame) {
-  if (pos_ > 0 && pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  }
-  buf_.append(data, n);
-  while (buf_.size() - pos_ >= 4) {
-    auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
-    size_t len = size_t{p[0]} << 24 | size_t{p[1]} << 16 | size_t{p[2]} << 8 | size_t{p[3]};
-    if (len > max_frame_) {
-      return Status::invalid_argument("frame of " + std::to_string(len) + " bytes exceeds the limit of " +
-                                      std::to_string(max_frame_));
+  auto length = [](const char* h) {
+    auto* p = reinterpret_cast<const unsigned char*>(h);
+    return size_t{p[0]} << 24 | size_t{p[1]} << 16 | size_t{p[2]} << 8 | size_t{p[3]};
+  };
+  auto too_long = [this](size_t len) {
+    return Status::invalid_argument("frame of " + std::to_string(len) + " bytes exceeds the limit of " +
+                                    std::to_string(max_frame_));
+  };
+  if (!buf_.empty()) {  // complete the frame the last read cut, with just enough of this one
+    if (buf_.size() < 4) {
+      size_t take = std::min(n, 4 - buf_.size());
+      buf_.append(data, take);
+      data += take;
+      n -= take;
+      if (buf_.size() < 4) return {};
     }
-    if (buf_.size() - pos_ - 4 < len) break;
-    Status s = on_frame(std::string_view(buf_.data() + pos_ + 4, len));
-    pos_ += 4 + len;
+    const size_t len = length(buf_.data());
+    if (len > max_frame_) return too_long(len);
+    size_t take = std::min(n, 4 + len - buf_.size());
+    buf_.append(data, take);
+    data += take;
+    n -= take;
+    if (buf_.size() < 4 + len) return {};
+    Status s = on_frame(std::string_view(buf_.data() + 4, len));
+    buf_.clear();
     if (!s.ok()) return s;
   }
-  if (pos_ > (1 << 16) && pos_ * 2 > buf_.size()) {  // compact now and then
-    buf_.erase(0, pos_);
-    pos_ = 0;
+  while (n >= 4) {
+    const size_t len = length(data);
+    if (len > max_frame_) return too_long(len);
+    if (n - 4 < len) break;
+    Status s = on_frame(std::string_view(data + 4, len));
+    data += 4 + len;
+    n -= 4 + len;
+    if (!s.ok()) return s;
   }
+  buf_.append(data, n);  // the start of a frame that ends in a later read
   return {};
 }
 

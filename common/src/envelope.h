@@ -24,16 +24,15 @@ Result<MessagePtr> decode_envelope(std::string_view payload);
 class FrameReader {
  public:
   explicit FrameReader(size_t max_frame) : max_frame_(max_frame) {}
-  // Appends data and calls on_frame for each complete payload. Stops at the first error
+  // Takes data and calls on_frame for each complete payload. Stops at the first error
   // (an oversized frame, or whatever on_frame returns).
   Status feed(const char* data, size_t n, const std::function<Status(std::string_view)>& on_frame);
-  size_t buffered() const { return buf_.size() - pos_; }
+  size_t buffered() const { return buf_.size(); }
   void set_max_frame(size_t max_frame) { max_frame_ = max_frame; }
 
  private:
   size_t max_frame_;
-  std::string buf_;
-  size_t pos_ = 0;
+  std::string buf_;  // a frame cut by the end of a read, from its length prefix on
 };
 
 }  // namespace behavior::detail
