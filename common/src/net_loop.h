@@ -46,6 +46,7 @@ class NetLoop {
  private:
   static void on_wake(uv_async_t* h);
   static void flush_local(void* self);
+  Message* take_batch();
   void close_handles();
 
   Shard* host_;
@@ -55,7 +56,9 @@ class NetLoop {
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
   std::function<void(Message*)> on_messages_;
-  MpscStack<Message, &Message::next> outbox_;
+  MpscStack<Message, &Message::next> outbox_;  // from other threads
+  Message* local_head_ = nullptr;  // from the host's own thread (loop thread only)
+  Message* local_tail_ = nullptr;
   std::mutex mu_;
   std::vector<std::function<void()>> tasks_;
   std::function<void()> stop_fn_;
