@@ -202,6 +202,23 @@ void Kcp::acked(uint32_t sn) {
   }
 }
 
+void Kcp::SegmentQueue::pop_front() {
+  v_[head_].data = std::string();  // the payload goes now, not when the slot is reused
+  if (++head_ < v_.size()) {
+    if (head_ >= 64 && head_ * 2 >= v_.size()) {  // a long-lived backlog: drop the popped prefix
+      v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    return;
+  }
+  head_ = 0;
+  if (v_.capacity() > 8) {
+    std::vector<Segment>().swap(v_);  // drained after a burst: give the storage back
+  } else {
+    v_.clear();
+  }
+}
+
 void Kcp::shrink() { snd_una_ = snd_buf_.empty() ? snd_nxt_ : snd_buf_.front().sn; }
 
 void Kcp::take_data(Segment&& s) {

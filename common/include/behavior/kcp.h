@@ -12,8 +12,8 @@
 // One instance per session; not thread-safe. Time is a caller-supplied millisecond clock.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -79,6 +79,30 @@ class Kcp {
     std::string data;
   };
 
+  // A FIFO of segments that costs nothing until used: an idle session's four queues are
+  // empty vectors (std::deque allocates a map and a 512-byte block when constructed, which
+  // made up most of the gateway's memory per idle UDP session). Popped slots are reclaimed
+  // when the queue drains, and the storage is given back if it grew past a few segments.
+  class SegmentQueue {
+   public:
+    using iterator = std::vector<Segment>::iterator;
+    bool empty() const { return head_ == v_.size(); }
+    size_t size() const { return v_.size() - head_; }
+    Segment& front() { return v_[head_]; }
+    void push_back(Segment&& s) { v_.push_back(std::move(s)); }
+    void pop_front();
+    iterator begin() { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    iterator end() { return v_.end(); }
+    std::vector<Segment>::const_iterator begin() const { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    std::vector<Segment>::const_iterator end() const { return v_.end(); }
+    iterator insert(iterator at, Segment&& s) { return v_.insert(at, std::move(s)); }
+    iterator erase(iterator at) { return v_.erase(at); }
+
+   private:
+    std::vector<Segment> v_;
+    size_t head_ = 0;
+  };
+
   void encode(const Segment& s, std::string* out) const;
   void emit(std::string* buf, const Segment& s);  // appends, sending first if the mtu is full
   uint16_t free_window() const;
@@ -104,7 +128,7 @@ class Kcp {
   uint32_t dead_link_ = 20;
   bool dead_ = false;
   uint32_t probe_ = 0, probe_wait_ = 0, probe_at_ = 0;
-  std::deque<Segment> snd_queue_, snd_buf_, rcv_buf_, rcv_queue_;
+  SegmentQueue snd_queue_, snd_buf_, rcv_buf_, rcv_queue_;
   std::vector<std::pair<uint32_t, uint32_t>> acks_;  // (sn, ts) to acknowledge
 };
 
