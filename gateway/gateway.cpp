@@ -43,6 +43,7 @@ int64_t wall_ms() {
 constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
 constexpr uint64_t kSweepMs = 200;
 constexpr uint64_t kKcpTickMs = 10;  // one timer drives every UDP session with data in flight
+constexpr int kUdpSocketBuffer = 4 << 20;  // bytes asked for the shared UDP socket, each way
 constexpr uint32_t kUdpMtu = 1200;    // below any path MTU a player is likely to have
 
 // Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
@@ -251,6 +252,13 @@ class Gateway::Impl final : public Endpoint {
     if (int r = uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&addr), 0); r != 0) {
       return Status::unavailable(std::string("UDP bind: ") + uv_strerror(r));
     }
+    // Every UDP client shares this one socket: a burst (thousands of players reconnecting
+    // after an outage, a round of heartbeats) must not overflow the kernel's default 208 KiB
+    // and turn into drops and retransmissions. The kernel caps it at net.core.rmem_max.
+    int buffer = kUdpSocketBuffer;
+    uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &buffer);
+    buffer = kUdpSocketBuffer;
+    uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &buffer);
     sockaddr_in bound{};
     int len = sizeof bound;
     uv_udp_getsockname(&udp_, reinterpret_cast<sockaddr*>(&bound), &len);
