@@ -13,7 +13,11 @@
 // /proc/<pid>/task/*/schedstat): on a saturated machine shared by the client and the
 // servers, CPU per message compares the servers' costs where msg/s mostly shows the share
 // of the cores each got.
+// udp-sessions: the same for UDP (KCP) sessions, which cost the gateway no descriptor: N
+// sessions (default 200k) from worker processes on 127.0.0.2, .3, ... (udp_sessions.h),
+// AUTH then one heartbeat each over KCP; prints rss_per_session the same way.
 // Usage: bench_gateway connections [N]     (default and maximum: what RLIMIT_NOFILE allows)
+//        bench_gateway udp-sessions [N]    (default 200000)
 //        bench_gateway echo [seconds] [rate] [connections]    (defaults: 5 50000 32)
 #include <behavior/client_frame.h>
 #include <uv.h>
@@ -39,6 +43,7 @@
 #include <vector>
 
 #include "bench_process.h"
+#include "udp_sessions.h"
 
 using namespace behavior;
 using Clock = std::chrono::steady_clock;
@@ -331,13 +336,17 @@ int main(int argc, char** argv) {
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);  // children inherit it
   const std::string mode = argc > 1 ? argv[1] : "connections";
-  if (mode != "connections" && mode != "echo") {
-    std::fprintf(stderr, "usage: bench_gateway connections [N] | echo [seconds] [rate] [connections]\n");
+  if (mode != "connections" && mode != "echo" && mode != "udp-sessions") {
+    std::fprintf(stderr,
+                 "usage: bench_gateway connections [N] | udp-sessions [N] | echo [seconds] [rate] [connections]\n");
     return 2;
   }
   const bool echo = mode == "echo";
-  const long max_n = static_cast<long>(lim.rlim_max) - 200;
-  long n = !echo && argc > 2 ? std::atol(argv[2]) : max_n;
+  const bool udp = mode == "udp-sessions";
+  // TCP connections are bounded by this process's descriptors; UDP sessions are not (the
+  // gateway holds them all on one socket, the clients are spread over worker processes).
+  const long max_n = udp ? 1000000 : static_cast<long>(lim.rlim_max) - 200;
+  long n = !echo && argc > 2 ? std::atol(argv[2]) : udp ? 200000 : max_n;
   const double echo_seconds = echo && argc > 2 ? std::atof(argv[2]) : 5;
   const double echo_rate = echo && argc > 3 ? std::atof(argv[3]) : 50000;
   if (echo) n = argc > 4 ? std::atol(argv[4]) : 32;
@@ -350,7 +359,7 @@ int main(int argc, char** argv) {
   const std::string secret = "bench-" + std::to_string(getpid());
   const std::string prefix = "benchgw" + std::to_string(getpid()) + ":";
   setenv("BEHAVIOR_CLUSTER_SECRET", secret.c_str(), 1);
-  const int redis_port = bench::free_port(), gw_port = bench::free_port();
+  const int redis_port = bench::free_port(), gw_port = bench::free_port(), gw_udp_port = bench::free_port();
   const std::string redis = "127.0.0.1:" + std::to_string(redis_port);
   pid_t redis_pid = bench::spawn_process({"/usr/bin/redis-server", "--port", std::to_string(redis_port), "--bind",
                                           "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "1000"});
@@ -363,18 +372,22 @@ int main(int argc, char** argv) {
   pid_t local_pid = bench::spawn_process(
       with({dir + "/local_server", "--node-id", "1", "--workers", "1", "--capacity", std::to_string(n * 2)}));
   pid_t gw_pid = bench::spawn_process(with({dir + "/gateway", "--node-id", "40", "--tcp-port", std::to_string(gw_port),
-                                            "--ws-port", "-1", "--auth-timeout-ms", "60000", "--idle-timeout-ms",
+                                            "--ws-port", "-1", "--udp-port",
+                                            std::to_string(udp ? gw_udp_port : -1), "--auth-timeout-ms", "60000", "--idle-timeout-ms",
                                             "600000", "--max-connections", std::to_string(n + 10), "--frame-rate",
                                             "0", "--max-output-bytes", std::to_string(64 << 20)}));
-  auto ticket = [&](long i) {
+  auto signed_ticket = [&](long i) {
     Ticket t;
     t.user = "bench" + std::to_string(i);
     t.node = 1;
     t.gateway = "40";
     t.expires_ms = wall_ms() + 600000;
     t.nonce = std::to_string(getpid()) + "-" + std::to_string(i);
+    return sign_ticket(t, secret);
+  };
+  auto ticket = [&](long i) {  // as the first TCP frame
     std::string frame;
-    append_client_frame(proto::kAuth, sign_ticket(t, secret), &frame);
+    append_client_frame(proto::kAuth, signed_ticket(i), &frame);
     return frame;
   };
 
@@ -440,6 +453,26 @@ int main(int argc, char** argv) {
     cpu("max", raw_max, gw_max);
     for (auto& c : players) close(c.fd);
     rc = authed == n && gw_fixed.received == gw_fixed.sent ? 0 : 1;
+  } else if (up && udp) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the closed warm-up settle
+    const long base_kb = rss_kb(gw_pid);
+    // Heartbeats at 20k/s in all: 200k idle clients beating every 10 s.
+    bench::UdpSessionWorkers workers(n, 18000, gw_udp_port, signed_ticket, 20000);
+    auto t0 = Clock::now();
+    const long authed = workers.authenticate();
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const long full_kb = rss_kb(gw_pid);
+    auto h0 = Clock::now();
+    const long beats = workers.heartbeat();
+    const double hsecs = std::chrono::duration<double>(Clock::now() - h0).count();
+    std::printf(
+        "behavior gateway_udp_sessions n=%ld client_processes=%d time=%.3fs rate=%.0f sessions/s "
+        "rss_per_session=%.0f bytes heartbeat_rate=%.0f msg/s heartbeats_answered=%ld gateway_rss_mb=%.1f "
+        "local_server_rss_mb=%.1f\n",
+        authed, workers.workers(), secs, authed / secs, authed ? (full_kb - base_kb) * 1024.0 / double(authed) : 0.0,
+        beats / hsecs, beats, full_kb / 1024.0, rss_kb(local_pid) / 1024.0);
+    rc = authed == n && beats == n ? 0 : 1;
   } else if (up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the closed warm-up settle
     const long base_kb = rss_kb(gw_pid);

@@ -1,0 +1,248 @@
+// udp_sessions.cpp — see udp_sessions.h. A worker opens its sockets (bound to its own
+// loopback address, connected to the gateway), authenticates them in waves of 1000 (the
+// gateway's socket buffer drops what it cannot take at once; unanswered AUTHs are resent),
+// then on command sends one heartbeat through each session's KCP and counts the answers,
+// driving KCP's retransmissions and acknowledging what the gateway sends.
+#include "udp_sessions.h"
+
+#include <arpa/inet.h>
+#include <behavior/client_frame.h>
+#include <behavior/kcp.h>
+#include <behavior/message.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace behavior::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint32_t now32() {
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+}
+
+struct Session {
+  int fd = -1;
+  uint32_t conv = 0;
+  bool failed = false;
+  int beats = 0;
+  std::unique_ptr<Kcp> kcp;
+};
+
+class SessionSet {
+ public:
+  SessionSet(int index, long first, long count, int port, const std::function<std::string(long)>& ticket)
+      : first_(first), sessions_(static_cast<size_t>(count)), ticket_(ticket) {
+    ep_ = epoll_create1(0);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1 + static_cast<uint32_t>(index));  // 127.0.0.2, .3, ...
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(static_cast<uint16_t>(port));
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (size_t i = 0; i < sessions_.size(); ++i) {
+      Session& s = sessions_[i];
+      s.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+      if (s.fd < 0 || bind(s.fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+          connect(s.fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+        s.failed = true;
+        continue;
+      }
+      epoll_event ev{EPOLLIN, {}};
+      ev.data.u64 = i;
+      epoll_ctl(ep_, EPOLL_CTL_ADD, s.fd, &ev);
+    }
+  }
+
+  long authenticate() {
+    constexpr size_t kWave = 1000;
+    long ok = 0;
+    for (size_t start = 0; start < sessions_.size(); start += kWave) {
+      const size_t end = std::min(sessions_.size(), start + kWave);
+      for (int round = 0; round < 20; ++round) {
+        size_t waiting = 0;
+        for (size_t i = start; i < end; ++i) {
+          Session& s = sessions_[i];
+          if (s.failed || s.conv) continue;
+          ++waiting;
+          const std::string hello = udp_control(kUdpAuth, 0, ticket_(first_ + static_cast<long>(i)));
+          (void)send(s.fd, hello.data(), hello.size(), 0);
+        }
+        if (waiting == 0) break;
+        pump(Clock::now() + std::chrono::milliseconds(500), [&] {
+          for (size_t i = start; i < end; ++i) {
+            if (!sessions_[i].failed && !sessions_[i].conv) return false;
+          }
+          return true;
+        });
+      }
+    }
+    for (const Session& s : sessions_) ok += s.conv && !s.failed ? 1 : 0;
+    return ok;
+  }
+
+  // Heartbeats paced at `per_second` (this worker's share), as idle clients spread over a
+  // heartbeat interval send them, rather than all at the same instant.
+  long heartbeat(double per_second) {
+    std::string frame;
+    append_client_frame(proto::kHeartbeat, "hb", &frame);
+    const auto t0 = Clock::now();
+    size_t next = 0;
+    pump(Clock::now() + std::chrono::seconds(240), [&] {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+      const size_t due = std::min(sessions_.size(), static_cast<size_t>(elapsed * per_second) + 1);
+      const uint32_t now = now32();
+      for (; next < due; ++next) {
+        Session& s = sessions_[next];
+        if (!s.kcp) continue;
+        (void)s.kcp->send(std::string_view(frame).substr(4));  // a KCP message is protoID | body
+        s.kcp->flush(now);
+      }
+      if (next < sessions_.size()) return false;
+      for (const Session& s : sessions_) {
+        if (s.kcp && !s.failed && s.beats == 0) return false;
+      }
+      return true;
+    });
+    long ok = 0;
+    for (const Session& s : sessions_) ok += s.beats > 0 ? 1 : 0;
+    return ok;
+  }
+
+ private:
+  // Reads datagrams until `done()` or `deadline`; every 10 ms, KCP's timers.
+  template <class Done>
+  void pump(Clock::time_point deadline, Done done) {
+    std::vector<epoll_event> events(4096);
+    char buf[2048];
+    auto next_update = Clock::now();
+    while (Clock::now() < deadline && !done()) {
+      int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 10);
+      for (int k = 0; k < n; ++k) {
+        Session& s = sessions_[events[k].data.u64];
+        ssize_t got;
+        while ((got = recv(s.fd, buf, sizeof buf, 0)) > 0) on_datagram(s, std::string_view(buf, static_cast<size_t>(got)));
+      }
+      if (Clock::now() >= next_update) {
+        const uint32_t now = now32();
+        for (Session& s : sessions_) {
+          if (s.kcp && s.kcp->waiting_to_send() > 0) s.kcp->update(now);
+        }
+        next_update = Clock::now() + std::chrono::milliseconds(10);
+      }
+    }
+  }
+
+  void on_datagram(Session& s, std::string_view d) {
+    uint32_t conv = 0;
+    if (!Kcp::peek_conv(d, &conv)) return;
+    if (conv == 0) {
+      uint8_t type;
+      std::string_view rest;
+      if (d.size() >= 5 && static_cast<uint8_t>(d[4]) == kUdpError) {
+        s.failed = true;
+      } else if (parse_udp_control(d, true, &type, &conv, &rest) && type == kUdpAuth && conv != 0 && !s.kcp) {
+        s.conv = conv;
+        const int fd = s.fd;
+        s.kcp = std::make_unique<Kcp>(conv, [fd](std::string_view datagram) {
+          (void)send(fd, datagram.data(), datagram.size(), 0);
+        });
+        s.kcp->set_nodelay(true, 10, 2, true);
+        (void)s.kcp->set_mtu(1200);
+      }
+      return;
+    }
+    if (!s.kcp || !s.kcp->input(d, now32()).ok()) return;
+    std::string message;
+    while (s.kcp->receive(&message)) {
+      uint32_t proto;
+      std::string_view body;
+      if (split_client_payload(message, &proto, &body) && proto == proto::kHeartbeat) ++s.beats;
+    }
+    s.kcp->flush(now32());  // acknowledge at once
+  }
+
+  long first_;
+  std::vector<Session> sessions_;
+  const std::function<std::string(long)>& ticket_;
+  int ep_ = -1;
+};
+
+bool read_line(int fd, std::string* line) {
+  line->clear();
+  char c;
+  while (read(fd, &c, 1) == 1) {
+    if (c == '\n') return true;
+    line->push_back(c);
+  }
+  return false;
+}
+
+}  // namespace
+
+UdpSessionWorkers::UdpSessionWorkers(long sessions, long per_worker, int gateway_port,
+                                     std::function<std::string(long)> ticket, double heartbeats_per_second) {
+  const double workers = std::max(1.0, std::ceil(double(sessions) / double(per_worker)));
+  for (long first = 0, index = 0; first < sessions; first += per_worker, ++index) {
+    int cmd[2], report[2];
+    if (pipe(cmd) != 0 || pipe(report) != 0) break;
+    const long count = std::min(per_worker, sessions - first);
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(cmd[1]);
+      close(report[0]);
+      SessionSet w(static_cast<int>(index), first, count, gateway_port, ticket);
+      char c;
+      while (read(cmd[0], &c, 1) == 1) {
+        long n = c == 'a' ? w.authenticate() : c == 'h' ? w.heartbeat(heartbeats_per_second / workers) : -1;
+        if (n < 0) break;
+        char line[32];
+        int len = std::snprintf(line, sizeof line, "%ld\n", n);
+        if (write(report[1], line, static_cast<size_t>(len)) != len) break;
+      }
+      _exit(0);
+    }
+    close(cmd[0]);
+    close(report[1]);
+    workers_.push_back({pid, cmd[1], report[0]});
+  }
+}
+
+UdpSessionWorkers::~UdpSessionWorkers() {
+  for (Worker& w : workers_) {
+    close(w.cmd);  // the worker's read ends: it exits
+    close(w.report);
+  }
+  for (Worker& w : workers_) waitpid(w.pid, nullptr, 0);
+}
+
+long UdpSessionWorkers::phase(char cmd) {
+  for (Worker& w : workers_) {
+    if (write(w.cmd, &cmd, 1) != 1) return -1;
+  }
+  long total = 0;
+  for (Worker& w : workers_) {
+    std::string line;
+    if (read_line(w.report, &line)) total += std::atol(line.c_str());
+  }
+  return total;
+}
+
+long UdpSessionWorkers::authenticate() { return phase('a'); }
+long UdpSessionWorkers::heartbeat() { return phase('h'); }
+
+}  // namespace behavior::bench
