@@ -134,6 +134,7 @@ class Gateway::Impl final : public Endpoint {
     line("behavior_gateway_bytes_in_total", "", bytes_in_);
     line("behavior_gateway_bytes_out_total", "", bytes_out_);
     line("behavior_gateway_drops_total", "reason=\"rate_limited\"", dropped_rate_);
+    line("behavior_gateway_refused_frames_total", "reason=\"reserved_proto\"", refused_reserved_);
     line("behavior_gateway_disconnects_total", "reason=\"slow_reader\"", cut_slow_);
     line("behavior_gateway_disconnects_total", "reason=\"idle\"", cut_idle_);
     line("behavior_gateway_disconnects_total", "reason=\"bad_frame\"", cut_bad_);
@@ -565,7 +566,8 @@ class Gateway::Impl final : public Endpoint {
       send_frame(c, proto::kHeartbeat, body.substr(0, 64));
       return;
     }
-    if (proto::is_system(proto)) {
+    if (proto::is_system(proto)) {  // kAttach, kStop, kExit, a second kAuth...: never relayed
+      ++refused_reserved_;
       send_error(c, kErrBadFrame, "protoID " + std::to_string(proto) + " is reserved");
       return;
     }
@@ -1086,7 +1088,7 @@ class Gateway::Impl final : public Endpoint {
   std::atomic<uint64_t> udp_conns_{0}, udp_bad_{0}, udp_unknown_{0}, udp_spoofed_{0}, udp_unreliable_out_{0};
   std::atomic<uint64_t> connections_{0}, tcp_conns_{0}, ws_conns_{0}, accepted_{0}, authenticated_{0}, kicks_{0};
   std::atomic<uint64_t> frames_in_{0}, frames_out_{0}, bytes_in_{0}, bytes_out_{0};
-  std::atomic<uint64_t> dropped_rate_{0}, cut_slow_{0}, cut_idle_{0}, cut_bad_{0};
+  std::atomic<uint64_t> dropped_rate_{0}, cut_slow_{0}, cut_idle_{0}, cut_bad_{0}, refused_reserved_{0};
   std::map<std::string_view, std::unique_ptr<std::atomic<uint64_t>>> auth_failures_;
 };
 

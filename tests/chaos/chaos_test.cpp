@@ -1,18 +1,30 @@
 // chaos_test.cpp — faults injected into a whole local cluster (LocalCluster: real
 // redis-server, name server, gateways and local servers as separate processes): Redis going
 // away under logins and ticket checks, a gateway and a local server killed with SIGKILL
-// under connected players. Each test states the promise it checks and prints the measured
-// recovery time (never asserted against a stopwatch beyond generous deadlines).
+// under connected players, and all three in turn under 24 bots (the bot binary) at play.
+// Each test states the promise it checks and prints the measured recovery time (never
+// asserted against a stopwatch beyond generous deadlines).
 #include <behavior/game_client.h>
+#include <behavior/pid.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <optional>
+#include <regex>
+#include <set>
+#include <thread>
 
+#include "bot_summary.h"
+#include "child_process.h"
 #include "client_frames.h"
 #include "game.pb.h"
 #include "local_cluster.h"
+#include "net_util.h"
+#include "redis_server.h"
 #include "system.pb.h"
 #include "test_support.h"
 
@@ -28,12 +40,13 @@ double seconds_since(SteadyClock::time_point t0) {
 
 class Chaos : public ::testing::Test {
  protected:
-  void start(int gateways, int local_servers = 2) {
+  void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {
     tools::LocalClusterOptions o;
     o.bin_dir = BEHAVIOR_BIN_DIR;
     o.gateways = gateways;
     o.local_servers = local_servers;
     o.log_level = "debug";
+    o.name_server_args = std::move(name_server_args);
     cluster_ = std::make_unique<tools::LocalCluster>(o);
     Status s = cluster_->start();
     ASSERT_TRUE(s.ok()) << s.to_string();
@@ -216,6 +229,231 @@ TEST_F(Chaos, KilledLocalServerItsPlayersArePlacedElsewhereOthersPlayOn) {
   EXPECT_TRUE(ping(*other_client, 1)) << "players of the surviving node must be unaffected";
   EXPECT_NE(cluster_->wait_exit("local_server-1", 1000), -1);
   ASSERT_TRUE(cluster_->restart("local_server-1").ok());
+}
+
+// One line of the bot's progress (once a second on stderr): "bot 12.0s playing   in room
+// 23/24  sent ... logins 30  joins 31  errors 7".
+struct Progress {
+  double t = 0;
+  int in_room = 0;
+  int players = 0;
+  uint64_t logins = 0;
+  uint64_t joins = 0;  // JOINED received: each player back in its room counts again
+  size_t end = 0;      // where the line ends in the output
+};
+
+// The first progress line in the bot's output at or after `from` for which `ok` holds,
+// waiting up to `timeout` for it.
+std::optional<Progress> wait_progress(ChildProcess& bot, size_t from, Millis timeout,
+                                      const std::function<bool(const Progress&)>& ok) {
+  static const std::regex line(R"(bot +([0-9.]+)s \S+ +in room (\d+)/(\d+) .* logins (\d+) +joins (\d+) )");
+  const auto deadline = SteadyClock::now() + timeout;
+  do {
+    const std::string out = bot.output();
+    for (size_t start = from; start < out.size();) {
+      const size_t end = out.find('\n', start);
+      if (end == std::string::npos) break;  // not complete yet
+      std::smatch m;
+      const std::string text = out.substr(start, end - start);
+      if (std::regex_search(text, m, line)) {
+        Progress p{std::stod(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoull(m[4]), std::stoull(m[5]), end + 1};
+        if (ok(p)) return p;
+      }
+      start = end + 1;
+    }
+    std::this_thread::sleep_for(Millis(50));
+  } while (SteadyClock::now() < deadline);
+  return std::nullopt;
+}
+
+// 24 bots play over TCP, WebSocket and UDP while, in turn, a local server and a gateway are
+// killed with SIGKILL and Redis is killed and restarted. Every fault is survived the way the
+// cluster promises: no acknowledged message (an echo that came back) is lost, reordered or
+// duplicated on any stream; what was in flight on a connection that failed (or to a room
+// whose node died) is "abandoned", never counted as delivered; the only errors are those the
+// faults explain; every player plays again after each fault; and afterwards no name is
+// active twice: each user's fresh AUTH names the process the directory in Redis names.
+TEST_F(Chaos, BotsUnderLoadSurviveAKilledNodeGatewayAndRedisWithNothingAcknowledgedLost) {
+  start(2, 3, {"--login-rate", "0"});  // every bot logs in from 127.0.0.1
+  constexpr int kPlayers = 24;
+  const std::string all_in = "in room " + std::to_string(kPlayers) + "/" + std::to_string(kPlayers);
+  ChildProcess bot;
+  // Play lasts until the faults are over (SIGINT ends it: drain, then the summary); the
+  // duration is only a bound.
+  ASSERT_TRUE(bot.start(std::string(BEHAVIOR_BIN_DIR) + "/bot",
+                        {"--name-server", cluster_->name_server_url(), "--players", std::to_string(kPlayers),
+                         "--duration", "90", "--transports", "tcp,ws,udp", "--rooms", "3", "--rate", "10",
+                         "--drain", "10", "--json", "--max-errors", "100000", "--progress", "--user-prefix",
+                         "chaos"}));
+  ASSERT_TRUE(bot.wait_for_output(all_in, Millis(30000))) << bot.output();
+  const int redis_port = std::stoi(cluster_->redis_address().substr(cluster_->redis_address().rfind(':') + 1));
+  auto redis = [&](const std::vector<std::string>& args) { return redis_command(redis_port, "", args); };
+  auto any = [](const Progress&) { return true; };
+  // The bot's latest progress line (joins only change when a fault made players rejoin).
+  auto latest = [&] {
+    Progress last;
+    wait_progress(bot, 0, Millis(0), [&](const Progress& p) {
+      last = p;
+      return false;
+    });
+    return last;
+  };
+  // After a fault that threw `affected` players out of their room: they must all have joined
+  // again (on a live node, through a live gateway), with every player in a room. A recovery
+  // faster than a progress line may never show anyone out, so the joins count decides.
+  auto survive = [&](const std::string& what, SteadyClock::time_point t0, const Progress& before, int affected) {
+    ASSERT_GT(affected, 0) << what << " hit no player";
+    int lowest = kPlayers;
+    std::optional<Progress> back = wait_progress(bot, before.end, Millis(45000), [&](const Progress& p) {
+      lowest = std::min(lowest, p.in_room);
+      return p.in_room == p.players && p.joins >= before.joins + static_cast<uint64_t>(affected);
+    });
+    ASSERT_TRUE(back) << "not every player played again after " << what << " (" << affected << " affected)\n"
+                      << bot.output();
+    std::printf("[ measured ] %s: its %d players joined again, all %d in a room, %.2f s after the kill (lowest "
+                "seen %d; progress lines come once a second)\n",
+                what.c_str(), affected, kPlayers, seconds_since(t0), lowest);
+  };
+
+  // 1. A local server dies under its players (error 410, log in again, placed elsewhere);
+  //    players elsewhere whose room was on it join the room again on a live node. Who is
+  //    affected: the node's names in the directory (its users, its rooms).
+  const std::string names = redis({"SMEMBERS", cluster_->redis_prefix() + "node:" +
+                                                   std::to_string(cluster_->node_id("local_server-1")) + ":names"});
+  auto owns = [&](const std::string& name) {
+    return ("\n" + names + "\n").find("\n" + name + "\n") != std::string::npos;
+  };
+  int affected = 0;
+  for (int i = 0; i < kPlayers; ++i) {
+    affected += owns("user/chaos-" + std::to_string(i)) || owns("room/bots-" + std::to_string(i % 3));
+  }
+  Progress before = latest();
+  auto t0 = SteadyClock::now();
+  ASSERT_TRUE(cluster_->signal("local_server-1", SIGKILL).ok());
+  survive("local_server-1 killed", t0, before, affected);
+  if (HasFatalFailure()) return;
+  std::this_thread::sleep_for(Millis(2000));
+
+  // 2. A gateway dies under its clients: they reconnect through the other one once its
+  //    registration expired (TTL 3 s; the bot's backoff between attempts adds to it). Who is
+  //    affected: its connections (its /metrics).
+  const std::string metrics_at =
+      redis({"HGET", cluster_->redis_prefix() + "node:" + std::to_string(cluster_->node_id("gateway-1")), "metrics"});
+  const std::string metrics = http_get(std::stoi(metrics_at.substr(metrics_at.rfind(':') + 1)), "/metrics");
+  static const std::regex connections(R"(behavior_gateway_connections\{transport="\w+"\} (\d+))");
+  affected = 0;
+  for (std::sregex_iterator it(metrics.begin(), metrics.end(), connections), end; it != end; ++it) {
+    affected += std::stoi((*it)[1]);
+  }
+  before = latest();
+  t0 = SteadyClock::now();
+  ASSERT_TRUE(cluster_->signal("gateway-1", SIGKILL).ok());
+  survive("gateway-1 killed", t0, before, affected);
+  if (HasFatalFailure()) return;
+  std::this_thread::sleep_for(Millis(1000));
+
+  // 3. Redis dies and comes back: connected players play on (nobody leaves a room or joins
+  //    again); logins pause and resume.
+  before = latest();
+  ASSERT_TRUE(cluster_->signal("redis", SIGKILL).ok());
+  ASSERT_NE(cluster_->wait_exit("redis", 5000), -1);
+  std::this_thread::sleep_for(Millis(2000));
+  t0 = SteadyClock::now();
+  ASSERT_TRUE(cluster_->restart("redis").ok());
+  ASSERT_TRUE(wait_until([&] { return login_as("chaos-probe").ok(); }, Millis(20000)));
+  std::printf("[ measured ] logins work again %.2f s after Redis was restarted under %d players\n",
+              seconds_since(t0), kPlayers);
+  // Play on for a few more progress lines after the restart.
+  size_t at = bot.output().size();
+  for (int i = 0; i < 3; ++i) {
+    std::optional<Progress> p = wait_progress(bot, at, Millis(10000), any);
+    ASSERT_TRUE(p) << bot.output();
+    at = p->end;
+  }
+  const Progress after = latest();
+  EXPECT_EQ(after.joins, before.joins) << "a player had to join again while Redis was away\n" << bot.output();
+  EXPECT_FALSE(wait_progress(bot, before.end, Millis(0), [](const Progress& p) { return p.in_room < p.players; }))
+      << "a player left its room while Redis was away\n"
+      << bot.output();
+
+  bot.signal(SIGINT);  // end play: drain, then the summary
+  const int status = bot.wait_exit(Millis(60000));
+  const std::string output = bot.output();
+  ASSERT_NE(status, -1) << output;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_summary(output, &d)) << output;
+  EXPECT_STREQ(d["result"].GetString(), "PASS") << output;
+  EXPECT_EQ(field(d, "lost"), 0u) << output;
+  EXPECT_EQ(field(d, "reordered"), 0u) << output;
+  EXPECT_EQ(field(d, "duplicated"), 0u) << output;
+  EXPECT_EQ(field(d, "players_cut_off_by_drain_deadline"), 0u) << output;
+  for (const char* stream : {"chat", "pong", "position_reliable"}) {
+    const rapidjson::Value& s = d[stream];
+    EXPECT_GT(field(s, "delivered"), 0u) << stream;
+    EXPECT_EQ(field(s, "lost"), 0u) << stream << "\n" << output;
+    EXPECT_EQ(field(s, "reordered"), 0u) << stream << "\n" << output;
+    EXPECT_EQ(field(s, "duplicated"), 0u) << stream << "\n" << output;
+    // Each message came back, or was in flight on a connection (or to a room) that failed.
+    EXPECT_EQ(field(s, "sent"), field(s, "delivered") + field(s, "abandoned_by_reconnect") +
+                                    field(s, "abandoned_by_failure"))
+        << stream << "\n" << output;
+  }
+  EXPECT_GT(field(d["others_chat"], "checked"), 0u);
+  EXPECT_EQ(field(d["others_chat"], "reordered"), 0u) << output;
+  EXPECT_EQ(field(d["others_chat"], "duplicated"), 0u) << output;
+  // Every player joined once at the start, and the faults made some join again.
+  EXPECT_EQ(field(d, "players_joined"), static_cast<uint64_t>(kPlayers)) << output;
+  EXPECT_GT(field(d, "joins"), static_cast<uint64_t>(kPlayers)) << output;
+  // Only errors a fault explains: connections cut (disconnected, send_failed), the process
+  // of a killed node gone (error_410, then a new one: process_changed), a room on the killed
+  // node gone (room_lost, and error_503 for a JOIN_ROOM while it is re-placed), logins,
+  // connects and AUTHs refused or timing out while a dead gateway or node is still
+  // registered or Redis is away (login_failed, connect_failed, auth_failed, join_timeout).
+  const std::set<std::string> explained = {"disconnected",   "send_failed",  "error_410",    "process_changed",
+                                           "room_lost",      "error_503",    "login_failed", "connect_failed",
+                                           "auth_failed",    "join_timeout"};
+  std::string kinds;
+  for (const auto& m : d["errors_by_kind"].GetObject()) {
+    const std::string kind = m.name.GetString();
+    kinds += kind + "=" + std::to_string(m.value.GetUint64()) + " ";
+    EXPECT_TRUE(explained.count(kind)) << "an error no fault explains: " << kind << "\n" << output;
+  }
+  std::printf("[ measured ] %llu joins of %d players, %llu logins; abandoned by failure: chat %llu, pong %llu, "
+              "position %llu; errors: %s\n",
+              static_cast<unsigned long long>(field(d, "joins")), kPlayers,
+              static_cast<unsigned long long>(field(d, "logins")),
+              static_cast<unsigned long long>(field(d["chat"], "abandoned_by_failure")),
+              static_cast<unsigned long long>(field(d["pong"], "abandoned_by_failure")),
+              static_cast<unsigned long long>(field(d["position_reliable"], "abandoned_by_failure")), kinds.c_str());
+
+  // Bring the killed services back, then: no name is active twice. Each user's fresh login
+  // and AUTH names one process, the directory in Redis names the same, and exactly one node
+  // lists the name among its own.
+  for (const char* victim : {"local_server-1", "gateway-1"}) {
+    EXPECT_NE(cluster_->wait_exit(victim, 5000), -1) << victim;
+    ASSERT_TRUE(cluster_->restart(victim).ok()) << victim;
+  }
+  for (int i = 0; i < kPlayers; ++i) {
+    const std::string user = "chaos-" + std::to_string(i);
+    std::string pid;
+    LoginResult l;
+    std::unique_ptr<GameClient> c;
+    ASSERT_TRUE(wait_until([&] { return (c = connect(user, &pid, &l)) != nullptr; }, Millis(15000))) << user;
+    const std::string name = "user/" + l.user;
+    const std::string entry = redis({"GET", cluster_->redis_prefix() + "dir:" + name});
+    const size_t colon = entry.find(':');
+    ASSERT_NE(colon, std::string::npos) << name << ": " << entry;
+    const Pid where = Pid::from_raw(std::strtoull(entry.c_str() + colon + 1, nullptr, 10));
+    EXPECT_EQ(where.to_string(), pid) << name << ": the directory names another process than AUTH";
+    EXPECT_EQ(std::to_string(where.node()), entry.substr(0, colon)) << name;
+    int owners = 0;
+    for (const char* node : {"local_server-1", "local_server-2", "local_server-3"}) {
+      const std::string key = cluster_->redis_prefix() + "node:" + std::to_string(cluster_->node_id(node)) + ":names";
+      owners += redis({"SISMEMBER", key, name}) == "1";
+    }
+    EXPECT_EQ(owners, 1) << name << " is listed by " << owners << " nodes";
+  }
 }
 
 }  // namespace

@@ -2,12 +2,12 @@
 // cluster (LocalCluster): a clean run passes with its checks, a broken cluster makes it fail.
 #include <behavior/options.h>
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <regex>
 
+#include "bot_summary.h"
 #include "child_process.h"
 #include "local_cluster.h"
 #include "net_util.h"
@@ -31,25 +31,6 @@ BotRun run_bot(std::vector<std::string> args, Millis deadline = Millis(90000)) {
   r.output = bot.output();
   if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   return r;
-}
-
-// The JSON summary: the output's line that starts with '{' (stderr lines start with "bot").
-bool parse_summary(const std::string& output, rapidjson::Document* d) {
-  size_t start = 0;
-  while (start < output.size()) {
-    size_t end = output.find('\n', start);
-    if (end == std::string::npos) end = output.size();
-    if (output[start] == '{') {
-      d->Parse(output.c_str() + start, end - start);
-      return !d->HasParseError() && d->IsObject();
-    }
-    start = end + 1;
-  }
-  return false;
-}
-
-uint64_t field(const rapidjson::Value& o, const char* key) {
-  return o.HasMember(key) && o[key].IsUint64() ? o[key].GetUint64() : ~uint64_t{0};
 }
 
 class BotTest : public ::testing::Test {

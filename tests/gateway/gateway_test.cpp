@@ -199,6 +199,73 @@ TEST_F(GatewayTest, ForgedExpiredReplayedAndForeignTicketsAreRefused) {
   expect_refused(Transport::kTcp, good, "replayed");
 }
 
+// A client cannot reach another user's process: frames carry no address (the gateway sends
+// them to the connection's own process), and the reserved system protoIDs through which a
+// process is attached, detached, stopped or told of exits and DOWNs are refused with an error
+// frame, as is a second AUTH (here with alice's own unused ticket) on an authenticated
+// connection, also when pipelined right behind the AUTH. Alice's process and connection
+// notice nothing. (Her ticket replayed on a new
+// connection: ForgedExpiredReplayedAndForeignTicketsAreRefused.)
+TEST_F(GatewayTest, AClientCannotReachAnotherUsersProcess) {
+  std::string alice_pid, mallory_pid;
+  auto alice = connect("alice", Transport::kTcp, &alice_pid);
+  auto mallory = connect("mallory", Transport::kTcp, &mallory_pid);
+  ASSERT_NE(alice, nullptr);
+  ASSERT_NE(mallory, nullptr);
+  ASSERT_NE(alice_pid, mallory_pid);
+  const std::string alice_entry = redis_.command({"GET", key("dir:user/alice")});
+  ASSERT_FALSE(alice_entry.empty());
+  Result<LoginResult> alices_next = login("127.0.0.1", http_port_, "alice");  // a ticket not used yet
+  ASSERT_TRUE(alices_next.ok()) << alices_next.status().to_string();
+  const std::vector<std::pair<uint32_t, std::string>> attempts = {
+      {proto::kAttach, alice_pid},       {proto::kDetach, alice_pid},   {proto::kStop, std::string(reason::kKill)},
+      {proto::kExit, alice_pid},         {proto::kDown, alice_pid},     {proto::kUndeliverable, alice_pid},
+      {proto::kKick, "alice"},           {proto::kError, "x"},          {proto::kAuth, alices_next->ticket},
+      {proto::kSystemBase + 999, "any"}};
+  for (const auto& [proto_id, body] : attempts) {
+    ASSERT_TRUE(mallory->send(proto_id, body).ok());
+    Result<ClientFrame> f = mallory->receive(Millis(5000));
+    ASSERT_TRUE(f.ok()) << proto_id << ": " << f.status().to_string();
+    EXPECT_EQ(error_code(*f), 400u) << "protoID " << proto_id << " answered with " << describe(*f);
+  }
+  // The same, pipelined right behind AUTH (held until her process is found, then checked).
+  Result<LoginResult> again = login("127.0.0.1", http_port_, "mallory");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  auto early = GameClient::connect(Transport::kTcp, again->gateway_tcp);
+  ASSERT_TRUE(early.ok());
+  std::string pipelined;
+  append_client_frame(proto::kAuth, again->ticket, &pipelined);
+  append_client_frame(proto::kAttach, alice_pid, &pipelined);
+  ASSERT_TRUE((*early)->send_raw(pipelined).ok());
+  Result<ClientFrame> auth = (*early)->receive(Millis(5000));
+  ASSERT_TRUE(auth.ok()) << auth.status().to_string();
+  EXPECT_EQ(auth->proto_id, proto::kAuth) << describe(*auth);
+  EXPECT_EQ(auth->body, mallory_pid);
+  Result<ClientFrame> refused = (*early)->receive(Millis(5000));
+  ASSERT_TRUE(refused.ok()) << refused.status().to_string();
+  EXPECT_EQ(error_code(*refused), 400u) << describe(*refused);
+  mallory = std::move(*early);  // the first connection was kicked by this one
+  // Mallory is still herself: her echo comes back to her (from alice's process it would go
+  // to alice's connection), and alice got nothing at all.
+  ASSERT_TRUE(mallory->send(kEcho, "mallory's").ok());
+  Result<ClientFrame> own = mallory->receive(Millis(5000));
+  ASSERT_TRUE(own.ok()) << own.status().to_string();
+  EXPECT_EQ(own->body, "mallory's") << describe(*own);
+  Result<ClientFrame> stray = alice->receive(Millis(300));
+  EXPECT_EQ(stray.status().code(), Code::kTimeout) << (stray.ok() ? describe(*stray) : stray.status().to_string());
+  // Alice's process is the same one and still serves her.
+  ASSERT_TRUE(alice->send(kEcho, "still alice").ok());
+  Result<ClientFrame> echo = alice->receive(Millis(5000));
+  ASSERT_TRUE(echo.ok()) << echo.status().to_string();
+  EXPECT_EQ(echo->body, "still alice") << describe(*echo);
+  EXPECT_EQ(redis_.command({"GET", key("dir:user/alice")}), alice_entry);
+  std::string metrics = gateway_metrics();
+  EXPECT_NE(metrics.find("behavior_gateway_refused_frames_total{reason=\"reserved_proto\"} " +
+                         std::to_string(attempts.size() + 1) + "\n"),
+            std::string::npos)
+      << metrics;
+}
+
 TEST_F(GatewayTest, FramesBeforeAuthAndSilenceAreRefused) {
   auto c = GameClient::connect(Transport::kTcp, address(Transport::kTcp));
   ASSERT_TRUE(c.ok());

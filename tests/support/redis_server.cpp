@@ -71,14 +71,18 @@ std::string render(const redisReply* r) {
 }  // namespace
 
 std::string RedisServer::command(const std::vector<std::string>& args) {
+  return redis_command(port_, password_, args);
+}
+
+std::string redis_command(int port, const std::string& password, const std::vector<std::string>& args) {
   timeval tv{1, 0};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
   if (!c || c->err) {
     if (c) redisFree(c);
     return "(no connection)";
   }
-  if (!password_.empty()) {
-    auto* a = static_cast<redisReply*>(redisCommand(c, "AUTH %s", password_.c_str()));
+  if (!password.empty()) {
+    auto* a = static_cast<redisReply*>(redisCommand(c, "AUTH %s", password.c_str()));
     if (a) freeReplyObject(a);
   }
   std::vector<const char*> argv;

@@ -11,6 +11,10 @@
 
 namespace behavior::testing {
 
+// One command to the Redis on 127.0.0.1:`port` (a new connection each time); the reply
+// rendered as RedisServer::command describes, "(no connection)" if it cannot connect.
+std::string redis_command(int port, const std::string& password, const std::vector<std::string>& args);
+
 class RedisServer {
  public:
   explicit RedisServer(std::string password = "");

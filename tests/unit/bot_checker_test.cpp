@@ -79,13 +79,16 @@ TEST(EchoTracker, DeliberateDropLosesSkippedSeqsAndAbandonsTheTail) {
   EXPECT_EQ(t.counts().duplicated, 1u);
 }
 
-TEST(EchoTracker, AFailedConnectionLosesEverythingPending) {
+TEST(EchoTracker, AFailedConnectionLosesSkippedSeqsAndAbandonsTheTailByFailure) {
   EchoTracker t;
-  t.sent(1, 0);
-  t.sent(2, 0);
+  for (uint64_t s = 1; s <= 4; ++s) t.sent(s, 0);
+  t.received(2, 1, nullptr);  // 1 was skipped on an ordered channel
   t.end_session(/*deliberate=*/false);
-  EXPECT_EQ(t.counts().lost, 2u);
+  EXPECT_EQ(t.counts().lost, 1u);
+  EXPECT_EQ(t.counts().abandoned_by_failure, 2u);  // 3 and 4 were in flight
   EXPECT_EQ(t.counts().abandoned, 0u);
+  t.sent(5, 0);
+  EXPECT_EQ(t.received(3, 2, nullptr), EchoOutcome::kLateAbandoned);
 }
 
 TEST(EchoTracker, HighestEchoedResetsWithEachSession) {

@@ -23,6 +23,7 @@ struct EchoCounts {
   uint64_t reordered = 0;       // came back after a later seq of the same stream
   uint64_t duplicated = 0;      // came back more than once
   uint64_t abandoned = 0;       // in flight when the player dropped its connection on purpose
+  uint64_t abandoned_by_failure = 0;  // in flight when the connection failed (a fault, an error)
   uint64_t late_abandoned = 0;  // an abandoned one that came back after all, on a later connection
   uint64_t unexpected = 0;      // a seq this player never sent
 
@@ -33,6 +34,7 @@ struct EchoCounts {
     reordered += o.reordered;
     duplicated += o.duplicated;
     abandoned += o.abandoned;
+    abandoned_by_failure += o.abandoned_by_failure;
     late_abandoned += o.late_abandoned;
     unexpected += o.unexpected;
   }
@@ -51,7 +53,10 @@ enum class EchoOutcome { kInOrder, kReordered, kDuplicate, kLateAbandoned, kUnex
 //    pending seq below the highest echoed one was skipped on an ordered channel and is lost;
 //    pending seqs above it were still in flight and are "abandoned by reconnect" (not loss:
 //    the connection that would have carried the echo is gone). If one shows up later anyway
-//    it is late_abandoned. end_session(false), the connection failed: all pending are lost;
+//    it is late_abandoned. end_session(false), the connection failed: the same rule, but the
+//    tail counts as abandoned_by_failure (a message on a connection that broke was never
+//    acknowledged; the failure itself is the player's error, so such a run does not pass
+//    unless errors are tolerated, as under injected faults);
 //  - finish() (the end of the run, after the drain phase waited for echoes): whatever is
 //    still pending is lost.
 // Seqs passed to sent() must strictly increase over the tracker's whole life (across
@@ -99,14 +104,14 @@ class EchoTracker {
   }
 
   // deliberate: the player dropped the connection itself (a reconnect); otherwise the
-  // connection failed and every pending seq is lost.
+  // connection failed. Either way a skipped seq (below the highest echoed) is lost.
   void end_session(bool deliberate) {
     for (const auto& [seq, at] : pending_) {
-      if (!deliberate || seq < highest_) {
+      if (seq < highest_) {
         ++counts_.lost;
         lost_.insert(seq);
       } else {
-        ++counts_.abandoned;
+        ++(deliberate ? counts_.abandoned : counts_.abandoned_by_failure);
         abandoned_.insert(seq);
       }
     }

@@ -402,10 +402,28 @@ void Driver::setup_done(Player& p, SetupResult r) {
   p.backlog = true;  // AUTH may have read frames past its answer
   p.state = State::kJoining;
   if (Status s = watch(p); !s.ok()) return connection_failed(p, "connect_failed", s.to_string());
+  if (send_join(p, now)) drain(p);
+}
+
+bool Driver::send_join(Player& p, int64_t now) {
   p.join_deadline_us = now + config_.join_timeout_ms * 1000;
   game::JoinRoom join;
   join.set_room(p.spec.room);
-  if (send(p, game::JOIN_ROOM, join.SerializeAsString())) drain(p);
+  return send(p, game::JOIN_ROOM, join.SerializeAsString());
+}
+
+// The room's process ended (its node died) while the player's own process lives on: what
+// was in flight to the room went with it (abandoned by failure, as on a failed connection;
+// pings go to the player's process and are unaffected). Join again on this connection: the
+// room is activated anew on a live node.
+void Driver::room_lost(Player& p, const std::string& detail) {
+  error(p, "room_lost", detail);
+  live_.connected.fetch_sub(1, std::memory_order_relaxed);
+  p.chats.end_session(false);
+  p.positions.end_session(false);
+  p.unreliable_pending.clear();
+  p.state = State::kJoining;
+  (void)send_join(p, now_us());  // a failed send was handled (connection_failed)
 }
 
 // A poll handle on the client's socket: the loop reads only when there is something to read.
@@ -543,6 +561,7 @@ void Driver::handle_frame(Player& p, ClientFrame& f) {
         ++tally_.stale_refusals;
         return;
       }
+      if (e.code() == game::ERROR_ROOM_UNAVAILABLE && p.state == State::kPlaying) return room_lost(p, e.message());
       return error(p, "error_" + std::to_string(e.code()), e.message());
     }
     default:
@@ -573,6 +592,7 @@ void Driver::on_joined(Player& p, const std::string& body) {
   p.state = State::kPlaying;
   p.failures = 0;
   ++tally_.joins;
+  live_.joins.fetch_add(1, std::memory_order_relaxed);
   live_.connected.fetch_add(1, std::memory_order_relaxed);
   if (!p.joined_once) {
     p.joined_once = true;

@@ -102,6 +102,8 @@ class Driver {
   void drain(Player& p);
   void handle_frame(Player& p, ClientFrame& f);
   void on_joined(Player& p, const std::string& body);
+  bool send_join(Player& p, int64_t now);
+  void room_lost(Player& p, const std::string& detail);
   void act(Player& p);
   bool send(Player& p, uint32_t proto_id, const std::string& body);
   void end_connection(Player& p, End how);

@@ -34,13 +34,12 @@ void latency_line(std::FILE* out, const char* name, LatencySamples& l) {
 }
 
 void echo_line(std::FILE* out, const char* name, const EchoCounts& c) {
-  std::fprintf(out,
-               "%-12s sent %llu, came back %llu, lost %llu, reordered %llu, duplicated %llu, abandoned by reconnect "
-               "%llu (came back later %llu)\n",
-               name, static_cast<unsigned long long>(c.sent), static_cast<unsigned long long>(c.delivered),
-               static_cast<unsigned long long>(c.lost), static_cast<unsigned long long>(c.reordered),
-               static_cast<unsigned long long>(c.duplicated), static_cast<unsigned long long>(c.abandoned),
-               static_cast<unsigned long long>(c.late_abandoned));
+  using ull = unsigned long long;
+  std::fprintf(out, "%-12s sent %llu, came back %llu, lost %llu, reordered %llu, duplicated %llu, abandoned by reconnect %llu",
+               name, static_cast<ull>(c.sent), static_cast<ull>(c.delivered), static_cast<ull>(c.lost),
+               static_cast<ull>(c.reordered), static_cast<ull>(c.duplicated), static_cast<ull>(c.abandoned));
+  if (c.abandoned_by_failure) std::fprintf(out, ", by a failed connection %llu", static_cast<ull>(c.abandoned_by_failure));
+  std::fprintf(out, " (came back later %llu)\n", static_cast<ull>(c.late_abandoned));
 }
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
@@ -76,6 +75,8 @@ void json_echo(Writer& w, const char* key, const EchoCounts& c) {
   w.Uint64(c.duplicated);
   w.Key("abandoned_by_reconnect");
   w.Uint64(c.abandoned);
+  w.Key("abandoned_by_failure");
+  w.Uint64(c.abandoned_by_failure);
   w.Key("late_abandoned");
   w.Uint64(c.late_abandoned);
   w.EndObject();
@@ -147,6 +148,7 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_u64(w, "reordered", t.reordered());
   json_u64(w, "duplicated", t.duplicated());
   json_u64(w, "abandoned_by_reconnect", t.abandoned());
+  json_u64(w, "abandoned_by_failure", t.abandoned_by_failure());
   json_u64(w, "errors", t.error_total());
   json_u64(w, "max_errors", config.max_errors);
   w.Key("errors_by_kind");

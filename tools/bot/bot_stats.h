@@ -48,6 +48,7 @@ struct LiveCounters {
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> errors{0};
   std::atomic<uint64_t> logins{0};
+  std::atomic<uint64_t> joins{0};  // JOINED received (a player back in its room counts again)
 };
 
 // Everything one driver counted; merged over drivers for the report.
@@ -88,6 +89,9 @@ struct Tally {
   uint64_t reordered() const { return chat.reordered + ping.reordered + position.reordered + others_reordered; }
   uint64_t duplicated() const { return chat.duplicated + ping.duplicated + position.duplicated + others_duplicated; }
   uint64_t abandoned() const { return chat.abandoned + ping.abandoned + position.abandoned; }
+  uint64_t abandoned_by_failure() const {
+    return chat.abandoned_by_failure + ping.abandoned_by_failure + position.abandoned_by_failure;
+  }
   uint64_t late_abandoned() const { return chat.late_abandoned + ping.late_abandoned + position.late_abandoned; }
 
   void merge(Tally& o);

@@ -238,12 +238,14 @@ int run(int argc, char** argv) {
       const double t = static_cast<double>(now - start_us) / 1e6;
       char line[256];
       std::snprintf(line, sizeof line,
-                    "bot %5.1fs %s  in room %lld/%d  sent %s msg/s  received %s msg/s  logins %llu  errors %llu",
+                    "bot %5.1fs %s  in room %lld/%d  sent %s msg/s  received %s msg/s  logins %llu  joins %llu  "
+                    "errors %llu",
                     t, t < config.duration_s && !stop_requested ? "playing " : "draining",
                     static_cast<long long>(live.connected.load()), config.players,
                     rate_text(static_cast<double>(sent - last_sent) / dt).c_str(),
                     rate_text(static_cast<double>(received - last_received) / dt).c_str(),
                     static_cast<unsigned long long>(live.logins.load()),
+                    static_cast<unsigned long long>(live.joins.load()),
                     static_cast<unsigned long long>(live.errors.load()));
       console_progress(line, false);
       last_sent = sent;
