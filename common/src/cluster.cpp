@@ -22,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "behavior/http_server.h"
 #include "behavior/inbox.h"
@@ -104,11 +105,22 @@ Pid parse_dir_value(const std::string& v) {
   return Pid::from_raw(std::strtoull(v.c_str() + colon + 1, nullptr, 10));
 }
 
+// A monitor or link from a process here to one on another node (ref 0 for a link). Kept in
+// a hash set per node: a gateway holds one monitor per connection, and forgetting one (each
+// disconnect) must not scan them all.
 struct RemoteWatch {
   Pid local;
   Pid remote;
   uint64_t ref;
   bool link;
+  bool operator==(const RemoteWatch&) const = default;
+};
+struct RemoteWatchHash {
+  size_t operator()(const RemoteWatch& w) const {
+    uint64_t h = w.local.raw() * 0x9E3779B97F4A7C15ull ^ w.remote.raw();
+    h = (h ^ (h >> 31)) * 0xBF58476D1CE4E5B9ull ^ w.ref ^ (w.link ? 1 : 0);
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
 };
 
 }  // namespace
@@ -516,10 +528,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
         if (m.from().valid()) calls_out_[node][{m.from().raw(), m.request_id()}] = now;
         break;
       case Kind::kMonitor:
-        watches_[node].push_back({m.from(), m.to(), m.request_id(), false});
+        watches_[node].insert({m.from(), m.to(), m.request_id(), false});
         break;
       case Kind::kLink:
-        watches_[node].push_back({m.from(), m.to(), 0, true});
+        watches_[node].insert({m.from(), m.to(), 0, true});
         break;
       case Kind::kDemonitor:
         forget_watch(node, m.from(), m.to(), false, m.request_id());
@@ -536,12 +548,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   void forget_watch(uint16_t node, Pid local, Pid remote, bool link, uint64_t ref) {
     auto it = watches_.find(node);
     if (it == watches_.end()) return;
-    auto& v = it->second;
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [&](const RemoteWatch& w) {
-                             return w.local == local && w.remote == remote && w.link == link && (link || w.ref == ref);
-                           }),
-            v.end());
+    it->second.erase(RemoteWatch{local, remote, link ? 0 : ref, link});
   }
 
   void on_inbound(MessagePtr m, uint16_t from_node) {
@@ -861,7 +868,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::unordered_map<std::string, std::vector<ReplyTo>> ensures_;
   std::vector<std::pair<std::string, Pid>> releases_;
   std::map<uint16_t, std::map<std::pair<uint64_t, uint64_t>, int64_t>> calls_out_;
-  std::map<uint16_t, std::vector<RemoteWatch>> watches_;
+  std::map<uint16_t, std::unordered_set<RemoteWatch, RemoteWatchHash>> watches_;
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;
   uint64_t nodes_down_ = 0;
