@@ -40,24 +40,11 @@ void uv_events_update(UvEvents* p) {
   }
 }
 
-void uv_events_add_read(void* d) {
+// hiredis' addRead/delRead/addWrite/delWrite hooks: one event flag on or off.
+template <int Event, bool On>
+void uv_events_set(void* d) {
   auto* p = static_cast<UvEvents*>(d);
-  p->events |= UV_READABLE;
-  uv_events_update(p);
-}
-void uv_events_del_read(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  p->events &= ~UV_READABLE;
-  uv_events_update(p);
-}
-void uv_events_add_write(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  p->events |= UV_WRITABLE;
-  uv_events_update(p);
-}
-void uv_events_del_write(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  p->events &= ~UV_WRITABLE;
+  p->events = On ? (p->events | Event) : (p->events & ~Event);
   uv_events_update(p);
 }
 void uv_events_cleanup(void* d) {
@@ -76,10 +63,10 @@ bool attach_to_loop(redisAsyncContext* ac, uv_loop_t* loop) {
   p->handle.data = p;
   p->context = ac;
   ac->ev.data = p;
-  ac->ev.addRead = uv_events_add_read;
-  ac->ev.delRead = uv_events_del_read;
-  ac->ev.addWrite = uv_events_add_write;
-  ac->ev.delWrite = uv_events_del_write;
+  ac->ev.addRead = uv_events_set<UV_READABLE, true>;
+  ac->ev.delRead = uv_events_set<UV_READABLE, false>;
+  ac->ev.addWrite = uv_events_set<UV_WRITABLE, true>;
+  ac->ev.delWrite = uv_events_set<UV_WRITABLE, false>;
   ac->ev.cleanup = uv_events_cleanup;
   return true;
 }
