@@ -100,8 +100,7 @@ Status S2s::listen() {
     tick_timer_ = new uv_timer_t;
     uv_timer_init(loop_, tick_timer_);
     tick_timer_->data = this;
-    const uint64_t period = static_cast<uint64_t>(std::max(1, options_.timeout_ms / 4));
-    uv_timer_start(tick_timer_, [](uv_timer_t* t) { static_cast<S2s*>(t->data)->on_tick(); }, period, period);
+    uv_timer_start(tick_timer_, [](uv_timer_t* t) { static_cast<S2s*>(t->data)->on_tick(); }, tick_ms(), tick_ms());
   }
   return s;
 }
@@ -115,7 +114,6 @@ Status S2s::listen() {
 void S2s::on_tick() {
   const uint64_t now = uv_now(loop_);
   const uint64_t timeout = static_cast<uint64_t>(options_.timeout_ms);
-  const uint64_t quiet = static_cast<uint64_t>(std::max(1, options_.timeout_ms / 4));
   std::vector<std::pair<Link*, std::string>> expired;
   for (Link* l : links_) {
     if (l->state == Link::kClosing) continue;
@@ -126,7 +124,7 @@ void S2s::on_tick() {
       }
     } else if (now - l->last_in_ms > timeout) {
       expired.emplace_back(l, "nothing received for " + std::to_string(now - l->last_in_ms) + " ms");
-    } else if (now - l->last_out_ms >= quiet && l->pending.empty() && !l->writing) {
+    } else if (now - l->last_out_ms >= tick_ms() && l->pending.empty() && !l->writing) {
       write_frames(l, std::string_view("\0\0\0\0", 4));  // a tick: an empty frame
     }
   }

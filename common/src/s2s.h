@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -94,7 +95,9 @@ class S2s {
   void write_frames(Link* link, std::string_view frames);
   void write_pending(Link* link);
   void enqueue(Link* link, Message* m);
-  void on_tick();  // every timeout_ms / 4: ticks on quiet links, deadlines
+  void on_tick();  // every tick_ms(): ticks on quiet links, deadlines
+  // A quiet link ticks this often: four ticks fit in the timeout, as with Erlang's.
+  uint64_t tick_ms() const { return static_cast<uint64_t>(std::max(1, options_.timeout_ms / 4)); }
   Peer& peer(uint16_t node);
   static size_t slot_of(const Message& m, size_t pool);
 
