@@ -34,10 +34,6 @@ namespace {
 using Transport = GameClient::Transport;
 using SteadyClock = std::chrono::steady_clock;
 
-double seconds_since(SteadyClock::time_point t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
 class Chaos : public ::testing::Test {
  protected:
   void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {

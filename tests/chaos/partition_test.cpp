@@ -36,10 +36,6 @@ constexpr const char* kTestIp = "10.77.0.100";
 constexpr const char* kRedisPassword = "partition-test-pass";  // bound off loopback: Redis wants one
 constexpr int kHeartbeat = 200, kTtl = 1500, kS2sTimeout = 1000;
 
-double seconds_since(SteadyClock::time_point t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
 class Partition : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -123,12 +119,7 @@ class Partition : public ::testing::Test {
   Reply echo(Pid pid, const std::string& text, Millis timeout) {
     return probe_->call(pid, kEcho, text, timeout);
   }
-  bool knows_node(uint16_t id) {
-    for (auto& n : cluster_->nodes()) {
-      if (n.id == id) return true;
-    }
-    return false;
-  }
+  bool knows_node(uint16_t id) { return testing::knows_node(*cluster_, id); }
 
   std::unique_ptr<NetnsLab> lab_;
   std::unique_ptr<ChildProcess> redis_, n1_, n2_;

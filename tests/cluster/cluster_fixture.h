@@ -27,6 +27,14 @@ inline constexpr const char* kSecret = "test-cluster-secret";
 inline constexpr uint16_t kTestNode = 100;
 inline constexpr uint32_t kEcho = 1, kCount = 2;  // local_server's demo "user" kind
 
+// Whether `cluster`'s view of live nodes has node `id`.
+inline bool knows_node(const Cluster& cluster, uint16_t id) {
+  for (auto& n : cluster.nodes()) {
+    if (n.id == id) return true;
+  }
+  return false;
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   static constexpr int kHeartbeatMs = 200;
@@ -129,12 +137,7 @@ class ClusterTest : public ::testing::Test {
     return wait_until([&] { return cluster_->nodes().size() == n; }, Millis(10000));
   }
 
-  bool knows_node(uint16_t id) {
-    for (auto& n : cluster_->nodes()) {
-      if (n.id == id) return true;
-    }
-    return false;
-  }
+  bool knows_node(uint16_t id) { return testing::knows_node(*cluster_, id); }
 
   // Counts lines containing `needle` across every server's output.
   int count_in_outputs(const std::string& needle) {

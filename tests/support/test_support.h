@@ -24,6 +24,11 @@ inline bool wait_until(const std::function<bool()>& pred, Millis timeout = Milli
   return true;
 }
 
+// Seconds since `t0`, for the "[ measured ]" lines tests print (never asserted).
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // The next message on `inbox` must come within `timeout` and carry `proto_id`.
 inline MessagePtr expect_message(Inbox& inbox, uint32_t proto_id, Millis timeout = Millis(5000)) {
   MessagePtr m = inbox.receive(timeout);
