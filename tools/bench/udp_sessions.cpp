@@ -118,9 +118,7 @@ class SessionSet {
       }
       return next == sessions_.size() && answered_ >= with_kcp;
     });
-    long ok = 0;
-    for (const Session& s : sessions_) ok += s.beats > 0 ? 1 : 0;
-    return ok;
+    return static_cast<long>(answered_);
   }
 
  private:
