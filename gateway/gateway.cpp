@@ -29,6 +29,7 @@
 #include "runtime.h"
 #include "system.pb.h"
 #include "tcp_listener.h"
+#include "timer_wheel.h"
 
 namespace behavior::gateway {
 namespace {
@@ -43,6 +44,7 @@ int64_t wall_ms() {
 constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
 constexpr uint64_t kSweepMs = 200;
 constexpr uint64_t kKcpTickMs = 10;  // one timer drives every UDP session with data in flight
+constexpr size_t kKcpWheelSlots = 1024;  // of kKcpTickMs: retransmissions up to ~10 s ahead
 constexpr int kUdpSocketBuffer = 4 << 20;  // bytes asked for the shared UDP socket, each way
 constexpr uint32_t kUdpMtu = 1200;    // below any path MTU a player is likely to have
 
@@ -175,9 +177,9 @@ class Gateway::Impl final : public Endpoint {
       std::unique_ptr<Kcp> kcp;
       std::string nonce;       // of the ticket: a repeated AUTH is answered, not refused
       std::string auth_reply;  // the answer, once ready
-      bool active = false;     // in the KCP tick's list
     };
     std::unique_ptr<Udp> udp;        // UDP (tcp is unused then)
+    uint64_t wheel_tick = 0;         // UDP: the KCP wheel's tick it waits for (0 = none)
     std::vector<std::pair<uint32_t, std::string>> early;
     std::string user_name;
     std::string out;     // queued for this callback's flush_writes()
@@ -337,7 +339,6 @@ class Gateway::Impl final : public Endpoint {
       // retransmitting a large message through heavy loss may not finish a frame for a
       // while); a client that sends nothing still times out.
       if (c->state == Conn::State::kReady) touch(c, static_cast<int64_t>(uv_now(net_.loop())));
-      activate(c);
       udp_touched_.push_back(c);  // acknowledge at once
     }
     flush_udp();
@@ -399,41 +400,38 @@ class Gateway::Impl final : public Endpoint {
     authenticate(c, token);
   }
 
-  void activate(Conn* c) {
-    if (c->udp->active) return;
-    c->udp->active = true;
-    udp_active_.push_back(c);
-  }
-
-  // Sends what the sessions touched in this callback have due (ACKs, new frames) at once.
+  // Sends what the sessions touched in this callback have due (ACKs, new frames) at once,
+  // then puts each in the wheel for its next retransmission, if any.
   void flush_udp() {
-    const uint32_t now = now32();
+    if (udp_touched_.empty()) return;
+    const uint64_t now = uv_now(net_.loop());
     for (Conn* c : udp_touched_) {
-      if (c->state != Conn::State::kClosing) c->udp->kcp->flush(now);
+      if (c->state != Conn::State::kClosing) kcp_flush(c, now);
     }
     udp_touched_.clear();
   }
 
-  // Every 10 ms: the sessions with something in flight (retransmissions, window probes).
-  // Idle sessions are not visited at all.
-  void kcp_tick() {
-    const uint32_t now = now32();
-    size_t keep = 0;
-    for (Conn* c : udp_active_) {
-      if (c->released) continue;
-      Kcp& k = *c->udp->kcp;
-      k.update(now);
-      if (k.dead()) {
-        close(c, "the client stopped acknowledging");
-        continue;
-      }
-      if (k.waiting_to_send() > 0) {
-        udp_active_[keep++] = c;
-      } else {
-        c->udp->active = false;
-      }
+  void kcp_flush(Conn* c, uint64_t now) {
+    Kcp& k = *c->udp->kcp;
+    k.flush(static_cast<uint32_t>(now));
+    if (k.dead()) {
+      close(c, "the client stopped acknowledging");
+      return;
     }
-    udp_active_.resize(keep);
+    uint32_t at;
+    if (k.next_timer(static_cast<uint32_t>(now), &at)) {
+      kcp_wheel_.schedule(c, now + static_cast<uint64_t>(std::max<int32_t>(0, static_cast<int32_t>(at - static_cast<uint32_t>(now)))));
+    }
+  }
+
+  // Every 10 ms: the sessions whose retransmission or window probe came due. Idle sessions
+  // and sessions waiting for a later timeout are not visited at all (timer_wheel.h).
+  void kcp_tick() {
+    flush_udp();  // anything queued outside a datagram or message callback
+    const uint64_t now = uv_now(net_.loop());
+    kcp_wheel_.advance(now, [this, now](Conn* c) {
+      if (c->state != Conn::State::kClosing) kcp_flush(c, now);
+    });
   }
 
   // -------------------------------------------------------------------------------------
@@ -786,7 +784,6 @@ class Gateway::Impl final : public Endpoint {
         close(c, "slow reader: KCP send queue full");
         return;
       }
-      activate(c);
       udp_touched_.push_back(c);
       return;
     }
@@ -1035,7 +1032,7 @@ class Gateway::Impl final : public Endpoint {
   void bury() {
     if (graveyard_.empty()) return;
     // The KCP tick's list may still point at them.
-    std::erase_if(udp_active_, [](Conn* c) { return c->released; });
+    for (Conn* c : graveyard_) kcp_wheel_.cancel(c);
     udp_touched_.clear();
     for (Conn* c : graveyard_) delete c;
     graveyard_.clear();
@@ -1075,7 +1072,8 @@ class Gateway::Impl final : public Endpoint {
   uv_timer_t kcp_timer_{};
   std::unordered_map<uint32_t, Conn*> udp_by_conv_;
   std::unordered_map<std::string, Conn*> udp_by_nonce_;
-  std::vector<Conn*> udp_active_, udp_touched_, graveyard_;
+  TimerWheel<Conn> kcp_wheel_{kKcpWheelSlots, kKcpTickMs};
+  std::vector<Conn*> udp_touched_, graveyard_;
   std::vector<Conn*> dirty_;  // TCP/WebSocket connections with output queued
   static constexpr size_t kKeptOutput = 4096;  // Conn::out's buffer kept between flushes
   List auth_list_{nullptr, nullptr, options_.auth_timeout_ms};

@@ -270,7 +270,12 @@ void Kcp::emit(std::string* buf, const Segment& s) {
 }
 
 void Kcp::flush(uint32_t now) {
-  std::string buf;
+  // One datagram buffer per thread, not per call: a gateway flushes thousands of sessions
+  // every few milliseconds, and a fresh mtu-sized string each time was a malloc and a free
+  // per flush. Taken by move, so a re-entrant flush (from output_) gets its own.
+  static thread_local std::string spare;
+  std::string buf = std::move(spare);
+  buf.clear();
   buf.reserve(mtu_);
   Segment ctl;
   ctl.conv = conv_;
@@ -353,6 +358,8 @@ void Kcp::flush(uint32_t now) {
     if (s.xmit >= dead_link_) dead_ = true;
   }
   if (!buf.empty()) output_(buf);
+  buf.clear();
+  spare = std::move(buf);
 
   if (changed) {  // fast retransmit: halve
     ssthresh_ = std::max<uint32_t>((snd_nxt_ - snd_una_) / 2, 2);
@@ -396,6 +403,26 @@ uint32_t Kcp::next_update(uint32_t now) const {
     if (diff(s.resend_at, next) < 0) next = s.resend_at;
   }
   return next;
+}
+
+bool Kcp::next_timer(uint32_t now, uint32_t* at) const {
+  if (!acks_.empty() || probe_ != 0 || (rmt_wnd_ == 0 && probe_wait_ == 0)) {
+    *at = now;  // flush() has something to send, or a probe to arm
+    return true;
+  }
+  bool any = false;
+  uint32_t next = 0;
+  auto consider = [&](uint32_t t) {
+    if (!any || diff(t, next) < 0) next = t;
+    any = true;
+  };
+  for (const Segment& s : snd_buf_) consider(s.xmit == 0 ? now : s.resend_at);
+  if (rmt_wnd_ == 0) consider(probe_at_);
+  uint32_t window = std::min(snd_wnd_, rmt_wnd_);
+  if (!no_cwnd_) window = std::min(window, cwnd_);
+  if (!snd_queue_.empty() && diff(snd_nxt_, snd_una_ + window) < 0) consider(now);  // room for queued data
+  *at = next;
+  return any;
 }
 
 }  // namespace behavior

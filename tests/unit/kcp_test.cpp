@@ -38,7 +38,9 @@ struct Channel {
   }
 };
 
-void run_lossy(bool fast, uint32_t seed) {
+// by_timer: `a` is driven as the gateway drives its sessions: flushed after every input and
+// send, and otherwise only when next_timer() says a retransmission or probe is due.
+void run_lossy(bool fast, uint32_t seed, bool by_timer = false) {
   Channel ab{std::mt19937(seed), 0.2, {}}, ba{std::mt19937(seed + 1), 0.2, {}};
   uint32_t now = 0xFFFFF000u;  // the clock wraps during the run
   Kcp a(0x11223344, [&](std::string_view d) { ab.push(d, now); });
@@ -58,12 +60,31 @@ void run_lossy(bool fast, uint32_t seed) {
     sent_b.push_back(n);
   }
   std::vector<std::string> got_a, got_b;  // what a and b received
+  int steps = 0, a_flushes = 0;
+  uint32_t a_at = 0;
+  bool a_timed = false;
+  auto flush_a = [&] {
+    a.flush(now);
+    ++a_flushes;
+    a_timed = a.next_timer(now, &a_at);
+  };
+  if (by_timer) flush_a();
   for (int step = 0; step < 60000 && (got_b.size() < sent_a.size() || got_a.size() < sent_b.size()); ++step) {
     now += 5;
-    a.update(now);
+    ++steps;
+    if (!by_timer) {
+      a.update(now);
+    } else if (a_timed && static_cast<int32_t>(now - a_at) >= 0) {
+      flush_a();
+    }
     b.update(now);
     ab.deliver(now, [&](const std::string& d) { ASSERT_TRUE(b.input(d, now).ok()); });
-    ba.deliver(now, [&](const std::string& d) { ASSERT_TRUE(a.input(d, now).ok()); });
+    bool a_input = false;
+    ba.deliver(now, [&](const std::string& d) {
+      ASSERT_TRUE(a.input(d, now).ok());
+      a_input = true;
+    });
+    if (by_timer && a_input) flush_a();
     std::string m;
     while (b.receive(&m)) got_b.push_back(m);
     while (a.receive(&m)) got_a.push_back(m);
@@ -71,12 +92,35 @@ void run_lossy(bool fast, uint32_t seed) {
   EXPECT_EQ(got_b, sent_a) << "seed " << seed << " fast " << fast;
   EXPECT_EQ(got_a, sent_b) << "seed " << seed << " fast " << fast;
   EXPECT_FALSE(a.dead());
+  if (by_timer) {
+    // Once everything is acknowledged nothing is timed; the flushes were far fewer than
+    // the steps an update() every interval would have taken.
+    for (int i = 0; i < 400; ++i) {
+      now += 5;
+      if (a_timed && static_cast<int32_t>(now - a_at) >= 0) flush_a();
+      b.update(now);
+      ab.deliver(now, [&](const std::string& d) { ASSERT_TRUE(b.input(d, now).ok()); });
+      ba.deliver(now, [&](const std::string& d) {
+        ASSERT_TRUE(a.input(d, now).ok());
+        flush_a();
+      });
+    }
+    EXPECT_FALSE(a_timed) << "an idle, fully acknowledged session still asks for a visit";
+    EXPECT_LT(a_flushes * 2, steps) << "seed " << seed << " fast " << fast;
+  }
 }
 
 TEST(Kcp, TwentyPercentLossReorderingAndDuplicatesStillDeliverEverythingInOrder) {
   for (uint32_t seed : {1u, 2u, 3u}) {
     run_lossy(false, seed);
     run_lossy(true, seed);
+  }
+}
+
+TEST(Kcp, ASessionFlushedOnlyOnInputAndWhenItsNextTimerComesStillDeliversEverything) {
+  for (uint32_t seed : {4u, 5u, 6u}) {
+    run_lossy(false, seed, true);
+    run_lossy(true, seed, true);
   }
 }
 

@@ -60,6 +60,21 @@ long rss_kb(pid_t pid) {
   return -1;
 }
 
+// Datagrams the kernel dropped for the UDP socket bound to 127.0.0.1:port (its receive
+// buffer was full), from the last column of /proc/net/udp; -1 if not found.
+long udp_drops(int port) {
+  std::ifstream f("/proc/net/udp");
+  std::string line;
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  while (std::getline(f, line)) {
+    if (line.find(local) == std::string::npos) continue;
+    const size_t last = line.find_last_of(' ', line.find_last_not_of(' '));
+    return std::atol(line.c_str() + last + 1);
+  }
+  return -1;
+}
+
 // CPU time (ns) a process has used so far, all its threads (pid), or one thread (tid > 0).
 int64_t cpu_ns(pid_t pid, pid_t tid = 0) {
   auto one = [](const std::string& path) {
@@ -473,6 +488,7 @@ int main(int argc, char** argv) {
   } else if (up && udp) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the closed warm-up settle
     const long base_kb = rss_kb(gw_pid);
+    const long drops0 = udp_drops(gw_udp_port);
     // Heartbeats at 20k/s in all: 200k idle clients beating every 10 s.
     bench::UdpSessionWorkers workers(n, 18000, gw_udp_port, signed_ticket, 20000);
     auto t0 = Clock::now();
@@ -480,15 +496,17 @@ int main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const long full_kb = rss_kb(gw_pid);
+    const long drops1 = udp_drops(gw_udp_port);
     auto h0 = Clock::now();
     const long beats = workers.heartbeat();
     const double hsecs = std::chrono::duration<double>(Clock::now() - h0).count();
+    const long drops2 = udp_drops(gw_udp_port);
     std::printf(
         "behavior gateway_udp_sessions n=%ld client_processes=%d time=%.3fs rate=%.0f sessions/s "
         "rss_per_session=%.0f bytes heartbeat_rate=%.0f msg/s heartbeats_answered=%ld gateway_rss_mb=%.1f "
-        "local_server_rss_mb=%.1f\n",
+        "local_server_rss_mb=%.1f gateway_socket_drops_auth=%ld gateway_socket_drops_heartbeat=%ld\n",
         authed, workers.workers(), secs, authed / secs, authed ? (full_kb - base_kb) * 1024.0 / double(authed) : 0.0,
-        beats / hsecs, beats, full_kb / 1024.0, rss_kb(local_pid) / 1024.0);
+        beats / hsecs, beats, full_kb / 1024.0, rss_kb(local_pid) / 1024.0, drops1 - drops0, drops2 - drops1);
     rc = authed == n && beats == n ? 0 : 1;
   } else if (up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the closed warm-up settle

@@ -5,6 +5,8 @@
 // driving KCP's retransmissions and acknowledging what the gateway sends.
 #include "udp_sessions.h"
 
+#include "timer_wheel.h"
+
 #include <arpa/inet.h>
 #include <behavior/client_frame.h>
 #include <behavior/kcp.h>
@@ -42,6 +44,7 @@ struct Session {
   bool failed = false;
   int beats = 0;
   std::unique_ptr<Kcp> kcp;
+  uint64_t wheel_tick = 0;  // in the worker's wheel, as the gateway keeps its sessions
 };
 
 class SessionSet {
@@ -113,8 +116,7 @@ class SessionSet {
         Session& s = sessions_[next];
         if (!s.kcp) continue;
         (void)s.kcp->send(std::string_view(frame).substr(4));  // a KCP message is protoID | body
-        s.kcp->flush(now);
-        in_flight_.push_back(next);
+        flush(s, now);
       }
       return next == sessions_.size() && answered_ >= with_kcp;
     });
@@ -122,6 +124,13 @@ class SessionSet {
   }
 
  private:
+  // Flushes a session's KCP and puts it in the wheel for its next retransmission, if any.
+  void flush(Session& s, uint32_t now) {
+    s.kcp->flush(now);
+    uint32_t at;
+    if (s.kcp->next_timer(now, &at)) wheel_.schedule(&s, now + std::max<int32_t>(0, static_cast<int32_t>(at - now)));
+  }
+
   // Reads datagrams until `done()` or `deadline`; every 10 ms, KCP's timers.
   template <class Done>
   void pump(Clock::time_point deadline, Done done) {
@@ -135,15 +144,9 @@ class SessionSet {
         ssize_t got;
         while ((got = recv(s.fd, buf, sizeof buf, 0)) > 0) on_datagram(s, std::string_view(buf, static_cast<size_t>(got)));
       }
-      if (Clock::now() >= next_update) {  // only the sessions with data in flight, as the gateway does
+      if (Clock::now() >= next_update) {  // only the sessions whose retransmission came due
         const uint32_t now = now32();
-        size_t keep = 0;
-        for (size_t i : in_flight_) {
-          Kcp& k = *sessions_[i].kcp;
-          k.update(now);
-          if (k.waiting_to_send() > 0) in_flight_[keep++] = i;
-        }
-        in_flight_.resize(keep);
+        wheel_.advance(now, [&](Session* s) { flush(*s, now); });
         next_update = Clock::now() + std::chrono::milliseconds(10);
       }
     }
@@ -177,12 +180,12 @@ class SessionSet {
       std::string_view body;
       if (split_client_payload(message, &proto, &body) && proto == proto::kHeartbeat && s.beats++ == 0) ++answered_;
     }
-    s.kcp->flush(now32());  // acknowledge at once
+    flush(s, now32());  // acknowledge at once
   }
 
   long first_;
   std::vector<Session> sessions_;
-  std::vector<size_t> in_flight_;  // sessions whose KCP has unacknowledged data
+  gateway::TimerWheel<Session> wheel_{1024, 10};  // sessions waiting for a retransmission
   size_t settled_ = 0;             // sessions whose AUTH was answered (either way)
   size_t answered_ = 0;            // sessions whose heartbeat came back
   const std::function<std::string(long)>& ticket_;

@@ -54,6 +54,11 @@ class Kcp {
   void update(uint32_t now_ms);
   // When update() next needs to be called (an absolute ms time).
   uint32_t next_update(uint32_t now_ms) const;
+  // For a driver that flushes after every input and send (so ACKs and new data leave at
+  // once) and keeps its sessions in a timer wheel: when flush() next has work of its own,
+  // a retransmission or a window probe. False when nothing is timed (idle, all acknowledged):
+  // the session needs no visit until a datagram comes or something is sent.
+  bool next_timer(uint32_t now_ms, uint32_t* at) const;
 
   uint32_t conv() const { return conv_; }
   size_t waiting_to_send() const { return snd_queue_.size() + snd_buf_.size(); }
