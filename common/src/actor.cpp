@@ -103,6 +103,11 @@ Status Actor::send_to_client_bytes(uint32_t proto_id, std::string bytes) {
   return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)));
 }
 
+Status Actor::forward_to_client(uint32_t proto_id, Body body) {
+  if (!writer_.valid()) return Status::invalid_argument("process " + pid_.to_string() + " has no writer");
+  return send_kind(writer_, Kind::kClient, proto_id, std::move(body));
+}
+
 Status Actor::send_to_client_unreliable(uint32_t proto_id, std::string bytes) {
   if (!writer_.valid()) return Status::invalid_argument("process " + pid_.to_string() + " has no writer");
   return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)), kClientUnreliable);

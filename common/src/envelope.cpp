@@ -163,7 +163,7 @@ Result<MessagePtr> decode_envelope(std::string_view payload) {
   }
   if (to == 0) return Status::invalid_argument("envelope: no destination");
   auto m = std::make_unique<Message>(Pid::from_raw(to), Pid::from_raw(from), static_cast<Kind>(kind),
-                                     static_cast<uint32_t>(proto_id), Body::bytes(std::string(body)));
+                                     static_cast<uint32_t>(proto_id), Body::copy_of(body));
   m->set_request_id(request_id);
   m->set_code(static_cast<Code>(code));
   return MessagePtr(std::move(m));

@@ -60,9 +60,9 @@ class Player : public Router {
     switch (id) {
       case kEcho:
         if (m.is_call()) {
-          actor().reply(m, kEcho, Body::bytes(take_bytes(m)));
+          actor().reply(m, kEcho, m.take_body());
         } else {
-          actor().send_to_client_bytes(kEcho, take_bytes(m));
+          actor().forward_to_client(kEcho, m.take_body());
         }
         break;
       case kCount:

@@ -84,6 +84,8 @@ class Actor {
   // To the client behind writer(): the seed's Sent2client, Sent2clientByte, SentError2client.
   Status send_to_client(uint32_t proto_id, const google::protobuf::MessageLite& msg);
   Status send_to_client_bytes(uint32_t proto_id, std::string bytes);
+  // A body as it is, e.g. a received message's (m.take_body()): relayed without a copy.
+  Status forward_to_client(uint32_t proto_id, Body body);
   // May be lost or reordered when the client is on UDP (its unreliable channel: state
   // updates that the next one replaces); on TCP and WebSocket the same as the above.
   Status send_to_client_unreliable(uint32_t proto_id, std::string bytes);
