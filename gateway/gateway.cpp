@@ -67,7 +67,8 @@ struct WsState {
   explicit WsState(size_t max_frame) : upgrade(HttpLimits{}), frames(true, max_frame) {}
   HttpRequestParser upgrade;
   ws::FrameDecoder frames;
-  bool open = false;  // the 101 was sent
+  bool open = false;        // the 101 was sent
+  bool close_sent = false;  // our close frame is queued: nothing may follow it
 };
 
 }  // namespace
@@ -538,6 +539,11 @@ class Gateway::Impl final : public Endpoint {
   // One client frame, whatever the transport.
   void on_frame(Conn* c, uint32_t proto, std::string_view body) {
     ++frames_in_;
+    take_frame(c, proto, body);
+  }
+
+  // A frame as it arrived, or held while the login finished and taken now (counted once).
+  void take_frame(Conn* c, uint32_t proto, std::string_view body) {
     const int64_t now = static_cast<int64_t>(uv_now(net_.loop()));
     switch (c->state) {
       case Conn::State::kAuth:
@@ -577,7 +583,7 @@ class Gateway::Impl final : public Endpoint {
       }
       return;
     }
-    rt_.send(c->pid, c->user, Kind::kInfo, proto, Body::bytes(std::string(body)));
+    rt_.send(c->pid, c->user, Kind::kInfo, proto, Body::copy_of(body));
   }
 
   bool take_token(Conn* c, int64_t now) {
@@ -663,7 +669,7 @@ class Gateway::Impl final : public Endpoint {
     auto early = std::move(c->early);
     for (auto& [proto, body] : early) {
       if (c->state != Conn::State::kReady) break;
-      on_frame(c, proto, body);
+      take_frame(c, proto, body);
     }
   }
 
@@ -905,7 +911,7 @@ class Gateway::Impl final : public Endpoint {
     auth_failure(reason);
     spdlog::info("gateway: refused a client ({}): {}", reason, message);
     send_error(c, kErrUnauthenticated, message);
-    close_after_write(c, "authentication failed");
+    close_after_write(c, "authentication failed", ws::kClosePolicy);
   }
 
   void auth_failure(const char* reason) {
@@ -916,7 +922,7 @@ class Gateway::Impl final : public Endpoint {
     ++cut_bad_;
     spdlog::info("gateway: closing a client: {}", why);
     send_error(c, kErrBadFrame, why);
-    close_after_write(c, "bad frame");
+    close_after_write(c, "bad frame", ws::kClosePolicy);
   }
 
   void ws_close(Conn* c, uint16_t code, const std::string& why) {
@@ -924,12 +930,21 @@ class Gateway::Impl final : public Endpoint {
     std::string out;
     ws::append_close(code, why, false, &out);
     queue(c, std::move(out));
+    c->wsx->close_sent = true;
     close_after_write(c, "WebSocket close");
   }
 
-  // Lets what is queued reach the client, then closes (shutdown of our side first).
-  void close_after_write(Conn* c, const char* why) {
+  // Lets what is queued reach the client, then closes (shutdown of our side first). A
+  // WebSocket client gets a close frame last (RFC 6455 7.1.2: the server starts the closing
+  // handshake), with ws_code and the reason, after the error frame that explains it.
+  void close_after_write(Conn* c, const char* why, uint16_t ws_code = ws::kCloseNormal) {
     if (c->state == Conn::State::kClosing) return;
+    if (c->ws && c->wsx->open && !c->wsx->close_sent) {
+      std::string close;
+      ws::append_close(ws_code, why, false, &close);
+      queue(c, std::move(close));
+      c->wsx->close_sent = true;
+    }
     if (c->udp) {  // what is queued goes out once; close() then says BYE
       if (c->state == Conn::State::kReady) c->udp->kcp->flush(now32());
       close(c, why);
@@ -1047,14 +1062,14 @@ class Gateway::Impl final : public Endpoint {
       unlist(c);
       auth_failure("timeout");
       send_error(c, kErrUnauthenticated, "no AUTH in time");
-      close_after_write(c, "auth timeout");
+      close_after_write(c, "auth timeout", ws::kClosePolicy);
     }
     while (idle_list_.head && idle_list_.head->deadline <= now) {
       Conn* c = idle_list_.head;
       unlist(c);
       ++cut_idle_;
       send_error(c, kErrBadFrame, "idle for too long (send heartbeats)");
-      close_after_write(c, "idle");
+      close_after_write(c, "idle", ws::kClosePolicy);
     }
     while (closing_list_.head && closing_list_.head->deadline <= now) release(closing_list_.head);  // never drained
   }

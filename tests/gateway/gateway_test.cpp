@@ -341,8 +341,10 @@ TEST_F(GatewayTest, OversizedAndMalformedFramesCloseOnlyThatConnection) {
 
 TEST_F(GatewayTest, IdleConnectionsAreClosedAndHeartbeatsKeepThemOpen) {
   auto idle = connect("kate", Transport::kTcp);
+  auto idle_ws = connect("kim", Transport::kWebSocket);
   auto beating = connect("leo", Transport::kWebSocket);
   ASSERT_NE(idle, nullptr);
+  ASSERT_NE(idle_ws, nullptr);
   ASSERT_NE(beating, nullptr);
   for (int i = 0; i < 6; ++i) {  // 3 s, past the 2 s idle timeout
     std::this_thread::sleep_for(Millis(500));
@@ -355,6 +357,12 @@ TEST_F(GatewayTest, IdleConnectionsAreClosedAndHeartbeatsKeepThemOpen) {
   ASSERT_TRUE(f.ok()) << f.status().to_string();
   EXPECT_EQ(error_code(*f), 400u);
   EXPECT_EQ(idle->receive().status().code(), Code::kUnavailable);
+  // A WebSocket client is told the same, then gets a close frame (the closing handshake).
+  f = idle_ws->receive(Millis(100));
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(error_code(*f), 400u);
+  EXPECT_EQ(idle_ws->receive().status().code(), Code::kUnavailable);
+  EXPECT_EQ(idle_ws->close_code(), ws::kClosePolicy);
   ASSERT_TRUE(beating->send(kEcho, "alive").ok());
   EXPECT_EQ(beating->receive()->body, "alive");
 }
