@@ -18,7 +18,7 @@
 // AUTH then one heartbeat each over KCP; prints rss_per_session the same way.
 // Usage: bench_gateway connections [N]     (default and maximum: what RLIMIT_NOFILE allows)
 //        bench_gateway udp-sessions [N]    (default 200000)
-//        bench_gateway echo [seconds] [rate] [connections]    (defaults: 5 50000 32)
+//        bench_gateway echo [seconds] [rate] [connections] [window]    (defaults: 5 50000 32 64)
 #include <behavior/client_frame.h>
 #include <uv.h>
 #include <behavior/message.h>
@@ -243,6 +243,8 @@ int64_t mono_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
+int g_window = 64;  // echo flat out: frames in flight per connection
+
 struct EchoResult {
   double rate = 0;
   double cpu_us[3] = {0, 0, 0};  // per message received: server(s) as given to run_echo, then the client
@@ -314,7 +316,7 @@ EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double second
       wait.tv_nsec = static_cast<long>(((static_cast<double>(due + 1) / rate) - elapsed) * 1e9) + 1;
     } else if (sending) {
       for (size_t i = 0; i < conns.size(); ++i) {
-        while (in_flight[i] < 64) {
+        while (in_flight[i] < g_window) {
           frame(&conns[i].out);
           ++in_flight[i];
           ++r.sent;
@@ -369,7 +371,7 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "connections";
   if (mode != "connections" && mode != "echo" && mode != "udp-sessions") {
     std::fprintf(stderr,
-                 "usage: bench_gateway connections [N] | udp-sessions [N] | echo [seconds] [rate] [connections]\n");
+                 "usage: bench_gateway connections [N] | udp-sessions [N] | echo [seconds] [rate] [connections] [window]\n");
     return 2;
   }
   const bool echo = mode == "echo";
@@ -381,6 +383,7 @@ int main(int argc, char** argv) {
   const double echo_seconds = echo && argc > 2 ? std::atof(argv[2]) : 5;
   const double echo_rate = echo && argc > 3 ? std::atof(argv[3]) : 50000;
   if (echo) n = argc > 4 ? std::atol(argv[4]) : 32;
+  if (echo && argc > 5) g_window = std::max(1, std::atoi(argv[5]));
   if (n > max_n) {
     std::fprintf(stderr, "bench_gateway: %ld connections need more than RLIMIT_NOFILE=%ld; using %ld\n", n,
                  static_cast<long>(lim.rlim_max), max_n);
