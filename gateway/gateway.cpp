@@ -277,6 +277,7 @@ class Gateway::Impl final : public Endpoint {
           auto* self = static_cast<Impl*>(h->data);
           if (n > 0 && from) self->on_datagram(from, std::string_view(self->read_buf_, static_cast<size_t>(n)));
         });
+    kcp_wheel_.start(uv_now(net_.loop()));
     uv_timer_start(&kcp_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->kcp_tick(); }, kKcpTickMs, kKcpTickMs);
     return {};
   }
@@ -612,7 +613,7 @@ class Gateway::Impl final : public Endpoint {
     }
     if (!redis_->connected()) {
       send_error(c, kErrUnavailable, "tickets cannot be checked now (Redis is down); retry");
-      close_after_write(c, "Redis is down");
+      close_after_write(c, "Redis is down", ws::kCloseTryAgainLater);
       return;
     }
     c->state = Conn::State::kEnsuring;
@@ -627,7 +628,7 @@ class Gateway::Impl final : public Endpoint {
                       if (!conn) return;
                       if (!r || r->type == REDIS_REPLY_ERROR) {
                         send_error(conn, kErrUnavailable, "tickets cannot be checked now; retry");
-                        close_after_write(conn, "Redis failed");
+                        close_after_write(conn, "Redis failed", ws::kCloseTryAgainLater);
                       } else if (r->type == REDIS_REPLY_NIL) {
                         auth_failed(conn, "replayed", "the ticket was already used");
                       } else {
@@ -649,7 +650,7 @@ class Gateway::Impl final : public Endpoint {
     Reply r(std::move(m));
     if (!r.ok()) {
       send_error(c, kErrUnavailable, "your process could not be reached: " + r.status().message());
-      close_after_write(c, "ensure failed");
+      close_after_write(c, "ensure failed", ws::kCloseTryAgainLater);
       return;
     }
     c->user = r.as<Pid>();
@@ -1048,7 +1049,7 @@ class Gateway::Impl final : public Endpoint {
     if (graveyard_.empty()) return;
     // The KCP tick's list may still point at them.
     for (Conn* c : graveyard_) kcp_wheel_.cancel(c);
-    udp_touched_.clear();
+    std::erase_if(udp_touched_, [](Conn* c) { return c->released; });
     for (Conn* c : graveyard_) delete c;
     graveyard_.clear();
   }

@@ -24,10 +24,16 @@ class TimerWheel {
  public:
   TimerWheel(size_t slots, uint64_t tick_ms) : slots_(slots), tick_ms_(tick_ms) {}
 
+  // The clock's current time, before the first schedule(): the first tick advance() visits
+  // is the one after it. (Without it, the first advance() starts the wheel.)
+  void start(uint64_t now_ms) {
+    if (next_ == 0) next_ = now_ms / tick_ms_ + 1;
+  }
+
   // Visits at or after `at_ms` (loop milliseconds), within a tick.
   void schedule(T* item, uint64_t at_ms) {
     uint64_t tick = (at_ms + tick_ms_ - 1) / tick_ms_;  // the first tick not before at_ms
-    if (next_ == 0) next_ = std::max<uint64_t>(tick, 1);
+    if (next_ == 0) start(at_ms);  // not started: at_ms stands for now
     tick = std::clamp(tick, next_, next_ + slots_.size() - 1);
     if (item->wheel_tick != 0) {
       if (item->wheel_tick <= tick) return;
@@ -54,7 +60,7 @@ class TimerWheel {
   template <class Visit>
   void advance(uint64_t now_ms, Visit visit) {
     const uint64_t now_tick = now_ms / tick_ms_;
-    if (next_ == 0) next_ = now_tick + 1;
+    start(now_ms);
     // Behind by more than a turn (the loop was stalled): one pass over every bucket.
     if (now_tick >= next_ + slots_.size()) next_ = now_tick + 1 - slots_.size();
     while (next_ <= now_tick) {

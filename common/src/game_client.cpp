@@ -195,6 +195,25 @@ Result<std::unique_ptr<GameClient>> GameClient::connect(Transport transport, con
   return c;
 }
 
+void GameClient::close() {
+  if (fd_ < 0) return;
+  if (!closed_) {
+    if (transport_ == Transport::kUdp && kcp_) {
+      kcp_->flush(now32());
+      (void)send_raw(udp_control(kUdpBye, conv_, ""));
+    } else if (transport_ == Transport::kWebSocket) {
+      std::string close;
+      ws::append_close(ws::kCloseNormal, "", true, &close);
+      (void)send_raw(close);
+    } else if (transport_ == Transport::kTcp) {
+      ::shutdown(fd_, SHUT_WR);
+    }
+  }
+  ::close(fd_);
+  fd_ = -1;
+  closed_ = true;
+}
+
 Status GameClient::send_raw(std::string_view bytes) {
   return send_all(fd_, bytes) ? Status() : Status::unavailable("send failed: the connection is closed");
 }
@@ -338,6 +357,7 @@ Status GameClient::fill(Millis timeout) {
 Result<ClientFrame> GameClient::receive(Millis timeout) {
   const auto deadline = Clock::now() + timeout;
   while (ready_.empty()) {
+    if (fd_ < 0) return Status::unavailable("closed");
     auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
     if (left.count() < 0) left = Millis(0);
     Status s = fill(left);

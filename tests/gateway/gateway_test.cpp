@@ -367,6 +367,42 @@ TEST_F(GatewayTest, IdleConnectionsAreClosedAndHeartbeatsKeepThemOpen) {
   EXPECT_EQ(beating->receive()->body, "alive");
 }
 
+// GameClient::close() says goodbye on each transport (UDP BYE, WebSocket close frame, TCP
+// FIN): the gateway forgets every connection at once, none waits for the idle cut, and the
+// users log in again to the same processes.
+TEST_F(GatewayTest, ClientsThatCloseAreForgottenAtOnceOnEachTransport) {
+  const std::vector<std::pair<std::string, Transport>> users = {
+      {"olga", Transport::kTcp}, {"omar", Transport::kWebSocket}, {"otto", Transport::kUdp}};
+  std::vector<std::unique_ptr<GameClient>> clients;
+  std::vector<std::string> pids;
+  for (auto& [user, t] : users) {
+    std::string pid;
+    clients.push_back(connect(user, t, &pid));
+    ASSERT_NE(clients.back(), nullptr) << user;
+    pids.push_back(pid);
+  }
+  auto open = [&] {
+    std::string m = gateway_metrics();
+    int n = 0;
+    for (const char* t : {"tcp", "ws", "udp"}) {
+      if (m.find("behavior_gateway_connections{transport=\"" + std::string(t) + "\"} 1") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  ASSERT_TRUE(wait_until([&] { return open() == 3; })) << gateway_metrics();
+  for (auto& c : clients) c->close();
+  EXPECT_TRUE(wait_until([&] { return open() == 0; })) << gateway_metrics();
+  EXPECT_NE(gateway_metrics().find("behavior_gateway_disconnects_total{reason=\"idle\"} 0"), std::string::npos)
+      << gateway_metrics();
+  EXPECT_EQ(clients[0]->receive(Millis(10)).status().code(), Code::kUnavailable);  // closed on our side too
+  for (size_t i = 0; i < users.size(); ++i) {
+    std::string pid;
+    auto again = connect(users[i].first, users[i].second, &pid);
+    ASSERT_NE(again, nullptr);
+    EXPECT_EQ(pid, pids[i]) << users[i].first;
+  }
+}
+
 TEST_F(GatewayTest, AFloodingClientIsRateLimited) {
   auto c = connect("mallory", Transport::kTcp);
   ASSERT_NE(c, nullptr);

@@ -1,7 +1,8 @@
 // timer_wheel_test.cpp — the gateway's KCP timer wheel: items are visited at or after the
 // time they asked for and within a tick of it, once; an earlier request moves an item, a
-// later one keeps the earlier visit; cancelled items are never visited; times beyond the
-// wheel's span and a stalled loop still get every item visited.
+// later one keeps the earlier visit; cancelled items are never visited; a wheel started
+// before its first schedule keeps every time; times beyond the wheel's span and a stalled
+// loop still get every item visited.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -58,6 +59,20 @@ TEST(TimerWheel, AnEarlierRequestMovesAnItemALaterOneKeepsTheEarlierVisit) {
   ASSERT_EQ(visits.size(), 2u);
   EXPECT_EQ(visits[0].second / 10, 10u);
   EXPECT_EQ(visits[1].second / 10, 10u);
+}
+
+TEST(TimerWheel, ItemsScheduledBeforeTheFirstAdvanceKeepTheirTimes) {
+  TimerWheel<Item> w(64, 10);
+  w.start(1000);
+  Item late{1}, early{2};
+  w.schedule(&late, 1500);  // the first schedule does not set the wheel's clock
+  w.schedule(&early, 1100);
+  auto visits = run(w, 1000, 1600);
+  ASSERT_EQ(visits.size(), 2u);
+  EXPECT_EQ(visits[0].first, 2);
+  EXPECT_EQ(visits[0].second, 1100u);
+  EXPECT_EQ(visits[1].first, 1);
+  EXPECT_EQ(visits[1].second, 1500u);
 }
 
 TEST(TimerWheel, CancelledItemsAreNeverVisited) {

@@ -38,6 +38,7 @@
 #include <sys/syscall.h>
 
 #include <fstream>
+#include <sstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -68,7 +69,10 @@ long udp_drops(int port) {
   char local[32];
   std::snprintf(local, sizeof local, "0100007F:%04X", port);
   while (std::getline(f, line)) {
-    if (line.find(local) == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string slot, local_address;
+    fields >> slot >> local_address;  // the remote address column may hold it too (clients)
+    if (local_address != local) continue;
     const size_t last = line.find_last_of(' ', line.find_last_not_of(' '));
     return std::atol(line.c_str() + last + 1);
   }
@@ -313,7 +317,8 @@ EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double second
         ++r.sent;
       }
       for (size_t i = 0; i < conns.size(); ++i) flush(i);
-      wait.tv_nsec = static_cast<long>(((static_cast<double>(due + 1) / rate) - elapsed) * 1e9) + 1;
+      const double until_next = static_cast<double>(due + 1) / rate - elapsed;
+      wait.tv_nsec = std::clamp(static_cast<long>(until_next * 1e9) + 1, 0L, 10'000'000L);
     } else if (sending) {
       for (size_t i = 0; i < conns.size(); ++i) {
         while (in_flight[i] < g_window) {

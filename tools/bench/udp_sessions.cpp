@@ -33,10 +33,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kFirstPort = 10000;  // a worker's sockets use kFirstPort.. on its own address
 
-uint32_t now32() {
-  return static_cast<uint32_t>(
+uint64_t now_ms() {
+  return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
 }
+uint32_t now32() { return static_cast<uint32_t>(now_ms()); }  // KCP's clock: the low 32 bits
 
 struct Session {
   int fd = -1;
@@ -111,7 +112,7 @@ class SessionSet {
     pump(Clock::now() + std::chrono::seconds(240), [&] {
       const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
       const size_t due = std::min(sessions_.size(), static_cast<size_t>(elapsed * per_second) + 1);
-      const uint32_t now = now32();
+      const uint64_t now = now_ms();
       for (; next < due; ++next) {
         Session& s = sessions_[next];
         if (!s.kcp) continue;
@@ -125,10 +126,14 @@ class SessionSet {
 
  private:
   // Flushes a session's KCP and puts it in the wheel for its next retransmission, if any.
-  void flush(Session& s, uint32_t now) {
-    s.kcp->flush(now);
+  // The wheel runs on 64-bit milliseconds; KCP's 32-bit times are taken as offsets.
+  void flush(Session& s, uint64_t now) {
+    const auto now32 = static_cast<uint32_t>(now);
+    s.kcp->flush(now32);
     uint32_t at;
-    if (s.kcp->next_timer(now, &at)) wheel_.schedule(&s, now + std::max<int32_t>(0, static_cast<int32_t>(at - now)));
+    if (s.kcp->next_timer(now32, &at)) {
+      wheel_.schedule(&s, now + static_cast<uint64_t>(std::max<int32_t>(0, static_cast<int32_t>(at - now32))));
+    }
   }
 
   // Reads datagrams until `done()` or `deadline`; every 10 ms, KCP's timers.
@@ -145,7 +150,7 @@ class SessionSet {
         while ((got = recv(s.fd, buf, sizeof buf, 0)) > 0) on_datagram(s, std::string_view(buf, static_cast<size_t>(got)));
       }
       if (Clock::now() >= next_update) {  // only the sessions whose retransmission came due
-        const uint32_t now = now32();
+        const uint64_t now = now_ms();
         wheel_.advance(now, [&](Session* s) { flush(*s, now); });
         next_update = Clock::now() + std::chrono::milliseconds(10);
       }
@@ -180,7 +185,7 @@ class SessionSet {
       std::string_view body;
       if (split_client_payload(message, &proto, &body) && proto == proto::kHeartbeat && s.beats++ == 0) ++answered_;
     }
-    flush(s, now32());  // acknowledge at once
+    flush(s, now_ms());  // acknowledge at once
   }
 
   long first_;

@@ -213,7 +213,7 @@ class Body {
   const void* inline_type_ = nullptr;
   std::unique_ptr<Box> box_;
   uint8_t short_len_ = 0;  // > 0: the bytes are short_[0, short_len_), bytes_ is empty
-  unsigned char short_[kShortBytes];  // copied as a whole when the Body moves
+  unsigned char short_[kShortBytes];  // only its first short_len_ bytes are ever read or copied
 };
 
 }  // namespace behavior

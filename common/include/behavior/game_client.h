@@ -58,6 +58,11 @@ class GameClient {
   // The next frame. kTimeout when none came in time; kUnavailable once the gateway closed
   // the connection (its last error frame, if any, is returned before that).
   Result<ClientFrame> receive(Millis timeout = Millis(5000));
+  // Leaves politely, so the gateway forgets the connection at once (rather than at its idle
+  // timeout) and the user's process is told: UDP sends what KCP still holds and a BYE,
+  // WebSocket a close frame (1000), TCP shuts down its side. Then the socket is closed;
+  // destroying a client without close() drops it like a crash would.
+  void close();
   // For tests of bad input: bytes exactly as given.
   Status send_raw(std::string_view bytes);
   // The WebSocket close code the gateway sent (0 if none).

@@ -56,8 +56,9 @@ class Kcp {
   uint32_t next_update(uint32_t now_ms) const;
   // For a driver that flushes after every input and send (so ACKs and new data leave at
   // once) and keeps its sessions in a timer wheel: when flush() next has work of its own,
-  // a retransmission or a window probe. False when nothing is timed (idle, all acknowledged):
-  // the session needs no visit until a datagram comes or something is sent.
+  // a retransmission or a window probe. False when nothing is timed (all acknowledged and
+  // the peer's window open): the session needs no visit until a datagram comes or
+  // something is sent. A peer advertising a zero window keeps a probe timed (seconds apart).
   bool next_timer(uint32_t now_ms, uint32_t* at) const;
 
   uint32_t conv() const { return conv_; }

@@ -25,6 +25,7 @@ inline constexpr uint16_t kCloseProtocolError = 1002;
 inline constexpr uint16_t kCloseUnsupportedData = 1003;
 inline constexpr uint16_t kClosePolicy = 1008;
 inline constexpr uint16_t kCloseTooBig = 1009;
+inline constexpr uint16_t kCloseTryAgainLater = 1013;  // IANA registry: a temporary condition
 
 // base64(SHA-1(key + the RFC's GUID)).
 std::string accept_key(std::string_view client_key);
