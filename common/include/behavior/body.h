@@ -135,11 +135,7 @@ class Body {
       return out;
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (box_) throw BadBody("body is an object, not bytes");
-      if (short_len_) {  // a string is asked for: the short bytes move into one
-        bytes_.assign(reinterpret_cast<const char*>(short_), short_len_);
-        short_len_ = 0;
-      }
-      return static_cast<std::string&>(bytes_);
+      return static_cast<std::string&>(bytes_as_string());
     } else {
       if (box_) {
         if (box_->type() != detail::type_tag<T>()) {
@@ -154,7 +150,7 @@ class Body {
           const std::string_view b = raw();
           parsed = box->value.ParseFromArray(b.data(), static_cast<int>(b.size()));
         } else {
-          parsed = box->value.ParseFromString(as<std::string>());
+          parsed = box->value.ParseFromString(bytes_as_string());
         }
         if (!parsed) {
           throw BadBody(std::string("bytes do not parse as ") + typeid(T).name());
@@ -187,6 +183,15 @@ class Body {
   }
 
  private:
+  // The bytes as a string: short bytes move into one when a string is asked for.
+  std::string& bytes_as_string() {
+    if (short_len_) {
+      bytes_.assign(reinterpret_cast<const char*>(short_), short_len_);
+      short_len_ = 0;
+    }
+    return bytes_;
+  }
+
   struct Box {
     virtual ~Box() = default;
     virtual const void* type() const = 0;
