@@ -420,10 +420,8 @@ class Gateway::Impl final : public Endpoint {
       close(c, "the client stopped acknowledging");
       return;
     }
-    uint32_t at;
-    if (k.next_timer(static_cast<uint32_t>(now), &at)) {
-      kcp_wheel_.schedule(c, now + static_cast<uint64_t>(std::max<int32_t>(0, static_cast<int32_t>(at - static_cast<uint32_t>(now)))));
-    }
+    uint32_t in_ms;
+    if (k.next_timer(static_cast<uint32_t>(now), &in_ms)) kcp_wheel_.schedule(c, now + in_ms);
   }
 
   // Every 10 ms: the sessions whose retransmission or window probe came due. Idle sessions

@@ -405,9 +405,9 @@ uint32_t Kcp::next_update(uint32_t now) const {
   return next;
 }
 
-bool Kcp::next_timer(uint32_t now, uint32_t* at) const {
+bool Kcp::next_timer(uint32_t now, uint32_t* in_ms) const {
   if (!acks_.empty() || probe_ != 0 || (rmt_wnd_ == 0 && probe_wait_ == 0)) {
-    *at = now;  // flush() has something to send, or a probe to arm
+    *in_ms = 0;  // flush() has something to send, or a probe to arm
     return true;
   }
   bool any = false;
@@ -421,7 +421,7 @@ bool Kcp::next_timer(uint32_t now, uint32_t* at) const {
   uint32_t window = std::min(snd_wnd_, rmt_wnd_);
   if (!no_cwnd_) window = std::min(window, cwnd_);
   if (!snd_queue_.empty() && diff(snd_nxt_, snd_una_ + window) < 0) consider(now);  // room for queued data
-  *at = next;
+  *in_ms = any ? static_cast<uint32_t>(std::max<int32_t>(0, diff(next, now))) : 0;  // overdue: now
   return any;
 }
 

@@ -66,7 +66,9 @@ void run_lossy(bool fast, uint32_t seed, bool by_timer = false) {
   auto flush_a = [&] {
     a.flush(now);
     ++a_flushes;
-    a_timed = a.next_timer(now, &a_at);
+    uint32_t in_ms = 0;
+    a_timed = a.next_timer(now, &in_ms);
+    a_at = now + in_ms;
   };
   if (by_timer) flush_a();
   for (int step = 0; step < 60000 && (got_b.size() < sent_a.size() || got_a.size() < sent_b.size()); ++step) {

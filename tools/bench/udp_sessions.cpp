@@ -126,14 +126,10 @@ class SessionSet {
 
  private:
   // Flushes a session's KCP and puts it in the wheel for its next retransmission, if any.
-  // The wheel runs on 64-bit milliseconds; KCP's 32-bit times are taken as offsets.
   void flush(Session& s, uint64_t now) {
-    const auto now32 = static_cast<uint32_t>(now);
-    s.kcp->flush(now32);
-    uint32_t at;
-    if (s.kcp->next_timer(now32, &at)) {
-      wheel_.schedule(&s, now + static_cast<uint64_t>(std::max<int32_t>(0, static_cast<int32_t>(at - now32))));
-    }
+    s.kcp->flush(static_cast<uint32_t>(now));
+    uint32_t in_ms;
+    if (s.kcp->next_timer(static_cast<uint32_t>(now), &in_ms)) wheel_.schedule(&s, now + in_ms);
   }
 
   // Reads datagrams until `done()` or `deadline`; every 10 ms, KCP's timers.

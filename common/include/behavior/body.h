@@ -56,11 +56,7 @@ class Body {
  public:
   Body() = default;
   // Moves copy only the short bytes in use; the moved-from Body is empty.
-  Body(Body&& o) noexcept
-      : bytes_(std::move(o.bytes_)), inline_type_(o.inline_type_), box_(std::move(o.box_)), short_len_(o.short_len_) {
-    std::memcpy(short_, o.short_, short_len_);
-    o.short_len_ = 0;
-  }
+  Body(Body&& o) noexcept { *this = std::move(o); }
   Body& operator=(Body&& o) noexcept {
     if (this != &o) {
       bytes_ = std::move(o.bytes_);

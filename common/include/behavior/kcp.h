@@ -55,11 +55,12 @@ class Kcp {
   // When update() next needs to be called (an absolute ms time).
   uint32_t next_update(uint32_t now_ms) const;
   // For a driver that flushes after every input and send (so ACKs and new data leave at
-  // once) and keeps its sessions in a timer wheel: when flush() next has work of its own,
-  // a retransmission or a window probe. False when nothing is timed (all acknowledged and
-  // the peer's window open): the session needs no visit until a datagram comes or
-  // something is sent. A peer advertising a zero window keeps a probe timed (seconds apart).
-  bool next_timer(uint32_t now_ms, uint32_t* at) const;
+  // once) and keeps its sessions in a timer wheel: in how many ms (0 = now) flush() next
+  // has work of its own, a retransmission or a window probe. A delay, not a time, so a
+  // driver with a wider clock adds it to its own. False when nothing is timed (all
+  // acknowledged and the peer's window open): the session needs no visit until a datagram
+  // comes or something is sent. A peer advertising a zero window keeps a probe timed.
+  bool next_timer(uint32_t now_ms, uint32_t* in_ms) const;
 
   uint32_t conv() const { return conv_; }
   size_t waiting_to_send() const { return snd_queue_.size() + snd_buf_.size(); }
