@@ -269,9 +269,29 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   // --- membership -------------------------------------------------------------------------
 
+  // Membership is judged only through a Redis that takes this node's own writes. When our
+  // heartbeat cannot be written (Redis down, stalled, or up but refusing writes: out of
+  // memory under noeviction, a failed background save, a read-only replica after a
+  // failover, too few replicas for min-replicas-to-write), every other node's heartbeat
+  // fails the same way and their keys expire: a missing key then proves nothing. So any
+  // trouble with our own heartbeat freezes membership (no peer is declared dead, no dead
+  // node is cleaned up) until our heartbeats have gone through promptly for a whole TTL,
+  // by which time every live peer has written its own again.
+  void heartbeat_trouble(const char* why) {
+    if (!membership_frozen()) spdlog::warn("cluster: heartbeat failed ({}); membership frozen", why);
+    heartbeat_trouble_ms_ = steady_ms();
+    ++heartbeat_failures_;
+  }
+  bool membership_frozen() const {
+    return heartbeat_trouble_ms_ != 0 && steady_ms() - heartbeat_trouble_ms_ < options_.ttl.count();
+  }
+
   void heartbeat() {
     redis_connected_ = redis_->connected();
-    if (!redis_->connected()) return;
+    if (!redis_->connected()) {
+      heartbeat_trouble("Redis is not connected");
+      return;
+    }
     NodeStats st = rt_.stats();
     const int64_t now = wall_ms();
     std::vector<std::string> args{"EVAL", kRegisterScript, "4", node_key(rt_.node_id()), key("nodes"),
@@ -296,8 +316,15 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     // shows at once, not one heartbeat later from our cached flag).
     field("connections", std::to_string(connections_.load()));
     for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
-    redis_->command(args, [this, now](redisReply* r) {
-      if (!reply_ok(r)) return;
+    const int64_t sent = steady_ms();
+    redis_->command(args, [this, now, sent](redisReply* r) {
+      if (!reply_ok(r)) {
+        heartbeat_trouble(r ? r->str : "the connection dropped");
+        return;
+      }
+      // An answer that took half a TTL came from a Redis that stalled (SIGSTOP, a long
+      // fork): the peers' writes may have stalled behind it too.
+      if (steady_ms() - sent > options_.ttl.count() / 2) heartbeat_trouble("Redis answered late");
       ++heartbeats_ok_;
       // 1 + (2: draining) + (10: another node declared us dead and cleaned our entries up)
       if (r->type == REDIS_REPLY_INTEGER && r->integer >= 10) {
@@ -364,8 +391,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   void apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh, const std::vector<uint16_t>& missing) {
     refreshing_ = false;
+    const bool frozen = membership_frozen();
+    if (frozen) absent_since_.clear();  // time while frozen proves nothing either
     for (uint16_t id : missing) {
-      if (id == rt_.node_id()) continue;  // our own key expired: the next heartbeat restores it
+      if (frozen || id == rt_.node_id()) continue;  // our own key expired: the next heartbeat restores it
       cleanup_node(id, false, {});
       if (nodes_.count(id)) node_down(id, "its heartbeat expired");
     }
@@ -375,7 +404,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     const int64_t now = steady_ms();
     std::vector<uint16_t> gone;
     for (auto& [id, info] : nodes_) {
-      if (fresh.count(id) || id == rt_.node_id()) continue;
+      if (frozen || fresh.count(id) || id == rt_.node_id()) continue;
       auto [it, first] = absent_since_.emplace(id, now);
       if (now - it->second >= options_.ttl.count()) gone.push_back(id);
     }
@@ -822,6 +851,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     metric("behavior_redis_reconnects_total", "counter", "Redis reconnect attempts.", double(redis_->reconnects()));
     metric("behavior_heartbeat_age_seconds", "gauge", "Seconds since the last successful heartbeat.",
            last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1);
+    metric("behavior_heartbeat_failures_total", "counter",
+           "Heartbeats that Redis did not take (down, stalled, or refusing writes).", double(heartbeat_failures_));
+    metric("behavior_cluster_membership_frozen", "gauge",
+           "1 while this node's own heartbeats fail: no peer is declared dead meanwhile.", membership_frozen() ? 1 : 0);
     metric("behavior_cluster_nodes", "gauge", "Live nodes in this node's view.", double(nodes_.size()));
     metric("behavior_cluster_nodes_down_total", "counter", "Nodes this node saw go down.", double(nodes_down_));
     metric("behavior_cluster_fenced_total", "counter",
@@ -871,6 +904,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::map<uint16_t, std::unordered_set<RemoteWatch, RemoteWatchHash>> watches_;
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;
+  int64_t heartbeat_trouble_ms_ = 0;  // steady ms of the last heartbeat Redis did not take
+  uint64_t heartbeat_failures_ = 0;
   uint64_t nodes_down_ = 0;
   uint64_t fenced_ = 0;
 };
