@@ -51,6 +51,8 @@ struct HttpServer::Conn {
     bool keep_alive;
   };
   std::map<uint64_t, Answer> done;  // answered, waiting for earlier ones
+  size_t writes = 0;                // answers handed to uv_write and not yet completed
+  bool reading = false;             // off while too much output waits for the client
   char buf[16 * 1024];
 };
 
@@ -118,6 +120,11 @@ void HttpServer::on_connection() {
   // The idle timeout also cuts a client that trickles a request in (slowloris).
   uv_timer_start(&c->timer, [](uv_timer_t* t) { static_cast<Conn*>(t->data)->server->close(static_cast<Conn*>(t->data)); },
                  limits_.idle_timeout_ms, limits_.idle_timeout_ms);  // repeat: uv_timer_again restarts it
+  start_reading(c);
+}
+
+void HttpServer::start_reading(Conn* c) {
+  c->reading = true;
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->tcp),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -126,25 +133,47 @@ void HttpServer::on_connection() {
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
         auto* conn = static_cast<Conn*>(s->data);
-        HttpServer* self = conn->server;
-        if (n < 0) {
-          self->close(conn);
-          return;
-        }
-        if (n == 0 || conn->closing || conn->parser.stopped()) return;
-        auto error = conn->parser.feed(conn->buf, static_cast<size_t>(n), [&](HttpRequest&& req, bool keep_alive) {
-          req.peer_ip = conn->peer_ip;
-          self->dispatch(conn, std::move(req), keep_alive);
-          return keep_alive;  // a request that closes the connection ends the parsing
-        });
-        if (error && !conn->closing) {
-          HttpResponse r;
-          r.status = error->status;
-          r.content_type = "application/json";
-          r.body = error_json(error->status, error->message);
-          self->answer(conn, conn->next_seq++, std::move(r), false);
-        }
+        conn->server->on_read(conn, n);
       });
+}
+
+void HttpServer::on_read(Conn* c, ssize_t n) {
+  if (n < 0) {
+    close(c);
+    return;
+  }
+  if (n == 0 || c->closing || c->parser.stopped()) return;
+  auto error = c->parser.feed(c->buf, static_cast<size_t>(n), [&](HttpRequest&& req, bool keep_alive) {
+    req.peer_ip = c->peer_ip;
+    dispatch(c, std::move(req), keep_alive);
+    return keep_alive && !c->closing;  // a request that closes the connection ends the parsing
+  });
+  if (error && !c->closing) {
+    HttpResponse r;
+    r.status = error->status;
+    r.content_type = "application/json";
+    r.body = error_json(error->status, error->message);
+    answer(c, c->next_seq++, std::move(r), false);
+  }
+  // A client that sends requests and does not read the answers: read no more of its requests
+  // until it has taken what is queued (on_written starts reading again).
+  if (!c->closing && c->reading && !c->parser.stopped() &&
+      uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp)) > limits_.pause_output_bytes) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    c->reading = false;
+  }
+}
+
+// A write completed: the client is reading (not idle), and once its queue has drained we
+// read its requests again.
+void HttpServer::on_written(Conn* c) {
+  --c->writes;
+  if (c->closing) return;
+  uv_timer_again(&c->timer);
+  if (!c->reading && !c->parser.stopped() &&
+      uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp)) <= limits_.pause_output_bytes / 2) {
+    start_reading(c);
+  }
 }
 
 // Exact routes first, then prefix routes ("/v1/nodes/*"); *status is 404 or 405 when none.
@@ -167,6 +196,7 @@ const HttpServer::AsyncHandler* HttpServer::find(const HttpRequest& req, int* st
 }
 
 void HttpServer::dispatch(Conn* c, HttpRequest&& req, bool keep_alive) {
+  if (c->closing) return;
   if (c->next_seq - c->next_out >= kMaxPipelined) {
     close(c);  // a client that pipelines without reading answers
     return;
@@ -212,9 +242,11 @@ void HttpServer::respond(Conn* c, const HttpResponse& r, bool keep_alive) {
   w->data += r.body;
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* req, int) {
+  auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
+  int rc = uv_write(&w->req, stream, &buf, 1, [](uv_write_t* req, int) {
     auto* wr = static_cast<WriteReq*>(req->data);
     auto* conn = static_cast<Conn*>(req->handle->data);
+    conn->server->on_written(conn);
     if (wr->close_after) conn->server->close(conn);
     delete wr;
   });
@@ -223,7 +255,17 @@ void HttpServer::respond(Conn* c, const HttpResponse& r, bool keep_alive) {
     close(c);
     return;
   }
-  if (!keep_alive) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+  ++c->writes;
+  // Answers piling up for a client that does not read them (requests pipelined in one read
+  // add answers before reading can pause): cut it. One answer alone may be larger.
+  if (c->writes > 1 && uv_stream_get_write_queue_size(stream) > limits_.max_output_bytes) {
+    close(c);
+    return;
+  }
+  if (!keep_alive) {
+    uv_read_stop(stream);
+    c->reading = false;
+  }
 }
 
 void HttpServer::close(Conn* c) {

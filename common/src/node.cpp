@@ -24,6 +24,10 @@ Node::Node(NodeOptions options) : rt_(std::make_unique<detail::Runtime>(*this, s
   // Create spdlog's registry here, before any worker exists, rather than racing to create it
   // from the first worker that logs.
   spdlog::default_logger_raw();
+  // A peer that resets a socket while we write to it (a client closing with answers unread)
+  // must cost an EPIPE on that connection, not the whole process: libuv writes with plain
+  // write(2), which raises SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
 }
 
 Node::~Node() { rt_->shutdown(); }

@@ -1,7 +1,8 @@
 // http_server.h — a small HTTP/1.1 server on a libuv loop (http-parser underneath): routes by
 // method and path, keep-alive and pipelining, hard limits on header and body size, and an
 // idle timeout per connection (slowloris). Malformed requests get 400 and a close; other
-// connections never notice. Handlers answer at once or later (after a Redis reply, say);
+// connections never notice. Answers a client does not read are bounded (HttpLimits: the
+// server stops reading its requests, then cuts it). Handlers answer at once or later (after a Redis reply, say);
 // pipelined responses still leave in request order. Used for /metrics on every server, and
 // by the name server.
 #pragma once
@@ -54,6 +55,9 @@ class HttpServer {
   const AsyncHandler* find(const HttpRequest& req, int* status) const;
   void answer(Conn* c, uint64_t seq, HttpResponse r, bool keep_alive);
   void on_connection();
+  void start_reading(Conn* c);
+  void on_read(Conn* c, ssize_t n);
+  void on_written(Conn* c);
   void respond(Conn* c, const HttpResponse& r, bool keep_alive);
   void close(Conn* c);
 

@@ -38,6 +38,12 @@ struct HttpLimits {
   size_t max_body_bytes = 64 * 1024;
   uint64_t idle_timeout_ms = 10000;
   size_t max_connections = 10000;
+  // Answers queued for a client that does not read them. Past pause_output_bytes the server
+  // stops reading that connection's requests until the queue drains; past max_output_bytes
+  // (requests pipelined in one read can still add answers) the connection is cut. One
+  // answer alone may be larger: it is written as fast as the client takes it.
+  size_t pause_output_bytes = 64 * 1024;
+  size_t max_output_bytes = 1024 * 1024;
 };
 
 }  // namespace behavior
