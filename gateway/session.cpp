@@ -1,0 +1,345 @@
+// session.cpp — see session.h: one client's life, transport-neutral.
+#include "session.h"
+
+#include <behavior/client_frame.h>
+#include <behavior/ticket.h>
+#include <behavior/websocket.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "redis_client.h"
+#include "runtime.h"
+#include "system.pb.h"
+
+namespace behavior::gateway {
+namespace {
+
+constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
+
+// Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
+enum ErrorCode : uint32_t {
+  kErrUnauthenticated = 401,  // no, bad, expired, foreign or reused ticket; or AUTH not first
+  kErrBadFrame = 400,         // malformed or reserved protoID
+  kErrRateLimited = 429,
+  kErrProcessGone = 410,      // the user's process ended: log in again
+  kErrUnavailable = 503,      // Redis or the user's node unreachable: retry
+};
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+const char* transport_name(TransportKind kind) {
+  switch (kind) {
+    case TransportKind::kTcp: return "tcp";
+    case TransportKind::kWebSocket: return "ws";
+    case TransportKind::kUdp: return "udp";
+  }
+  return "?";
+}
+
+const char* describe(CloseReason why) {
+  switch (why) {
+    case CloseReason::kClientLeft: return "closed by the client";
+    case CloseReason::kNetworkError: return "the connection failed";
+    case CloseReason::kNoAcks: return "the client stopped acknowledging";
+    case CloseReason::kSlowReader: return "slow reader: output queue full";
+    case CloseReason::kBadFrame: return "bad frame";
+    case CloseReason::kAuthFailed: return "authentication failed";
+    case CloseReason::kAuthTimeout: return "auth timeout";
+    case CloseReason::kIdle: return "idle";
+    case CloseReason::kKicked: return "kicked";
+    case CloseReason::kProcessEnded: return "the user's process ended";
+    case CloseReason::kUnavailable: return "unavailable, retry";
+    case CloseReason::kStopping: return "the gateway is stopping";
+  }
+  return "?";
+}
+
+Session::Session(SessionContext& ctx, Transport* transport, Pid pid)
+    : ctx_(ctx), transport_(transport), kind_(transport->kind()), pid_(pid) {
+  const int64_t now = ctx_.now();
+  ctx_.auth_deadlines->add(this, now);
+  tokens_ = ctx_.options->frame_burst;
+  tokens_at_ = now;
+}
+
+// -----------------------------------------------------------------------------------------
+// From the client.
+
+void Session::on_frame(uint32_t proto, std::string_view body) {
+  ++ctx_.stats->frames_in;
+  take_frame(proto, body);
+}
+
+// A frame as it arrived, or held while the login finished and taken now (counted once).
+void Session::take_frame(uint32_t proto, std::string_view body) {
+  const int64_t now = ctx_.now();
+  switch (state_) {
+    case State::kAuth:
+      if (proto != proto::kAuth) {
+        auth_failed(GatewayStats::kNotFirst, "AUTH must be the first frame");
+        return;
+      }
+      authenticate(body);
+      return;
+    case State::kEnsuring:
+      if (early_.size() >= kMaxEarlyFrames) {
+        bad_frame("too many frames before the login finished");
+        return;
+      }
+      early_.emplace_back(proto, std::string(body));
+      return;
+    case State::kReady:
+      break;
+    case State::kClosing:
+      return;
+  }
+  touch(now);
+  if (proto == proto::kHeartbeat) {
+    send_frame(proto::kHeartbeat, body.substr(0, 64));
+    return;
+  }
+  if (proto::is_system(proto)) {  // kAttach, kStop, kExit, a second kAuth...: never relayed
+    ++ctx_.stats->refused_reserved;
+    send_error(kErrBadFrame, "protoID " + std::to_string(proto) + " is reserved");
+    return;
+  }
+  if (!take_token(now)) {
+    ++ctx_.stats->dropped_rate;
+    if (now - last_error_at_ >= 1000) {
+      last_error_at_ = now;
+      send_error(kErrRateLimited, "too many frames; some were dropped");
+    }
+    return;
+  }
+  ctx_.rt->send(pid_, user_, Kind::kInfo, proto, Body::copy_of(body));
+}
+
+bool Session::take_token(int64_t now) {
+  const GatewayOptions& o = *ctx_.options;
+  if (o.frame_rate <= 0) return true;
+  tokens_ = std::min(o.frame_burst, tokens_ + double(now - tokens_at_) * o.frame_rate / 1000.0);
+  tokens_at_ = now;
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+void Session::on_bad_input(const std::string& why) { bad_frame(why); }
+
+void Session::on_alive() {
+  if (state_ == State::kReady) touch(ctx_.now());
+}
+
+void Session::on_end(CloseReason why, uint16_t ws_code) { close_after_write(why, ws_code); }
+
+void Session::on_closed(CloseReason why) {
+  transport_ = nullptr;  // it ended itself
+  if (state_ != State::kClosing) ending(why);
+  release();
+}
+
+// -----------------------------------------------------------------------------------------
+// AUTH: verify, single use, ensure the user's process, attach.
+
+void Session::authenticate(std::string_view token) {
+  const int64_t now = wall_ms();
+  Result<Ticket> t = verify_ticket(token, ctx_.cluster->secret, now);
+  if (!t.ok()) {
+    const bool expired = t.status().code() == Code::kTimeout;
+    auth_failed(expired ? GatewayStats::kExpired : GatewayStats::kInvalid,
+                expired ? "the ticket has expired" : "the ticket is not valid");
+    return;
+  }
+  if (t->gateway != std::to_string(pid_.node())) {
+    auth_failed(GatewayStats::kOtherGateway, "the ticket is for another gateway");
+    return;
+  }
+  if (!ctx_.redis->connected()) {
+    send_error(kErrUnavailable, "tickets cannot be checked now (Redis is down); retry");
+    close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
+    return;
+  }
+  state_ = State::kEnsuring;
+  user_name_ = t->user;
+  const uint16_t node = t->node;
+  const int64_t ttl = std::max<int64_t>(1000, t->expires_ms - now + 1000);
+  // Single use: the first SET NX of the nonce wins; the key outlives the ticket. The answer
+  // finds the session by its address: it may have ended meanwhile.
+  SessionContext& ctx = ctx_;
+  ctx_.redis->command({"SET", ctx_.cluster->prefix + "ticket:" + t->nonce, std::to_string(pid_.raw()), "NX", "PX",
+                       std::to_string(ttl)},
+                      [&ctx, serial = pid_.serial(), node](redisReply* r) {
+                        Session* s = ctx.find(serial);
+                        if (!s) return;
+                        if (!r || r->type == REDIS_REPLY_ERROR) {
+                          s->send_error(kErrUnavailable, "tickets cannot be checked now; retry");
+                          s->close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
+                        } else if (r->type == REDIS_REPLY_NIL) {
+                          s->auth_failed(GatewayStats::kReplayed, "the ticket was already used");
+                        } else {
+                          s->ensure_user(node);
+                        }
+                      });
+}
+
+void Session::ensure_user(uint16_t node) {
+  auto* m = new Message(Cluster::service_pid(node), pid_, Kind::kCall, cluster_proto::kEnsure,
+                        Body(Cluster::ensure_request(user_process_name(user_name_), ctx_.options->user_kind, pid_)));
+  ensure_ref_ = ++ctx_.refs;
+  m->set_request_id(ensure_ref_);
+  ctx_.rt->route(m);
+}
+
+void Session::on_ensured(MessagePtr m) {
+  Reply r(std::move(m));
+  if (!r.ok()) {
+    send_error(kErrUnavailable, "your process could not be reached: " + r.status().message());
+    close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
+    return;
+  }
+  user_ = r.as<Pid>();
+  state_ = State::kReady;
+  ++ctx_.stats->authenticated;
+  touch(ctx_.now());
+  // Watch the process (if it ends, the client must log in again) and become its writer.
+  monitor_ref_ = ++ctx_.refs;
+  ctx_.rt->send(pid_, user_, Kind::kMonitor, 0, Body(), monitor_ref_);
+  ctx_.rt->send(pid_, user_, Kind::kInfo, proto::kAttach, Body());
+  transport_->write_auth_ok(user_.to_string());
+  auto early = std::move(early_);
+  for (auto& [proto, body] : early) {
+    if (state_ != State::kReady) break;
+    take_frame(proto, body);
+  }
+}
+
+// -----------------------------------------------------------------------------------------
+// Messages to this session's address.
+
+void Session::deliver(MessagePtr m) {
+  if (state_ == State::kClosing) return;
+  switch (m->kind()) {
+    case Kind::kClient:  // from the user's process, or any process the cluster trusts (a room)
+      if (state_ == State::kReady) send_frame(m->proto_id(), m->body().raw(), m->request_id() == kClientUnreliable);
+      return;
+    case Kind::kReply:
+      if (state_ == State::kEnsuring && m->request_id() == ensure_ref_) on_ensured(std::move(m));
+      return;
+    case Kind::kInfo:
+      if (m->proto_id() == proto::kKick && m->from() == user_) {
+        ++ctx_.stats->kicks;
+        send_frame(proto::kKick, m->body().raw());
+        user_ = Pid();  // the process has a new writer already: no detach
+        close_after_write(CloseReason::kKicked, ws::kCloseNormal);
+      }
+      return;
+    case Kind::kDown:
+      if (m->request_id() == monitor_ref_ && user_.valid()) {
+        user_ = Pid();
+        send_error(kErrProcessGone, "your process ended; log in again");
+        close_after_write(CloseReason::kProcessEnded, ws::kCloseNormal);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void Session::kick(const std::string& why) {
+  ++ctx_.stats->kicks;
+  spdlog::info("gateway: kicking user {} ({}): {}", user_name_, pid_.to_string(), why);
+  send_frame(proto::kKick, why);
+  close_after_write(CloseReason::kKicked, ws::kCloseNormal);  // the process is told (kDetach) and lives on
+}
+
+// -----------------------------------------------------------------------------------------
+// Output and endings.
+
+void Session::send_frame(uint32_t proto, std::string_view body, bool unreliable) {
+  ++ctx_.stats->frames_out;
+  if (transport_) transport_->write_frame(proto, body, unreliable);
+}
+
+void Session::send_error(uint32_t code, const std::string& message) {
+  pb::ErrorFrame e;
+  e.set_code(code);
+  e.set_message(message);
+  send_frame(proto::kError, e.SerializeAsString());
+}
+
+void Session::auth_failed(GatewayStats::AuthFailure reason, const std::string& message) {
+  ++ctx_.stats->auth_failures[reason];
+  spdlog::info("gateway: refused a client ({}): {}", GatewayStats::kAuthFailureReasons[reason], message);
+  send_error(kErrUnauthenticated, message);
+  close_after_write(CloseReason::kAuthFailed, ws::kClosePolicy);
+}
+
+void Session::bad_frame(const std::string& why) {
+  spdlog::info("gateway: closing a client: {}", why);
+  send_error(kErrBadFrame, why);
+  close_after_write(CloseReason::kBadFrame, ws::kClosePolicy);
+}
+
+void Session::auth_timed_out() {
+  ++ctx_.stats->auth_failures[GatewayStats::kTimeout];
+  send_error(kErrUnauthenticated, "no AUTH in time");
+  close_after_write(CloseReason::kAuthTimeout, ws::kClosePolicy);
+}
+
+void Session::idle_timed_out() {
+  send_error(kErrBadFrame, "idle for too long (send heartbeats)");
+  close_after_write(CloseReason::kIdle, ws::kClosePolicy);
+}
+
+// Lets what is queued reach the client, then closes; a client that never drains it is cut
+// by the closing deadline.
+void Session::close_after_write(CloseReason why, uint16_t ws_code) {
+  if (state_ == State::kClosing) return;
+  ending(why);
+  ctx_.closing_deadlines->add(this, ctx_.now());
+  if (transport_) transport_->close_after_write(why, ws_code);  // may end in on_closed at once
+}
+
+void Session::close(CloseReason why) {
+  if (state_ != State::kClosing) ending(why);
+  release();
+}
+
+void Session::ending(CloseReason why) {
+  state_ = State::kClosing;
+  why_ = why;
+  switch (why) {
+    case CloseReason::kSlowReader: ++ctx_.stats->cut_slow; break;
+    case CloseReason::kIdle: ++ctx_.stats->cut_idle; break;
+    case CloseReason::kBadFrame: ++ctx_.stats->cut_bad; break;
+    default: break;
+  }
+  spdlog::debug("gateway: closing {}: {}", pid_.to_string(), describe(why));
+  detach();
+}
+
+// Tells the user's process its client is gone, and stops watching it.
+void Session::detach() {
+  if (!user_.valid()) return;
+  ctx_.rt->send(pid_, user_, Kind::kInfo, proto::kDetach, Body());
+  ctx_.rt->send(pid_, user_, Kind::kDemonitor, 0, Body(), monitor_ref_);
+  user_ = Pid();
+}
+
+void Session::release() {
+  if (released_) return;
+  released_ = true;
+  state_ = State::kClosing;
+  DeadlineList<Session>::remove(this);
+  if (Transport* t = std::exchange(transport_, nullptr)) t->close(why_);
+  ctx_.forget(this);
+}
+
+}  // namespace behavior::gateway

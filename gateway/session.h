@@ -1,0 +1,124 @@
+// session.h — one client's life at the gateway, whatever its transport (transport.h), as an
+// explicit state machine:
+//
+//   kAuth ──AUTH frame, ticket valid, first use──▶ kEnsuring ──process ensured──▶ kReady
+//     │ (deadline: no AUTH in time)                  │ (frames held, at most 32)    │ relay both ways,
+//     ▼                                              ▼                              │ heartbeats, rate limit,
+//   kClosing ◀──── refused, Redis or node unreachable, kicked, process ended, idle ─┘ idle deadline
+//
+// In kAuth only an AUTH frame is taken. The ticket is checked (signature, expiry, this
+// gateway), used once (SET NX of its nonce in Redis), and the user's process is ensured on
+// the ticket's node with this session's address as its writer; then the session watches
+// the process and relays: client frames become infos to the process, its kClient messages
+// become frames. Reserved protoIDs are refused; heartbeats are answered here. Each session
+// has an address of its own (a Pid on this node's external shard), so processes write to it
+// like to any process.
+#pragma once
+
+#include <behavior/cluster.h>
+#include <behavior/message.h>
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "deadline_list.h"
+#include "gateway.h"
+#include "gateway_stats.h"
+#include "transport.h"
+
+namespace behavior::detail {
+class Runtime;
+class RedisClient;
+}  // namespace behavior::detail
+
+namespace behavior::gateway {
+
+class Session;
+
+// What sessions share: the gateway's services, given to each session by reference.
+struct SessionContext {
+  detail::Runtime* rt = nullptr;
+  detail::RedisClient* redis = nullptr;
+  const ClusterOptions* cluster = nullptr;
+  const GatewayOptions* options = nullptr;
+  GatewayStats* stats = nullptr;
+  uv_loop_t* loop = nullptr;
+  DeadlineList<Session>* auth_deadlines = nullptr;     // from accept to AUTH done
+  DeadlineList<Session>* idle_deadlines = nullptr;     // since the last frame
+  DeadlineList<Session>* closing_deadlines = nullptr;  // a client that never drains our close
+  std::function<Session*(uint64_t serial)> find;      // a live session by its address's serial
+  std::function<void(Session*)> forget;               // released: out of the table, freed later
+  uint64_t refs = 0;                                  // request ids of the sessions' calls
+  int64_t now() const { return static_cast<int64_t>(uv_now(loop)); }
+};
+
+class Session final : public TransportUser {
+ public:
+  enum class State : uint8_t { kAuth, kEnsuring, kReady, kClosing };
+
+  Session(SessionContext& ctx, Transport* transport, Pid pid);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  Pid pid() const { return pid_; }
+  State state() const { return state_; }
+  TransportKind transport_kind() const { return kind_; }
+  const std::string& user_name() const { return user_name_; }
+
+  // A message to this session's address (from the user's process, the runtime, the cluster).
+  void deliver(MessagePtr m);
+  // An operator's kick: a KICK frame with the reason, then the connection closes (the user's
+  // process is told the client left and lives on).
+  void kick(const std::string& why);
+  // Deadlines passed (the gateway's sweep).
+  void auth_timed_out();
+  void idle_timed_out();
+  // Ends the session now (the gateway stops, or a close that never drained).
+  void close(CloseReason why);
+  void release();
+
+  // TransportUser
+  void on_frame(uint32_t proto, std::string_view body) override;
+  void on_bad_input(const std::string& why) override;
+  void on_alive() override;
+  void on_end(CloseReason why, uint16_t ws_code) override;
+  void on_closed(CloseReason why) override;
+
+  DeadlineList<Session>::Entry deadline_entry;  // in at most one of the context's lists
+
+ private:
+  void take_frame(uint32_t proto, std::string_view body);
+  bool take_token(int64_t now);
+  void authenticate(std::string_view token);
+  void ensure_user(uint16_t node);
+  void on_ensured(MessagePtr m);
+  void send_frame(uint32_t proto, std::string_view body, bool unreliable = false);
+  void send_error(uint32_t code, const std::string& message);
+  void auth_failed(GatewayStats::AuthFailure reason, const std::string& message);
+  void bad_frame(const std::string& why);
+  void close_after_write(CloseReason why, uint16_t ws_code);
+  void ending(CloseReason why);  // the bookkeeping every way out shares
+  void detach();
+  void touch(int64_t now) { ctx_.idle_deadlines->add(this, now); }
+
+  SessionContext& ctx_;
+  Transport* transport_;  // nullptr once ended (transport.h: lifetimes)
+  const TransportKind kind_;
+  State state_ = State::kAuth;
+  bool released_ = false;
+  CloseReason why_ = CloseReason::kClientLeft;
+  Pid pid_;   // this session's address
+  Pid user_;  // the user's process, once ensured (and while watched)
+  uint64_t ensure_ref_ = 0;
+  uint64_t monitor_ref_ = 0;
+  double tokens_ = 0;  // the frame rate limit's bucket
+  int64_t tokens_at_ = 0;
+  int64_t last_error_at_ = -1000000;
+  std::vector<std::pair<uint32_t, std::string>> early_;  // frames while ensuring
+  std::string user_name_;
+};
+
+}  // namespace behavior::gateway

@@ -1,0 +1,92 @@
+// ws_transport.cpp — client frames over WebSocket (RFC 6455): the HTTP upgrade, then one
+// binary message per frame (u32 protoID | body, no length prefix), pings answered here, and
+// the closing handshake: the side that ends the connection sends a close frame with a code
+// and a reason, last.
+#include <behavior/message.h>
+
+#include "stream_transport.h"
+
+namespace behavior::gateway {
+
+WsTransport::WsTransport(Shared& shared)
+    : StreamTransport(shared), upgrade_(HttpLimits{}), frames_(true, shared.max_frame) {}
+
+void WsTransport::on_bytes(const char* data, size_t n) {
+  if (!open_) {
+    on_upgrade(data, n);
+    return;
+  }
+  Status s = frames_.feed(data, n, [this](ws::Opcode op, std::string_view payload) {
+    switch (op) {
+      case ws::Opcode::kBinary: {
+        uint32_t proto;
+        std::string_view body;
+        if (!split_client_payload(payload, &proto, &body)) {
+          end(CloseReason::kBadFrame, ws::kCloseProtocolError, "a message is u32 protoID | body");
+          break;
+        }
+        user_->on_frame(proto, body);
+        break;
+      }
+      case ws::Opcode::kText:
+        end(CloseReason::kBadFrame, ws::kCloseUnsupportedData, "binary frames only");
+        break;
+      case ws::Opcode::kPing: {
+        if (std::string* out = output()) ws::append_frame(ws::Opcode::kPong, payload, false, out);
+        break;
+      }
+      case ws::Opcode::kClose:
+        end(CloseReason::kClientLeft, ws::kCloseNormal, "");
+        break;
+      default:
+        break;  // pong
+    }
+    return !closing();
+  });
+  if (!s.ok() && !closing()) end(CloseReason::kBadFrame, frames_.close_code(), s.message());
+}
+
+void WsTransport::on_upgrade(const char* data, size_t n) {
+  auto error = upgrade_.feed(data, n, [this](HttpRequest&& req, bool) {
+    Result<std::string> r = ws::upgrade_response(req);
+    if (!r.ok()) {
+      queue("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+            std::to_string(r.status().message().size()) + "\r\n\r\n" + r.status().message());
+      user_->on_end(CloseReason::kBadFrame, ws::kCloseNormal);
+    } else {
+      queue(*r);
+      open_ = true;
+    }
+    return false;  // nothing after the upgrade request is HTTP
+  });
+  if (error && !closing()) {
+    queue("HTTP/1.1 " + std::to_string(error->status) + " Bad Request\r\nConnection: close\r\n\r\n");
+    user_->on_end(CloseReason::kBadFrame, ws::kCloseNormal);
+  }
+}
+
+void WsTransport::end(CloseReason why, uint16_t ws_code, const std::string& reason) {
+  if (std::string* out = output()) ws::append_close(ws_code, reason, false, out);
+  close_sent_ = true;
+  user_->on_end(why, ws_code);
+}
+
+void WsTransport::write_frame(uint32_t proto, std::string_view body, bool) {
+  std::string* out = output();
+  if (!out) return;
+  std::string payload;
+  append_client_frame(proto, body, &payload);
+  ws::append_frame(ws::Opcode::kBinary, std::string_view(payload).substr(4), false, out);
+}
+
+void WsTransport::write_auth_ok(const std::string& pid) { write_frame(proto::kAuth, pid, false); }
+
+// The server that ends the connection starts the closing handshake (RFC 6455 7.1.2): its
+// close frame goes last, after the error frame that explains it.
+void WsTransport::before_close(CloseReason why, uint16_t ws_code) {
+  if (!open_ || close_sent_) return;
+  if (std::string* out = output()) ws::append_close(ws_code, describe(why), false, out);
+  close_sent_ = true;
+}
+
+}  // namespace behavior::gateway
