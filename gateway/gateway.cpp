@@ -20,12 +20,12 @@
 #include <optional>
 #include <unordered_map>
 
-#include "net_loop.h"
-#include "redis_client.h"
-#include "runtime.h"
+#include <behavior/net_loop.h>
+#include <behavior/redis_client.h>
+#include <behavior/tcp_listener.h>
+
 #include "session.h"
 #include "stream_transport.h"
-#include "tcp_listener.h"
 #include "udp_transport.h"
 
 namespace behavior::gateway {
@@ -39,12 +39,12 @@ constexpr int64_t kClosingTimeoutMs = 2000;  // for a client to take our last by
 class Gateway::Impl final : public Endpoint {
  public:
   Impl(Node& node, const ClusterOptions& co, GatewayOptions o)
-      : rt_(node.runtime()), cluster_options_(co), options_(std::move(o)),
-        net_([this](Message* batch) { on_messages(batch); }, options_.io_on_worker ? rt_.shard(0) : nullptr),
+      : node_(node), cluster_options_(co), options_(std::move(o)),
+        net_([this](Message* batch) { on_messages(batch); }, options_.io_on_worker ? &node : nullptr),
         auth_deadlines_(options_.auth_timeout_ms), idle_deadlines_(options_.idle_timeout_ms),
         closing_deadlines_(kClosingTimeoutMs) {
     if (options_.public_host.empty()) options_.public_host = options_.host;
-    ctx_.rt = &rt_;
+    ctx_.node = &node_;
     ctx_.cluster = &cluster_options_;
     ctx_.options = &options_;
     ctx_.stats = &stats_;
@@ -64,15 +64,15 @@ class Gateway::Impl final : public Endpoint {
   Status start() {
     if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
     if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
-    rt_.add_endpoint(this, kControlSerial);  // operator requests (kKickUser)
+    node_.add_endpoint(this, service::kGatewayControl);  // operator requests (proto::kKickUser)
     running_ = true;
-    spdlog::info("gateway: tcp {} ws {} (node {})", tcp_port_.load(), ws_port_.load(), rt_.node_id());
+    spdlog::info("gateway: tcp {} ws {} (node {})", tcp_port_.load(), ws_port_.load(), node_.id());
     return {};
   }
 
   void stop() {
     if (!running_.exchange(false)) return;
-    rt_.remove_endpoint(control_pid(rt_.node_id()));
+    node_.remove_endpoint(service::gateway_control_pid(node_.id()));
     net_.stop([this] { stop_on_loop(); });
   }
 
@@ -128,15 +128,15 @@ class Gateway::Impl final : public Endpoint {
   // Setup and teardown (loop thread).
 
   Status start_on_loop() {
-    detail::RedisOptions ro;
+    RedisOptions ro;
     ro.host = cluster_options_.redis_host;
     ro.port = cluster_options_.redis_port;
     ro.password = cluster_options_.redis_password;
-    redis_ = std::make_unique<detail::RedisClient>(net_.loop(), ro, "gateway");
+    redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "gateway");
     ctx_.redis = redis_.get();
     redis_->start();
     if (options_.tcp_port >= 0) {
-      tcp_listener_ = std::make_unique<detail::TcpListener>(
+      tcp_listener_ = std::make_unique<TcpListener>(
           net_.loop(), [this](uv_stream_t* s) { accept(s, new TcpTransport(streams_)); });
       if (Status s = tcp_listener_->listen(options_.host, options_.tcp_port, 4096); !s.ok()) return s;
       tcp_port_ = tcp_listener_->port();
@@ -151,7 +151,7 @@ class Gateway::Impl final : public Endpoint {
       udp_port_ = udp_->port();
     }
     if (options_.ws_port >= 0) {
-      ws_listener_ = std::make_unique<detail::TcpListener>(
+      ws_listener_ = std::make_unique<TcpListener>(
           net_.loop(), [this](uv_stream_t* s) { accept(s, new WsTransport(streams_)); });
       if (Status s = ws_listener_->listen(options_.host, options_.ws_port, 4096); !s.ok()) return s;
       ws_port_ = ws_listener_->port();
@@ -190,7 +190,7 @@ class Gateway::Impl final : public Endpoint {
   }
 
   void open_session(Transport* t) {
-    auto* s = new Session(ctx_, t, rt_.add_endpoint(this));
+    auto* s = new Session(ctx_, t, node_.add_endpoint(this));
     t->set_user(s);
     sessions_[s->pid().serial()] = s;
     ++stats_.accepted;
@@ -205,7 +205,7 @@ class Gateway::Impl final : public Endpoint {
 
   void forget(Session* s) {
     if (sessions_.erase(s->pid().serial())) {
-      rt_.remove_endpoint(s->pid());
+      node_.remove_endpoint(s->pid());
       --stats_.connections;
       --stats_.connections_of(static_cast<int>(s->transport_kind()));
     }
@@ -231,7 +231,7 @@ class Gateway::Impl final : public Endpoint {
     for (Message* m = batch; m;) {
       Message* next = m->next.load(std::memory_order_relaxed);
       MessagePtr owned(m);
-      if (m->to().serial() == kControlSerial) {
+      if (m->to().serial() == service::kGatewayControl) {
         control(std::move(owned));
       } else if (Session* s = find(m->to().serial())) {
         s->deliver(std::move(owned));
@@ -241,15 +241,15 @@ class Gateway::Impl final : public Endpoint {
     flush();
   }
 
-  // Operator requests to control_pid() (gateway.h), from any node of the cluster (s2s peers
+  // Operator requests to service::gateway_control_pid() (ids.h), from any node of the cluster (s2s peers
   // have proved the cluster secret). Only calls are answered.
   void control(MessagePtr m) {
     if (m->kind() != Kind::kCall) return;
     auto answer = [&](Message* r) {
       r->set_request_id(m->request_id());
-      rt_.route(r);
+      node_.route(r);
     };
-    if (m->proto_id() != kKickUser) {
+    if (m->proto_id() != proto::kKickUser) {
       answer(Message::error_reply(m->from(), m->to(), m->request_id(),
                                   Status::invalid_argument("unknown gateway request " + std::to_string(m->proto_id()))));
       return;
@@ -267,7 +267,7 @@ class Gateway::Impl final : public Endpoint {
                                   Status::invalid_argument("a kick names a user: JsonMap{user, reason}")));
       return;
     }
-    const std::string why = reason && !reason->empty() ? *reason : std::string(kDefaultKickReason);
+    const std::string why = reason && !reason->empty() ? *reason : std::string(proto::kDefaultKickReason);
     // A scan of every session: operators kick rarely, and an index by user would cost memory
     // on every connection.
     std::vector<Session*> hit;
@@ -277,7 +277,7 @@ class Gateway::Impl final : public Endpoint {
       }
     }
     for (Session* s : hit) s->kick(why);
-    answer(new Message(m->from(), m->to(), Kind::kReply, kKickUser, Body(static_cast<uint64_t>(hit.size()))));
+    answer(new Message(m->from(), m->to(), Kind::kReply, proto::kKickUser, Body(static_cast<uint64_t>(hit.size()))));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -293,16 +293,16 @@ class Gateway::Impl final : public Endpoint {
     flush();
   }
 
-  detail::Runtime& rt_;
+  Node& node_;
   ClusterOptions cluster_options_;
   GatewayOptions options_;
-  detail::NetLoop net_;
+  NetLoop net_;
   GatewayStats stats_;
   DeadlineList<Session> auth_deadlines_, idle_deadlines_, closing_deadlines_;
   SessionContext ctx_;
   StreamTransport::Shared streams_;
-  std::unique_ptr<detail::RedisClient> redis_;
-  std::unique_ptr<detail::TcpListener> tcp_listener_, ws_listener_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<TcpListener> tcp_listener_, ws_listener_;
   std::unique_ptr<UdpEndpoint> udp_;
   uv_timer_t sweep_timer_{};
   bool sweep_open_ = false;

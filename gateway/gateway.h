@@ -22,14 +22,7 @@
 namespace behavior::gateway {
 
 // Operator requests (tools/ctl): every gateway node answers calls at a well-known address,
-// next to the cluster service (serial 1); serials below 16 are reserved for such services.
-inline constexpr uint64_t kControlSerial = 2;
-inline Pid control_pid(uint16_t gateway_node) { return Pid(gateway_node, Pid::kExternalShard, kControlSerial); }
-// Call, body JsonMap{user, reason}: every connection of that user gets a KICK frame (body:
-// the reason, default "kicked by operator") and is closed; the user's process is told the
-// client left (kDetach) and lives on. The reply is a uint64: how many were closed.
-inline constexpr uint32_t kKickUser = proto::kSystemBase + 48;
-inline constexpr std::string_view kDefaultKickReason = "kicked by operator";
+// service::gateway_control_pid(node), next to the cluster service: proto::kKickUser (ids.h).
 
 struct GatewayOptions {
   std::string host = "127.0.0.1";  // where the client listeners bind

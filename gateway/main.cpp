@@ -3,9 +3,7 @@
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
 
-#include <atomic>
 #include <cstdio>
-#include <thread>
 
 #include "gateway.h"
 
@@ -76,25 +74,15 @@ int main(int argc, char** argv) {
   }
   for (auto& [k, v] : gateway.attributes()) flags.cluster.attributes[k] = v;
   flags.cluster.extra_metrics = [&gateway] { return gateway.metrics_text(); };
+  flags.cluster.connections = [&gateway] { return gateway.connections(); };
   behavior::Cluster cluster(node, flags.cluster);
   if (auto s = cluster.start(); !s.ok()) {
     spdlog::critical("cannot join the cluster: {}", s.to_string());
     return 1;
   }
-  // The registration carries the connection count (the name server sends players to the
-  // gateway with the fewest).
-  std::atomic<bool> done{false};
-  std::thread counter([&] {
-    while (!done) {
-      cluster.set_connections(gateway.connections());
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-  });
   spdlog::info("gateway ready: tcp_port={} udp_port={} ws_port={} metrics_port={}", gateway.tcp_port(),
                gateway.udp_port(), gateway.ws_port(), cluster.metrics_port());
   int sig = node.wait_for_signal();
-  done = true;
-  counter.join();
   gateway.stop();  // players' processes are told while the cluster still runs
   cluster.stop();
   node.shutdown();

@@ -9,8 +9,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "redis_client.h"
-#include "runtime.h"
 #include "system.pb.h"
 
 namespace behavior::gateway {
@@ -118,7 +116,7 @@ void Session::take_frame(uint32_t proto, std::string_view body) {
     }
     return;
   }
-  ctx_.rt->send(pid_, user_, Kind::kInfo, proto, Body::copy_of(body));
+  ctx_.send(pid_, user_, Kind::kInfo, proto, Body::copy_of(body));
 }
 
 bool Session::take_token(int64_t now) {
@@ -190,11 +188,11 @@ void Session::authenticate(std::string_view token) {
 }
 
 void Session::ensure_user(uint16_t node) {
-  auto* m = new Message(Cluster::service_pid(node), pid_, Kind::kCall, cluster_proto::kEnsure,
+  auto* m = new Message(Cluster::service_pid(node), pid_, Kind::kCall, proto::kEnsure,
                         Body(Cluster::ensure_request(user_process_name(user_name_), ctx_.options->user_kind, pid_)));
   ensure_ref_ = ++ctx_.refs;
   m->set_request_id(ensure_ref_);
-  ctx_.rt->route(m);
+  ctx_.node->route(m);
 }
 
 void Session::on_ensured(MessagePtr m) {
@@ -210,8 +208,8 @@ void Session::on_ensured(MessagePtr m) {
   touch(ctx_.now());
   // Watch the process (if it ends, the client must log in again) and become its writer.
   monitor_ref_ = ++ctx_.refs;
-  ctx_.rt->send(pid_, user_, Kind::kMonitor, 0, Body(), monitor_ref_);
-  ctx_.rt->send(pid_, user_, Kind::kInfo, proto::kAttach, Body());
+  ctx_.send(pid_, user_, Kind::kMonitor, 0, Body(), monitor_ref_);
+  ctx_.send(pid_, user_, Kind::kInfo, proto::kAttach, Body());
   transport_->write_auth_ok(user_.to_string());
   auto early = std::move(early_);
   for (auto& [proto, body] : early) {
@@ -328,8 +326,8 @@ void Session::ending(CloseReason why) {
 // Tells the user's process its client is gone, and stops watching it.
 void Session::detach() {
   if (!user_.valid()) return;
-  ctx_.rt->send(pid_, user_, Kind::kInfo, proto::kDetach, Body());
-  ctx_.rt->send(pid_, user_, Kind::kDemonitor, 0, Body(), monitor_ref_);
+  ctx_.send(pid_, user_, Kind::kInfo, proto::kDetach, Body());
+  ctx_.send(pid_, user_, Kind::kDemonitor, 0, Body(), monitor_ref_);
   user_ = Pid();
 }
 

@@ -17,6 +17,8 @@
 
 #include <behavior/cluster.h>
 #include <behavior/message.h>
+#include <behavior/node.h>
+#include <behavior/redis_client.h>
 #include <uv.h>
 
 #include <functional>
@@ -29,19 +31,14 @@
 #include "gateway_stats.h"
 #include "transport.h"
 
-namespace behavior::detail {
-class Runtime;
-class RedisClient;
-}  // namespace behavior::detail
-
 namespace behavior::gateway {
 
 class Session;
 
 // What sessions share: the gateway's services, given to each session by reference.
 struct SessionContext {
-  detail::Runtime* rt = nullptr;
-  detail::RedisClient* redis = nullptr;
+  Node* node = nullptr;
+  RedisClient* redis = nullptr;
   const ClusterOptions* cluster = nullptr;
   const GatewayOptions* options = nullptr;
   GatewayStats* stats = nullptr;
@@ -53,6 +50,11 @@ struct SessionContext {
   std::function<void(Session*)> forget;               // released: out of the table, freed later
   uint64_t refs = 0;                                  // request ids of the sessions' calls
   int64_t now() const { return static_cast<int64_t>(uv_now(loop)); }
+  void send(Pid from, Pid to, Kind kind, uint32_t proto, Body body, uint64_t request_id = 0) const {
+    auto* m = new Message(to, from, kind, proto, std::move(body));
+    m->set_request_id(request_id);
+    node->route(m);
+  }
 };
 
 class Session final : public TransportUser {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "gateway_stats.h"
-#include "timer_wheel.h"
+#include <behavior/timer_wheel.h>
 #include "transport.h"
 
 namespace behavior::gateway {

@@ -19,17 +19,17 @@
 #include <random>
 
 #include "dashboard.h"
-#include "net_loop.h"
+#include <behavior/net_loop.h>
 #include "placement.h"
 #include "play_page.h"
 #include "rate_limiter.h"
-#include "redis_client.h"
+#include <behavior/redis_client.h>
 
 namespace behavior::name_server {
 namespace {
 
-using detail::RedisClient;
-using detail::reply_string;
+using behavior::RedisClient;
+using behavior::reply_string;
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 int64_t wall_ms() {
@@ -111,7 +111,7 @@ class NameServer::Impl {
   // Setup.
 
   Status start_on_loop() {
-    detail::RedisOptions ro;
+    RedisOptions ro;
     ro.host = cluster_options_.redis_host;
     ro.port = cluster_options_.redis_port;
     ro.password = cluster_options_.redis_password;
@@ -475,7 +475,7 @@ class NameServer::Impl {
   Cluster& cluster_;
   ClusterOptions cluster_options_;
   NameServerOptions options_;
-  detail::NetLoop net_;
+  NetLoop net_;
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<HttpServer> http_;
   uv_timer_t view_timer_{};

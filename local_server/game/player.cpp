@@ -167,7 +167,7 @@ class Player : public Router {
   // node claims the name in the directory); a standalone node activates it locally.
   Task<Result<Pid>> ensure_room(const std::string& room) {
     Reply r =
-        co_await actor().call(Cluster::service_pid(actor().node().id()), cluster_proto::kEnsure,
+        co_await actor().call(Cluster::service_pid(actor().node().id()), proto::kEnsure,
                               Body(Cluster::ensure_request(room, "room")));
     if (r.ok()) co_return r.as<Pid>();
     if (r.status().code() != Code::kNoProcess && r.status().code() != Code::kNotFound)

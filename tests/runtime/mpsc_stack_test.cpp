@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "mpsc_stack.h"
+#include "behavior/mpsc_stack.h"
 
 namespace behavior::detail {
 namespace {

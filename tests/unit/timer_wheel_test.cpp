@@ -8,7 +8,7 @@
 #include <map>
 #include <vector>
 
-#include "timer_wheel.h"
+#include <behavior/timer_wheel.h>
 
 namespace behavior::gateway {
 namespace {

@@ -5,7 +5,7 @@
 // driving KCP's retransmissions and acknowledging what the gateway sends.
 #include "udp_sessions.h"
 
-#include "timer_wheel.h"
+#include <behavior/timer_wheel.h>
 
 #include <arpa/inet.h>
 #include <behavior/client_frame.h>
@@ -186,7 +186,7 @@ class SessionSet {
 
   long first_;
   std::vector<Session> sessions_;
-  gateway::TimerWheel<Session> wheel_{1024, 10};  // sessions waiting for a retransmission
+  TimerWheel<Session> wheel_{1024, 10};  // sessions waiting for a retransmission
   size_t settled_ = 0;             // sessions whose AUTH was answered (either way)
   size_t answered_ = 0;            // sessions whose heartbeat came back
   const std::function<std::string(long)>& ticket_;

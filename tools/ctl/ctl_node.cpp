@@ -3,7 +3,7 @@
 // info proves the info reached the node (the barrier in send()).
 #include "ctl_node.h"
 
-#include <gateway.h>
+#include <behavior/ids.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -128,7 +128,7 @@ Result<Pid> CtlNode::resolve(const std::string& name) {
 
 Status CtlNode::reach(uint16_t node) {
   // Any answer of that node's service will do (this name is never registered).
-  Reply r = inbox_->call(Cluster::service_pid(node), cluster_proto::kLookup, Body::bytes(std::string("ctl/reach")),
+  Reply r = inbox_->call(Cluster::service_pid(node), proto::kLookup, Body::bytes(std::string("ctl/reach")),
                          timeout_);
   if (r.ok() || !link_failure(r.status().code())) return {};
   return Status::unavailable(diagnose(node, r.status()));
@@ -206,7 +206,7 @@ Result<KickResult> CtlNode::kick(const std::vector<uint16_t>& gateways, const st
   req.set("user", user);
   req.set("reason", reason);
   for (uint16_t gw : gateways) {
-    Reply r = inbox_->call(gateway::control_pid(gw), gateway::kKickUser, Body(JsonMap(req)), timeout_);
+    Reply r = inbox_->call(service::gateway_control_pid(gw), proto::kKickUser, Body(JsonMap(req)), timeout_);
     if (!r.ok()) {
       if (link_failure(r.status().code())) return Status::unavailable(diagnose(gw, r.status()));
       if (r.status().code() == Code::kNoProcess) {

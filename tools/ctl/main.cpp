@@ -11,7 +11,7 @@
 #include <functional>
 #include <thread>
 
-#include <gateway.h>
+#include <behavior/ids.h>
 
 #include "admin_http.h"
 #include "cluster_reader.h"
@@ -45,7 +45,7 @@ struct Flags {
   bool body_hex = false;
   bool body_json = false;
   std::string stop_reason = "normal";
-  std::string kick_reason = std::string(gateway::kDefaultKickReason);
+  std::string kick_reason = std::string(proto::kDefaultKickReason);
   int node_id = 0;
   Millis timeout() const { return Millis(timeout_ms); }
 };

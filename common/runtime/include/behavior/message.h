@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "behavior/body.h"
+#include "behavior/ids.h"
 #include "behavior/pid.h"
 #include "behavior/status.h"
 
@@ -38,24 +39,6 @@ enum class Kind : uint8_t {
 std::string_view kind_name(Kind k);
 
 // ProtoIDs at and above kSystemBase are reserved for the runtime and the gateway.
-namespace proto {
-inline constexpr uint32_t kSystemBase = 0xFFFF0000u;
-inline constexpr uint32_t kExit = kSystemBase + 1;           // body: ExitSignal (trap_exit on)
-inline constexpr uint32_t kDown = kSystemBase + 2;           // body: DownSignal
-inline constexpr uint32_t kError = kSystemBase + 3;          // body: ErrorFrame (to clients)
-inline constexpr uint32_t kUndeliverable = kSystemBase + 4;  // body: Undeliverable (bounce)
-inline constexpr uint32_t kStop = kSystemBase + 5;           // body: reason bytes
-inline constexpr uint32_t kAuth = kSystemBase + 16;          // gateway: first client frame
-inline constexpr uint32_t kHeartbeat = kSystemBase + 17;
-inline constexpr uint32_t kKick = kSystemBase + 18;          // to a connection: body = reason
-// Gateway → a user's process, from the connection's pid. The runtime handles both (the
-// router's on_client_attached / on_client_detached hooks see them): kAttach makes the
-// sender the process's writer and kicks the previous writer (a second login); kDetach
-// clears the writer if it is still the sender (the client went away).
-inline constexpr uint32_t kAttach = kSystemBase + 19;
-inline constexpr uint32_t kDetach = kSystemBase + 20;
-inline bool is_system(uint32_t id) { return id >= kSystemBase; }
-}  // namespace proto
 
 // Kind::kClient with this request_id: the frame may go over an unreliable channel.
 inline constexpr uint64_t kClientUnreliable = 1;

@@ -20,9 +20,7 @@
 
 namespace behavior {
 
-namespace detail {
 class TcpListener;
-}
 
 class HttpServer {
  public:
@@ -63,7 +61,7 @@ class HttpServer {
 
   uv_loop_t* loop_;
   HttpLimits limits_;
-  std::unique_ptr<detail::TcpListener> listener_;
+  std::unique_ptr<TcpListener> listener_;
   uv_stream_t* listener_stream_ = nullptr;
   int port_ = 0;
   std::map<std::pair<std::string, std::string>, AsyncHandler> routes_;

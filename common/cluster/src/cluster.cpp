@@ -26,15 +26,15 @@
 
 #include "behavior/http_server.h"
 #include "behavior/inbox.h"
-#include "net_loop.h"
-#include "redis_client.h"
+#include "behavior/net_loop.h"
+#include "behavior/redis_client.h"
 #include "runtime.h"
 #include "s2s.h"
 
 namespace behavior::detail {
 namespace {
 
-constexpr uint64_t kServiceSerial = 1;
+constexpr uint64_t kServiceSerial = service::kCluster;
 constexpr int64_t kNameCacheMs = 2000;
 constexpr int64_t kCallTrackMs = 10 * 60 * 1000;
 constexpr const char* kVersion = "0.1.0";
@@ -128,8 +128,8 @@ struct RemoteWatchHash {
 class ClusterImpl final : public RemoteRoute, public Endpoint {
  public:
   ClusterImpl(Node& node, ClusterOptions o)
-      : rt_(node.runtime()), options_(std::move(o)),
-        net_([this](Message* batch) { on_outbound(batch); }, options_.io_on_worker ? rt_.shard(0) : nullptr) {}
+      : rt_(runtime_of(node)), options_(std::move(o)),
+        net_([this](Message* batch) { on_outbound(batch); }, options_.io_on_worker ? &node : nullptr) {}
 
   ~ClusterImpl() override { stop(); }
 
@@ -186,7 +186,6 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   int s2s_port() const { return s2s_port_; }
   int metrics_port() const { return metrics_port_; }
   bool redis_connected() const { return redis_connected_; }
-  void set_connections(uint64_t n) { connections_ = n; }
   std::vector<ClusterNodeInfo> view() const {
     std::lock_guard lock(view_mu_);
     std::vector<ClusterNodeInfo> out;
@@ -314,7 +313,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     field("heartbeat_ms", std::to_string(now));
     // "draining" is written by the script itself, from the drain key (an operator's resume
     // shows at once, not one heartbeat later from our cached flag).
-    field("connections", std::to_string(connections_.load()));
+    field("connections", std::to_string(options_.connections ? options_.connections() : 0));
     for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
     const int64_t sent = steady_ms();
     redis_->command(args, [this, now, sent](redisReply* r) {
@@ -668,7 +667,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (m->kind() != Kind::kCall) return;
     ReplyTo to = m->reply_to();
     try {
-      if (m->proto_id() == cluster_proto::kEnsure) {
+      if (m->proto_id() == proto::kEnsure) {
         auto& req = m->as<JsonMap>();
         auto name = req.get_string("name");
         auto kind = req.get_string("kind");
@@ -677,15 +676,15 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
           return;
         }
         ensure_local(*name, *kind, Pid::from_raw(static_cast<uint64_t>(req.get_int("writer").value_or(0))), to);
-      } else if (m->proto_id() == cluster_proto::kLookup) {
+      } else if (m->proto_id() == proto::kLookup) {
         std::string name(m->body().raw());
         if (auto pid = rt_.names().lookup(name)) {
-          reply(to, cluster_proto::kLookup, *pid);
+          reply(to, proto::kLookup, *pid);
           return;
         }
         lookup_name(name, [this, to](Result<Pid> where) {
           if (where.ok()) {
-            reply(to, cluster_proto::kLookup, *where);
+            reply(to, proto::kLookup, *where);
           } else {
             reply_error(to, where.status());
           }
@@ -704,7 +703,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       return;
     }
     if (auto pid = rt_.names().lookup(name)) {
-      reply(to, cluster_proto::kEnsure, *pid);
+      reply(to, proto::kEnsure, *pid);
       return;
     }
     const KindEntry* k = rt_.kind(kind);
@@ -721,7 +720,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
     if (!spawned.ok()) {
       if (auto pid = rt_.names().lookup(name)) {
-        reply(to, cluster_proto::kEnsure, *pid);
+        reply(to, proto::kEnsure, *pid);
       } else {
         reply_error(to, spawned.status());
       }
@@ -756,7 +755,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (owner == pid) {
       claimed_[name] = pid;
       if (activating) rt_.release(pid, true);
-      for (auto& w : waiters) reply(w, cluster_proto::kEnsure, pid);
+      for (auto& w : waiters) reply(w, proto::kEnsure, pid);
       return;
     }
     if (activating) {
@@ -773,7 +772,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     for (auto& w : waiters) {
       if (owner.valid()) {
         name_cache_[name] = {owner, wall_ms() + kNameCacheMs};
-        reply(w, cluster_proto::kEnsure, owner);
+        reply(w, proto::kEnsure, owner);
       } else {
         reply_error(w, Status::unavailable("the directory is unavailable (Redis is down)"));
       }
@@ -876,7 +875,6 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::atomic<int> s2s_port_{0};
   std::atomic<int> metrics_port_{-1};
   std::atomic<bool> redis_connected_{false};
-  std::atomic<uint64_t> connections_{0};
   Pid service_pid_;
   int64_t started_ms_ = 0;
   mutable std::mutex view_mu_;
@@ -923,7 +921,6 @@ int Cluster::s2s_port() const { return impl_->s2s_port(); }
 int Cluster::metrics_port() const { return impl_->metrics_port(); }
 bool Cluster::redis_connected() const { return impl_->redis_connected(); }
 std::vector<ClusterNodeInfo> Cluster::nodes() const { return impl_->view(); }
-void Cluster::set_connections(uint64_t n) { impl_->set_connections(n); }
 std::string Cluster::metrics_text() const { return impl_->metrics_text(); }
 
 Pid Cluster::service_pid(uint16_t node) { return Pid(node, Pid::kExternalShard, detail::kServiceSerial); }
@@ -937,7 +934,7 @@ JsonMap Cluster::ensure_request(const std::string& name, const std::string& kind
 Result<Pid> Cluster::ensure(const std::string& name, const std::string& kind, uint16_t on_node, Pid writer,
                             Millis timeout) {
   Inbox inbox(node_);
-  Reply r = inbox.call(service_pid(on_node ? on_node : node_.id()), cluster_proto::kEnsure,
+  Reply r = inbox.call(service_pid(on_node ? on_node : node_.id()), proto::kEnsure,
                        ensure_request(name, kind, writer), timeout);
   if (!r.ok()) return r.status();
   return r.as<Pid>();
@@ -945,7 +942,7 @@ Result<Pid> Cluster::ensure(const std::string& name, const std::string& kind, ui
 
 Result<Pid> Cluster::lookup(const std::string& name, Millis timeout) {
   Inbox inbox(node_);
-  Reply r = inbox.call(service_pid(node_.id()), cluster_proto::kLookup, std::string(name), timeout);
+  Reply r = inbox.call(service_pid(node_.id()), proto::kLookup, std::string(name), timeout);
   if (!r.ok()) return r.status();
   return r.as<Pid>();
 }

@@ -1,6 +1,7 @@
-// timer_wheel.h — when each UDP session next needs its KCP flushed. A session with data in
-// flight needs a visit only when a retransmission or a window probe comes due (ACKs and new
-// data leave at once, on input and on send). Visiting every such session every 10 ms cost
+// timer_wheel.h — when each KCP session next needs a flush (the gateway's UDP sessions, the
+// bench's UDP clients). A session with data in flight needs a visit only when a
+// retransmission or a window probe comes due (ACKs and new data leave at once, on input and
+// on send). Visiting every such session every 10 ms cost
 // the gateway O(sessions in flight) per tick: with 500k sessions and a round of heartbeats
 // through a lossy burst, the ticks took the core the socket needed, the socket dropped
 // more, and more sessions waited for retransmissions (a collapse). The wheel makes a tick
@@ -17,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace behavior::gateway {
+namespace behavior {
 
 template <class T>
 class TimerWheel {
@@ -84,4 +85,4 @@ class TimerWheel {
   size_t size_ = 0;
 };
 
-}  // namespace behavior::gateway
+}  // namespace behavior

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace behavior::detail {
+namespace behavior {
 
 struct RedisOptions {
   std::string host = "127.0.0.1";
@@ -72,4 +72,4 @@ class RedisClient {
 std::string reply_string(const redisReply* r);
 bool reply_ok(const redisReply* r);
 
-}  // namespace behavior::detail
+}  // namespace behavior

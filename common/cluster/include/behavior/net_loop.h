@@ -15,18 +15,22 @@
 #include <vector>
 
 #include "behavior/message.h"
-#include "mpsc_stack.h"
+#include "behavior/mpsc_stack.h"
 
-namespace behavior::detail {
+namespace behavior {
 
+class Node;
+namespace detail {
 class Shard;
+}
 
 class NetLoop {
  public:
   // on_messages runs on the loop thread with the batch of messages sent since the last time
-  // (oldest first, linked through Message::next); it owns them. With a host, the loop is
-  // that worker's loop; the worker must be running from start() until stop() returns.
-  explicit NetLoop(std::function<void(Message*)> on_messages, Shard* host = nullptr);
+  // (oldest first, linked through Message::next); it owns them. With a host node, the loop
+  // is its worker 0's loop (the node must be running from start() until stop() returns);
+  // without, a thread of its own.
+  explicit NetLoop(std::function<void(Message*)> on_messages, Node* host = nullptr);
   ~NetLoop();
 
   void start();
@@ -49,14 +53,14 @@ class NetLoop {
   Message* take_batch();
   void close_handles();
 
-  Shard* host_;
+  detail::Shard* host_;
   uv_loop_t own_loop_{};
   uv_loop_t* loop_;
   uv_async_t wake_{};
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
   std::function<void(Message*)> on_messages_;
-  MpscStack<Message, &Message::next> outbox_;  // from other threads
+  detail::MpscStack<Message, &Message::next> outbox_;  // from other threads
   Message* local_head_ = nullptr;  // from the host's own thread (loop thread only)
   Message* local_tail_ = nullptr;
   std::mutex mu_;
@@ -67,4 +71,4 @@ class NetLoop {
   bool stopped_ = false;
 };
 
-}  // namespace behavior::detail
+}  // namespace behavior

@@ -46,6 +46,9 @@ struct ClusterOptions {
   std::map<std::string, std::string> attributes;
   // More Prometheus text for /metrics (the gateway's counters); called on the network loop.
   std::function<std::string()> extra_metrics;
+  // Client connections held (gateways), read at each heartbeat for the registration: the
+  // name server sends players to the gateway with the fewest. Called on the network loop.
+  std::function<uint64_t()> connections;
 };
 
 struct ClusterNodeInfo {
@@ -68,11 +71,8 @@ struct ClusterNodeInfo {
   void set_field(const std::string& key, const std::string& value);
 };
 
-// The cluster service every node runs at a well-known pid (see Cluster::service_pid).
-namespace cluster_proto {
-inline constexpr uint32_t kEnsure = proto::kSystemBase + 32;  // JsonMap{name, kind, writer} → Pid
-inline constexpr uint32_t kLookup = proto::kSystemBase + 33;  // name bytes → Pid
-}  // namespace cluster_proto
+// The cluster service every node runs at a well-known pid (Cluster::service_pid) answers
+// the calls proto::kEnsure and proto::kLookup (ids.h).
 
 class Cluster {
  public:
@@ -97,8 +97,6 @@ class Cluster {
                      Pid writer = {}, Millis timeout = kDefaultCallTimeout);
   // Where `name` lives, from the directory.
   Result<Pid> lookup(const std::string& name, Millis timeout = kDefaultCallTimeout);
-  // Extra gauges for /metrics and the registration (gateways report connections).
-  void set_connections(uint64_t n);
   std::string metrics_text() const;
 
   static Pid service_pid(uint16_t node);

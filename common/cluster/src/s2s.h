@@ -22,7 +22,7 @@
 
 #include "behavior/message.h"
 #include "envelope.h"
-#include "tcp_listener.h"
+#include "behavior/tcp_listener.h"
 
 namespace behavior::detail {
 

@@ -1,7 +1,7 @@
 // tcp_listener.cpp — see tcp_listener.h.
-#include "tcp_listener.h"
+#include "behavior/tcp_listener.h"
 
-namespace behavior::detail {
+namespace behavior {
 
 Status TcpListener::listen(const std::string& host, int port, int backlog) {
   sockaddr_in addr{};
@@ -32,4 +32,4 @@ void TcpListener::close() {
   server_ = nullptr;
 }
 
-}  // namespace behavior::detail
+}  // namespace behavior

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "tcp_listener.h"
+#include "behavior/tcp_listener.h"
 
 namespace behavior {
 namespace {
@@ -89,7 +89,7 @@ void HttpServer::route_async(std::string method, std::string path, AsyncHandler 
 }
 
 Status HttpServer::listen(const std::string& host, int port) {
-  listener_ = std::make_unique<detail::TcpListener>(loop_, [this](uv_stream_t* server) {
+  listener_ = std::make_unique<TcpListener>(loop_, [this](uv_stream_t* server) {
     listener_stream_ = server;
     on_connection();
   });

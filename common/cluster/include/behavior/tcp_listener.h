@@ -10,7 +10,7 @@
 
 #include "behavior/status.h"
 
-namespace behavior::detail {
+namespace behavior {
 
 class TcpListener {
  public:
@@ -32,4 +32,4 @@ class TcpListener {
   int port_ = 0;
 };
 
-}  // namespace behavior::detail
+}  // namespace behavior

@@ -1,17 +1,20 @@
 // net_loop.cpp — see net_loop.h.
-#include "net_loop.h"
+#include "behavior/net_loop.h"
 
 #include <signal.h>
 
 #include <chrono>
 #include <future>
 
+#include "runtime.h"
 #include "shard.h"
 
-namespace behavior::detail {
+namespace behavior {
 
-NetLoop::NetLoop(std::function<void(Message*)> on_messages, Shard* host)
-    : host_(host), loop_(host ? host->loop() : &own_loop_), on_messages_(std::move(on_messages)) {
+NetLoop::NetLoop(std::function<void(Message*)> on_messages, Node* host)
+    : host_(host ? detail::runtime_of(*host).shard(0) : nullptr),
+      loop_(host_ ? host_->loop() : &own_loop_),
+      on_messages_(std::move(on_messages)) {
   wake_.data = this;
   if (!host_) {
     uv_loop_init(&own_loop_);
@@ -174,4 +177,4 @@ void NetLoop::on_wake(uv_async_t* h) {
   self->close_handles();
 }
 
-}  // namespace behavior::detail
+}  // namespace behavior

@@ -69,7 +69,7 @@ class Runtime {
 
   // Receivers outside the workers (Inbox, node services). Serials below kFirstDynamicEndpoint
   // are well-known service addresses (e.g. the cluster service), the same on every node.
-  static constexpr uint64_t kFirstDynamicEndpoint = 16;
+  static constexpr uint64_t kFirstDynamicEndpoint = service::kFirstDynamicSerial;
   Pid add_endpoint(Endpoint* endpoint, uint64_t serial = 0);
   void remove_endpoint(Pid pid);
   void set_remote(RemoteRoute* remote) { remote_.store(remote, std::memory_order_release); }

@@ -63,6 +63,14 @@ int Node::run_until_signal() {
   return sig;
 }
 
+Pid Node::add_endpoint(Endpoint* endpoint, uint64_t serial) { return rt_->add_endpoint(endpoint, serial); }
+void Node::remove_endpoint(Pid pid) { rt_->remove_endpoint(pid); }
+Status Node::route(Message* m) { return rt_->route(m); }
+
+namespace detail {
+Runtime& runtime_of(Node& node) { return *node.rt_; }
+}  // namespace detail
+
 const NodeOptions& Node::options() const { return rt_->options(); }
 
 void Node::register_kind(std::string kind, RouterFactory factory, KindOptions options) {

@@ -9,13 +9,16 @@
 #include <string_view>
 
 #include "behavior/actor.h"
+#include "behavior/endpoint.h"
 #include "behavior/options.h"
 #include "behavior/router.h"
 
 namespace behavior {
 
+class Node;
 namespace detail {
 class Runtime;
+Runtime& runtime_of(Node& node);  // the library's own layers only
 }
 
 using RouterFactory = std::function<std::unique_ptr<Router>(const std::string& name)>;
@@ -87,9 +90,20 @@ class Node {
   std::optional<Pid> whereis(std::string_view name) const;
   NodeStats stats() const;
 
-  detail::Runtime& runtime() { return *rt_; }
+  // --- Addresses that are not processes, for servers built on the node (a gateway's client
+  // connections, node services). Messages to the returned pid are handed to
+  // endpoint->deliver() on whatever thread sends them. serial 0 takes a fresh address;
+  // serials below kFirstDynamicSerial (ids.h) are well-known service addresses, the same on
+  // every node. Any thread.
+  Pid add_endpoint(Endpoint* endpoint, uint64_t serial = 0);
+  void remove_endpoint(Pid pid);
+  // Takes ownership of m and delivers it wherever m->to() is: a process or endpoint here, or
+  // (clustered) another node. A call that cannot be delivered gets an error reply, a monitor
+  // its DOWN. Any thread.
+  Status route(Message* m);
 
  private:
+  friend detail::Runtime& detail::runtime_of(Node& node);
   std::unique_ptr<detail::Runtime> rt_;
 };
 

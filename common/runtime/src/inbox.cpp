@@ -9,10 +9,10 @@
 
 namespace behavior {
 
-Inbox::Inbox(Node& node) : node_(node), pid_(node.runtime().add_endpoint(this)) {}
+Inbox::Inbox(Node& node) : node_(node), pid_(node.add_endpoint(this)) {}
 
 Inbox::~Inbox() {
-  node_.runtime().remove_endpoint(pid_);
+  detail::runtime_of(node_).remove_endpoint(pid_);
   for (Message* m : queue_) delete m;
 }
 
@@ -51,11 +51,11 @@ MessagePtr Inbox::take(Millis timeout, uint64_t want_request) {
 MessagePtr Inbox::receive(Millis timeout) { return take(timeout, 0); }
 
 Status Inbox::send(Pid to, uint32_t proto_id, Body body) {
-  return node_.runtime().send(pid_, to, Kind::kInfo, proto_id, std::move(body));
+  return detail::runtime_of(node_).send(pid_, to, Kind::kInfo, proto_id, std::move(body));
 }
 
 Status Inbox::send(std::string_view name, uint32_t proto_id, Body body) {
-  return node_.runtime().route_named(name, new Message(Pid(), pid_, Kind::kInfo, proto_id, std::move(body)));
+  return detail::runtime_of(node_).route_named(name, new Message(Pid(), pid_, Kind::kInfo, proto_id, std::move(body)));
 }
 
 Reply Inbox::call(Pid to, uint32_t proto_id, Body body, Millis timeout) {
@@ -67,14 +67,14 @@ Reply Inbox::call(std::string_view name, uint32_t proto_id, Body body, Millis ti
 }
 
 Reply Inbox::call_to(Pid to, std::string_view name, uint32_t proto_id, Body body, Millis timeout) {
-  uint64_t request_id = node_.runtime().next_external_request();
+  uint64_t request_id = detail::runtime_of(node_).next_external_request();
   auto* m = new Message(to, pid_, Kind::kCall, proto_id, std::move(body));
   m->set_request_id(request_id);
   // Failures come back as an error reply, so one wait covers every outcome.
   if (to.valid()) {
-    node_.runtime().route(m);
+    detail::runtime_of(node_).route(m);
   } else {
-    node_.runtime().route_named(name, m);
+    detail::runtime_of(node_).route_named(name, m);
   }
   MessagePtr reply = take(timeout, request_id);
   if (!reply) return Reply(Status::timeout("call timed out"));

@@ -17,7 +17,7 @@
 #include "actor_ext.h"
 #include "behavior/actor.h"
 #include "idle_tracker.h"
-#include "mpsc_stack.h"
+#include "behavior/mpsc_stack.h"
 #include "timer_queue.h"
 
 namespace behavior::detail {

@@ -2,12 +2,12 @@
 // connect or a disconnect; we only forget our pointer in those callbacks. Commands issued
 // while disconnected fail at once (callback with nullptr): callers retry on their own
 // schedule (heartbeats, directory republish) rather than piling up in a queue.
-#include "redis_client.h"
+#include "behavior/redis_client.h"
 
 #include <hiredis/async.h>
 #include <spdlog/spdlog.h>
 
-namespace behavior::detail {
+namespace behavior {
 namespace {
 
 // Our own libuv glue for hiredis' async API, instead of <hiredis/adapters/libuv.h>: that
@@ -256,4 +256,4 @@ void RedisClient::on_subscribed(redisAsyncContext* ac, void* reply, void*) {
   }
 }
 
-}  // namespace behavior::detail
+}  // namespace behavior

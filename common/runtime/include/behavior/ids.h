@@ -1,0 +1,54 @@
+// ids.h — every well-known id in one place: the system protoIDs (the top 64k of the 32-bit
+// space, never relayed from a client), and the serials of the service addresses every node
+// has at the same pid (Pid(node, Pid::kExternalShard, serial)). Game protoIDs are the
+// user's: anything below proto::kSystemBase.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "behavior/pid.h"
+
+namespace behavior {
+
+namespace proto {
+inline constexpr uint32_t kSystemBase = 0xFFFF0000u;
+// The runtime's signals.
+inline constexpr uint32_t kExit = kSystemBase + 1;           // body: ExitSignal (trap_exit on)
+inline constexpr uint32_t kDown = kSystemBase + 2;           // body: DownSignal
+inline constexpr uint32_t kError = kSystemBase + 3;          // body: ErrorFrame (to clients)
+inline constexpr uint32_t kUndeliverable = kSystemBase + 4;  // body: Undeliverable (bounce)
+inline constexpr uint32_t kStop = kSystemBase + 5;           // body: reason bytes
+// The client protocol (gateway).
+inline constexpr uint32_t kAuth = kSystemBase + 16;          // first client frame: the ticket
+inline constexpr uint32_t kHeartbeat = kSystemBase + 17;     // answered by the gateway
+inline constexpr uint32_t kKick = kSystemBase + 18;          // to a connection: body = reason
+// Gateway → a user's process, from the connection's pid. The runtime handles both (the
+// router's on_client_attached / on_client_detached hooks see them): kAttach makes the
+// sender the process's writer and kicks the previous writer (a second login); kDetach
+// clears the writer if it is still the sender (the client went away).
+inline constexpr uint32_t kAttach = kSystemBase + 19;
+inline constexpr uint32_t kDetach = kSystemBase + 20;
+// The cluster service (service::kCluster): calls.
+inline constexpr uint32_t kEnsure = kSystemBase + 32;  // JsonMap{name, kind, writer} → Pid
+inline constexpr uint32_t kLookup = kSystemBase + 33;  // name bytes → Pid
+// A gateway's control address (service::kGatewayControl): calls.
+// JsonMap{user, reason} → uint64: every connection of that user gets a KICK frame (body: the
+// reason, default "kicked by operator") and is closed; the user's process is told the client
+// left (kDetach) and lives on. The reply counts the connections closed.
+inline constexpr uint32_t kKickUser = kSystemBase + 48;
+inline constexpr std::string_view kDefaultKickReason = "kicked by operator";
+inline bool is_system(uint32_t id) { return id >= kSystemBase; }
+}  // namespace proto
+
+// Serials of the service addresses, below kFirstDynamicSerial; endpoints added without a
+// serial get one from kFirstDynamicSerial up.
+namespace service {
+inline constexpr uint64_t kCluster = 1;         // the cluster service (Cluster::service_pid)
+inline constexpr uint64_t kGatewayControl = 2;  // a gateway's operator requests
+inline constexpr uint64_t kFirstDynamicSerial = 16;
+inline Pid cluster_pid(uint16_t node) { return Pid(node, Pid::kExternalShard, kCluster); }
+inline Pid gateway_control_pid(uint16_t node) { return Pid(node, Pid::kExternalShard, kGatewayControl); }
+}  // namespace service
+
+}  // namespace behavior
