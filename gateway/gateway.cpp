@@ -128,11 +128,7 @@ class Gateway::Impl final : public Endpoint {
   // Setup and teardown (loop thread).
 
   Status start_on_loop() {
-    RedisOptions ro;
-    ro.host = cluster_options_.redis_host;
-    ro.port = cluster_options_.redis_port;
-    ro.password = cluster_options_.redis_password;
-    redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "gateway");
+    redis_ = std::make_unique<RedisClient>(net_.loop(), cluster_options_.redis(), "gateway");
     ctx_.redis = redis_.get();
     redis_->start();
     if (options_.tcp_port >= 0) {

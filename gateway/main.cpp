@@ -9,10 +9,7 @@
 
 int main(int argc, char** argv) {
   behavior::Node::block_termination_signals();  // a signal before the wait is not lost
-  behavior::ServerFlags flags;
-  flags.redis = "127.0.0.1:6379";
-  flags.node.workers = 1;
-  flags.cluster.kind = "gateway";
+  behavior::ServerFlags flags = behavior::ServerFlags::for_service("gateway");
   behavior::gateway::GatewayOptions gw;
   CLI::App app{"behavior gateway: client connections (TCP, WebSocket), tickets, relay to user processes"};
   behavior::add_server_flags(app, flags);
@@ -56,12 +53,7 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_MAX_CONNECTIONS")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  if (std::string error; !flags.finish(&error) || !flags.clustered()) {
-    std::fprintf(stderr, "gateway: %s\n", error.empty() ? "--redis is required" : error.c_str());
-    return 2;
-  }
-
-  behavior::init_logging(flags.node.node_id, flags.log_level);
+  if (!behavior::finish_server_flags("gateway", flags, true)) return 2;
   behavior::Node node(flags.node);
   if (auto s = node.start(); !s.ok()) {
     spdlog::critical("cannot start: {}", s.to_string());

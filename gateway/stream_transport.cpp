@@ -2,6 +2,7 @@
 // close shared by the TCP and WebSocket transports.
 #include "stream_transport.h"
 
+#include <behavior/read_stream.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -41,23 +42,23 @@ bool StreamTransport::accept(uv_stream_t* server) {
     return false;
   }
   uv_tcp_nodelay(&tcp_, 1);
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&tcp_),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* t = static_cast<StreamTransport*>(h->data);
-        *buf = uv_buf_init(t->shared_.read_buf, sizeof t->shared_.read_buf);  // one buffer per loop
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-        auto* t = static_cast<StreamTransport*>(s->data);
-        if (n < 0) {
-          t->fail(n == UV_EOF ? CloseReason::kClientLeft : CloseReason::kNetworkError, static_cast<int>(n));
-        } else if (n > 0 && !t->closing_) {
-          t->shared_.stats->bytes_in += static_cast<uint64_t>(n);
-          t->on_bytes(t->shared_.read_buf, static_cast<size_t>(n));
-          if (t->shared_.after_read) t->shared_.after_read();
-        }
-      });
+  read_stream<StreamTransport>(reinterpret_cast<uv_stream_t*>(&tcp_));
   return true;
+}
+
+uv_buf_t StreamTransport::read_buffer() {
+  return uv_buf_init(shared_.read_buf, sizeof shared_.read_buf);  // one buffer per loop
+}
+
+void StreamTransport::on_read(const char* data, ssize_t n) {
+  if (n < 0) {
+    fail(n == UV_EOF ? CloseReason::kClientLeft : CloseReason::kNetworkError, static_cast<int>(n));
+    return;
+  }
+  if (closing_) return;
+  shared_.stats->bytes_in += static_cast<uint64_t>(n);
+  on_bytes(data, static_cast<size_t>(n));
+  if (shared_.after_read) shared_.after_read();
 }
 
 void StreamTransport::queue(std::string_view bytes) {

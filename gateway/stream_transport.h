@@ -39,6 +39,10 @@ class StreamTransport : public Transport {
   // frees itself) if the accept failed.
   bool accept(uv_stream_t* server);
 
+  // The socket's reads (read_stream.h).
+  uv_buf_t read_buffer();
+  void on_read(const char* data, ssize_t n);
+
   void close_after_write(CloseReason why, uint16_t ws_code) final;
   void close(CloseReason why) final;
 

@@ -23,13 +23,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  if (std::string error; !flags.finish(&error)) {
-    std::fprintf(stderr, "local_server: %s\n", error.c_str());
-    return 2;
-  }
+  if (!behavior::finish_server_flags("local_server", flags, false)) return 2;
   game.user_idle = behavior::Millis(int64_t{idle_minutes} * 60 * 1000);
-
-  behavior::init_logging(flags.node.node_id, flags.log_level);
   behavior::Node node(flags.node);
   behavior::game::register_game_kinds(node, game);
   if (auto s = node.start(); !s.ok()) {

@@ -9,10 +9,7 @@
 
 int main(int argc, char** argv) {
   behavior::Node::block_termination_signals();  // a signal before the wait is not lost
-  behavior::ServerFlags flags;
-  flags.redis = "127.0.0.1:6379";
-  flags.node.workers = 1;
-  flags.cluster.kind = "name";
+  behavior::ServerFlags flags = behavior::ServerFlags::for_service("name");
   behavior::name_server::NameServerOptions ns;
   CLI::App app{"behavior name_server: login, 7+4 placement, tickets, cluster API and dashboard"};
   behavior::add_server_flags(app, flags);
@@ -52,12 +49,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ns.dev_auth = auth == "dev";
-  if (std::string error; !flags.finish(&error) || !flags.clustered()) {
-    std::fprintf(stderr, "name_server: %s\n", error.empty() ? "--redis is required" : error.c_str());
-    return 2;
-  }
-
-  behavior::init_logging(flags.node.node_id, flags.log_level);
+  if (!behavior::finish_server_flags("name_server", flags, true)) return 2;
   behavior::Node node(flags.node);
   if (auto s = node.start(); !s.ok()) {
     spdlog::critical("cannot start: {}", s.to_string());

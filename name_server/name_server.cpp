@@ -111,11 +111,7 @@ class NameServer::Impl {
   // Setup.
 
   Status start_on_loop() {
-    RedisOptions ro;
-    ro.host = cluster_options_.redis_host;
-    ro.port = cluster_options_.redis_port;
-    ro.password = cluster_options_.redis_password;
-    redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "name-server");
+    redis_ = std::make_unique<RedisClient>(net_.loop(), cluster_options_.redis(), "name-server");
     redis_->start();
 
     http_ = std::make_unique<HttpServer>(net_.loop(), options_.limits);
@@ -423,32 +419,8 @@ class NameServer::Impl {
     w.Key("nodes");
     w.StartArray();
     for (const auto& n : view_) {
-      w.StartObject();
-      w.Key("id");
-      w.Uint(n.id);
-      put(w, "kind", n.kind);
-      put(w, "s2s", n.s2s);
-      put(w, "metrics", n.metrics);
-      put(w, "version", n.version);
-      w.Key("capacity");
-      w.Uint(n.capacity);
-      w.Key("processes");
-      w.Uint64(n.live);
-      w.Key("connections");
-      w.Uint64(n.connections);
-      w.Key("load");
-      w.Double(n.load);
-      w.Key("draining");
-      w.Bool(n.draining);
-      w.Key("heartbeat_age_ms");
-      w.Int64(now - n.heartbeat_ms);
-      w.Key("started_ms");
-      w.Int64(n.started_ms);
-      w.Key("attributes");
-      w.StartObject();
-      for (const auto& [k, v] : n.attributes) put(w, k.c_str(), v);
-      w.EndObject();
-      w.EndObject();
+      const std::string node = n.to_json(now);
+      w.RawValue(node.data(), node.size(), rapidjson::kObjectType);
     }
     w.EndArray();
     w.EndObject();

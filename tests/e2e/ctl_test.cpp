@@ -210,7 +210,7 @@ TEST_F(CtlTest, CountAddsUpTheProcessesOfEveryNode) {
       [&] {
         rapidjson::Document d = ctl_json({"count"});
         uint64_t sum = 0;
-        for (const auto& n : d["nodes"].GetArray()) sum += n["live"].GetUint64();
+        for (const auto& n : d["nodes"].GetArray()) sum += n["processes"].GetUint64();
         EXPECT_EQ(sum, d["total"].GetUint64());
         total = d["total"].GetUint64();
         return total >= 1;

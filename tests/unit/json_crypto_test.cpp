@@ -65,5 +65,21 @@ TEST(Crypto, RandomBytesDifferAndCompareInConstantTime) {
   EXPECT_FALSE(constant_time_equal(a, a.substr(1)));
 }
 
+// One encoder, two alphabets: RFC 4648's test vectors padded (standard, WebSocket keys) and
+// unpadded (base64url, tickets), and the bytes where the alphabets differ.
+TEST(Crypto, Base64MatchesRfc4648InBothAlphabets) {
+  const std::pair<const char*, const char*> vectors[] = {
+      {"", ""},         {"f", "Zg=="},        {"fo", "Zm8="},        {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (auto [plain, coded] : vectors) {
+    EXPECT_EQ(base64_encode(plain, Base64::kStandard), coded);
+    std::string unpadded(coded);
+    unpadded.erase(unpadded.find_last_not_of('=') + 1);
+    EXPECT_EQ(base64_encode(plain, Base64::kUrl), unpadded);
+  }
+  EXPECT_EQ(base64_encode("\xfb\xff", Base64::kStandard), "+/8=");
+  EXPECT_EQ(base64_encode("\xfb\xff", Base64::kUrl), "-_8");
+}
+
 }  // namespace
 }  // namespace behavior

@@ -150,37 +150,8 @@ int cmd_nodes(const Flags& f) {
       w.Key("nodes");
       w.StartArray();
       for (const auto& r : *rows) {
-        const auto& n = r.info;
-        w.StartObject();
-        w.Key("id");
-        w.Uint(n.id);
-        w.Key("alive");
-        w.Bool(r.registered);
-        write_key_string(w, "kind", n.kind);
-        write_key_string(w, "s2s", n.s2s);
-        write_key_string(w, "metrics", n.metrics);
-        write_key_string(w, "version", n.version);
-        w.Key("capacity");
-        w.Uint(n.capacity);
-        w.Key("live");
-        w.Uint64(n.live);
-        w.Key("load");
-        w.Double(n.load);
-        w.Key("connections");
-        w.Uint64(n.connections);
-        w.Key("draining");
-        w.Bool(n.draining);
-        w.Key("started_ms");
-        w.Int64(n.started_ms);
-        w.Key("heartbeat_ms");
-        w.Int64(n.heartbeat_ms);
-        w.Key("heartbeat_age_ms");
-        w.Int64(std::max<int64_t>(0, now - n.heartbeat_ms));
-        w.Key("attributes");
-        w.StartObject();
-        for (const auto& [k, v] : n.attributes) write_key_string(w, k.c_str(), v);
-        w.EndObject();
-        w.EndObject();
+        const std::string node = r.info.to_json(now, r.registered ? "\"alive\":true" : "\"alive\":false");
+        w.RawValue(node.data(), node.size(), rapidjson::kObjectType);
       }
       w.EndArray();
       w.EndObject();
@@ -222,7 +193,7 @@ int cmd_count(const Flags& f) {
         w.Key("id");
         w.Uint(r.info.id);
         write_key_string(w, "kind", r.info.kind);
-        w.Key("live");
+        w.Key("processes");
         w.Uint64(r.info.live);
         w.EndObject();
       }

@@ -14,6 +14,8 @@
 // Pub/sub only makes that faster; a lost subscription still converges through the TTL.
 #include "behavior/cluster.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -222,10 +224,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       if (Status s = http_->listen(options_.metrics_host, options_.metrics_port); !s.ok()) return s;
       metrics_port_ = http_->port();
     }
-    RedisOptions ro;
-    ro.host = options_.redis_host;
-    ro.port = options_.redis_port;
-    ro.password = options_.redis_password;
+    const RedisOptions ro = options_.redis();
     redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "directory");
     sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
     redis_->on_connected([this] {
@@ -945,6 +944,54 @@ Result<Pid> Cluster::lookup(const std::string& name, Millis timeout) {
   Reply r = inbox.call(service_pid(node_.id()), proto::kLookup, std::string(name), timeout);
   if (!r.ok()) return r.status();
   return r.as<Pid>();
+}
+
+RedisOptions ClusterOptions::redis() const {
+  RedisOptions o;
+  o.host = redis_host;
+  o.port = redis_port;
+  o.password = redis_password;
+  return o;
+}
+
+std::string ClusterNodeInfo::to_json(int64_t now_ms, std::string_view extra_members) const {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  auto text = [&w](const char* key, const std::string& v) {
+    w.Key(key);
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartObject();
+  w.Key("id");
+  w.Uint(id);
+  text("kind", kind);
+  text("s2s", s2s);
+  text("metrics", metrics);
+  text("version", version);
+  w.Key("capacity");
+  w.Uint(capacity);
+  w.Key("processes");
+  w.Uint64(live);
+  w.Key("connections");
+  w.Uint64(connections);
+  w.Key("load");
+  w.Double(load);
+  w.Key("draining");
+  w.Bool(draining);
+  w.Key("started_ms");
+  w.Int64(started_ms);
+  w.Key("heartbeat_ms");
+  w.Int64(heartbeat_ms);
+  w.Key("heartbeat_age_ms");
+  w.Int64(std::max<int64_t>(0, now_ms - heartbeat_ms));
+  w.Key("attributes");
+  w.StartObject();
+  for (const auto& [k, v] : attributes) text(k.c_str(), v);
+  w.EndObject();
+  w.EndObject();
+  std::string out(sb.GetString(), sb.GetSize());
+  if (!extra_members.empty()) out.insert(1, std::string(extra_members) + (out.size() > 2 ? "," : ""));
+  return out;
 }
 
 void ClusterNodeInfo::set_field(const std::string& k, const std::string& v) {

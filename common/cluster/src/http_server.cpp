@@ -5,6 +5,7 @@
 #include "behavior/http_server.h"
 
 #include "behavior/http_request_parser.h"
+#include "behavior/read_stream.h"
 
 #include <memory>
 
@@ -54,6 +55,8 @@ struct HttpServer::Conn {
   size_t writes = 0;                // answers handed to uv_write and not yet completed
   bool reading = false;             // off while too much output waits for the client
   char buf[16 * 1024];
+  uv_buf_t read_buffer() { return uv_buf_init(buf, sizeof buf); }  // read_stream.h
+  void on_read(const char*, ssize_t n) { server->on_read(this, n); }
 };
 
 namespace {
@@ -125,16 +128,7 @@ void HttpServer::on_connection() {
 
 void HttpServer::start_reading(Conn* c) {
   c->reading = true;
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&c->tcp),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* conn = static_cast<Conn*>(h->data);
-        *buf = uv_buf_init(conn->buf, sizeof conn->buf);
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-        auto* conn = static_cast<Conn*>(s->data);
-        conn->server->on_read(conn, n);
-      });
+  read_stream<Conn>(reinterpret_cast<uv_stream_t*>(&c->tcp));
 }
 
 void HttpServer::on_read(Conn* c, ssize_t n) {
@@ -142,7 +136,7 @@ void HttpServer::on_read(Conn* c, ssize_t n) {
     close(c);
     return;
   }
-  if (n == 0 || c->closing || c->parser.stopped()) return;
+  if (c->closing || c->parser.stopped()) return;
   auto error = c->parser.feed(c->buf, static_cast<size_t>(n), [&](HttpRequest&& req, bool keep_alive) {
     req.peer_ip = c->peer_ip;
     dispatch(c, std::move(req), keep_alive);

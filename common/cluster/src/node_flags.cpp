@@ -1,6 +1,8 @@
 // node_flags.cpp — see node_flags.h.
 #include "behavior/node_flags.h"
 
+#include <behavior/logging.h>
+
 #include <hiredis/hiredis.h>
 
 #include <chrono>
@@ -215,6 +217,17 @@ bool ServerFlags::finish(std::string* error) {
     node.node_id = *id;
     std::fprintf(stderr, "node id %u allocated from Redis\n", unsigned{node.node_id});
   }
+  return true;
+}
+
+bool finish_server_flags(std::string_view binary, ServerFlags& flags, bool cluster_required) {
+  std::string error;
+  if (!flags.finish(&error) || (cluster_required && !flags.clustered())) {
+    std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(binary.size()), binary.data(),
+                 error.empty() ? "--redis is required" : error.c_str());
+    return false;
+  }
+  init_logging(flags.node.node_id, flags.log_level);
   return true;
 }
 

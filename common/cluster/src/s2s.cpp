@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "behavior/crypto.h"
+#include "behavior/read_stream.h"
 #include "s2s.pb.h"
 
 namespace behavior::detail {
@@ -75,6 +76,8 @@ struct S2s::Link {
   uv_connect_t connect_req{};
   uv_write_t wreq{};
   char buf[kReadBuffer];
+  uv_buf_t read_buffer() { return uv_buf_init(buf, sizeof buf); }  // read_stream.h
+  void on_read(const char* data, ssize_t n);
 };
 
 struct RedialTimer {
@@ -291,21 +294,14 @@ void S2s::dial(Peer& p, size_t slot) {
   if (r != 0) close_link(link, uv_strerror(r));
 }
 
-void S2s::start_read(Link* link) {
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&link->tcp),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* l = static_cast<Link*>(h->data);
-        *buf = uv_buf_init(l->buf, sizeof l->buf);
-      },
-      [](uv_stream_t* stream, ssize_t n, const uv_buf_t*) {
-        auto* l = static_cast<Link*>(stream->data);
-        if (n < 0) {
-          l->owner->close_link(l, n == UV_EOF ? "closed by peer" : uv_strerror(static_cast<int>(n)));
-          return;
-        }
-        if (n > 0) l->owner->on_read(l, l->buf, static_cast<size_t>(n));
-      });
+void S2s::start_read(Link* link) { read_stream<Link>(reinterpret_cast<uv_stream_t*>(&link->tcp)); }
+
+void S2s::Link::on_read(const char* data, ssize_t n) {
+  if (n < 0) {
+    owner->close_link(this, n == UV_EOF ? "closed by peer" : uv_strerror(static_cast<int>(n)));
+  } else {
+    owner->on_read(this, data, static_cast<size_t>(n));
+  }
 }
 
 void S2s::on_read(Link* link, const char* data, size_t n) {

@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "behavior/crypto.h"
-#include "behavior/ticket.h"
 
 namespace behavior::ws {
 namespace {
@@ -37,25 +36,6 @@ bool has_token(std::string_view header, std::string_view token) {
   return false;
 }
 
-std::string base64(std::string_view bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) | uint8_t(bytes[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (size_t rest = bytes.size() - i; rest > 0) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    if (rest == 2) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // Standard base64 (with padding) of exactly 16 bytes: 24 characters ending in "==".
 bool valid_key(std::string_view key) {
   if (key.size() != 24 || key.substr(22) != "==") return false;
@@ -78,10 +58,10 @@ std::string accept_key(std::string_view client_key) {
   in += kGuid;
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(in.data()), in.size(), digest);
-  return base64(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest), Base64::kStandard);
 }
 
-std::string new_client_key() { return base64(random_bytes(16)); }
+std::string new_client_key() { return base64_encode(random_bytes(16), Base64::kStandard); }
 
 Result<std::string> upgrade_response(const HttpRequest& req) {
   if (req.method != "GET") return Status::invalid_argument("a WebSocket upgrade must be a GET");

@@ -20,6 +20,8 @@ namespace detail {
 class ClusterImpl;
 }
 
+struct RedisOptions;
+
 struct ClusterOptions {
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
@@ -49,6 +51,9 @@ struct ClusterOptions {
   // Client connections held (gateways), read at each heartbeat for the registration: the
   // name server sends players to the gateway with the fewest. Called on the network loop.
   std::function<uint64_t()> connections;
+
+  // How to reach Redis, for a RedisClient of one's own (redis_client.h).
+  RedisOptions redis() const;
 };
 
 struct ClusterNodeInfo {
@@ -69,6 +74,11 @@ struct ClusterNodeInfo {
   // Sets one field of a node's registration hash (`<p>node:<id>`, docs/cluster.md) by its
   // name there; unknown names are ignored. What the cluster's view and ctl both read with.
   void set_field(const std::string& key, const std::string& value);
+  // The node as one JSON object, the same wherever it is shown (the name server's
+  // /v1/cluster, ctl --json): id kind s2s metrics version capacity processes connections
+  // load draining started_ms heartbeat_ms heartbeat_age_ms attributes. `extra_members`,
+  // already JSON ("\"alive\":true"), go first.
+  std::string to_json(int64_t now_ms, std::string_view extra_members = {}) const;
 };
 
 // The cluster service every node runs at a well-known pid (Cluster::service_pid) answers

@@ -22,6 +22,16 @@ struct ServerFlags {
   // when clustered without a secret. With --node-id 0 ("auto", needs --redis) it also takes
   // an unused node id from Redis (allocate_node_id), before the Node is built.
   bool finish(std::string* error);
+
+  // A cluster service's defaults (the gateway, the name server): Redis at 127.0.0.1:6379,
+  // one worker, registered as `kind`.
+  static ServerFlags for_service(std::string kind) {
+    ServerFlags f;
+    f.redis = "127.0.0.1:6379";
+    f.node.workers = 1;
+    f.cluster.kind = std::move(kind);
+    return f;
+  }
 };
 
 // Node ids handed out for --node-id 0 come from [kFirstAutoNodeId, 65535]; give fixed ids
@@ -37,5 +47,10 @@ Result<uint16_t> allocate_node_id(const ClusterOptions& cluster, Millis wait = M
                                   Millis claim = Millis(60000));
 
 void add_server_flags(CLI::App& app, ServerFlags& flags);
+
+// What every server's main does once its flags are parsed: finishes them (a usage error is
+// printed as "<binary>: <error>"; `cluster_required`: --redis must be given) and sets up
+// logging. False: exit with code 2.
+bool finish_server_flags(std::string_view binary, ServerFlags& flags, bool cluster_required);
 
 }  // namespace behavior

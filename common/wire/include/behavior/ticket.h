@@ -32,8 +32,4 @@ std::string sign_ticket(const Ticket& t, std::string_view secret);
 // Errors: kInvalidArgument (malformed or bad signature), kTimeout (expired).
 Result<Ticket> verify_ticket(std::string_view token, std::string_view secret, int64_t now_ms);
 
-// RFC 4648 §5, without padding.
-std::string base64url_encode(std::string_view bytes);
-bool base64url_decode(std::string_view text, std::string* out);
-
 }  // namespace behavior
