@@ -14,6 +14,7 @@
 #include "gateway.h"
 
 #include <behavior/json_map.h>
+#include <behavior/metrics.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -59,6 +60,10 @@ class Gateway::Impl final : public Endpoint {
     streams_.max_output_bytes = options_.max_output_bytes;
     streams_.max_frame = options_.max_frame;
     streams_.after_read = [this] { flush(); };
+    register_metrics();
+    ctx_.auth_seconds = &metrics_.histogram(
+        "behavior_gateway_login_seconds",
+        "From a client's AUTH to its process ensured and attached (ticket checked once in Redis).", kLatencyBuckets);
   }
 
   Status start() {
@@ -91,39 +96,52 @@ class Gateway::Impl final : public Endpoint {
   int udp_port() const { return udp_port_; }
   uint64_t connections() const { return stats_.connections; }
 
-  std::string metrics_text() const {
-    std::string out;
-    auto line = [&out](std::string_view name, const std::string& labels, uint64_t v) {
-      append_metric(&out, name, labels, v);
-    };
-    const GatewayStats& s = stats_;
-    line("behavior_gateway_connections", "transport=\"tcp\"", s.tcp_connections);
-    line("behavior_gateway_connections", "transport=\"ws\"", s.ws_connections);
-    line("behavior_gateway_connections", "transport=\"udp\"", s.udp_connections);
-    line("behavior_gateway_udp_dropped_total", "reason=\"malformed\"", s.udp_malformed);
-    line("behavior_gateway_udp_dropped_total", "reason=\"unknown_conv\"", s.udp_unknown_conv);
-    line("behavior_gateway_udp_dropped_total", "reason=\"other_address\"", s.udp_other_address);
-    line("behavior_gateway_udp_unreliable_out_total", "", s.udp_unreliable_out);
-    line("behavior_gateway_accepted_total", "", s.accepted);
-    line("behavior_gateway_authenticated_total", "", s.authenticated);
-    for (int r = 0; r < GatewayStats::kAuthFailureCount; ++r) {
-      line("behavior_gateway_auth_failures_total",
-           "reason=\"" + std::string(GatewayStats::kAuthFailureReasons[r]) + "\"", s.auth_failures[r]);
-    }
-    line("behavior_gateway_kicks_total", "", s.kicks);
-    line("behavior_gateway_frames_in_total", "", s.frames_in);
-    line("behavior_gateway_frames_out_total", "", s.frames_out);
-    line("behavior_gateway_bytes_in_total", "", s.bytes_in);
-    line("behavior_gateway_bytes_out_total", "", s.bytes_out);
-    line("behavior_gateway_drops_total", "reason=\"rate_limited\"", s.dropped_rate);
-    line("behavior_gateway_refused_frames_total", "reason=\"reserved_proto\"", s.refused_reserved);
-    line("behavior_gateway_disconnects_total", "reason=\"slow_reader\"", s.cut_slow);
-    line("behavior_gateway_disconnects_total", "reason=\"idle\"", s.cut_idle);
-    line("behavior_gateway_disconnects_total", "reason=\"bad_frame\"", s.cut_bad);
-    return out;
-  }
+  std::string metrics_text() const { return metrics_.text(); }
 
  private:
+  // The counters behind /metrics (GatewayStats, any thread).
+  void register_metrics() {
+    const GatewayStats& s = stats_;
+    auto series = [this](bool counter, const char* name, const char* help, Labels labels,
+                         const GatewayStats::Counter& c) {
+      auto read = [&c] { return double(c.load(std::memory_order_relaxed)); };
+      if (counter) {
+        metrics_.counter_fn(name, help, labels, read);
+      } else {
+        metrics_.gauge_fn(name, help, labels, read);
+      }
+    };
+    const char* conns = "Client connections held, by transport.";
+    series(false, "behavior_gateway_connections", conns, {{"transport", "tcp"}}, s.tcp_connections);
+    series(false, "behavior_gateway_connections", conns, {{"transport", "ws"}}, s.ws_connections);
+    series(false, "behavior_gateway_connections", conns, {{"transport", "udp"}}, s.udp_connections);
+    const char* udp = "UDP datagrams dropped before any session saw them, by reason.";
+    series(true, "behavior_gateway_udp_dropped_total", udp, {{"reason", "malformed"}}, s.udp_malformed);
+    series(true, "behavior_gateway_udp_dropped_total", udp, {{"reason", "unknown_conv"}}, s.udp_unknown_conv);
+    series(true, "behavior_gateway_udp_dropped_total", udp, {{"reason", "other_address"}}, s.udp_other_address);
+    series(true, "behavior_gateway_udp_unreliable_out_total", "Frames sent to UDP clients as unreliable datagrams.", {},
+           s.udp_unreliable_out);
+    series(true, "behavior_gateway_accepted_total", "Client connections and UDP sessions opened.", {}, s.accepted);
+    series(true, "behavior_gateway_authenticated_total", "Clients whose AUTH succeeded.", {}, s.authenticated);
+    for (int r = 0; r < GatewayStats::kAuthFailureCount; ++r) {
+      series(true, "behavior_gateway_auth_failures_total", "AUTHs refused, by reason.",
+             {{"reason", GatewayStats::kAuthFailureReasons[r]}}, s.auth_failures[r]);
+    }
+    series(true, "behavior_gateway_kicks_total", "Connections kicked (a second login, an operator).", {}, s.kicks);
+    series(true, "behavior_gateway_frames_in_total", "Frames from clients.", {}, s.frames_in);
+    series(true, "behavior_gateway_frames_out_total", "Frames to clients.", {}, s.frames_out);
+    series(true, "behavior_gateway_bytes_in_total", "Bytes from clients.", {}, s.bytes_in);
+    series(true, "behavior_gateway_bytes_out_total", "Bytes to clients.", {}, s.bytes_out);
+    series(true, "behavior_gateway_drops_total", "Client frames dropped, by reason.", {{"reason", "rate_limited"}},
+           s.dropped_rate);
+    series(true, "behavior_gateway_refused_frames_total", "Client frames refused, by reason.",
+           {{"reason", "reserved_proto"}}, s.refused_reserved);
+    const char* cut = "Clients the gateway cut off, by reason.";
+    series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "slow_reader"}}, s.cut_slow);
+    series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "idle"}}, s.cut_idle);
+    series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "bad_frame"}}, s.cut_bad);
+  }
+
   // ---------------------------------------------------------------------------------------
   // Setup and teardown (loop thread).
 
@@ -294,6 +312,7 @@ class Gateway::Impl final : public Endpoint {
   GatewayOptions options_;
   NetLoop net_;
   GatewayStats stats_;
+  MetricsRegistry metrics_;
   DeadlineList<Session> auth_deadlines_, idle_deadlines_, closing_deadlines_;
   SessionContext ctx_;
   StreamTransport::Shared streams_;

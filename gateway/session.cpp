@@ -165,6 +165,7 @@ void Session::authenticate(std::string_view token) {
     return;
   }
   state_ = State::kEnsuring;
+  auth_at_ = ctx_.now();
   user_name_ = t->user;
   const uint16_t node = t->node;
   const int64_t ttl = std::max<int64_t>(1000, t->expires_ms - now + 1000);
@@ -205,6 +206,7 @@ void Session::on_ensured(MessagePtr m) {
   user_ = r.as<Pid>();
   state_ = State::kReady;
   ++ctx_.stats->authenticated;
+  ctx_.auth_seconds->observe(double(ctx_.now() - auth_at_) / 1000.0);
   touch(ctx_.now());
   // Watch the process (if it ends, the client must log in again) and become its writer.
   monitor_ref_ = ++ctx_.refs;

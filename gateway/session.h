@@ -17,6 +17,7 @@
 
 #include <behavior/cluster.h>
 #include <behavior/message.h>
+#include <behavior/metrics.h>
 #include <behavior/node.h>
 #include <behavior/redis_client.h>
 #include <uv.h>
@@ -49,6 +50,7 @@ struct SessionContext {
   std::function<Session*(uint64_t serial)> find;      // a live session by its address's serial
   std::function<void(Session*)> forget;               // released: out of the table, freed later
   uint64_t refs = 0;                                  // request ids of the sessions' calls
+  Histogram* auth_seconds = nullptr;                  // AUTH to ready
   int64_t now() const { return static_cast<int64_t>(uv_now(loop)); }
   void send(Pid from, Pid to, Kind kind, uint32_t proto, Body body, uint64_t request_id = 0) const {
     auto* m = new Message(to, from, kind, proto, std::move(body));
@@ -119,6 +121,7 @@ class Session final : public TransportUser {
   double tokens_ = 0;  // the frame rate limit's bucket
   int64_t tokens_at_ = 0;
   int64_t last_error_at_ = -1000000;
+  int64_t auth_at_ = 0;  // loop ms the AUTH arrived
   std::vector<std::pair<uint32_t, std::string>> early_;  // frames while ensuring
   std::string user_name_;
 };

@@ -4,26 +4,28 @@
 // milliseconds by design) runs on libuv's thread pool so one login never stalls others.
 #include "name_server.h"
 
+#include <behavior/crypto.h>
+#include <behavior/http_server.h>
+#include <behavior/metrics.h>
+#include <behavior/net_loop.h>
+#include <behavior/redis_client.h>
+#include <behavior/ticket.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <behavior/crypto.h>
-#include <behavior/http_server.h>
-#include <behavior/ticket.h>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "dashboard.h"
-#include <behavior/net_loop.h>
 #include "placement.h"
 #include "play_page.h"
 #include "rate_limiter.h"
-#include <behavior/redis_client.h>
 
 namespace behavior::name_server {
 namespace {
@@ -112,11 +114,19 @@ class NameServer::Impl {
 
   Status start_on_loop() {
     redis_ = std::make_unique<RedisClient>(net_.loop(), cluster_options_.redis(), "name-server");
+    metrics_.gauge_fn("behavior_name_rate_limited_addresses", "Addresses the login rate limit tracks now.", {},
+                      [this] { return double(limiter_.tracked()); });
+    metrics_.gauge_fn("behavior_name_redis_connected", "1 when the name server's Redis connection is up.", {},
+                      [this] { return redis_->connected() ? 1.0 : 0.0; });
     redis_->start();
 
     http_ = std::make_unique<HttpServer>(net_.loop(), options_.limits);
     http_->route_async("POST", "/v1/login", [this](const HttpRequest& r, HttpServer::Respond done) {
-      login(r, std::move(done));
+      const auto t0 = std::chrono::steady_clock::now();
+      login(r, [this, t0, done = std::move(done)](HttpResponse response) {
+        login_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        done(std::move(response));
+      });
     });
     http_->route_async("POST", "/v1/register", [this](const HttpRequest& r, HttpServer::Respond done) {
       register_account(r, std::move(done));
@@ -428,20 +438,14 @@ class NameServer::Impl {
   }
 
   std::string metrics_text() {
-    std::string out;
-    auto line = [&out](std::string_view name, const std::string& labels, uint64_t v) {
-      append_metric(&out, name, labels, v);
-    };
-    for (auto& [result, n] : logins_) line("behavior_name_logins_total", "result=\"" + result + "\"", n);
-    for (auto& [result, n] : registers_) line("behavior_name_registers_total", "result=\"" + result + "\"", n);
-    for (auto& [rule, n] : placements_) line("behavior_name_placements_total", "rule=\"" + rule + "\"", n);
-    line("behavior_name_drains_total", "", drains_);
-    line("behavior_name_rate_limited_addresses", "", limiter_.tracked());
-    line("behavior_name_redis_connected", "", redis_->connected() ? 1 : 0);
     std::map<std::string, uint64_t> kinds;
     for (const auto& n : view_) ++kinds[n.kind];
-    for (auto& [kind, n] : kinds) line("behavior_name_nodes", "kind=\"" + kind + "\"", n);
-    return out + cluster_.metrics_text();
+    for (const auto& kind : known_kinds_) nodes_by_kind_[kind].set(0);  // a kind that is gone shows 0
+    for (auto& [kind, n] : kinds) {
+      nodes_by_kind_[kind].set(double(n));
+      known_kinds_.insert(kind);
+    }
+    return metrics_.text() + cluster_.metrics_text();
   }
 
   Cluster& cluster_;
@@ -458,8 +462,19 @@ class NameServer::Impl {
   std::vector<ClusterNodeInfo> view_;
   std::map<uint16_t, bool> drain_override_;
   std::map<uint16_t, std::pair<int64_t, uint64_t>> gateway_recent_;  // heartbeat → sent since
-  std::map<std::string, uint64_t> logins_, registers_, placements_;
-  uint64_t drains_ = 0;
+  MetricsRegistry metrics_;
+  CounterVec logins_{metrics_, "behavior_name_logins_total", "Logins answered, by result.", "result"};
+  CounterVec registers_{metrics_, "behavior_name_registers_total", "Account registrations answered, by result.",
+                        "result"};
+  CounterVec placements_{metrics_, "behavior_name_placements_total",
+                         "Players placed, by rule (sticky: where their process lives; balanced: by free capacity).",
+                         "rule"};
+  Counter& drains_ = metrics_.counter("behavior_name_drains_total", "Drains and resumes done through the API.");
+  Histogram& login_seconds_ = metrics_.histogram(
+      "behavior_name_login_seconds", "From a login request to its answer (placement, ticket; accounts: PBKDF2).",
+      kLatencyBuckets);
+  GaugeVec nodes_by_kind_{metrics_, "behavior_name_nodes", "Live nodes in the name server's view, by kind.", "kind"};
+  std::set<std::string> known_kinds_;
   std::atomic<int> port_{0};
   std::atomic<bool> running_{false};
 };

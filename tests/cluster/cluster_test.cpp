@@ -1,6 +1,9 @@
 // cluster_test.cpp — the cluster layer with real parts: redis-server, three local_server
 // processes and this test process as a fourth node, talking over s2s on 127.0.0.1.
 #include <atomic>
+#include <cstring>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "cluster_fixture.h"
@@ -200,6 +203,27 @@ TEST_F(Cluster3, MetricsEndpointServesPrometheusText) {
   EXPECT_NE(body.find("behavior_s2s_connections{node=\"1\"}"), std::string::npos);
   EXPECT_NE(body.find("behavior_redis_connected{node=\"1\"} 1"), std::string::npos);
   EXPECT_NE(body.find("behavior_heartbeat_age_seconds"), std::string::npos);
+  // The families every process shows, and the build.
+  EXPECT_NE(body.find("behavior_build_info{version=\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\nprocess_resident_memory_bytes "), std::string::npos) << body;
+  EXPECT_NE(body.find("\nprocess_open_fds "), std::string::npos) << body;
+  EXPECT_NE(body.find("\nprocess_cpu_seconds_total "), std::string::npos) << body;
+  EXPECT_NE(body.find("behavior_remote_call_seconds_bucket{node=\"1\",le=\"+Inf\"}"), std::string::npos) << body;
+  // Every family has HELP and TYPE before its first sample.
+  std::istringstream in(body);
+  std::set<std::string> described;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) described.insert(line.substr(7, line.find(' ', 7) - 7));
+    if (line.empty() || line[0] == '#') continue;
+    std::string name = line.substr(0, line.find_first_of("{ "));
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      if (!described.count(name) && name.size() > std::strlen(suffix) &&
+          name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0) {
+        name.resize(name.size() - std::strlen(suffix));
+      }
+    }
+    EXPECT_TRUE(described.count(name)) << name << " has no # TYPE before it";
+  }
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 
 #include "behavior/http_server.h"
 #include "behavior/inbox.h"
+#include "behavior/metrics.h"
 #include "behavior/net_loop.h"
 #include "behavior/redis_client.h"
 #include "runtime.h"
@@ -39,7 +40,6 @@ namespace {
 constexpr uint64_t kServiceSerial = service::kCluster;
 constexpr int64_t kNameCacheMs = 2000;
 constexpr int64_t kCallTrackMs = 10 * 60 * 1000;
-constexpr const char* kVersion = "0.1.0";
 constexpr uint64_t kLinkExit = 1;
 
 int64_t steady_ms() {
@@ -203,6 +203,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
  private:
   Status start_on_loop() {
+    register_metrics();
     S2sOptions so;
     so.host = options_.s2s_host;
     so.port = options_.s2s_port;
@@ -587,7 +588,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     switch (m->kind()) {
       case Kind::kReply:
         if (auto it = calls_out_.find(from_node); it != calls_out_.end()) {
-          it->second.erase({m->to().raw(), m->request_id()});
+          if (auto call = it->second.find({m->to().raw(), m->request_id()}); call != it->second.end()) {
+            remote_call_seconds_->observe(double(wall_ms() - call->second) / 1000.0);
+            it->second.erase(call);
+          }
         }
         break;
       case Kind::kDown:
@@ -811,54 +815,76 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     rt_.route(Message::error_reply(to.caller, service_pid_, to.request_id, s));
   }
 
-  std::string metrics_on_loop() {
-    NodeStats st = rt_.stats();
-    const S2sStats& s = s2s_->stats();
-    std::string n = "{node=\"" + std::to_string(rt_.node_id()) + "\"}";
-    std::string out;
-    auto metric = [&](const char* name, const char* type, const char* help, double v) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.17g", v);
-      out += std::string(name) + n + " " + buf + "\n";
+  // The node's families, read from the state they describe when scraped (on this loop).
+  void register_metrics() {
+    const Labels node = {{"node", std::to_string(rt_.node_id())}};
+    auto gauge = [&](const char* name, const char* help, std::function<double()> read) {
+      metrics_.gauge_fn(name, help, node, std::move(read));
     };
-    metric("behavior_processes", "gauge", "Processes alive on this node.", double(st.live));
-    metric("behavior_processes_spawned_total", "counter", "Processes started.", double(st.spawned));
-    metric("behavior_processes_exited_total", "counter", "Processes ended.", double(st.exited));
-    metric("behavior_processes_crashed_total", "counter", "Processes ended by an exception.", double(st.crashed));
-    metric("behavior_messages_handled_total", "counter", "Messages handled by routers.", double(st.messages));
-    metric("behavior_messages_dropped_total", "counter", "Messages dropped or refused.", double(st.dropped));
-    metric("behavior_processes_idle_expired_total", "counter", "Processes stopped by model clean.",
-           double(st.idle_expired));
-    metric("behavior_s2s_messages_in_total", "counter", "Envelopes received from other nodes.", double(s.frames_in));
-    metric("behavior_s2s_messages_out_total", "counter", "Envelopes sent to other nodes.", double(s.frames_out));
-    metric("behavior_s2s_bytes_in_total", "counter", "Bytes received on s2s links.", double(s.bytes_in));
-    metric("behavior_s2s_bytes_out_total", "counter", "Bytes written on s2s links.", double(s.bytes_out));
-    metric("behavior_s2s_connections", "gauge", "Open s2s links (both directions).", double(s.connections));
-    metric("behavior_s2s_refused_handshakes_total", "counter", "Peers that did not prove the cluster secret.",
-           double(s.refused_handshakes));
-    metric("behavior_s2s_bad_frames_total", "counter", "Links closed for malformed or oversized frames.",
-           double(s.bad_frames));
-    metric("behavior_s2s_timeouts_total", "counter",
-           "Links closed because the peer went silent (no tick) or a dial or handshake took too long.",
-           double(s.timeouts));
-    size_t pending = 0;
-    for (auto& [node, calls] : calls_out_) pending += calls.size();
-    metric("behavior_remote_calls_pending", "gauge", "Calls to other nodes awaiting a reply.", double(pending));
-    metric("behavior_redis_connected", "gauge", "1 when the Redis connection is up.", redis_->connected() ? 1 : 0);
-    metric("behavior_redis_reconnects_total", "counter", "Redis reconnect attempts.", double(redis_->reconnects()));
-    metric("behavior_heartbeat_age_seconds", "gauge", "Seconds since the last successful heartbeat.",
-           last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1);
-    metric("behavior_heartbeat_failures_total", "counter",
-           "Heartbeats that Redis did not take (down, stalled, or refusing writes).", double(heartbeat_failures_));
-    metric("behavior_cluster_membership_frozen", "gauge",
-           "1 while this node's own heartbeats fail: no peer is declared dead meanwhile.", membership_frozen() ? 1 : 0);
-    metric("behavior_cluster_nodes", "gauge", "Live nodes in this node's view.", double(nodes_.size()));
-    metric("behavior_cluster_nodes_down_total", "counter", "Nodes this node saw go down.", double(nodes_down_));
-    metric("behavior_cluster_fenced_total", "counter",
-           "Times this node found it had been declared dead and dropped its cluster names.", double(fenced_));
+    auto counter = [&](const char* name, const char* help, std::function<double()> read) {
+      metrics_.counter_fn(name, help, node, std::move(read));
+    };
+    gauge("behavior_processes", "Processes alive on this node.", [this] { return double(rt_.stats().live); });
+    counter("behavior_processes_spawned_total", "Processes started.", [this] { return double(rt_.stats().spawned); });
+    counter("behavior_processes_exited_total", "Processes ended.", [this] { return double(rt_.stats().exited); });
+    counter("behavior_processes_crashed_total", "Processes ended by an exception.",
+            [this] { return double(rt_.stats().crashed); });
+    counter("behavior_messages_handled_total", "Messages handled by routers.",
+            [this] { return double(rt_.stats().messages); });
+    counter("behavior_messages_dropped_total", "Messages dropped or refused.",
+            [this] { return double(rt_.stats().dropped); });
+    counter("behavior_processes_idle_expired_total", "Processes stopped by model clean.",
+            [this] { return double(rt_.stats().idle_expired); });
+    counter("behavior_s2s_messages_in_total", "Envelopes received from other nodes.",
+            [this] { return double(s2s_->stats().frames_in); });
+    counter("behavior_s2s_messages_out_total", "Envelopes sent to other nodes.",
+            [this] { return double(s2s_->stats().frames_out); });
+    counter("behavior_s2s_bytes_in_total", "Bytes received on s2s links.",
+            [this] { return double(s2s_->stats().bytes_in); });
+    counter("behavior_s2s_bytes_out_total", "Bytes written on s2s links.",
+            [this] { return double(s2s_->stats().bytes_out); });
+    gauge("behavior_s2s_connections", "Open s2s links (both directions).",
+          [this] { return double(s2s_->stats().connections); });
+    counter("behavior_s2s_refused_handshakes_total", "Peers that did not prove the cluster secret.",
+            [this] { return double(s2s_->stats().refused_handshakes); });
+    counter("behavior_s2s_bad_frames_total", "Links closed for malformed or oversized frames.",
+            [this] { return double(s2s_->stats().bad_frames); });
+    counter("behavior_s2s_timeouts_total",
+            "Links closed because the peer went silent (no tick) or a dial or handshake took too long.",
+            [this] { return double(s2s_->stats().timeouts); });
+    gauge("behavior_remote_calls_pending", "Calls to other nodes awaiting a reply.", [this] {
+      size_t pending = 0;
+      for (auto& [peer, calls] : calls_out_) pending += calls.size();
+      return double(pending);
+    });
+    gauge("behavior_redis_connected", "1 when the Redis connection is up.",
+          [this] { return redis_->connected() ? 1.0 : 0.0; });
+    counter("behavior_redis_reconnects_total", "Redis reconnect attempts.",
+            [this] { return double(redis_->reconnects()); });
+    gauge("behavior_heartbeat_age_seconds", "Seconds since the last successful heartbeat.", [this] {
+      return last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1;
+    });
+    counter("behavior_heartbeat_failures_total",
+            "Heartbeats that Redis did not take (down, stalled, or refusing writes).",
+            [this] { return double(heartbeat_failures_); });
+    gauge("behavior_cluster_membership_frozen",
+          "1 while this node's own heartbeats fail: no peer is declared dead meanwhile.",
+          [this] { return membership_frozen() ? 1.0 : 0.0; });
+    gauge("behavior_cluster_nodes", "Live nodes in this node's view.", [this] { return double(nodes_.size()); });
+    counter("behavior_cluster_nodes_down_total", "Nodes this node saw go down.",
+            [this] { return double(nodes_down_); });
+    counter("behavior_cluster_fenced_total",
+            "Times this node found it had been declared dead and dropped its cluster names.",
+            [this] { return double(fenced_); });
+    remote_call_seconds_ = &metrics_.histogram(
+        "behavior_remote_call_seconds", "Calls to processes on other nodes, from the call leaving to its reply.",
+        kLatencyBuckets, node);
+  }
+
+  std::string metrics_on_loop() {
+    std::string out = metrics_.text();
     if (options_.extra_metrics) out += options_.extra_metrics();
-    return out;
+    return out + common_metrics_text({{"node", std::to_string(rt_.node_id())}, {"kind", options_.kind}});
   }
 
   Runtime& rt_;
@@ -905,6 +931,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   uint64_t heartbeat_failures_ = 0;
   uint64_t nodes_down_ = 0;
   uint64_t fenced_ = 0;
+  MetricsRegistry metrics_;
+  Histogram* remote_call_seconds_ = nullptr;
 };
 
 }  // namespace behavior::detail

@@ -26,13 +26,6 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;
 };
 
-// One Prometheus text line: `name{labels} value` (labels without braces; "" for none).
-inline void append_metric(std::string* out, std::string_view name, std::string_view labels, uint64_t value) {
-  out->append(name);
-  if (!labels.empty()) out->append("{").append(labels).append("}");
-  out->append(" ").append(std::to_string(value)).append("\n");
-}
-
 struct HttpLimits {
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 64 * 1024;
