@@ -31,6 +31,7 @@
 #include "behavior/metrics.h"
 #include "behavior/net_loop.h"
 #include "behavior/redis_client.h"
+#include "remote_tracker.h"
 #include "runtime.h"
 #include "s2s.h"
 
@@ -39,8 +40,6 @@ namespace {
 
 constexpr uint64_t kServiceSerial = service::kCluster;
 constexpr int64_t kNameCacheMs = 2000;
-constexpr int64_t kCallTrackMs = 10 * 60 * 1000;
-constexpr uint64_t kLinkExit = 1;
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -106,24 +105,6 @@ Pid parse_dir_value(const std::string& v) {
   if (colon == std::string::npos) return Pid();
   return Pid::from_raw(std::strtoull(v.c_str() + colon + 1, nullptr, 10));
 }
-
-// A monitor or link from a process here to one on another node (ref 0 for a link). Kept in
-// a hash set per node: a gateway holds one monitor per connection, and forgetting one (each
-// disconnect) must not scan them all.
-struct RemoteWatch {
-  Pid local;
-  Pid remote;
-  uint64_t ref;
-  bool link;
-  bool operator==(const RemoteWatch&) const = default;
-};
-struct RemoteWatchHash {
-  size_t operator()(const RemoteWatch& w) const {
-    uint64_t h = w.local.raw() * 0x9E3779B97F4A7C15ull ^ w.remote.raw();
-    h = (h ^ (h >> 31)) * 0xBF58476D1CE4E5B9ull ^ w.ref ^ (w.link ? 1 : 0);
-    return static_cast<size_t>(h ^ (h >> 29));
-  }
-};
 
 }  // namespace
 
@@ -341,7 +322,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       }
     });
     refresh();
-    prune_calls(now);
+    remote_.prune(now);
   }
 
   void refresh() {
@@ -487,34 +468,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     spdlog::warn("cluster: node {} is down: {}", id, why);
     Status down = Status::unavailable("node " + std::to_string(id) + " is down");
     s2s_->drop_peer(id, down);
-    // Pending calls to it fail now instead of timing out.
-    if (auto it = calls_out_.find(id); it != calls_out_.end()) {
-      for (auto& [key, sent] : it->second) {
-        rt_.route(Message::error_reply(Pid::from_raw(key.first), Pid(), key.second, down));
-      }
-      calls_out_.erase(it);
-    }
-    // Monitors and links on its processes fire.
-    if (auto it = watches_.find(id); it != watches_.end()) {
-      for (auto& w : it->second) {
-        if (w.link) {
-          rt_.send(w.remote, w.local, Kind::kExit, 0, Body::bytes(std::string("noconnection")), kLinkExit);
-        } else {
-          rt_.send(w.remote, w.local, Kind::kDown, 0, Body::bytes(std::string("noconnection")), w.ref);
-        }
-      }
-      watches_.erase(it);
-    }
+    remote_.node_down(id, down);  // its pending calls fail now, monitors and links on it fire
     for (auto it = name_cache_.begin(); it != name_cache_.end();) {
       it = it->second.first.node() == id ? name_cache_.erase(it) : std::next(it);
-    }
-  }
-
-  void prune_calls(int64_t now) {
-    for (auto& [node, calls] : calls_out_) {
-      for (auto it = calls.begin(); it != calls.end();) {
-        it = now - it->second > kCallTrackMs ? calls.erase(it) : std::next(it);
-      }
     }
   }
 
@@ -544,39 +500,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
         refresh();
         continue;
       }
-      track_outbound(*m, node, now);
+      remote_.outbound(*m, node, now);
       s2s_->send(node, it->second.s2s, m);
     }
     s2s_->flush();
-  }
-
-  void track_outbound(const Message& m, uint16_t node, int64_t now) {
-    switch (m.kind()) {
-      case Kind::kCall:
-        if (m.from().valid()) calls_out_[node][{m.from().raw(), m.request_id()}] = now;
-        break;
-      case Kind::kMonitor:
-        watches_[node].insert({m.from(), m.to(), m.request_id(), false});
-        break;
-      case Kind::kLink:
-        watches_[node].insert({m.from(), m.to(), 0, true});
-        break;
-      case Kind::kDemonitor:
-        forget_watch(node, m.from(), m.to(), false, m.request_id());
-        break;
-      case Kind::kUnlink:
-      case Kind::kExit:
-        forget_watch(node, m.from(), m.to(), true, 0);
-        break;
-      default:
-        break;
-    }
-  }
-
-  void forget_watch(uint16_t node, Pid local, Pid remote, bool link, uint64_t ref) {
-    auto it = watches_.find(node);
-    if (it == watches_.end()) return;
-    it->second.erase(RemoteWatch{local, remote, link ? 0 : ref, link});
   }
 
   void on_inbound(MessagePtr m, uint16_t from_node) {
@@ -585,24 +512,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       rt_.count_dropped();
       return;
     }
-    switch (m->kind()) {
-      case Kind::kReply:
-        if (auto it = calls_out_.find(from_node); it != calls_out_.end()) {
-          if (auto call = it->second.find({m->to().raw(), m->request_id()}); call != it->second.end()) {
-            remote_call_seconds_->observe(double(wall_ms() - call->second) / 1000.0);
-            it->second.erase(call);
-          }
-        }
-        break;
-      case Kind::kDown:
-        forget_watch(from_node, m->to(), m->from(), false, m->request_id());
-        break;
-      case Kind::kExit:
-        if (m->request_id() == kLinkExit) forget_watch(from_node, m->to(), m->from(), true, 0);
-        break;
-      default:
-        break;
-    }
+    remote_.inbound(*m, from_node);
     rt_.route(m.release());
   }
 
@@ -852,11 +762,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     counter("behavior_s2s_timeouts_total",
             "Links closed because the peer went silent (no tick) or a dial or handshake took too long.",
             [this] { return double(s2s_->stats().timeouts); });
-    gauge("behavior_remote_calls_pending", "Calls to other nodes awaiting a reply.", [this] {
-      size_t pending = 0;
-      for (auto& [peer, calls] : calls_out_) pending += calls.size();
-      return double(pending);
-    });
+    gauge("behavior_remote_calls_pending", "Calls to other nodes awaiting a reply.",
+          [this] { return double(remote_.pending_calls()); });
     gauge("behavior_redis_connected", "1 when the Redis connection is up.",
           [this] { return redis_->connected() ? 1.0 : 0.0; });
     counter("behavior_redis_reconnects_total", "Redis reconnect attempts.",
@@ -876,9 +783,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     counter("behavior_cluster_fenced_total",
             "Times this node found it had been declared dead and dropped its cluster names.",
             [this] { return double(fenced_); });
-    remote_call_seconds_ = &metrics_.histogram(
+    remote_.set_call_histogram(&metrics_.histogram(
         "behavior_remote_call_seconds", "Calls to processes on other nodes, from the call leaving to its reply.",
-        kLatencyBuckets, node);
+        kLatencyBuckets, node));
   }
 
   std::string metrics_on_loop() {
@@ -923,8 +830,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::unordered_map<std::string, Pid> claimed_;
   std::unordered_map<std::string, std::vector<ReplyTo>> ensures_;
   std::vector<std::pair<std::string, Pid>> releases_;
-  std::map<uint16_t, std::map<std::pair<uint64_t, uint64_t>, int64_t>> calls_out_;
-  std::map<uint16_t, std::unordered_set<RemoteWatch, RemoteWatchHash>> watches_;
+  RemoteTracker remote_{rt_};  // calls and watches on other nodes
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;
   int64_t heartbeat_trouble_ms_ = 0;  // steady ms of the last heartbeat Redis did not take
@@ -932,7 +838,6 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   uint64_t nodes_down_ = 0;
   uint64_t fenced_ = 0;
   MetricsRegistry metrics_;
-  Histogram* remote_call_seconds_ = nullptr;
 };
 
 }  // namespace behavior::detail
