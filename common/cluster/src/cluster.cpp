@@ -31,6 +31,7 @@
 #include "behavior/metrics.h"
 #include "behavior/net_loop.h"
 #include "behavior/redis_client.h"
+#include "directory.h"
 #include "remote_tracker.h"
 #include "runtime.h"
 #include "s2s.h"
@@ -39,7 +40,6 @@ namespace behavior::detail {
 namespace {
 
 constexpr uint64_t kServiceSerial = service::kCluster;
-constexpr int64_t kNameCacheMs = 2000;
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -63,23 +63,6 @@ local fenced = redis.call('DEL', KEYS[4])
 return 1 + draining + 10 * fenced
 )lua";
 
-const char* kClaimScript = R"lua(
-local cur = redis.call('GET', KEYS[1])
-if cur then return cur end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-return ARGV[1]
-)lua";
-
-const char* kReleaseScript = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 1
-end
-return 0
-)lua";
-
 const char* kCleanupScript = R"lua(
 if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local names = redis.call('SMEMBERS', KEYS[2])
@@ -97,14 +80,6 @@ if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
 end
 return #names
 )lua";
-
-std::string dir_value(Pid pid) { return std::to_string(pid.node()) + ":" + std::to_string(pid.raw()); }
-
-Pid parse_dir_value(const std::string& v) {
-  auto colon = v.find(':');
-  if (colon == std::string::npos) return Pid();
-  return Pid::from_raw(std::strtoull(v.c_str() + colon + 1, nullptr, 10));
-}
 
 }  // namespace
 
@@ -154,11 +129,11 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     return {};
   }
   Status route_named(std::string name, Message* m) override {
-    net_.post([this, name = std::move(name), m] { resolve_and_route(name, m); });
+    net_.post([this, name = std::move(name), m] { directory_.route_named(name, m); });
     return {};
   }
   void name_released(const std::string& name, Pid pid) override {
-    net_.post([this, name, pid] { release_name(name, pid); });
+    net_.post([this, name, pid] { directory_.released(name, pid); });
   }
   void before_shutdown() override { stop(); }
   // Endpoint: the cluster service; any thread.
@@ -208,11 +183,12 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     }
     const RedisOptions ro = options_.redis();
     redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "directory");
+    directory_.set_redis(redis_.get());
     sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
     redis_->on_connected([this] {
       redis_connected_ = true;
       heartbeat();
-      republish();
+      directory_.republish();
     });
     sub_->subscribe(key("events"), [this](std::string_view msg) { on_event(msg); });
     redis_->start();
@@ -233,10 +209,6 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (http_) http_->stop();
     if (redis_) redis_->stop();
     if (sub_) sub_->stop();
-    for (auto& [name, msgs] : lookups_) {
-      for (Message* m : msgs) delete m;
-    }
-    lookups_.clear();
     for (auto& h : unknown_) delete h.m;
     unknown_.clear();
   }
@@ -443,18 +415,13 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     ++fenced_;
     spdlog::error("cluster: this node was declared dead while it could not heartbeat; stopping its {} "
                   "processes with cluster names and dropping its links to other nodes",
-                  claimed_.size());
+                  directory_.held());
     std::vector<uint16_t> peers;
     for (auto& [id, info] : nodes_) {
       if (id != rt_.node_id()) peers.push_back(id);
     }
     for (uint16_t id : peers) node_down(id, "this node was declared dead");
-    auto names = std::move(claimed_);
-    claimed_.clear();
-    for (auto& [name, pid] : names) {
-      rt_.names().unregister(name, pid);  // the next lookup asks the directory
-      rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string(reason::kKill)));
-    }
+    directory_.drop_all();
   }
 
   void node_down(uint16_t id, const std::string& why) {
@@ -469,9 +436,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     Status down = Status::unavailable("node " + std::to_string(id) + " is down");
     s2s_->drop_peer(id, down);
     remote_.node_down(id, down);  // its pending calls fail now, monitors and links on it fire
-    for (auto it = name_cache_.begin(); it != name_cache_.end();) {
-      it = it->second.first.node() == id ? name_cache_.erase(it) : std::next(it);
-    }
+    directory_.node_down(id);  // names cached there are asked again
   }
 
   // --- messages to and from other nodes ----------------------------------------------------
@@ -518,67 +483,17 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   // --- the directory ---------------------------------------------------------------------
 
-  void resolve_and_route(const std::string& name, Message* m) {
-    if (auto pid = rt_.names().lookup(name)) {
-      m->set_to(*pid);
-      rt_.route(m);
-      return;
-    }
-    auto c = name_cache_.find(name);
-    if (c != name_cache_.end() && wall_ms() < c->second.second) {
-      m->set_to(c->second.first);
-      rt_.route(m);
-      return;
-    }
-    auto& waiting = lookups_[name];
-    waiting.push_back(m);
-    if (waiting.size() > 1) return;  // a lookup is already on its way
-    lookup_name(name, [this, name](Result<Pid> where) {
-      auto msgs = std::move(lookups_[name]);
-      lookups_.erase(name);
-      for (Message* msg : msgs) {
-        if (where.ok()) {
-          msg->set_to(*where);
-          rt_.route(msg);
-        } else {
-          rt_.bounce(msg, where.status());
-        }
-      }
-    });
-  }
-
-  void lookup_name(const std::string& name, std::function<void(Result<Pid>)> done) {
-    if (!redis_->connected()) {
-      done(Status::unavailable("the directory is unavailable (Redis is down)"));
-      return;
-    }
-    redis_->command({"GET", key("dir:" + name)}, [this, name, done = std::move(done)](redisReply* r) {
-      if (!r) {
-        done(Status::unavailable("the directory is unavailable (Redis is down)"));
-        return;
-      }
-      if (r->type != REDIS_REPLY_STRING) {
-        done(Status::not_found("no process named " + name));
-        return;
-      }
-      Pid pid = parse_dir_value(reply_string(r));
-      if (!pid.valid()) {
-        done(Status::not_found("no process named " + name));
-        return;
-      }
-      if (pid.node() != rt_.node_id() && !nodes_.count(pid.node())) {
-        done(Status::unavailable("process " + name + " lived on node " + std::to_string(pid.node()) +
-                                 ", which is down"));
-        return;
-      }
-      name_cache_[name] = {pid, wall_ms() + kNameCacheMs};
-      done(pid);
-    });
-  }
-
+  // The cluster service (service::kCluster): ensure and lookup calls from any node.
   void serve(MessagePtr m) {
     if (m->kind() != Kind::kCall) return;
     ReplyTo to = m->reply_to();
+    auto answer = [this, to, proto_id = m->proto_id()](Result<Pid> where) {
+      if (where.ok()) {
+        reply(to, proto_id, *where);
+      } else {
+        reply_error(to, where.status());
+      }
+    };
     try {
       if (m->proto_id() == proto::kEnsure) {
         auto& req = m->as<JsonMap>();
@@ -588,131 +503,16 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
           reply_error(to, Status::invalid_argument("ensure needs a name and a kind"));
           return;
         }
-        ensure_local(*name, *kind, Pid::from_raw(static_cast<uint64_t>(req.get_int("writer").value_or(0))), to);
+        directory_.ensure(*name, *kind, Pid::from_raw(static_cast<uint64_t>(req.get_int("writer").value_or(0))),
+                          answer);
       } else if (m->proto_id() == proto::kLookup) {
-        std::string name(m->body().raw());
-        if (auto pid = rt_.names().lookup(name)) {
-          reply(to, proto::kLookup, *pid);
-          return;
-        }
-        lookup_name(name, [this, to](Result<Pid> where) {
-          if (where.ok()) {
-            reply(to, proto::kLookup, *where);
-          } else {
-            reply_error(to, where.status());
-          }
-        });
+        directory_.lookup(std::string(m->body().raw()), answer);
       } else {
         reply_error(to, Status::invalid_argument("unknown cluster request"));
       }
     } catch (const std::exception& e) {
       reply_error(to, Status::invalid_argument(std::string("bad cluster request: ") + e.what()));
     }
-  }
-
-  void ensure_local(const std::string& name, const std::string& kind, Pid writer, ReplyTo to) {
-    if (auto it = ensures_.find(name); it != ensures_.end()) {
-      it->second.push_back(to);  // an activation of this name is under way here
-      return;
-    }
-    if (auto pid = rt_.names().lookup(name)) {
-      reply(to, proto::kEnsure, *pid);
-      return;
-    }
-    const KindEntry* k = rt_.kind(kind);
-    if (!k) {
-      reply_error(to, Status::not_found("unknown process kind " + kind));
-      return;
-    }
-    if (!redis_->connected()) {
-      reply_error(to, Status::unavailable("the directory is unavailable (Redis is down)"));
-      return;
-    }
-    SpawnOptions o = k->spawn_options(name, kind, writer);
-    o.held = true;  // exists (so messages can queue), starts only if the claim is ours
-    Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
-    if (!spawned.ok()) {
-      if (auto pid = rt_.names().lookup(name)) {
-        reply(to, proto::kEnsure, *pid);
-      } else {
-        reply_error(to, spawned.status());
-      }
-      return;
-    }
-    ensures_[name].push_back(to);
-    claim(name, *spawned, true);
-  }
-
-  // Claims `name` for our `pid`; when `activating`, starts or discards the held process.
-  void claim(const std::string& name, Pid pid, bool activating, int attempt = 0) {
-    redis_->command(
-        {"EVAL", kClaimScript, "2", key("dir:" + name), names_key(rt_.node_id()), dir_value(pid), name},
-        [this, name, pid, activating, attempt](redisReply* r) {
-          Pid owner = r && r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
-          if (owner.valid() && owner != pid && owner.node() != rt_.node_id() && !nodes_.count(owner.node()) &&
-              attempt == 0) {
-            // The owner's node is gone but not yet cleaned up: clean it, then claim again.
-            cleanup_node(owner.node(), false, [this, name, pid, activating] { claim(name, pid, activating, 1); });
-            return;
-          }
-          finish_claim(name, pid, activating, owner);
-        });
-  }
-
-  void finish_claim(const std::string& name, Pid pid, bool activating, Pid owner) {
-    std::vector<ReplyTo> waiters;
-    if (activating) {
-      waiters = std::move(ensures_[name]);
-      ensures_.erase(name);
-    }
-    if (owner == pid) {
-      claimed_[name] = pid;
-      if (activating) rt_.release(pid, true);
-      for (auto& w : waiters) reply(w, proto::kEnsure, pid);
-      return;
-    }
-    if (activating) {
-      // Drop the held process's local name now: the next ensure must not find it while its
-      // discard is still on the way to its worker.
-      rt_.names().unregister(name, pid);
-      rt_.release(pid, false);
-    } else if (owner.valid()) {
-      // Republishing after a Redis restart found the name taken: ours must go.
-      spdlog::error("cluster: name {} is now owned by {}; stopping our {}", name, owner.to_string(), pid.to_string());
-      claimed_.erase(name);
-      rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string("name_conflict")));
-    }
-    for (auto& w : waiters) {
-      if (owner.valid()) {
-        name_cache_[name] = {owner, wall_ms() + kNameCacheMs};
-        reply(w, proto::kEnsure, owner);
-      } else {
-        reply_error(w, Status::unavailable("the directory is unavailable (Redis is down)"));
-      }
-    }
-  }
-
-  void release_name(const std::string& name, Pid pid) {
-    auto it = claimed_.find(name);
-    if (it == claimed_.end() || it->second != pid) return;  // a node-local name
-    claimed_.erase(it);
-    if (!redis_->connected()) {
-      releases_.emplace_back(name, pid);
-      return;
-    }
-    redis_->command({"EVAL", kReleaseScript, "2", key("dir:" + name), names_key(rt_.node_id()), dir_value(pid), name},
-                    {});
-  }
-
-  void republish() {
-    for (auto& [name, pid] : releases_) {
-      redis_->command({"EVAL", kReleaseScript, "2", key("dir:" + name), names_key(rt_.node_id()), dir_value(pid), name},
-                      {});
-    }
-    releases_.clear();
-    auto names = claimed_;
-    for (auto& [name, pid] : names) claim(name, pid, false);
-    if (!names.empty()) spdlog::info("cluster: republished {} directory names", names.size());
   }
 
   void reply(ReplyTo to, uint32_t proto_id, Body body) {
@@ -825,11 +625,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::vector<Held> unknown_;  // messages for nodes not (yet) in our view
   static constexpr size_t kKeptOutbound = 64 * 1024;
   std::vector<Message*> outbound_;  // on_outbound's buffer, reused
-  std::unordered_map<std::string, std::pair<Pid, int64_t>> name_cache_;
-  std::unordered_map<std::string, std::vector<Message*>> lookups_;
-  std::unordered_map<std::string, Pid> claimed_;
-  std::unordered_map<std::string, std::vector<ReplyTo>> ensures_;
-  std::vector<std::pair<std::string, Pid>> releases_;
+  Directory directory_{rt_, options_.prefix,
+                      {[this](uint16_t node) { return nodes_.count(node) > 0; },
+                       [this](uint16_t node, std::function<void()> done) { cleanup_node(node, false, std::move(done)); }}};
   RemoteTracker remote_{rt_};  // calls and watches on other nodes
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;

@@ -1,0 +1,239 @@
+// directory.cpp — see directory.h.
+#include "directory.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "runtime.h"
+
+namespace behavior::detail {
+namespace {
+
+constexpr int64_t kNameCacheMs = 2000;
+
+// Sets the name only if nobody holds it, and lists it among the node's names (for the
+// cleanup when the node dies); returns whoever holds it now.
+const char* kClaimScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return ARGV[1]
+)lua";
+
+// Removes the name only if it is still this holder's.
+const char* kReleaseScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
+std::string dir_value(Pid pid) { return std::to_string(pid.node()) + ":" + std::to_string(pid.raw()); }
+
+Pid parse_dir_value(const std::string& v) {
+  auto colon = v.find(':');
+  if (colon == std::string::npos) return Pid();
+  return Pid::from_raw(std::strtoull(v.c_str() + colon + 1, nullptr, 10));
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status directory_down() { return Status::unavailable("the directory is unavailable (Redis is down)"); }
+
+}  // namespace
+
+Directory::Directory(Runtime& rt, std::string prefix, Hooks hooks)
+    : rt_(rt), prefix_(std::move(prefix)), hooks_(std::move(hooks)) {}
+
+Directory::~Directory() {
+  for (auto& [name, msgs] : lookups_) {
+    for (Message* m : msgs) delete m;
+  }
+}
+
+std::string Directory::names_key() const { return prefix_ + "node:" + std::to_string(rt_.node_id()) + ":names"; }
+
+void Directory::route_named(const std::string& name, Message* m) {
+  if (auto pid = rt_.names().lookup(name)) {
+    m->set_to(*pid);
+    rt_.route(m);
+    return;
+  }
+  auto c = cache_.find(name);
+  if (c != cache_.end() && wall_ms() < c->second.second) {
+    m->set_to(c->second.first);
+    rt_.route(m);
+    return;
+  }
+  auto& waiting = lookups_[name];
+  waiting.push_back(m);
+  if (waiting.size() > 1) return;  // a lookup is already on its way
+  lookup(name, [this, name](Result<Pid> where) {
+    auto msgs = std::move(lookups_[name]);
+    lookups_.erase(name);
+    for (Message* msg : msgs) {
+      if (where.ok()) {
+        msg->set_to(*where);
+        rt_.route(msg);
+      } else {
+        rt_.bounce(msg, where.status());
+      }
+    }
+  });
+}
+
+void Directory::lookup(const std::string& name, Done done) {
+  if (auto pid = rt_.names().lookup(name)) {
+    done(*pid);
+    return;
+  }
+  if (!redis_ || !redis_->connected()) {
+    done(directory_down());
+    return;
+  }
+  redis_->command({"GET", dir_key(name)}, [this, name, done = std::move(done)](redisReply* r) {
+    if (!r) {
+      done(directory_down());
+      return;
+    }
+    Pid pid = r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
+    if (!pid.valid()) {
+      done(Status::not_found("no process named " + name));
+      return;
+    }
+    if (pid.node() != rt_.node_id() && !hooks_.node_live(pid.node())) {
+      done(Status::unavailable("process " + name + " lived on node " + std::to_string(pid.node()) + ", which is down"));
+      return;
+    }
+    cache_[name] = {pid, wall_ms() + kNameCacheMs};
+    done(pid);
+  });
+}
+
+void Directory::ensure(const std::string& name, const std::string& kind, Pid writer, Done done) {
+  if (auto it = ensures_.find(name); it != ensures_.end()) {
+    it->second.push_back(std::move(done));  // an activation of this name is under way here
+    return;
+  }
+  if (auto pid = rt_.names().lookup(name)) {
+    done(*pid);
+    return;
+  }
+  const KindEntry* k = rt_.kind(kind);
+  if (!k) {
+    done(Status::not_found("unknown process kind " + kind));
+    return;
+  }
+  if (!redis_ || !redis_->connected()) {
+    done(directory_down());
+    return;
+  }
+  SpawnOptions o = k->spawn_options(name, kind, writer);
+  o.held = true;  // exists (so messages can queue), starts only if the claim is ours
+  Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
+  if (!spawned.ok()) {
+    if (auto pid = rt_.names().lookup(name)) {
+      done(*pid);
+    } else {
+      done(spawned.status());
+    }
+    return;
+  }
+  ensures_[name].push_back(std::move(done));
+  claim(name, *spawned, true);
+}
+
+// Claims `name` for our `pid`; when `activating`, starts or discards the held process.
+void Directory::claim(const std::string& name, Pid pid, bool activating, int attempt) {
+  redis_->command({"EVAL", kClaimScript, "2", dir_key(name), names_key(), dir_value(pid), name},
+                  [this, name, pid, activating, attempt](redisReply* r) {
+                    Pid owner = r && r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
+                    if (owner.valid() && owner != pid && owner.node() != rt_.node_id() &&
+                        !hooks_.node_live(owner.node()) && attempt == 0) {
+                      // The owner's node is gone but not yet cleaned up: clean it, then claim again.
+                      hooks_.cleanup_node(owner.node(),
+                                          [this, name, pid, activating] { claim(name, pid, activating, 1); });
+                      return;
+                    }
+                    finish_claim(name, pid, activating, owner);
+                  });
+}
+
+void Directory::finish_claim(const std::string& name, Pid pid, bool activating, Pid owner) {
+  std::vector<Done> waiters;
+  if (activating) {
+    waiters = std::move(ensures_[name]);
+    ensures_.erase(name);
+  }
+  if (owner == pid) {
+    claimed_[name] = pid;
+    if (activating) rt_.release(pid, true);
+    for (auto& w : waiters) w(pid);
+    return;
+  }
+  if (activating) {
+    // Drop the held process's local name now: the next ensure must not find it while its
+    // discard is still on the way to its worker.
+    rt_.names().unregister(name, pid);
+    rt_.release(pid, false);
+  } else if (owner.valid()) {
+    // Republishing after a Redis restart found the name taken: ours must go.
+    spdlog::error("cluster: name {} is now owned by {}; stopping our {}", name, owner.to_string(), pid.to_string());
+    claimed_.erase(name);
+    rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string("name_conflict")));
+  }
+  for (auto& w : waiters) {
+    if (owner.valid()) {
+      cache_[name] = {owner, wall_ms() + kNameCacheMs};
+      w(owner);
+    } else {
+      w(directory_down());
+    }
+  }
+}
+
+void Directory::released(const std::string& name, Pid pid) {
+  auto it = claimed_.find(name);
+  if (it == claimed_.end() || it->second != pid) return;  // a node-local name
+  claimed_.erase(it);
+  if (!redis_ || !redis_->connected()) {
+    releases_.emplace_back(name, pid);
+    return;
+  }
+  redis_->command({"EVAL", kReleaseScript, "2", dir_key(name), names_key(), dir_value(pid), name}, {});
+}
+
+void Directory::republish() {
+  for (auto& [name, pid] : releases_) {
+    redis_->command({"EVAL", kReleaseScript, "2", dir_key(name), names_key(), dir_value(pid), name}, {});
+  }
+  releases_.clear();
+  auto names = claimed_;
+  for (auto& [name, pid] : names) claim(name, pid, false);
+  if (!names.empty()) spdlog::info("cluster: republished {} directory names", names.size());
+}
+
+void Directory::node_down(uint16_t node) {
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    it = it->second.first.node() == node ? cache_.erase(it) : std::next(it);
+  }
+}
+
+void Directory::drop_all() {
+  auto names = std::move(claimed_);
+  claimed_.clear();
+  for (auto& [name, pid] : names) {
+    rt_.names().unregister(name, pid);  // the next lookup asks the directory
+    rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string(reason::kKill)));
+  }
+}
+
+}  // namespace behavior::detail

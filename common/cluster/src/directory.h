@@ -1,0 +1,73 @@
+// directory.h — the cluster's names: where each cluster-visible process lives (Redis key
+// <prefix>dir:<name> = "<node>:<pid>"), each name activated at most once in the whole
+// cluster, lookups with a short cache, releases when a process ends, and republishing what
+// this node holds after Redis lost it. Network loop only.
+//
+// Activation (ensure): the process is spawned *held* (it exists and queues messages, but
+// has not started), then a Lua script claims the name only if it is free. Ours: the process
+// starts. Another node's: ours is discarded unstarted and the caller gets the owner. So two
+// nodes racing for one name never both run it.
+#pragma once
+
+#include <behavior/cluster.h>
+#include <behavior/redis_client.h>
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace behavior::detail {
+
+class Runtime;
+
+class Directory {
+ public:
+  using Done = std::function<void(Result<Pid>)>;
+  struct Hooks {
+    std::function<bool(uint16_t node)> node_live;  // in this node's view of the cluster
+    // Removes a dead node's names and registration from Redis, then calls `done`.
+    std::function<void(uint16_t node, std::function<void()> done)> cleanup_node;
+  };
+
+  Directory(Runtime& rt, std::string prefix, Hooks hooks);
+  ~Directory();  // frees the messages still waiting for a lookup
+  void set_redis(RedisClient* redis) { redis_ = redis; }
+
+  // Delivers m to the process named `name`: here, in the cache, or where Redis says; a name
+  // nobody holds bounces m.
+  void route_named(const std::string& name, Message* m);
+  void lookup(const std::string& name, Done done);
+  // The process named `name` (of `kind`, written to by `writer`), activated here unless it
+  // lives somewhere already.
+  void ensure(const std::string& name, const std::string& kind, Pid writer, Done done);
+  // A local process holding a cluster name ended.
+  void released(const std::string& name, Pid pid);
+  // After a Redis (re)connect: the releases missed meanwhile, then every name held here.
+  void republish();
+  // `node` is down: names cached there are asked again.
+  void node_down(uint16_t node);
+  // This node was declared dead (fencing): its names belong to nobody now; the processes
+  // that held them are killed.
+  void drop_all();
+  size_t held() const { return claimed_.size(); }
+
+ private:
+  std::string dir_key(const std::string& name) const { return prefix_ + "dir:" + name; }
+  std::string names_key() const;
+  void claim(const std::string& name, Pid pid, bool activating, int attempt = 0);
+  void finish_claim(const std::string& name, Pid pid, bool activating, Pid owner);
+
+  Runtime& rt_;
+  std::string prefix_;
+  Hooks hooks_;
+  RedisClient* redis_ = nullptr;
+  std::unordered_map<std::string, std::pair<Pid, int64_t>> cache_;  // name → (pid, wall ms valid until)
+  std::unordered_map<std::string, std::vector<Message*>> lookups_;   // messages waiting for a lookup
+  std::unordered_map<std::string, Pid> claimed_;                     // the names this node holds
+  std::unordered_map<std::string, std::vector<Done>> ensures_;       // activations under way
+  std::vector<std::pair<std::string, Pid>> releases_;                // missed while Redis was away
+};
+
+}  // namespace behavior::detail
