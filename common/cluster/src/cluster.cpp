@@ -1,4 +1,12 @@
-// cluster.cpp — the cluster layer on the node's network thread (see cluster.h).
+// cluster.cpp — the cluster layer on the node's network thread (see cluster.h): the wiring
+// of its concerns, each in a file of its own:
+//   membership.cpp      this node's registration and heartbeat, the view of the others,
+//                       death, cleanup and fencing
+//   directory.cpp       cluster-wide names: activation once, lookups, releases, republishing
+//   remote_tracker.cpp  calls and watches on other nodes, answered when a node goes down
+//   s2s.cpp             the links to other nodes (handshake, framing, keepalive)
+// Here: start and stop, messages leaving for other nodes (route_out) and arriving from them
+// (on_inbound), the cluster service's calls (ensure, lookup), and the node's metrics.
 //
 // Redis keys (prefix P, default "behavior:"):
 //   P node:<id>        hash: id kind s2s metrics version capacity live load started_ms
@@ -8,10 +16,8 @@
 //   P nodes            zset: node id → last heartbeat (ms); the list of members
 //   P node:<id>:names  set: the directory names that node owns (for cleanup)
 //   P dir:<name>       string "<node>:<pid>": where a cluster-wide name lives (claimed once)
+//   P dead:<id>        string: set by the cleanup of a dead node, taken by its next heartbeat
 //   P events           pub/sub channel: "up <id>", "down <id>"
-// A node whose hash expired is dead: any node that notices runs the cleanup script, which
-// removes its directory entries, names set and zset entry in one step and publishes "down".
-// Pub/sub only makes that faster; a lost subscription still converges through the TTL.
 #include "behavior/cluster.h"
 
 #include <rapidjson/stringbuffer.h>
@@ -32,6 +38,7 @@
 #include "behavior/net_loop.h"
 #include "behavior/redis_client.h"
 #include "directory.h"
+#include "membership.h"
 #include "remote_tracker.h"
 #include "runtime.h"
 #include "s2s.h"
@@ -41,45 +48,11 @@ namespace {
 
 constexpr uint64_t kServiceSerial = service::kCluster;
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-const char* kRegisterScript = R"lua(
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-local draining = redis.call('EXISTS', KEYS[3])
-redis.call('HSET', KEYS[1], 'draining', tostring(draining))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-local fenced = redis.call('DEL', KEYS[4])
-return 1 + draining + 10 * fenced
-)lua";
-
-const char* kCleanupScript = R"lua(
-if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-local names = redis.call('SMEMBERS', KEYS[2])
-local prefix = ARGV[1] .. ':'
-for _, n in ipairs(names) do
-  local k = ARGV[2] .. n
-  local v = redis.call('GET', k)
-  if v and string.sub(v, 1, #prefix) == prefix then redis.call('DEL', k) end
-end
-redis.call('DEL', KEYS[2])
-redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[4], '1', 'PX', '604800000')
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
-  redis.call('PUBLISH', ARGV[3], 'down ' .. ARGV[1])
-end
-return #names
-)lua";
 
 }  // namespace
 
@@ -94,7 +67,6 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   Status start() {
     if (options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
     if (!rt_.running()) return Status::invalid_argument("start the node before the cluster");
-    started_ms_ = wall_ms();
     service_pid_ = Pid(rt_.node_id(), Pid::kExternalShard, kServiceSerial);
     if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
     rt_.add_endpoint(this, kServiceSerial);
@@ -117,7 +89,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
         left->set_value();
         return;
       }
-      cleanup_node(rt_.node_id(), true, [left] { left->set_value(); });
+      membership_.cleanup_node(rt_.node_id(), true, [left] { left->set_value(); });
     });
     left->get_future().wait_for(std::chrono::seconds(2));
     net_.stop([this] { stop_on_loop(); });
@@ -143,13 +115,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   int s2s_port() const { return s2s_port_; }
   int metrics_port() const { return metrics_port_; }
-  bool redis_connected() const { return redis_connected_; }
-  std::vector<ClusterNodeInfo> view() const {
-    std::lock_guard lock(view_mu_);
-    std::vector<ClusterNodeInfo> out;
-    for (auto& [id, n] : view_) out.push_back(n);
-    return out;
-  }
+  bool redis_connected() const { return membership_.redis_connected(); }
+  std::vector<ClusterNodeInfo> view() const { return membership_.view(); }
   std::string metrics_text() {
     if (!running_) return "";  // the loop may be gone with the workers
     std::promise<std::string> p;
@@ -185,12 +152,15 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "directory");
     directory_.set_redis(redis_.get());
     sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
+    membership_.set_redis(redis_.get());
+    membership_.set_addresses(
+        options_.s2s_host + ":" + std::to_string(s2s_port_.load()),
+        metrics_port_ >= 0 ? options_.metrics_host + ":" + std::to_string(metrics_port_.load()) : "");
     redis_->on_connected([this] {
-      redis_connected_ = true;
       heartbeat();
       directory_.republish();
     });
-    sub_->subscribe(key("events"), [this](std::string_view msg) { on_event(msg); });
+    sub_->subscribe(options_.prefix + "events", [this](std::string_view msg) { membership_.on_event(msg); });
     redis_->start();
     sub_->start();
     uv_timer_init(net_.loop(), &heartbeat_timer_);
@@ -213,230 +183,36 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     unknown_.clear();
   }
 
-  std::string key(std::string_view suffix) const { return options_.prefix + std::string(suffix); }
-  std::string node_key(uint16_t id) const { return key("node:" + std::to_string(id)); }
-  std::string names_key(uint16_t id) const { return key("node:" + std::to_string(id) + ":names"); }
-  // Set by the cleanup of a dead node, taken by that node's next heartbeat: proof it was fenced.
-  std::string dead_key(uint16_t id) const { return key("dead:" + std::to_string(id)); }
-
-  // --- membership -------------------------------------------------------------------------
-
-  // Membership is judged only through a Redis that takes this node's own writes. When our
-  // heartbeat cannot be written (Redis down, stalled, or up but refusing writes: out of
-  // memory under noeviction, a failed background save, a read-only replica after a
-  // failover, too few replicas for min-replicas-to-write), every other node's heartbeat
-  // fails the same way and their keys expire: a missing key then proves nothing. So any
-  // trouble with our own heartbeat freezes membership (no peer is declared dead, no dead
-  // node is cleaned up) until our heartbeats have gone through promptly for a whole TTL,
-  // by which time every live peer has written its own again.
-  void heartbeat_trouble(const char* why) {
-    if (!membership_frozen()) spdlog::warn("cluster: heartbeat failed ({}); membership frozen", why);
-    heartbeat_trouble_ms_ = steady_ms();
-    ++heartbeat_failures_;
-  }
-  bool membership_frozen() const {
-    return heartbeat_trouble_ms_ != 0 && steady_ms() - heartbeat_trouble_ms_ < options_.ttl.count();
-  }
-
   void heartbeat() {
-    redis_connected_ = redis_->connected();
-    if (!redis_->connected()) {
-      heartbeat_trouble("Redis is not connected");
-      return;
-    }
-    NodeStats st = rt_.stats();
-    const int64_t now = wall_ms();
-    std::vector<std::string> args{"EVAL", kRegisterScript, "4", node_key(rt_.node_id()), key("nodes"),
-                                  key("drain:" + std::to_string(rt_.node_id())), dead_key(rt_.node_id()),
-                                  std::to_string(options_.ttl.count()), std::to_string(rt_.node_id()),
-                                  std::to_string(now)};
-    auto field = [&](const char* k, std::string v) {
-      args.emplace_back(k);
-      args.push_back(std::move(v));
-    };
-    field("id", std::to_string(rt_.node_id()));
-    field("kind", options_.kind);
-    field("s2s", options_.s2s_host + ":" + std::to_string(s2s_port_.load()));
-    field("metrics", metrics_port_ >= 0 ? options_.metrics_host + ":" + std::to_string(metrics_port_.load()) : "");
-    field("version", kVersion);
-    field("capacity", std::to_string(rt_.options().capacity));
-    field("live", std::to_string(st.live));
-    field("load", std::to_string(rt_.options().capacity ? double(st.live) / rt_.options().capacity : 0.0));
-    field("started_ms", std::to_string(started_ms_));
-    field("heartbeat_ms", std::to_string(now));
-    // "draining" is written by the script itself, from the drain key (an operator's resume
-    // shows at once, not one heartbeat later from our cached flag).
-    field("connections", std::to_string(options_.connections ? options_.connections() : 0));
-    for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
-    const int64_t sent = steady_ms();
-    redis_->command(args, [this, now, sent](redisReply* r) {
-      if (!reply_ok(r)) {
-        heartbeat_trouble(r ? r->str : "the connection dropped");
-        return;
-      }
-      // An answer that took half a TTL came from a Redis that stalled (SIGSTOP, a long
-      // fork): the peers' writes may have stalled behind it too.
-      if (steady_ms() - sent > options_.ttl.count() / 2) heartbeat_trouble("Redis answered late");
-      ++heartbeats_ok_;
-      // 1 + (2: draining) + (10: another node declared us dead and cleaned our entries up)
-      if (r->type == REDIS_REPLY_INTEGER && r->integer >= 10) {
-        if (announced_) fence();  // else: a fresh start of this node id, nothing to drop
-      }
-      if (r->type == REDIS_REPLY_INTEGER && (r->integer % 10 == 2) != draining_) {
-        draining_ = r->integer % 10 == 2;  // an operator drained (or resumed) us through the name server
-        spdlog::info("cluster: this node {}", draining_ ? "is draining: no new players are placed here"
-                                                        : "takes new players again");
-      }
-      last_heartbeat_ok_ms_ = now;
-      if (!announced_) {
-        announced_ = true;
-        redis_->command({"PUBLISH", key("events"), "up " + std::to_string(rt_.node_id())}, {});
-      }
-    });
-    refresh();
-    remote_.prune(now);
+    membership_.heartbeat();
+    remote_.prune(wall_ms());
   }
 
-  void refresh() {
-    if (refreshing_ || !redis_->connected()) return;
-    refreshing_ = true;
-    redis_->command({"ZRANGE", key("nodes"), "0", "-1"}, [this](redisReply* r) {
-      if (!r || r->type != REDIS_REPLY_ARRAY) {
-        refreshing_ = false;  // Redis trouble is not evidence that nodes died
-        return;
+  // A peer is down: the link goes, calls to it fail, monitors and links on it fire, and
+  // names cached there are asked again.
+  void node_down(uint16_t id, const Status& why) {
+    s2s_->drop_peer(id, why);
+    remote_.node_down(id, why);
+    directory_.node_down(id);
+  }
+
+  // Messages held for a node not yet in the view: sent once it is, bounced after two
+  // refreshes without it.
+  void on_refreshed() {
+    if (unknown_.empty()) return;
+    std::vector<Message*> known;
+    std::vector<Held> still;
+    for (auto& h : unknown_) {
+      if (membership_.live(h.m->to().node())) {
+        known.push_back(h.m);
+      } else if (membership_.refreshes() - h.since >= 2) {
+        rt_.bounce(h.m, Status::unavailable("node " + std::to_string(h.m->to().node()) + " is not in the cluster"));
+      } else {
+        still.push_back(h);
       }
-      auto batch = std::make_shared<std::map<uint16_t, ClusterNodeInfo>>();
-      auto missing = std::make_shared<std::vector<uint16_t>>();
-      auto failed = std::make_shared<bool>(false);
-      auto left = std::make_shared<size_t>(r->elements);
-      if (r->elements == 0) {
-        apply_refresh(*batch, *missing);
-        return;
-      }
-      for (size_t i = 0; i < r->elements; ++i) {
-        auto id = static_cast<uint16_t>(std::atoi(reply_string(r->element[i]).c_str()));
-        redis_->command({"HGETALL", node_key(id)}, [this, id, batch, missing, failed, left](redisReply* h) {
-          if (!h || h->type != REDIS_REPLY_ARRAY) {
-            *failed = true;
-          } else if (h->elements == 0) {
-            missing->push_back(id);
-          } else {
-            (*batch)[id] = parse_node(h);
-          }
-          if (--*left == 0) {
-            if (*failed) {
-              refreshing_ = false;
-            } else {
-              apply_refresh(*batch, *missing);
-            }
-          }
-        });
-      }
-    });
-  }
-
-  static ClusterNodeInfo parse_node(redisReply* h) {
-    ClusterNodeInfo n;
-    for (size_t i = 0; i + 1 < h->elements; i += 2) n.set_field(reply_string(h->element[i]), reply_string(h->element[i + 1]));
-    return n;
-  }
-
-  void apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh, const std::vector<uint16_t>& missing) {
-    refreshing_ = false;
-    const bool frozen = membership_frozen();
-    if (frozen) absent_since_.clear();  // time while frozen proves nothing either
-    for (uint16_t id : missing) {
-      if (frozen || id == rt_.node_id()) continue;  // our own key expired: the next heartbeat restores it
-      cleanup_node(id, false, {});
-      if (nodes_.count(id)) node_down(id, "its heartbeat expired");
     }
-    // A node absent from the list is gone only once successful refreshes have missed it
-    // for a whole TTL: right after a Redis restart the list is empty until every node
-    // re-registers, and time spent without Redis proves nothing.
-    const int64_t now = steady_ms();
-    std::vector<uint16_t> gone;
-    for (auto& [id, info] : nodes_) {
-      if (frozen || fresh.count(id) || id == rt_.node_id()) continue;
-      auto [it, first] = absent_since_.emplace(id, now);
-      if (now - it->second >= options_.ttl.count()) gone.push_back(id);
-    }
-    for (uint16_t id : gone) node_down(id, "it left the cluster");
-    for (auto& [id, info] : fresh) {
-      if (!nodes_.count(id) && id != rt_.node_id()) spdlog::info("cluster: node {} is up ({})", id, info.s2s);
-      nodes_[id] = info;
-      absent_since_.erase(id);
-    }
-    {
-      std::lock_guard lock(view_mu_);
-      view_ = nodes_;
-    }
-    ++refreshes_;
-    if (!unknown_.empty()) {
-      std::vector<Message*> known;
-      std::vector<Held> still;
-      for (auto& h : unknown_) {
-        if (nodes_.count(h.m->to().node())) {
-          known.push_back(h.m);
-        } else if (refreshes_ - h.since >= 2) {
-          rt_.bounce(h.m, Status::unavailable("node " + std::to_string(h.m->to().node()) + " is not in the cluster"));
-        } else {
-          still.push_back(h);
-        }
-      }
-      unknown_.swap(still);
-      route_out(known);
-    }
-  }
-
-  void on_event(std::string_view msg) {
-    if (msg.substr(0, 5) == "down ") {
-      auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
-      if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it was declared down");
-    } else if (msg.substr(0, 3) == "up ") {
-      refresh();
-    }
-  }
-
-  void cleanup_node(uint16_t id, bool force, std::function<void()> done) {
-    redis_->command({"EVAL", kCleanupScript, "4", node_key(id), names_key(id), key("nodes"), dead_key(id), std::to_string(id),
-                     key("dir:"), key("events"), force ? "1" : "0"},
-                    [done = std::move(done)](redisReply*) {
-                      if (done) done();
-                    });
-  }
-
-  // The cleanup script ran for us while we could not heartbeat (SIGSTOP, a long pause, cut
-  // off from Redis and the peers): every other node has failed its calls to us, fired DOWN
-  // and EXIT "noconnection" for our processes and may have activated our names elsewhere.
-  // Serving on would be split brain, so we act as if every peer went down (our links and
-  // monitors fire, pending calls fail) and kill our processes that held cluster names; the
-  // heartbeat has already registered us again, empty-handed.
-  void fence() {
-    ++fenced_;
-    spdlog::error("cluster: this node was declared dead while it could not heartbeat; stopping its {} "
-                  "processes with cluster names and dropping its links to other nodes",
-                  directory_.held());
-    std::vector<uint16_t> peers;
-    for (auto& [id, info] : nodes_) {
-      if (id != rt_.node_id()) peers.push_back(id);
-    }
-    for (uint16_t id : peers) node_down(id, "this node was declared dead");
-    directory_.drop_all();
-  }
-
-  void node_down(uint16_t id, const std::string& why) {
-    nodes_.erase(id);
-    absent_since_.erase(id);
-    {
-      std::lock_guard lock(view_mu_);
-      view_.erase(id);
-    }
-    ++nodes_down_;
-    spdlog::warn("cluster: node {} is down: {}", id, why);
-    Status down = Status::unavailable("node " + std::to_string(id) + " is down");
-    s2s_->drop_peer(id, down);
-    remote_.node_down(id, down);  // its pending calls fail now, monitors and links on it fire
-    directory_.node_down(id);  // names cached there are asked again
+    unknown_.swap(still);
+    route_out(known);
   }
 
   // --- messages to and from other nodes ----------------------------------------------------
@@ -457,16 +233,16 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     const int64_t now = wall_ms();
     for (Message* m : msgs) {
       uint16_t node = m->to().node();
-      auto it = nodes_.find(node);
-      if (it == nodes_.end()) {
+      const ClusterNodeInfo* peer = membership_.find(node);
+      if (!peer) {
         // Maybe it joined since our last look (a reply to a node that just called us): hold
         // the message for up to two refreshes before giving up on that node.
-        unknown_.push_back({m, refreshes_});
-        refresh();
+        unknown_.push_back({m, membership_.refreshes()});
+        membership_.refresh();
         continue;
       }
       remote_.outbound(*m, node, now);
-      s2s_->send(node, it->second.s2s, m);
+      s2s_->send(node, peer->s2s, m);
     }
     s2s_->flush();
   }
@@ -569,20 +345,21 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     counter("behavior_redis_reconnects_total", "Redis reconnect attempts.",
             [this] { return double(redis_->reconnects()); });
     gauge("behavior_heartbeat_age_seconds", "Seconds since the last successful heartbeat.", [this] {
-      return last_heartbeat_ok_ms_ ? double(wall_ms() - last_heartbeat_ok_ms_) / 1000.0 : -1;
+      const int64_t ok = membership_.last_heartbeat_ok_ms();
+      return ok ? double(wall_ms() - ok) / 1000.0 : -1;
     });
     counter("behavior_heartbeat_failures_total",
             "Heartbeats that Redis did not take (down, stalled, or refusing writes).",
-            [this] { return double(heartbeat_failures_); });
+            [this] { return double(membership_.heartbeat_failures()); });
     gauge("behavior_cluster_membership_frozen",
           "1 while this node's own heartbeats fail: no peer is declared dead meanwhile.",
-          [this] { return membership_frozen() ? 1.0 : 0.0; });
-    gauge("behavior_cluster_nodes", "Live nodes in this node's view.", [this] { return double(nodes_.size()); });
+          [this] { return membership_.frozen() ? 1.0 : 0.0; });
+    gauge("behavior_cluster_nodes", "Live nodes in this node's view.", [this] { return double(membership_.size()); });
     counter("behavior_cluster_nodes_down_total", "Nodes this node saw go down.",
-            [this] { return double(nodes_down_); });
+            [this] { return double(membership_.nodes_down()); });
     counter("behavior_cluster_fenced_total",
             "Times this node found it had been declared dead and dropped its cluster names.",
-            [this] { return double(fenced_); });
+            [this] { return double(membership_.fenced()); });
     remote_.set_call_histogram(&metrics_.histogram(
         "behavior_remote_call_seconds", "Calls to processes on other nodes, from the call leaving to its reply.",
         kLatencyBuckets, node));
@@ -606,35 +383,28 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::atomic<bool> running_{false};
   std::atomic<int> s2s_port_{0};
   std::atomic<int> metrics_port_{-1};
-  std::atomic<bool> redis_connected_{false};
   Pid service_pid_;
-  int64_t started_ms_ = 0;
-  mutable std::mutex view_mu_;
-  std::map<uint16_t, ClusterNodeInfo> view_;
   // Loop thread only.
-  std::map<uint16_t, ClusterNodeInfo> nodes_;
-  std::map<uint16_t, int64_t> absent_since_;  // steady ms of the first refresh that missed it
-  bool refreshing_ = false;
-  uint64_t refreshes_ = 0;  // completed membership refreshes
-  bool announced_ = false;
-  bool draining_ = false;
+  Membership membership_{rt_, options_,
+                        {[this](uint16_t node, const Status& why) { node_down(node, why); },
+                         [this] {
+                           spdlog::error("cluster: stopping the {} processes with cluster names", directory_.held());
+                           directory_.drop_all();
+                         },
+                         [this] { on_refreshed(); }}};
   struct Held {
     Message* m;
-    uint64_t since;  // refreshes_ when it was held
+    uint64_t since;  // membership_.refreshes() when it was held
   };
   std::vector<Held> unknown_;  // messages for nodes not (yet) in our view
   static constexpr size_t kKeptOutbound = 64 * 1024;
   std::vector<Message*> outbound_;  // on_outbound's buffer, reused
   Directory directory_{rt_, options_.prefix,
-                      {[this](uint16_t node) { return nodes_.count(node) > 0; },
-                       [this](uint16_t node, std::function<void()> done) { cleanup_node(node, false, std::move(done)); }}};
+                      {[this](uint16_t node) { return membership_.live(node); },
+                       [this](uint16_t node, std::function<void()> done) {
+                         membership_.cleanup_node(node, false, std::move(done));
+                       }}};
   RemoteTracker remote_{rt_};  // calls and watches on other nodes
-  uint64_t heartbeats_ok_ = 0;
-  int64_t last_heartbeat_ok_ms_ = 0;
-  int64_t heartbeat_trouble_ms_ = 0;  // steady ms of the last heartbeat Redis did not take
-  uint64_t heartbeat_failures_ = 0;
-  uint64_t nodes_down_ = 0;
-  uint64_t fenced_ = 0;
   MetricsRegistry metrics_;
 };
 

@@ -1,0 +1,287 @@
+// membership.cpp — see membership.h.
+//
+// Redis keys (prefix P): P node:<id> (the registration hash, PEXPIRE ttl, rewritten each
+// heartbeat), P nodes (zset: id → last heartbeat), P drain:<id> (an operator's drain),
+// P dead:<id> (set by the cleanup of a dead node, taken by its next heartbeat: proof it was
+// fenced), P events (pub/sub "up <id>", "down <id>"). A node whose hash expired is dead:
+// any node that notices runs the cleanup script, which removes its directory entries, names
+// set and zset entry in one step and publishes "down". Pub/sub only makes that faster; a
+// lost subscription still converges through the TTL.
+#include "membership.h"
+
+#include <behavior/metrics.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+
+#include "runtime.h"
+
+namespace behavior::detail {
+namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* kRegisterScript = R"lua(
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local draining = redis.call('EXISTS', KEYS[3])
+redis.call('HSET', KEYS[1], 'draining', tostring(draining))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+local fenced = redis.call('DEL', KEYS[4])
+return 1 + draining + 10 * fenced
+)lua";
+
+const char* kCleanupScript = R"lua(
+if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local names = redis.call('SMEMBERS', KEYS[2])
+local prefix = ARGV[1] .. ':'
+for _, n in ipairs(names) do
+  local k = ARGV[2] .. n
+  local v = redis.call('GET', k)
+  if v and string.sub(v, 1, #prefix) == prefix then redis.call('DEL', k) end
+end
+redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[4], '1', 'PX', '604800000')
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+  redis.call('PUBLISH', ARGV[3], 'down ' .. ARGV[1])
+end
+return #names
+)lua";
+
+ClusterNodeInfo parse_node(redisReply* h) {
+  ClusterNodeInfo n;
+  for (size_t i = 0; i + 1 < h->elements; i += 2) n.set_field(reply_string(h->element[i]), reply_string(h->element[i + 1]));
+  return n;
+}
+
+}  // namespace
+
+Membership::Membership(Runtime& rt, const ClusterOptions& options, Hooks hooks)
+    : rt_(rt), options_(options), hooks_(std::move(hooks)), started_ms_(wall_ms()) {}
+
+void Membership::set_addresses(std::string s2s, std::string metrics) {
+  s2s_address_ = std::move(s2s);
+  metrics_address_ = std::move(metrics);
+}
+
+std::string Membership::node_key(uint16_t id) const { return key("node:" + std::to_string(id)); }
+
+const ClusterNodeInfo* Membership::find(uint16_t id) const {
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::vector<ClusterNodeInfo> Membership::view() const {
+  std::lock_guard lock(view_mu_);
+  std::vector<ClusterNodeInfo> out;
+  for (auto& [id, n] : view_) out.push_back(n);
+  return out;
+}
+
+// Membership is judged only through a Redis that takes this node's own writes. When our
+// heartbeat cannot be written (Redis down, stalled, or up but refusing writes: out of
+// memory under noeviction, a failed background save, a read-only replica after a
+// failover, too few replicas for min-replicas-to-write), every other node's heartbeat
+// fails the same way and their keys expire: a missing key then proves nothing. So any
+// trouble with our own heartbeat freezes membership (no peer is declared dead, no dead
+// node is cleaned up) until our heartbeats have gone through promptly for a whole TTL,
+// by which time every live peer has written its own again.
+void Membership::heartbeat_trouble(const char* why) {
+  if (!frozen()) spdlog::warn("cluster: heartbeat failed ({}); membership frozen", why);
+  heartbeat_trouble_ms_ = steady_ms();
+  ++heartbeat_failures_;
+}
+bool Membership::frozen() const {
+  return heartbeat_trouble_ms_ != 0 && steady_ms() - heartbeat_trouble_ms_ < options_.ttl.count();
+}
+
+void Membership::heartbeat() {
+  redis_connected_ = redis_ && redis_->connected();
+  if (!redis_->connected()) {
+    heartbeat_trouble("Redis is not connected");
+    return;
+  }
+  NodeStats st = rt_.stats();
+  const int64_t now = wall_ms();
+  std::vector<std::string> args{"EVAL", kRegisterScript, "4", node_key(rt_.node_id()), key("nodes"),
+                                key("drain:" + std::to_string(rt_.node_id())), dead_key(rt_.node_id()),
+                                std::to_string(options_.ttl.count()), std::to_string(rt_.node_id()),
+                                std::to_string(now)};
+  auto field = [&](const char* k, std::string v) {
+    args.emplace_back(k);
+    args.push_back(std::move(v));
+  };
+  field("id", std::to_string(rt_.node_id()));
+  field("kind", options_.kind);
+  field("s2s", s2s_address_);
+  field("metrics", metrics_address_);
+  field("version", kVersion);
+  field("capacity", std::to_string(rt_.options().capacity));
+  field("live", std::to_string(st.live));
+  field("load", std::to_string(rt_.options().capacity ? double(st.live) / rt_.options().capacity : 0.0));
+  field("started_ms", std::to_string(started_ms_));
+  field("heartbeat_ms", std::to_string(now));
+  // "draining" is written by the script itself, from the drain key (an operator's resume
+  // shows at once, not one heartbeat later from our cached flag).
+  field("connections", std::to_string(options_.connections ? options_.connections() : 0));
+  for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
+  const int64_t sent = steady_ms();
+  redis_->command(args, [this, now, sent](redisReply* r) {
+    if (!reply_ok(r)) {
+      heartbeat_trouble(r ? r->str : "the connection dropped");
+      return;
+    }
+    // An answer that took half a TTL came from a Redis that stalled (SIGSTOP, a long
+    // fork): the peers' writes may have stalled behind it too.
+    if (steady_ms() - sent > options_.ttl.count() / 2) heartbeat_trouble("Redis answered late");
+    ++heartbeats_ok_;
+    // 1 + (2: draining) + (10: another node declared us dead and cleaned our entries up)
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= 10) {
+      if (announced_) fence();  // else: a fresh start of this node id, nothing to drop
+    }
+    if (r->type == REDIS_REPLY_INTEGER && (r->integer % 10 == 2) != draining_) {
+      draining_ = r->integer % 10 == 2;  // an operator drained (or resumed) us through the name server
+      spdlog::info("cluster: this node {}", draining_ ? "is draining: no new players are placed here"
+                                                      : "takes new players again");
+    }
+    last_heartbeat_ok_ms_ = now;
+    if (!announced_) {
+      announced_ = true;
+      redis_->command({"PUBLISH", key("events"), "up " + std::to_string(rt_.node_id())}, {});
+    }
+  });
+  refresh();
+}
+
+void Membership::refresh() {
+  if (refreshing_ || !redis_->connected()) return;
+  refreshing_ = true;
+  redis_->command({"ZRANGE", key("nodes"), "0", "-1"}, [this](redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+      refreshing_ = false;  // Redis trouble is not evidence that nodes died
+      return;
+    }
+    auto batch = std::make_shared<std::map<uint16_t, ClusterNodeInfo>>();
+    auto missing = std::make_shared<std::vector<uint16_t>>();
+    auto failed = std::make_shared<bool>(false);
+    auto left = std::make_shared<size_t>(r->elements);
+    if (r->elements == 0) {
+      apply_refresh(*batch, *missing);
+      return;
+    }
+    for (size_t i = 0; i < r->elements; ++i) {
+      auto id = static_cast<uint16_t>(std::atoi(reply_string(r->element[i]).c_str()));
+      redis_->command({"HGETALL", node_key(id)}, [this, id, batch, missing, failed, left](redisReply* h) {
+        if (!h || h->type != REDIS_REPLY_ARRAY) {
+          *failed = true;
+        } else if (h->elements == 0) {
+          missing->push_back(id);
+        } else {
+          (*batch)[id] = parse_node(h);
+        }
+        if (--*left == 0) {
+          if (*failed) {
+            refreshing_ = false;
+          } else {
+            apply_refresh(*batch, *missing);
+          }
+        }
+      });
+    }
+  });
+}
+
+void Membership::apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh, const std::vector<uint16_t>& missing) {
+  refreshing_ = false;
+  const bool frozen = this->frozen();
+  if (frozen) absent_since_.clear();  // time while frozen proves nothing either
+  for (uint16_t id : missing) {
+    if (frozen || id == rt_.node_id()) continue;  // our own key expired: the next heartbeat restores it
+    cleanup_node(id, false, {});
+    if (nodes_.count(id)) node_down(id, "its heartbeat expired");
+  }
+  // A node absent from the list is gone only once successful refreshes have missed it
+  // for a whole TTL: right after a Redis restart the list is empty until every node
+  // re-registers, and time spent without Redis proves nothing.
+  const int64_t now = steady_ms();
+  std::vector<uint16_t> gone;
+  for (auto& [id, info] : nodes_) {
+    if (frozen || fresh.count(id) || id == rt_.node_id()) continue;
+    auto [it, first] = absent_since_.emplace(id, now);
+    if (now - it->second >= options_.ttl.count()) gone.push_back(id);
+  }
+  for (uint16_t id : gone) node_down(id, "it left the cluster");
+  for (auto& [id, info] : fresh) {
+    if (!nodes_.count(id) && id != rt_.node_id()) spdlog::info("cluster: node {} is up ({})", id, info.s2s);
+    nodes_[id] = info;
+    absent_since_.erase(id);
+  }
+  {
+    std::lock_guard lock(view_mu_);
+    view_ = nodes_;
+  }
+  ++refreshes_;
+  if (hooks_.refreshed) hooks_.refreshed();
+}
+
+void Membership::on_event(std::string_view msg) {
+  if (msg.substr(0, 5) == "down ") {
+    auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
+    if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it was declared down");
+  } else if (msg.substr(0, 3) == "up ") {
+    refresh();
+  }
+}
+
+void Membership::cleanup_node(uint16_t id, bool force, std::function<void()> done) {
+  redis_->command({"EVAL", kCleanupScript, "4", node_key(id), names_key(id), key("nodes"), dead_key(id), std::to_string(id),
+                   key("dir:"), key("events"), force ? "1" : "0"},
+                  [done = std::move(done)](redisReply*) {
+                    if (done) done();
+                  });
+}
+
+// The cleanup script ran for us while we could not heartbeat (SIGSTOP, a long pause, cut
+// off from Redis and the peers): every other node has failed its calls to us, fired DOWN
+// and EXIT "noconnection" for our processes and may have activated our names elsewhere.
+// Serving on would be split brain, so we act as if every peer went down (our links and
+// monitors fire, pending calls fail) and kill our processes that held cluster names; the
+// heartbeat has already registered us again, empty-handed.
+void Membership::fence() {
+  ++fenced_;
+  spdlog::error("cluster: this node was declared dead while it could not heartbeat; dropping its links to other "
+                "nodes and stopping its processes with cluster names");
+  std::vector<uint16_t> peers;
+  for (auto& [id, info] : nodes_) {
+    if (id != rt_.node_id()) peers.push_back(id);
+  }
+  for (uint16_t id : peers) node_down(id, "this node was declared dead");
+  hooks_.fenced();
+}
+
+void Membership::node_down(uint16_t id, const std::string& why) {
+  nodes_.erase(id);
+  absent_since_.erase(id);
+  {
+    std::lock_guard lock(view_mu_);
+    view_.erase(id);
+  }
+  ++nodes_down_;
+  spdlog::warn("cluster: node {} is down: {}", id, why);
+  Status down = Status::unavailable("node " + std::to_string(id) + " is down");
+  hooks_.node_down(id, down);
+}
+
+}  // namespace behavior::detail
