@@ -22,7 +22,7 @@
 #include "child_process.h"
 #include "client_frames.h"
 #include "game.pb.h"
-#include "local_cluster.h"
+#include "local_cluster_test.h"
 #include "net_util.h"
 #include "redis_server.h"
 #include "system.pb.h"
@@ -34,26 +34,8 @@ namespace {
 using Transport = GameClient::Transport;
 using SteadyClock = std::chrono::steady_clock;
 
-class Chaos : public ::testing::Test {
+class Chaos : public LocalClusterTest {
  protected:
-  void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {
-    tools::LocalClusterOptions o;
-    o.bin_dir = BEHAVIOR_BIN_DIR;
-    o.gateways = gateways;
-    o.local_servers = local_servers;
-    o.log_level = "debug";
-    o.name_server_args = std::move(name_server_args);
-    cluster_ = std::make_unique<tools::LocalCluster>(o);
-    Status s = cluster_->start();
-    ASSERT_TRUE(s.ok()) << s.to_string();
-  }
-  void TearDown() override {
-    if (cluster_) {
-      EXPECT_TRUE(cluster_->stop())
-          << "a service did not stop cleanly; logs in " << cluster_->log_dir();
-    }
-  }
-
   Result<LoginResult> login_as(const std::string& user) {
     return login("127.0.0.1", cluster_->name_server_port(), user);
   }
@@ -93,7 +75,6 @@ class Chaos : public ::testing::Test {
   }
   std::string service_of_node(uint16_t node) { return "local_server-" + std::to_string(node); }
 
-  std::unique_ptr<tools::LocalCluster> cluster_;
 };
 
 // Redis going away: logins fail with a clear "unavailable" (no hang, no crash), players
@@ -282,8 +263,7 @@ TEST_F(Chaos, BotsUnderLoadSurviveAKilledNodeGatewayAndRedisWithNothingAcknowled
                          "--drain", "10", "--json", "--max-errors", "100000", "--progress", "--user-prefix",
                          "chaos"}));
   ASSERT_TRUE(bot.wait_for_output(all_in, Millis(30000))) << bot.output();
-  const int redis_port = std::stoi(cluster_->redis_address().substr(cluster_->redis_address().rfind(':') + 1));
-  auto redis = [&](const std::vector<std::string>& args) { return redis_command(redis_port, "", args); };
+  auto redis = [&](const std::vector<std::string>& args) { return redis_command(redis_port(), "", args); };
   auto any = [](const Progress&) { return true; };
   // The bot's latest progress line (joins only change when a fault made players rejoin).
   auto latest = [&] {
@@ -372,17 +352,10 @@ TEST_F(Chaos, BotsUnderLoadSurviveAKilledNodeGatewayAndRedisWithNothingAcknowled
       << "a player left its room while Redis was away\n"
       << bot.output();
 
-  bot.signal(SIGINT);  // end play: drain, then the summary
-  const int status = bot.wait_exit(Millis(60000));
-  const std::string output = bot.output();
-  ASSERT_NE(status, -1) << output;
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
   rapidjson::Document d;
-  ASSERT_TRUE(parse_summary(output, &d)) << output;
-  EXPECT_STREQ(d["result"].GetString(), "PASS") << output;
-  EXPECT_EQ(field(d, "lost"), 0u) << output;
-  EXPECT_EQ(field(d, "reordered"), 0u) << output;
-  EXPECT_EQ(field(d, "duplicated"), 0u) << output;
+  std::string output;
+  finish_bot(bot, &d, &output);
+  if (HasFatalFailure()) return;
   EXPECT_EQ(field(d, "players_cut_off_by_drain_deadline"), 0u) << output;
   for (const char* stream : {"chat", "pong", "position_reliable"}) {
     const rapidjson::Value& s = d[stream];

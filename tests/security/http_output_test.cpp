@@ -18,7 +18,7 @@
 #include <fstream>
 #include <thread>
 
-#include "local_cluster.h"
+#include "local_cluster_test.h"
 #include "net_util.h"
 #include "redis_server.h"
 #include "test_support.h"
@@ -73,22 +73,9 @@ Attack pipeline_without_reading(int port, pid_t server, const std::string& reque
   return a;
 }
 
-class HttpOutput : public ::testing::Test {
+class HttpOutput : public LocalClusterTest {
  protected:
-  void SetUp() override {
-    tools::LocalClusterOptions o;
-    o.bin_dir = BEHAVIOR_BIN_DIR;
-    o.gateways = 1;
-    o.local_servers = 1;
-    cluster_ = std::make_unique<tools::LocalCluster>(o);
-    Status s = cluster_->start();
-    ASSERT_TRUE(s.ok()) << s.to_string();
-  }
-  void TearDown() override {
-    if (cluster_) {
-      EXPECT_TRUE(cluster_->stop()) << "logs in " << cluster_->log_dir();
-    }
-  }
+  void SetUp() override { start(1, 1); }
 
   // The attack must leave the server's memory where it was (within `slack_mib`), answer
   // another client meanwhile, and give the memory back once the attacker has gone.
@@ -123,7 +110,6 @@ class HttpOutput : public ::testing::Test {
     EXPECT_FALSE(http_get(port, path).empty()) << what << " answers after the attack";
   }
 
-  std::unique_ptr<tools::LocalCluster> cluster_;
 };
 
 TEST_F(HttpOutput, NameServerBoundsAnswersAClientNeverReads) {
@@ -132,7 +118,7 @@ TEST_F(HttpOutput, NameServerBoundsAnswersAClientNeverReads) {
 
 TEST_F(HttpOutput, NodeMetricsPortBoundsAnswersAClientNeverReads) {
   const std::string at = redis_command(
-      std::stoi(cluster_->redis_address().substr(cluster_->redis_address().rfind(':') + 1)), "",
+      redis_port(), "",
       {"HGET", cluster_->redis_prefix() + "node:" + std::to_string(cluster_->node_id("local_server-1")), "metrics"});
   ASSERT_NE(at.find(':'), std::string::npos) << at;
   expect_bounded("local server GET /metrics", std::stoi(at.substr(at.rfind(':') + 1)), cluster_->pid("local_server-1"),

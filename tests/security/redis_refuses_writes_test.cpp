@@ -23,7 +23,7 @@
 
 #include "bot_summary.h"
 #include "child_process.h"
-#include "local_cluster.h"
+#include "local_cluster_test.h"
 #include "net_util.h"
 #include "redis_server.h"
 #include "test_support.h"
@@ -33,28 +33,18 @@ namespace {
 
 constexpr int kPlayers = 100;
 
-class RedisRefusesWrites : public ::testing::Test {
+class RedisRefusesWrites : public LocalClusterTest {
  protected:
   void SetUp() override {
-    tools::LocalClusterOptions o;
-    o.bin_dir = BEHAVIOR_BIN_DIR;
-    o.gateways = 1;
-    o.local_servers = 2;
-    o.name_server_args = {"--login-rate", "0"};  // every bot logs in from 127.0.0.1
-    cluster_ = std::make_unique<tools::LocalCluster>(o);
-    Status s = cluster_->start();
-    ASSERT_TRUE(s.ok()) << s.to_string();
-    const std::string& a = cluster_->redis_address();
-    redis_port_ = std::stoi(a.substr(a.rfind(':') + 1));
+    start(1, 2, {"--login-rate", "0"});  // every bot logs in from 127.0.0.1
+    if (cluster_) redis_port_ = redis_port();
   }
   void TearDown() override {
     if (bot_.pid() > 0 && bot_.wait_exit(Millis(0)) == -1) {
       bot_.signal(SIGKILL);
       bot_.wait_exit(Millis(5000));
     }
-    if (cluster_) {
-      EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
-    }
+    LocalClusterTest::TearDown();
   }
 
   std::string redis(const std::vector<std::string>& args) { return redis_command(redis_port_, "", args); }
@@ -127,16 +117,10 @@ class RedisRefusesWrites : public ::testing::Test {
     std::printf("[ measured ] live processes %llu before the refusal, %llu after\n",
                 static_cast<unsigned long long>(processes_before), static_cast<unsigned long long>(processes_after));
 
-    bot_.signal(SIGINT);  // end play: drain, then the summary
-    const int status = bot_.wait_exit(Millis(60000));
-    const std::string output = bot_.output();
-    ASSERT_NE(status, -1) << output;
     rapidjson::Document d;
-    ASSERT_TRUE(parse_summary(output, &d)) << output;
-    EXPECT_STREQ(d["result"].GetString(), "PASS") << output;
-    EXPECT_EQ(field(d, "lost"), 0u) << output;
-    EXPECT_EQ(field(d, "reordered"), 0u) << output;
-    EXPECT_EQ(field(d, "duplicated"), 0u) << output;
+    std::string output;
+    finish_bot(bot_, &d, &output);
+    if (HasFatalFailure()) return;
     // No player lost its process or its room: each joined exactly once.
     EXPECT_EQ(field(d, "joins"), static_cast<uint64_t>(kPlayers)) << output;
     const rapidjson::Value& errors = d["errors_by_kind"];
@@ -145,7 +129,6 @@ class RedisRefusesWrites : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<tools::LocalCluster> cluster_;
   ChildProcess bot_;
   int redis_port_ = 0;
 };

@@ -1,0 +1,43 @@
+// local_cluster_test.h — a fixture for tests that run a whole local cluster (LocalCluster:
+// redis-server, name server, gateways, local servers as separate processes): started by
+// start(), stopped after the test with a clean exit of every service checked.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "local_cluster.h"
+
+namespace behavior::testing {
+
+class LocalClusterTest : public ::testing::Test {
+ protected:
+  void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {
+    tools::LocalClusterOptions o;
+    o.bin_dir = BEHAVIOR_BIN_DIR;
+    o.gateways = gateways;
+    o.local_servers = local_servers;
+    o.log_level = "debug";
+    o.name_server_args = std::move(name_server_args);
+    cluster_ = std::make_unique<tools::LocalCluster>(o);
+    Status s = cluster_->start();
+    ASSERT_TRUE(s.ok()) << s.to_string();
+  }
+  void TearDown() override {
+    if (cluster_) {
+      EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
+    }
+  }
+  // The port of the cluster's redis-server.
+  int redis_port() const {
+    const std::string& a = cluster_->redis_address();
+    return std::stoi(a.substr(a.rfind(':') + 1));
+  }
+
+  std::unique_ptr<tools::LocalCluster> cluster_;
+};
+
+}  // namespace behavior::testing
