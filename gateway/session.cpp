@@ -1,13 +1,13 @@
 // session.cpp — see session.h: one client's life, transport-neutral.
 #include "session.h"
 
+#include <behavior/clock.h>
 #include <behavior/client_frame.h>
 #include <behavior/ticket.h>
 #include <behavior/websocket.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "system.pb.h"
 
@@ -25,10 +25,6 @@ enum ErrorCode : uint32_t {
   kErrUnavailable = 503,      // Redis or the user's node unreachable: retry
 };
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

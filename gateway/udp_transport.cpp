@@ -1,6 +1,7 @@
 // udp_transport.cpp — see udp_transport.h.
 #include "udp_transport.h"
 
+#include <behavior/clock.h>
 #include <behavior/client_frame.h>
 #include <behavior/crypto.h>
 #include <behavior/message.h>
@@ -8,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 namespace behavior::gateway {
@@ -25,10 +25,6 @@ bool same_address(const sockaddr_in& a, const sockaddr* b) {
   return a.sin_port == in->sin_port && a.sin_addr.s_addr == in->sin_addr.s_addr;
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 // milliseconds by design) runs on libuv's thread pool so one login never stalls others.
 #include "name_server.h"
 
+#include <behavior/clock.h>
 #include <behavior/crypto.h>
 #include <behavior/http_server.h>
 #include <behavior/metrics.h>
@@ -34,10 +35,6 @@ using behavior::RedisClient;
 using behavior::reply_string;
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 HttpResponse json_response(int status, const rapidjson::StringBuffer& body) {
   return HttpResponse{status, "application/json", std::string(body.GetString(), body.GetSize()), {}};

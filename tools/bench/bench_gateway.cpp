@@ -20,6 +20,7 @@
 //        bench_gateway udp-sessions [N]    (default 200000)
 //        bench_gateway echo [seconds] [rate] [connections] [window]    (defaults: 5 50000 32 64)
 #include <behavior/client_frame.h>
+#include <behavior/clock.h>
 #include <uv.h>
 #include <behavior/message.h>
 #include <behavior/ticket.h>
@@ -99,10 +100,6 @@ int64_t cpu_ns(pid_t pid, pid_t tid = 0) {
   return sum;
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int open_nonblocking(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);

@@ -1,5 +1,6 @@
 // main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
 // stop, drain, resume, kick), each printing a table or one JSON document. Exit 0/1/2.
+#include <behavior/clock.h>
 #include <behavior/json_map.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -23,10 +24,6 @@ namespace {
 
 constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Flags {
   std::string redis = "127.0.0.1:6379";

@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "behavior/clock.h"
 #include "behavior/http_server.h"
 #include "behavior/inbox.h"
 #include "behavior/metrics.h"
@@ -48,11 +49,6 @@ namespace {
 
 constexpr uint64_t kServiceSerial = service::kCluster;
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

@@ -3,8 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
+#include "behavior/clock.h"
 #include "runtime.h"
 
 namespace behavior::detail {
@@ -40,11 +39,6 @@ Pid parse_dir_value(const std::string& v) {
   return Pid::from_raw(std::strtoull(v.c_str() + colon + 1, nullptr, 10));
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status directory_down() { return Status::unavailable("the directory is unavailable (Redis is down)"); }
 

@@ -9,10 +9,10 @@
 // lost subscription still converges through the TTL.
 #include "membership.h"
 
+#include <behavior/clock.h>
 #include <behavior/metrics.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <memory>
 
 #include "runtime.h"
@@ -20,17 +20,7 @@
 namespace behavior::detail {
 namespace {
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 const char* kRegisterScript = R"lua(
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))

@@ -1,8 +1,7 @@
 // remote_tracker.cpp — see remote_tracker.h.
 #include "remote_tracker.h"
 
-#include <chrono>
-
+#include "behavior/clock.h"
 #include "runtime.h"
 
 namespace behavior::detail {
@@ -10,12 +9,6 @@ namespace {
 
 constexpr int64_t kCallTrackMs = 10 * 60 * 1000;
 constexpr uint64_t kLinkExit = 1;  // the request id a link's EXIT signal carries
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

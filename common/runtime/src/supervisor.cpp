@@ -9,15 +9,11 @@
 
 #include <chrono>
 
+#include "behavior/clock.h"
 #include "system.pb.h"
 
 namespace behavior {
 namespace {
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 Supervisor::Supervisor(SupervisorFlags flags, std::vector<ChildSpec> children) : flags_(flags) {
@@ -149,7 +145,7 @@ void Supervisor::restart_pending() {
 }
 
 bool Supervisor::record_restart() {
-  int64_t now = now_ms();
+  int64_t now = steady_ms();
   restarts_.push_back(now);
   while (!restarts_.empty() && restarts_.front() < now - flags_.period.count()) restarts_.pop_front();
   return static_cast<int>(restarts_.size()) <= flags_.intensity;
