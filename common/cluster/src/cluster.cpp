@@ -132,7 +132,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     so.timeout_ms = static_cast<int>(options_.s2s_timeout.count());
     s2s_ = std::make_unique<S2s>(
         net_.loop(), rt_.node_id(), so, [this](MessagePtr m, uint16_t from) { on_inbound(std::move(m), from); },
-        [this](Message* m, const Status& why) { rt_.bounce(m, why); });
+        [this](Message* m, const Status& why) { rt_.bounce(MessagePtr(m), why); });
     if (Status s = s2s_->listen(); !s.ok()) return s;
     s2s_port_ = s2s_->port();
     if (options_.metrics_port >= 0) {
@@ -202,7 +202,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       if (membership_.live(h.m->to().node())) {
         known.push_back(h.m);
       } else if (membership_.refreshes() - h.since >= 2) {
-        rt_.bounce(h.m, Status::unavailable("node " + std::to_string(h.m->to().node()) + " is not in the cluster"));
+        rt_.bounce(MessagePtr(h.m), Status::unavailable("node " + std::to_string(h.m->to().node()) + " is not in the cluster"));
       } else {
         still.push_back(h);
       }

@@ -78,7 +78,7 @@ void Directory::route_named(const std::string& name, Message* m) {
         msg->set_to(*where);
         rt_.route(msg);
       } else {
-        rt_.bounce(msg, where.status());
+        rt_.bounce(MessagePtr(msg), where.status());
       }
     }
   });

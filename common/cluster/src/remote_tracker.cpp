@@ -8,7 +8,6 @@ namespace behavior::detail {
 namespace {
 
 constexpr int64_t kCallTrackMs = 10 * 60 * 1000;
-constexpr uint64_t kLinkExit = 1;  // the request id a link's EXIT signal carries
 
 }  // namespace
 

@@ -63,17 +63,17 @@ bool CallAwaiter::await_ready() {
 }
 
 void CallAwaiter::await_suspend(std::coroutine_handle<> h) {
-  self_->shard_->begin_call(self_, to_, std::move(name_), proto_id_, std::move(body_), timeout_, h,
+  self_->shard_->calls().begin(self_, to_, std::move(name_), proto_id_, std::move(body_), timeout_, h,
                             &result_, {});
 }
 
 void Actor::call(Pid to, uint32_t proto_id, Body body, Millis timeout, CallCallback done) {
-  shard_->begin_call(this, to, {}, proto_id, std::move(body), timeout, {}, nullptr, std::move(done));
+  shard_->calls().begin(this, to, {}, proto_id, std::move(body), timeout, {}, nullptr, std::move(done));
 }
 
 void Actor::call(std::string_view name, uint32_t proto_id, Body body, Millis timeout,
                  CallCallback done) {
-  shard_->begin_call(this, Pid(), std::string(name), proto_id, std::move(body), timeout, {},
+  shard_->calls().begin(this, Pid(), std::string(name), proto_id, std::move(body), timeout, {},
                      nullptr, std::move(done));
 }
 

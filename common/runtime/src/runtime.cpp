@@ -129,7 +129,7 @@ Status Runtime::route(Message* m) {
   if (to.node() != node_id()) {
     if (RemoteRoute* remote = this->remote()) return remote->route_remote(m);
     Status why = Status::unavailable("node " + std::to_string(to.node()) + " is not reachable");
-    bounce(m, why);
+    bounce(MessagePtr(m), why);
     return why;
   }
   if (to.shard() == Pid::kExternalShard) {
@@ -141,12 +141,16 @@ Status Runtime::route(Message* m) {
     }
   } else if (to.shard() < shards_.size()) {
     Shard* s = shards_[to.shard()].get();
-    if (Shard::current() == s) return s->dispatch(m);
+    if (Shard::current() == s) {
+      Shard::Delivery d = s->dispatch(MessagePtr(m));
+      if (d.undelivered) bounce(std::move(d.undelivered), d.status);
+      return std::move(d.status);
+    }
     s->post(m);
     return {};
   }
   Status why = Status::no_process("no process " + to.to_string());
-  bounce(m, why);
+  bounce(MessagePtr(m), why);
   return why;
 }
 
@@ -159,7 +163,7 @@ Status Runtime::route_named(std::string_view name, Message* m) {
     return remote->route_named(std::string(name), m);
   }
   Status why = Status::not_found("no process named " + std::string(name));
-  bounce(m, why);
+  bounce(MessagePtr(m), why);
   return why;
 }
 
@@ -170,7 +174,7 @@ Status Runtime::send(Pid from, Pid to, Kind kind, uint32_t proto_id, Body body,
   return route(m);
 }
 
-void Runtime::bounce(Message* m, const Status& why) {
+void Runtime::bounce(MessagePtr m, const Status& why) {
   Pid from = m->from();
   Pid to = m->to();
   switch (m->kind()) {
@@ -178,7 +182,7 @@ void Runtime::bounce(Message* m, const Status& why) {
       if (from.valid()) route(Message::error_reply(from, to, m->request_id(), why));
       break;
     case Kind::kLink:
-      if (from.valid()) send(to, from, Kind::kExit, 0, Body::bytes(std::string(reason::kNoProc)), 1);
+      if (from.valid()) send(to, from, Kind::kExit, 0, Body::bytes(std::string(reason::kNoProc)), kLinkExit);
       break;
     case Kind::kMonitor:
       if (from.valid()) {
@@ -199,7 +203,6 @@ void Runtime::bounce(Message* m, const Status& why) {
       count_dropped();
       break;
   }
-  delete m;
 }
 
 void Runtime::release(Pid pid, bool start) {

@@ -57,8 +57,9 @@ class Runtime {
   // directory says. Unknown names fail with kNotFound (calls get it as their reply).
   Status route_named(std::string_view name, Message* m);
   Status send(Pid from, Pid to, Kind kind, uint32_t proto_id, Body body, uint64_t request_id = 0);
-  // The answer to a message that cannot be delivered; deletes m.
-  void bounce(Message* m, const Status& why);
+  // The answer to a message that cannot be delivered (an error reply to a call, noproc to
+  // a link or monitor, Undeliverable to a sender whose message a full mailbox refused).
+  void bounce(MessagePtr m, const Status& why);
   Result<Pid> resolve(std::string_view name) const;
   // Starts (or discards) a process spawned with SpawnOptions::held.
   void release(Pid pid, bool start);

@@ -1,8 +1,9 @@
 // shard.cpp — a worker's loop: take what other threads sent, fire due timers, run ready
 // processes a batch at a time, poll I/O, and when there is nothing to do spin briefly
-// then sleep in libuv until a wake-up, a timer or I/O. Also the life and death of a
-// process: delivery, the handler step, exit signals, and finalize (on_stop, links,
-// monitors, pending callers answered).
+// then sleep in libuv until a wake-up, a timer or I/O. Also the life of a process as the
+// scheduler sees it: delivery to its mailbox, its turns (the handler step), and finalize.
+// What links, monitors and exit signals mean is signals.cpp; calls and their timeouts,
+// calls.cpp; the client writer, client_writer.cpp.
 #include "shard.h"
 
 #include <spdlog/spdlog.h>
@@ -36,7 +37,6 @@ constexpr int kBudgetPerTurn = 64;         // messages one process handles befor
 constexpr int kExecutionsPerRound = 4096;  // process turns before looking at the inbox again
 constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timers
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
-constexpr uint64_t kLinkExit = 1;  // request_id flag on kExit: the linked process died
 
 std::string describe(std::exception_ptr e) {
   try {
@@ -159,7 +159,7 @@ bool Shard::drain() {
   }
   while (m) {
     Message* next = m->next.load(std::memory_order_relaxed);
-    dispatch(m);
+    if (Delivery d = dispatch(MessagePtr(m)); d.undelivered) rt_.bounce(std::move(d.undelivered), d.status);
     m = next;
   }
   return true;
@@ -273,9 +273,8 @@ void Shard::stop_all() {
 
 void Shard::free_queued() {
   for (Message* m = inbox_.take_all(); m;) {
-    Message* next = m->next.load(std::memory_order_relaxed);
-    delete m;
-    m = next;
+    MessagePtr dropped(m);
+    m = m->next.load(std::memory_order_relaxed);
   }
   for (Actor* a = spawns_.take_all(); a;) {
     Actor* next = a->next_.load(std::memory_order_relaxed);
@@ -310,8 +309,7 @@ void Shard::start(Actor* a) {
   try {
     a->router_->on_start();
   } catch (...) {
-    bump(counters_.crashed);
-    exit_now(a, describe(std::current_exception()));
+    crash(a, std::current_exception());
   }
   tls_actor = outer;
   if (a->exit_pending_ || a->mb_head_) schedule(a);
@@ -335,7 +333,8 @@ void Shard::schedule(Actor* a) {
   ready_tail_ = a;
 }
 
-void Shard::enqueue(Actor* a, Message* m) {
+void Shard::enqueue(Actor* a, MessagePtr owned) {
+  Message* m = owned.release();  // the mailbox owns it now
   m->next.store(nullptr, std::memory_order_relaxed);
   if (a->mb_tail_) {
     a->mb_tail_->next.store(m, std::memory_order_relaxed);
@@ -347,13 +346,9 @@ void Shard::enqueue(Actor* a, Message* m) {
   schedule(a);
 }
 
-Status Shard::dispatch(Message* m) {
+Shard::Delivery Shard::dispatch(MessagePtr m) {
   Actor* a = find(m->to());
-  if (!a || a->exiting_) {
-    Status why = Status::no_process("no process " + m->to().to_string());
-    rt_.bounce(m, why);
-    return why;
-  }
+  if (!a || a->exiting_) return {Status::no_process("no process " + m->to().to_string()), std::move(m)};
   switch (m->kind()) {
     case Kind::kInfo:
     case Kind::kCall:
@@ -362,66 +357,16 @@ Status Shard::dispatch(Message* m) {
         ++a->ext().dropped;
         bump(counters_.dropped);
         Status why = Status::mailbox_full("mailbox of " + a->pid_.to_string() + " is full");
-        if (m->kind() == Kind::kCall || a->overflow_ == Overflow::kReject) {
-          rt_.bounce(m, why);
-        } else {
-          delete m;
-        }
-        return why;
+        if (m->kind() == Kind::kCall || a->overflow_ == Overflow::kReject) return {std::move(why), std::move(m)};
+        return {std::move(why), nullptr};  // dropped: the sender asked not to hear of it
       }
-      enqueue(a, m);
+      enqueue(a, std::move(m));
       return {};
     case Kind::kStop:
-      enqueue(a, m);
+      enqueue(a, std::move(m));
       return {};
     case Kind::kReply:
-      handle_reply(a, m);
-      return {};
-    case Kind::kExit:
-      handle_exit_signal(a, m);
-      return {};
-    case Kind::kDown: {
-      auto& mon = a->ext().monitoring;
-      uint64_t ref = m->request_id();
-      bool known = false;
-      for (size_t i = 0; i < mon.size(); ++i) {
-        if (mon[i].first == ref) {
-          mon.erase(mon.begin() + static_cast<long>(i));
-          known = true;
-          break;
-        }
-      }
-      if (!known) {  // demonitored meanwhile
-        delete m;
-        return {};
-      }
-      pb::DownSignal down;
-      down.set_ref(ref);
-      down.set_pid(m->from().raw());
-      down.set_reason(std::string(m->body().raw()));
-      auto* note = new Message(a->pid_, m->from(), Kind::kDown, proto::kDown, std::move(down));
-      note->set_request_id(ref);
-      delete m;
-      enqueue(a, note);
-      return {};
-    }
-    case Kind::kLink: {
-      auto& links = a->ext().links;
-      if (std::find(links.begin(), links.end(), m->from()) == links.end()) {
-        links.push_back(m->from());
-      }
-      delete m;
-      return {};
-    }
-    case Kind::kUnlink: {
-      auto& links = a->ext().links;
-      links.erase(std::remove(links.begin(), links.end(), m->from()), links.end());
-      delete m;
-      return {};
-    }
-    case Kind::kMonitor:
-      a->ext().monitored_by.emplace_back(m->from(), m->request_id());
-      delete m;
+      calls_.on_reply(a, std::move(m));
       return {};
     case Kind::kRelease:
       if (a->held_) {
@@ -432,18 +377,11 @@ Status Shard::dispatch(Message* m) {
           exit_now(a, "discarded");
         }
       }
-      delete m;
       return {};
-    case Kind::kDemonitor: {
-      auto& by = a->ext().monitored_by;
-      std::pair<Pid, uint64_t> key{m->from(), m->request_id()};
-      by.erase(std::remove(by.begin(), by.end(), key), by.end());
-      delete m;
+    default:
+      signals_.deliver(a, std::move(m));
       return {};
-    }
   }
-  delete m;
-  return {};
 }
 
 void Shard::exit_now(Actor* a, std::string_view reason) {
@@ -453,73 +391,9 @@ void Shard::exit_now(Actor* a, std::string_view reason) {
   schedule(a);
 }
 
-void Shard::handle_exit_signal(Actor* a, Message* m) {
-  std::string why(m->body().raw());
-  Pid from = m->from();
-  bool from_link = m->request_id() == kLinkExit;
-  if (from_link) {
-    auto& links = a->ext().links;
-    auto it = std::find(links.begin(), links.end(), from);
-    if (it == links.end()) {  // unlinked meanwhile: the signal no longer concerns us
-      delete m;
-      return;
-    }
-    links.erase(it);
-  }
-  if (a->exit_pending_) {
-    delete m;
-    return;
-  }
-  if (!from_link && why == reason::kKill) {
-    delete m;
-    exit_now(a, reason::kKilled);
-  } else if (a->trap_exit_) {
-    pb::ExitSignal sig;
-    sig.set_pid(from.raw());
-    sig.set_reason(why);
-    auto* note = new Message(a->pid_, from, Kind::kExit, proto::kExit, std::move(sig));
-    delete m;
-    enqueue(a, note);
-  } else if (why == reason::kNormal) {
-    delete m;
-    if (!from_link && from == a->pid_) exit_now(a, reason::kNormal);
-  } else {
-    delete m;
-    exit_now(a, why);
-  }
-}
-
-void Shard::handle_reply(Actor* a, Message* m) {
-  PendingCall* pc = a->ext_ ? a->ext_->find_pending(m->request_id()) : nullptr;
-  if (!pc || pc->answered) {  // late (after the timeout) or unknown: dropped
-    delete m;
-    return;
-  }
-  timers_.cancel(pc->timer);
-  if (pc->waiter) {
-    *pc->slot = Reply(MessagePtr(m));
-    a->resume_ = pc->waiter;
-    a->ext_->erase_pending(m->request_id());
-    schedule(a);
-  } else {
-    pc->answered = true;
-    enqueue(a, m);
-  }
-}
-
-void Shard::handle_call_timeout(Actor* a, uint64_t request_id) {
-  PendingCall* pc = a->ext_ ? a->ext_->find_pending(request_id) : nullptr;
-  if (!pc || pc->answered) return;
-  Status why = Status::timeout("call timed out");
-  if (pc->waiter) {
-    *pc->slot = Reply(why);
-    a->resume_ = pc->waiter;
-    a->ext_->erase_pending(request_id);
-    schedule(a);
-  } else {
-    pc->answered = true;
-    enqueue(a, Message::error_reply(a->pid_, Pid(), request_id, why));
-  }
+void Shard::crash(Actor* a, std::exception_ptr error) {
+  bump(counters_.crashed);
+  exit_now(a, describe(error));
 }
 
 uint64_t Shard::add_timer(Millis delay, Timer t) {
@@ -529,42 +403,16 @@ uint64_t Shard::add_timer(Millis delay, Timer t) {
 void Shard::on_timer(uint64_t id, Timer& t) {
   Actor* a = find(t.target);
   if (t.call_request != 0) {
-    if (a) handle_call_timeout(a, t.call_request);
+    if (a) calls_.on_timeout(a, t.call_request);
     return;
   }
   if (!a || a->exiting_) {
     timers_.cancel(id);  // owner gone: stop a periodic tick
     return;
   }
-  if (t.period_ns == 0 && a->ext_) {
-    auto& ts = a->ext_->timers;
-    ts.erase(std::remove(ts.begin(), ts.end(), id), ts.end());
-  }
-  auto* m = new Message(a->pid_, a->pid_, Kind::kInfo, t.proto_id, std::move(t.body));
-  enqueue(a, m);  // timers bypass the mailbox limit: the process asked for them
-}
-
-void Shard::begin_call(Actor* a, Pid to, std::string name, uint32_t proto_id, Body body, Millis timeout,
-                       std::coroutine_handle<> waiter, Reply* slot, CallCallback callback) {
-  uint64_t request_id = next_request_id();
-  PendingCall pc;
-  pc.request_id = request_id;
-  pc.waiter = waiter;
-  pc.slot = slot;
-  pc.callback = std::move(callback);
-  Timer t;
-  t.target = a->pid_;
-  t.call_request = request_id;
-  pc.timer = add_timer(timeout, std::move(t));
-  a->ext().pending.push_back(std::move(pc));
-  auto* m = new Message(to, a->pid_, Kind::kCall, proto_id, std::move(body));
-  m->set_request_id(request_id);
-  // Failures come back as an error reply.
-  if (to.valid()) {
-    rt_.route(m);
-  } else {
-    rt_.route_named(name, m);
-  }
+  if (t.period_ns == 0 && a->ext_) std::erase(a->ext_->timers, id);
+  // Timers bypass the mailbox limit: the process asked for them.
+  enqueue(a, MessagePtr(new Message(a->pid_, a->pid_, Kind::kInfo, t.proto_id, std::move(t.body))));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -589,7 +437,7 @@ void Shard::execute(Actor* a) {
       a->mb_head_ = m->next.load(std::memory_order_relaxed);
       if (!a->mb_head_) a->mb_tail_ = nullptr;
       --a->mb_size_;
-      handle(a, m);
+      handle(a, MessagePtr(m));
     }
   }
   tls_actor = nullptr;
@@ -602,79 +450,42 @@ void Shard::execute(Actor* a) {
   }
 }
 
-void Shard::handle(Actor* a, Message* m) {
+void Shard::handle(Actor* a, MessagePtr m) {
   bump(counters_.messages);
   if (a->idle_ns_ > 0) idle_.touch(a, now_ns_);
   switch (m->kind()) {
     case Kind::kStop: {
       std::string why(m->body().raw());
-      delete m;
       exit_now(a, why.empty() ? reason::kNormal : std::string_view(why));
       return;
     }
-    case Kind::kReply: {  // callback form of call
-      PendingCall* pc = a->ext_ ? a->ext_->find_pending(m->request_id()) : nullptr;
-      if (!pc) {
-        delete m;
-        return;
-      }
-      CallCallback cb = std::move(pc->callback);
-      a->ext_->erase_pending(m->request_id());
-      try {
-        cb(Reply(MessagePtr(m)));
-      } catch (...) {
-        bump(counters_.crashed);
-        exit_now(a, describe(std::current_exception()));
+    case Kind::kReply:  // the callback form of call
+      if (CallCallback cb = calls_.take_callback(a, m->request_id())) {
+        try {
+          cb(Reply(std::move(m)));
+        } catch (...) {
+          crash(a, std::current_exception());
+        }
       }
       return;
-    }
     case Kind::kInfo:
-      if (m->proto_id() == proto::kAttach || m->proto_id() == proto::kDetach) {
-        client_writer(a, m);
+      if (ClientWriter::is_writer_change(*m)) {
+        writers_.change(a, std::move(m));
         return;
       }
       break;
     default:
       break;
   }
-  a->current_ = m;
+  a->current_ = std::move(m);
   try {
-    a->task_ = a->router_->route(*m).release();
+    a->task_ = a->router_->route(*a->current_).release();
   } catch (...) {  // a route() that throws before its first suspension point
-    bump(counters_.crashed);
-    exit_now(a, describe(std::current_exception()));
+    crash(a, std::current_exception());
     return;
   }
   a->task_.resume();
   after_step(a);
-}
-
-// The gateway's kAttach / kDetach (message.h): who the process's writer is.
-void Shard::client_writer(Actor* a, Message* m) {
-  const Pid conn = m->from();
-  const bool attach = m->proto_id() == proto::kAttach;
-  delete m;
-  if (attach) {
-    const Pid old = a->writer_;
-    a->writer_ = conn;
-    if (old.valid() && old != conn) {
-      rt_.send(a->pid_, old, Kind::kInfo, proto::kKick, Body::bytes("logged in elsewhere"));
-    }
-  } else if (a->writer_ == conn) {
-    a->writer_ = Pid();
-  } else {
-    return;  // a connection that was already replaced
-  }
-  try {  // runs inside execute(): tls_actor is this process
-    if (attach) {
-      a->router_->on_client_attached(conn);
-    } else {
-      a->router_->on_client_detached(conn);
-    }
-  } catch (...) {
-    bump(counters_.crashed);
-    exit_now(a, describe(std::current_exception()));
-  }
 }
 
 void Shard::after_step(Actor* a) {
@@ -684,12 +495,10 @@ void Shard::after_step(Actor* a) {
   h.destroy();
   a->task_ = {};
   if (error) {
-    bump(counters_.crashed);
-    exit_now(a, describe(error));  // finalize answers current_ if it was a call
+    crash(a, error);  // finalize answers current_ if it was a call
     return;
   }
-  delete a->current_;
-  a->current_ = nullptr;
+  a->current_.reset();
 }
 
 void Shard::finalize(Actor* a) {
@@ -719,38 +528,18 @@ void Shard::finalize(Actor* a) {
     if (RemoteRoute* remote = rt_.remote(); remote && !stopping_) remote->name_released(x.name, a->pid_);
   }
   // Callers still waiting on this process get an answer now, not a timeout.
-  if (a->current_) {
-    if (a->current_->is_call()) {
-      rt_.bounce(a->current_, Status::crashed("callee exited: " + why));
-    } else {
-      delete a->current_;
-    }
-    a->current_ = nullptr;
+  if (MessagePtr current = std::move(a->current_); current && current->is_call()) {
+    rt_.bounce(std::move(current), Status::crashed("callee exited: " + why));
   }
-  for (Message* m = a->mb_head_; m;) {
-    Message* next = m->next.load(std::memory_order_relaxed);
-    if (m->is_call()) {
-      rt_.bounce(m, Status::no_process("callee exited: " + why));
-    } else {
-      delete m;
-    }
-    m = next;
+  for (Message* m = std::exchange(a->mb_head_, nullptr); m;) {
+    MessagePtr queued(m);
+    m = m->next.load(std::memory_order_relaxed);
+    if (queued->is_call()) rt_.bounce(std::move(queued), Status::no_process("callee exited: " + why));
   }
-  a->mb_head_ = a->mb_tail_ = nullptr;
-  for (auto& pc : x.pending) timers_.cancel(pc.timer);
+  a->mb_tail_ = nullptr;
+  calls_.cancel_all(a);
   for (uint64_t id : x.timers) timers_.cancel(id);
-  if (!stopping_) {
-    std::string signal_reason = why == reason::kKill ? std::string(reason::kKilled) : why;
-    for (Pid linked : x.links) {
-      rt_.send(a->pid_, linked, Kind::kExit, 0, Body::bytes(signal_reason), kLinkExit);
-    }
-    for (auto& [watcher, ref] : x.monitored_by) {
-      rt_.send(a->pid_, watcher, Kind::kDown, 0, Body::bytes(signal_reason), ref);
-    }
-    for (auto& [ref, target] : x.monitoring) {
-      rt_.send(a->pid_, target, Kind::kDemonitor, 0, Body(), ref);
-    }
-  }
+  if (!stopping_) signals_.announce_exit(a, why);
   if (a->idle_ns_ > 0 && a->started_) idle_.remove(a);
   actors_.erase(a->pid_.serial());
   live.fetch_sub(1, std::memory_order_relaxed);

@@ -1,5 +1,7 @@
 // shard.h — one worker thread and everything it owns: its processes, their mailboxes, its
-// ready queue, timers and idle list, and a libuv loop for I/O. Same-worker sends touch no
+// ready queue, timers and idle list, and a libuv loop for I/O. It schedules; what links,
+// monitors, exit signals, calls and the client writer mean lives in Signals, Calls and
+// ClientWriter, which it holds. Same-worker sends touch no
 // atomics; other threads reach it through one lock-free queue and a wake-up only when it
 // sleeps.
 #pragma once
@@ -16,8 +18,11 @@
 
 #include "actor_ext.h"
 #include "behavior/actor.h"
-#include "idle_tracker.h"
 #include "behavior/mpsc_stack.h"
+#include "calls.h"
+#include "client_writer.h"
+#include "idle_tracker.h"
+#include "signals.h"
 #include "timer_queue.h"
 
 namespace behavior::detail {
@@ -53,15 +58,27 @@ class Shard {
   // The worker thread only.
   static Shard* current();
   static Actor* current_actor();
-  Status dispatch(Message* m);
+  // Delivers m to one of this worker's processes: to its mailbox, or, for a signal or a
+  // reply, to what handles it. What cannot be delivered and must be answered (no such
+  // process; a full mailbox that rejects, or a call) comes back in `undelivered` for the
+  // caller to bounce: delivery itself never routes.
+  struct Delivery {
+    Status status;            // why m was not delivered (a dropped message has no `undelivered`)
+    MessagePtr undelivered;
+  };
+  [[nodiscard]] Delivery dispatch(MessagePtr m);
   void adopt(Actor* a);
   void schedule(Actor* a);
+  void enqueue(Actor* a, MessagePtr m);
+  // Ends `a` after its current step, with `reason` (the first reason wins).
+  void exit_now(Actor* a, std::string_view reason);
+  // `a` threw: counted as a crash, ended with the exception's text as the reason.
+  void crash(Actor* a, std::exception_ptr error);
   uint64_t next_request_id() { return ++request_seq_; }
   uint64_t add_timer(Millis delay, Timer t);
   bool cancel_timer(uint64_t id) { return timers_.cancel(id); }
   int64_t now_ns() const { return now_ns_; }
-  void begin_call(Actor* a, Pid to, std::string name, uint32_t proto_id, Body body, Millis timeout,
-                  std::coroutine_handle<> waiter, Reply* slot, CallCallback callback);
+  Calls& calls() { return calls_; }
   void set_idle_timeout(Actor* a, int64_t idle_ns);
   // This worker's loop also carries the node's network I/O (s2s links, Redis, /metrics):
   // it polls I/O every kIoPollNs while busy and while spinning, not only when asleep, and
@@ -93,15 +110,9 @@ class Shard {
 
   void start(Actor* a);
   void execute(Actor* a);
-  void handle(Actor* a, Message* m);
+  void handle(Actor* a, MessagePtr m);
   void after_step(Actor* a);
   void finalize(Actor* a);
-  void enqueue(Actor* a, Message* m);
-  void exit_now(Actor* a, std::string_view reason);
-  void handle_exit_signal(Actor* a, Message* m);
-  void client_writer(Actor* a, Message* m);
-  void handle_reply(Actor* a, Message* m);
-  void handle_call_timeout(Actor* a, uint64_t request_id);
   void on_timer(uint64_t id, Timer& t);
   Actor* find(Pid pid);
 
@@ -144,6 +155,10 @@ class Shard {
   uint64_t request_seq_;
   bool stopping_ = false;
   Counters counters_;
+  // Process semantics, apart from the loop.
+  Signals signals_{*this};
+  Calls calls_{*this};
+  ClientWriter writers_{*this};
 };
 
 }  // namespace behavior::detail

@@ -24,6 +24,9 @@ class Actor;
 namespace detail {
 struct ActorExt;
 class IdleTracker;
+class Signals;
+class Calls;
+class ClientWriter;
 }  // namespace detail
 
 using TimerId = uint64_t;
@@ -121,6 +124,9 @@ class Actor {
   friend class detail::Shard;
   friend class detail::Runtime;
   friend class detail::IdleTracker;
+  friend class detail::Signals;
+  friend class detail::Calls;
+  friend class detail::ClientWriter;
   friend class CallAwaiter;
   Actor() = default;
   ~Actor();
@@ -142,7 +148,7 @@ class Actor {
   // The handler in progress when it is suspended in a call, and what resumes it.
   std::coroutine_handle<> task_;
   std::coroutine_handle<> resume_;
-  Message* current_ = nullptr;
+  MessagePtr current_;  // the message the handler in progress is handling
   // Model clean: intrusive LRU list per idle timeout value.
   Actor* idle_prev_ = nullptr;
   Actor* idle_next_ = nullptr;
