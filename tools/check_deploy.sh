@@ -56,8 +56,9 @@ if [ -n "$bin_dir" ] && command -v dpkg >/dev/null; then
   # The runtime stage's apt-get install list, plus what debian:bookworm-slim already has.
   wanted=" libc6 libgcc-s1 libstdc++6 zlib1g $(awk '/AS runtime/ { r = 1 } r && /apt-get install/ { i = 1 }
     i { print; if ($0 !~ /\\$/) exit }' "$deploy/Dockerfile" | tr -s ' \\' ' ') "
-  for b in local_server name_server gateway bot; do
-    [ -x "$bin_dir/$b" ] || continue
+  # The binaries, and the demo game's kinds library (the image's default game).
+  for b in local_server name_server gateway bot ../lib/libbehavior_demo_game.so; do
+    [ -e "$bin_dir/$b" ] || continue
     for lib in $(ldd "$bin_dir/$b" | awk '$3 ~ /^\// { print $3 }'); do
       pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1) || pkg=""
       [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1) || pkg=""

@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
-# Installs every Debian package behavior needs to build, test and run (the one list the
-# README and .ci/run both use). Idempotent; run as root or with sudo available.
+# Installs the Debian packages behavior needs (the one list the README, .ci/run and the
+# Dockerfile use). Idempotent; run as root or with sudo available.
+#   tools/install_deps.sh                 everything: build, run and test (README, CI)
+#   tools/install_deps.sh build [run ...] only these groups (the Docker builder: build)
+# Groups:
+#   build  compilers, CMake, and the -dev packages of every library (GoogleTest too: CMake
+#          configures the tests)
+#   run    redis-server and the tools the launcher, the scripts and the healthcheck use
+#   test   clang (libFuzzer), headless Chromium (dashboard and browser-client tests), wrk
+#          (name server benchmark), docker-compose (validates deploy/), iproute2 and
+#          iptables (network namespaces and partitions in tests/chaos)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-dev
+BUILD=(
+  build-essential cmake ninja-build pkg-config
   libuv1-dev libprotobuf-dev protobuf-compiler rapidjson-dev
   libspdlog-dev libfmt-dev libhiredis-dev libgtest-dev libgmock-dev
   libssl-dev libhttp-parser-dev libcli11-dev
-  redis-server redis-tools curl procps
-  # headless Chromium for the dashboard and browser-client tests (chromium-driver: WebDriver
-  # for the game page); wrk for the name server benchmark; docker-compose validates deploy/
-  chromium chromium-driver wrk docker-compose
-  # network namespaces, veth and iptables DROP rules for the partition tests (tests/chaos)
-  iproute2 iptables
 )
+RUN=(redis-server redis-tools curl procps)
+TEST=(clang libclang-rt-dev chromium chromium-driver wrk docker-compose iproute2 iptables)
+
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(build run test)
+PACKAGES=()
+for g in "${groups[@]}"; do
+  case $g in
+    build) PACKAGES+=("${BUILD[@]}") ;;
+    run) PACKAGES+=("${RUN[@]}") ;;
+    test) PACKAGES+=("${TEST[@]}") ;;
+    *) echo "install_deps.sh: unknown group '$g' (build, run, test)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,4 +44,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "deps: ${#PACKAGES[@]} packages present"
+echo "deps (${groups[*]}): ${#PACKAGES[@]} packages present"
