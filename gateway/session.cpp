@@ -9,7 +9,7 @@
 
 #include <algorithm>
 
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::gateway {
 namespace {

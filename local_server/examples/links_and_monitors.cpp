@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 using namespace behavior;
 

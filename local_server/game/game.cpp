@@ -1,5 +1,8 @@
-// game.cpp — registers the demo game's kinds on a node (see game.h).
+// game.cpp — registers the demo game's kinds on a node (see game.h), and makes the demo a
+// kinds library: the stock local_server loads lib/libbehavior_demo_game.so (--kinds-lib).
 #include "game.h"
+
+#include <behavior/kinds_library.h>
 
 namespace behavior::game {
 
@@ -14,4 +17,24 @@ void register_game_kinds(Node& node, const GameOptions& options) {
       "room", [options](const std::string&) { return make_room(options); }, room);
 }
 
+namespace {
+
+// Settings (--kinds-opt): user_idle_minutes (local_server's --user-idle-minutes),
+// room_idle_minutes, width, height.
+Status register_demo(KindsContext& ctx) {
+  GameOptions o;
+  o.user_idle = Millis(ctx.option_int("user_idle_minutes", o.user_idle.count() / 60000) * 60000);
+  o.room_idle = Millis(ctx.option_int("room_idle_minutes", o.room_idle.count() / 60000) * 60000);
+  o.width = static_cast<int>(ctx.option_int("width", o.width));
+  o.height = static_cast<int>(ctx.option_int("height", o.height));
+  if (o.width < 2 || o.height < 2 || o.width > 10000 || o.height > 10000) {
+    return Status::invalid_argument("width and height must be in [2, 10000]");
+  }
+  register_game_kinds(ctx.node, o);
+  return {};
+}
+
+}  // namespace
 }  // namespace behavior::game
+
+BEHAVIOR_KINDS_LIBRARY("demo game", behavior::game::register_demo)

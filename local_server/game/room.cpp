@@ -7,7 +7,7 @@
 
 #include "game.h"
 #include "game.pb.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::game {
 namespace {

@@ -25,7 +25,7 @@
 #include "local_cluster_test.h"
 #include "net_util.h"
 #include "redis_server.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 #include "test_support.h"
 
 namespace behavior::testing {

@@ -98,7 +98,8 @@ class Partition : public ::testing::Test {
     return {"--node-id", std::to_string(id), "--workers", "1", "--redis", std::string(kCoreIp) + ":6379",
             "--redis-password", kRedisPassword,
             "--heartbeat-ms", std::to_string(kHeartbeat), "--ttl-ms", std::to_string(kTtl), "--s2s-host", ip,
-            "--s2s-timeout-ms", std::to_string(kS2sTimeout), "--log-level", "debug", "--cluster-secret", kSecret};
+            "--s2s-timeout-ms", std::to_string(kS2sTimeout), "--log-level", "debug", "--cluster-secret", kSecret,
+            "--kinds-lib", kDemoGame};
   }
 
   std::unique_ptr<ChildProcess> start_in(const std::string& host, const std::string& binary,

@@ -23,6 +23,7 @@
 namespace behavior::testing {
 
 inline const std::string kLocalServer = std::string(BEHAVIOR_BIN_DIR) + "/local_server";
+inline const std::string kDemoGame = std::string(BEHAVIOR_BIN_DIR) + "/../lib/libbehavior_demo_game.so";
 inline constexpr const char* kSecret = "test-cluster-secret";
 inline constexpr uint16_t kTestNode = 100;
 inline constexpr uint32_t kEcho = 1, kCount = 2;  // local_server's demo "user" kind
@@ -61,7 +62,7 @@ class ClusterTest : public ::testing::Test {
   std::vector<std::string> server_args(uint16_t id, const std::string& secret, int heartbeat_ms) {
     return {"--node-id", std::to_string(id), "--workers", "1", "--redis", redis_.address(),
             "--redis-prefix", prefix_, "--heartbeat-ms", std::to_string(heartbeat_ms), "--ttl-ms",
-            std::to_string(heartbeat_ms * kTtlMs / kHeartbeatMs), "--log-level", "debug", "--cluster-secret", secret};
+            std::to_string(heartbeat_ms * kTtlMs / kHeartbeatMs), "--log-level", "debug", "--cluster-secret", secret, "--kinds-lib", kDemoGame};
   }
 
   // Starts local_server node `id` and waits until it is ready.

@@ -22,7 +22,7 @@
 #include "game.pb.h"
 #include "local_cluster.h"
 #include "net_util.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 #include "test_support.h"
 
 namespace behavior::testing {

@@ -12,7 +12,7 @@
 #include "client_frames.h"
 #include "game.pb.h"
 #include "local_cluster.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 #include "test_support.h"
 
 namespace behavior::testing {

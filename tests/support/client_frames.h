@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::testing {
 

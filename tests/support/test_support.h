@@ -10,7 +10,7 @@
 #include <memory>
 #include <thread>
 
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::testing {
 

@@ -4,7 +4,7 @@
 
 #include <behavior/body.h>
 
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior {
 namespace {

@@ -6,6 +6,7 @@
 //   behavior call n=<N> time=<s>s rate=<R> msg/s p50_us=<> p99_us=<>
 // Usage: bench_cluster oneway|call N [--redis host:port]   (default: starts its own redis)
 // The peer node is this same binary started with --peer.
+#include <behavior/version_flag.h>
 #include <behavior/behavior.h>
 #include <behavior/cluster.h>
 #include <arpa/inet.h>
@@ -172,6 +173,7 @@ int main(int argc, char** argv) {
   bool peer = false;
   int workers = 1;
   CLI::App app{"Cluster benchmarks: two nodes on loopback (compare with ../shared/anchors/run_dist)"};
+  behavior::add_version_flag(app, "bench_cluster");
   app.add_option("case", what, "oneway or call")->check(CLI::IsMember({"oneway", "call"}));
   app.add_option("n", n, "messages (oneway) or round trips (call)");
   app.add_option("--redis", redis, "host:port of a running Redis (default: start one)");

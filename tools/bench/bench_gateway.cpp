@@ -19,6 +19,7 @@
 // Usage: bench_gateway connections [N]     (default and maximum: what RLIMIT_NOFILE allows)
 //        bench_gateway udp-sessions [N]    (default 200000)
 //        bench_gateway echo [seconds] [rate] [connections] [window]    (defaults: 5 50000 32 64)
+#include <behavior/version.h>
 #include <behavior/client_frame.h>
 #include <behavior/clock.h>
 #include <uv.h>
@@ -366,6 +367,10 @@ EchoResult run_echo(int ep, std::vector<Conn>& conns, double rate, double second
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "--version") {
+    std::printf("bench_gateway (behavior %s)\n", behavior::kVersion);
+    return 0;
+  }
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   lim.rlim_cur = lim.rlim_max;
@@ -406,7 +411,7 @@ int main(int argc, char** argv) {
     return a;
   };
   pid_t local_pid = bench::spawn_process(
-      with({dir + "/local_server", "--node-id", "1", "--workers", "1", "--capacity", std::to_string(n * 2)}));
+      with({dir + "/local_server", "--kinds-lib", dir + "/../lib/libbehavior_demo_game.so", "--node-id", "1", "--workers", "1", "--capacity", std::to_string(n * 2)}));
   pid_t gw_pid = bench::spawn_process(with({dir + "/gateway", "--node-id", "40", "--tcp-port", std::to_string(gw_port),
                                             "--ws-port", "-1", "--udp-port",
                                             std::to_string(udp ? gw_udp_port : -1), "--auth-timeout-ms", "60000", "--idle-timeout-ms",

@@ -31,7 +31,7 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 export BEHAVIOR_CLUSTER_SECRET="bench-$$"
 common=(--redis "127.0.0.1:$redis_port" --redis-prefix "bench$$:" --log-level warn --metrics-port -1)
 for spec in 1:1000 2:2000 3:3000; do
-  "$bin/local_server" "${common[@]}" --node-id "${spec%%:*}" --capacity "${spec##*:}" --workers 1 \
+  "$bin/local_server" "${common[@]}" --kinds-lib "$bin/../lib/libbehavior_demo_game.so" --node-id "${spec%%:*}" --capacity "${spec##*:}" --workers 1 \
     >"$work/node${spec%%:*}.log" 2>&1 &
   pids+=($!)
 done

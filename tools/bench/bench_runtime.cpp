@@ -3,6 +3,7 @@
 // the lines can be compared side by side:
 //   behavior <case> n=<N> time=<s>s rate=<R> msg/s [key=value ...]
 // Usage: bench_runtime pingpong|counting|ring|spawn N [--workers W] [--slack S]
+#include <behavior/version_flag.h>
 #include <behavior/behavior.h>
 #include <unistd.h>
 
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
   NodeOptions opts;
   opts.capacity = 2'000'000;
   CLI::App app{"Runtime micro-benchmarks (compare with ../shared/anchors/run)"};
+  behavior::add_version_flag(app, "bench_runtime");
   app.add_option("case", what, "pingpong, counting, ring or spawn")
       ->required()
       ->check(CLI::IsMember({"pingpong", "counting", "ring", "spawn"}));

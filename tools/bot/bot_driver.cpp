@@ -14,7 +14,7 @@
 #include <unordered_set>
 
 #include "game.pb.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::bot {
 

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include <behavior/version_flag.h>
 #include "bot_driver.h"
 #include "bot_report.h"
 
@@ -115,6 +116,7 @@ int run(int argc, char** argv) {
 
   CLI::App app{"behavior bot: simulated players of the demo game; checks that no reliable message is lost, "
                "duplicated or reordered, and measures round trips. Exit code 0 PASS, 1 FAIL, 2 bad flags."};
+  behavior::add_version_flag(app, "bot");
   app.add_option("--name-server", name_server, "The name server's URL (http://IPv4:port)")
       ->envname("BEHAVIOR_NAME_SERVER")
       ->capture_default_str();

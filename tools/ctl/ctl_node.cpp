@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "admin_http.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::ctl {
 namespace {

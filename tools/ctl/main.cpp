@@ -1,5 +1,6 @@
 // main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
 // stop, drain, resume, kick), each printing a table or one JSON document. Exit 0/1/2.
+#include <behavior/version_flag.h>
 #include <behavior/clock.h>
 #include <behavior/json_map.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -465,6 +466,7 @@ int main(int argc, char** argv) {
   using namespace behavior::ctl;
   Flags f;
   CLI::App app{"ctl: the behavior cluster's admin CLI"};
+  behavior::add_version_flag(app, "ctl");
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand
   app.add_option("--redis", f.redis, "Redis host:port of the cluster")->envname("BEHAVIOR_REDIS")->capture_default_str();

@@ -174,6 +174,10 @@ Status LocalCluster::start(int timeout_ms) {
     s.args = common_args();
     s.args.insert(s.args.end(),
                   {"--node-id", std::to_string(i), "--capacity", std::to_string(o_.capacity)});
+    if (o_.kinds_libs.empty()) {
+      s.args.insert(s.args.end(), {"--kinds-lib", o_.bin_dir + "/../lib/libbehavior_demo_game.so"});
+    }
+    for (const auto& lib : o_.kinds_libs) s.args.insert(s.args.end(), {"--kinds-lib", lib});
     s.args.insert(s.args.end(), o_.local_server_args.begin(), o_.local_server_args.end());
     s.ready_line = "local_server ready";
     services_.push_back(std::move(s));

@@ -33,6 +33,9 @@ struct LocalClusterOptions {
   int heartbeat_ms = 1000;
   int ttl_ms = 3000;
   std::string log_level = "info";
+  // The game: kinds libraries every local server loads ("" = the demo game,
+  // <bin_dir>/../lib/libbehavior_demo_game.so).
+  std::vector<std::string> kinds_libs;
   // Extra flags for every instance of a binary.
   std::vector<std::string> local_server_args;
   std::vector<std::string> gateway_args;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <behavior/version_flag.h>
 #include "local_cluster.h"
 
 namespace {
@@ -98,8 +99,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> bot_args;
   CLI::App app{
       "launch: redis-server, name server, gateway and local servers on this machine, with bots"};
+  behavior::add_version_flag(app, "launch");
   app.add_option("--bin-dir", o.bin_dir, "Where the binaries are (default: next to launch)")
       ->capture_default_str();
+  app.add_option("--kinds-lib", o.kinds_libs,
+                 "Your game: a kinds library every local server loads (repeatable; default: the demo game)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--local-server-arg", o.local_server_args, "Extra flag for every local server (repeatable)");
   app.add_option("--log-dir", o.log_dir,
                  "Folder for every service's log (default: a new temporary one)");
   app.add_option("--redis", o.redis, "Use this Redis (host:port) instead of starting redis-server");

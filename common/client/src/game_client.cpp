@@ -15,7 +15,7 @@
 #include <cstring>
 
 #include "behavior/message.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior {
 namespace {

@@ -1,5 +1,6 @@
 // node_flags.cpp — see node_flags.h.
 #include "behavior/node_flags.h"
+#include "behavior/version_flag.h"
 
 #include <behavior/logging.h>
 
@@ -90,6 +91,7 @@ Result<uint16_t> allocate_node_id(const ClusterOptions& o, Millis wait, Millis c
 }
 
 void add_server_flags(CLI::App& app, ServerFlags& f) {
+  add_version_flag(app, "");
   app.set_config("--config", "", "TOML or INI file with the same keys as the long flags")
       ->envname("BEHAVIOR_CONFIG");
   app.add_option("--node-id", f.node.node_id,

@@ -7,7 +7,7 @@
 #include "behavior/node.h"
 #include "runtime.h"
 #include "shard.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <thread>
 
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::detail {
 

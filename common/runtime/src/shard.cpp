@@ -12,7 +12,7 @@
 #include <climits>
 
 #include "runtime.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

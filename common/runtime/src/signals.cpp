@@ -8,7 +8,7 @@
 #include "actor_ext.h"
 #include "runtime.h"
 #include "shard.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior::detail {
 

@@ -10,7 +10,7 @@
 #include <chrono>
 
 #include "behavior/clock.h"
-#include "system.pb.h"
+#include <behavior/system.pb.h>
 
 namespace behavior {
 namespace {

@@ -46,7 +46,9 @@ inline constexpr uint16_t kFirstAutoNodeId = 1024;
 Result<uint16_t> allocate_node_id(const ClusterOptions& cluster, Millis wait = Millis(10000),
                                   Millis claim = Millis(60000));
 
+// Every server's flags (and --version).
 void add_server_flags(CLI::App& app, ServerFlags& flags);
+
 
 // What every server's main does once its flags are parsed: finishes them (a usage error is
 // printed as "<binary>: <error>"; `cluster_required`: --redis must be given) and sets up

@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "behavior/version.h"
+
 namespace behavior {
 
 // Label pairs of one series, e.g. {{"reason", "idle"}}.
@@ -146,8 +148,5 @@ using GaugeVec = MetricVec<Gauge>;
 // process_virtual_memory_bytes, process_open_fds, process_max_fds,
 // process_start_time_seconds (from /proc/self), and behavior_build_info{version,...} 1.
 std::string common_metrics_text(const Labels& build_labels);
-
-// The library's version, the same in every binary (--version) and in behavior_build_info.
-inline constexpr const char* kVersion = "0.2.0";
 
 }  // namespace behavior

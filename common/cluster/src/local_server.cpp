@@ -1,0 +1,158 @@
+// local_server.cpp — run_local_server (local_server.h): the stock local_server's whole life.
+// Parse the flags, load the kinds libraries, build the node, register the kinds, start the
+// node and the cluster, spawn the node's clock, run until a signal, stop.
+#include "behavior/local_server.h"
+
+#include <behavior/behavior.h>
+#include <behavior/node_flags.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace behavior {
+namespace {
+
+constexpr uint32_t kClockTick = 3;
+constexpr Millis kClockPeriod{10000};
+
+// Logs the node's counters every ten seconds, so an operator sees the node is alive.
+class Clock : public Router {
+ public:
+  void on_start() override { actor().tick(kClockPeriod, kClockTick); }
+  Task<> route(Message& m) override {
+    if (m.proto_id() == kClockTick) {
+      NodeStats s = actor().node().stats();
+      spdlog::info("clock: live={} spawned={} exited={} crashed={} messages={} dropped={}", s.live, s.spawned,
+                   s.exited, s.crashed, s.messages, s.dropped);
+    }
+    co_return;
+  }
+};
+
+Status start_clock(Node& node) {
+  SpawnOptions o;
+  o.name = "clock";
+  o.kind = "clock";
+  Result<Pid> pid = node.spawn(std::make_unique<Clock>(), o);
+  return pid.ok() ? Status() : pid.status();
+}
+
+// "key=value" settings into a map; false (with the bad one) when one has no '='.
+bool parse_kinds_options(const std::vector<std::string>& in, std::map<std::string, std::string>* out,
+                         std::string* bad) {
+  for (const auto& kv : in) {
+    if (kv.empty()) continue;  // an empty BEHAVIOR_KINDS_OPTS
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *bad = kv;
+      return false;
+    }
+    (*out)[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
+int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn register_kinds) {
+  Node::block_termination_signals();  // a signal before the wait is not lost
+  ServerFlags flags;
+  CLI::App app{"behavior local_server: hosts processes" + (game.empty() ? std::string() : " (" + game + ")")};
+  add_server_flags(app, flags);
+  int idle_minutes = 20;
+  app.add_option("--user-idle-minutes", idle_minutes,
+                 "Idle lifetime of user processes (passed to the kinds as user_idle_minutes)")
+      ->envname("BEHAVIOR_USER_IDLE_MINUTES")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  std::vector<std::string> libraries;
+  app.add_option("--kinds-lib", libraries, "A shared library of process kinds to load (repeatable)")
+      ->envname("BEHAVIOR_KINDS_LIB")
+      ->delimiter(',');
+  std::vector<std::string> kinds_opts;
+  app.add_option("--kinds-opt", kinds_opts, "key=value setting for the kinds (repeatable)")
+      ->envname("BEHAVIOR_KINDS_OPTS")
+      ->delimiter(',');
+  CLI11_PARSE(app, argc, argv);
+  if (!finish_server_flags("local_server", flags, false)) return 2;
+  std::map<std::string, std::string> options;
+  std::string bad;
+  if (!parse_kinds_options(kinds_opts, &options, &bad)) {
+    fprintf(stderr, "local_server: --kinds-opt %s: expected key=value\n", bad.c_str());
+    return 2;
+  }
+  options.emplace("user_idle_minutes", std::to_string(idle_minutes));
+
+  // Loaded before the node exists and released after it is gone: no process outlives its code.
+  std::vector<std::shared_ptr<KindsLibrary>> loaded;
+  for (const auto& path : libraries) {
+    if (path.empty()) continue;  // an empty BEHAVIOR_KINDS_LIB
+    auto lib = KindsLibrary::load(path);
+    if (!lib.ok()) {
+      spdlog::critical("{}", lib.status().message());
+      return 1;
+    }
+    spdlog::info("kinds library {} ({}) loaded", (*lib)->name(), path);
+    loaded.push_back(std::move(lib.value()));
+  }
+  Node node(flags.node);
+  KindsContext ctx{node, options, nullptr};
+  std::vector<std::function<Status(Node&)>> started_hooks;
+  auto take_hook = [&] {
+    if (ctx.on_started) started_hooks.push_back(std::exchange(ctx.on_started, nullptr));
+  };
+  if (register_kinds) {
+    try {
+      if (Status s = register_kinds(ctx); !s.ok()) {
+        spdlog::critical("cannot register the kinds of {}: {}", game, s.to_string());
+        return 1;
+      }
+    } catch (const std::exception& e) {
+      spdlog::critical("registering the kinds of {} threw: {}", game, e.what());
+      return 1;
+    }
+    take_hook();
+  }
+  for (const auto& lib : loaded) {
+    if (Status s = lib->register_kinds(ctx); !s.ok()) {
+      spdlog::critical("{}", s.to_string());
+      return 1;
+    }
+    take_hook();
+  }
+  if (!register_kinds && loaded.empty()) {
+    spdlog::warn("local_server hosts no game: give --kinds-lib (the demo game is lib/libbehavior_demo_game.so)");
+  }
+  if (auto s = node.start(); !s.ok()) {
+    spdlog::critical("cannot start: {}", s.to_string());
+    return 1;
+  }
+  std::unique_ptr<Cluster> cluster;
+  if (flags.clustered()) {
+    cluster = std::make_unique<Cluster>(node, flags.cluster);
+    if (auto s = cluster->start(); !s.ok()) {
+      spdlog::critical("cannot join the cluster: {}", s.to_string());
+      return 1;
+    }
+  }
+  if (auto s = start_clock(node); !s.ok()) {
+    spdlog::critical("cannot start the node's clock: {}", s.to_string());
+    return 1;
+  }
+  for (auto& hook : started_hooks) {
+    if (auto s = hook(node); !s.ok()) {
+      spdlog::critical("cannot start the game: {}", s.to_string());
+      if (cluster) cluster->stop();
+      return 1;
+    }
+  }
+  spdlog::info("local_server ready: workers={} capacity={} s2s_port={} metrics_port={}", node.options().workers,
+               node.options().capacity, cluster ? cluster->s2s_port() : 0, cluster ? cluster->metrics_port() : 0);
+  int sig = node.run_until_signal();
+  if (cluster) cluster->stop();
+  spdlog::info("local_server stopped on signal {}", sig);
+  return 0;
+}
+
+}  // namespace behavior
