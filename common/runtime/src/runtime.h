@@ -94,6 +94,8 @@ class Runtime {
 
  private:
   Shard* place(const SpawnOptions& o, Shard* here);
+  // route() for a target on the calling worker: dispatch, and bounce what comes back.
+  Status deliver_here(Shard* s, Message* m);
 
   Node& node_;
   NodeOptions options_;

@@ -159,7 +159,8 @@ bool Shard::drain() {
   }
   while (m) {
     Message* next = m->next.load(std::memory_order_relaxed);
-    if (Delivery d = dispatch(MessagePtr(m)); d.undelivered) rt_.bounce(std::move(d.undelivered), d.status);
+    MessagePtr owned(m);
+    if (Status why = dispatch(owned); owned) rt_.bounce(std::move(owned), why);
     m = next;
   }
   return true;
@@ -333,7 +334,7 @@ void Shard::schedule(Actor* a) {
   ready_tail_ = a;
 }
 
-void Shard::enqueue(Actor* a, MessagePtr owned) {
+void Shard::enqueue(Actor* a, MessagePtr&& owned) {
   Message* m = owned.release();  // the mailbox owns it now
   m->next.store(nullptr, std::memory_order_relaxed);
   if (a->mb_tail_) {
@@ -346,9 +347,9 @@ void Shard::enqueue(Actor* a, MessagePtr owned) {
   schedule(a);
 }
 
-Shard::Delivery Shard::dispatch(MessagePtr m) {
+Status Shard::dispatch(MessagePtr& m) {
   Actor* a = find(m->to());
-  if (!a || a->exiting_) return {Status::no_process("no process " + m->to().to_string()), std::move(m)};
+  if (!a || a->exiting_) return Status::no_process("no process " + m->to().to_string());
   switch (m->kind()) {
     case Kind::kInfo:
     case Kind::kCall:
@@ -356,9 +357,9 @@ Shard::Delivery Shard::dispatch(MessagePtr m) {
       if (a->mb_limit_ != 0 && a->mb_size_ >= a->mb_limit_) {
         ++a->ext().dropped;
         bump(counters_.dropped);
-        Status why = Status::mailbox_full("mailbox of " + a->pid_.to_string() + " is full");
-        if (m->kind() == Kind::kCall || a->overflow_ == Overflow::kReject) return {std::move(why), std::move(m)};
-        return {std::move(why), nullptr};  // dropped: the sender asked not to hear of it
+        // Dropped silently unless the sender must hear of it (a call, a rejecting mailbox).
+        if (m->kind() != Kind::kCall && a->overflow_ != Overflow::kReject) m.reset();
+        return Status::mailbox_full("mailbox of " + a->pid_.to_string() + " is full");
       }
       enqueue(a, std::move(m));
       return {};
@@ -377,6 +378,7 @@ Shard::Delivery Shard::dispatch(MessagePtr m) {
           exit_now(a, "discarded");
         }
       }
+      m.reset();
       return {};
     default:
       signals_.deliver(a, std::move(m));
@@ -450,7 +452,7 @@ void Shard::execute(Actor* a) {
   }
 }
 
-void Shard::handle(Actor* a, MessagePtr m) {
+void Shard::handle(Actor* a, MessagePtr&& m) {
   bump(counters_.messages);
   if (a->idle_ns_ > 0) idle_.touch(a, now_ns_);
   switch (m->kind()) {

@@ -59,17 +59,14 @@ class Shard {
   static Shard* current();
   static Actor* current_actor();
   // Delivers m to one of this worker's processes: to its mailbox, or, for a signal or a
-  // reply, to what handles it. What cannot be delivered and must be answered (no such
-  // process; a full mailbox that rejects, or a call) comes back in `undelivered` for the
-  // caller to bounce: delivery itself never routes.
-  struct Delivery {
-    Status status;            // why m was not delivered (a dropped message has no `undelivered`)
-    MessagePtr undelivered;
-  };
-  [[nodiscard]] Delivery dispatch(MessagePtr m);
+  // reply, to what handles it, and takes it. What cannot be delivered and must be answered
+  // (no such process; a full mailbox that rejects, or a call) stays in `m`, with the reason
+  // returned, for the caller to bounce: delivery itself never routes. A message a full
+  // mailbox drops silently is taken (and the reason returned).
+  [[nodiscard]] Status dispatch(MessagePtr& m);
   void adopt(Actor* a);
   void schedule(Actor* a);
-  void enqueue(Actor* a, MessagePtr m);
+  void enqueue(Actor* a, MessagePtr&& m);
   // Ends `a` after its current step, with `reason` (the first reason wins).
   void exit_now(Actor* a, std::string_view reason);
   // `a` threw: counted as a crash, ended with the exception's text as the reason.
@@ -110,7 +107,7 @@ class Shard {
 
   void start(Actor* a);
   void execute(Actor* a);
-  void handle(Actor* a, MessagePtr m);
+  void handle(Actor* a, MessagePtr&& m);
   void after_step(Actor* a);
   void finalize(Actor* a);
   void on_timer(uint64_t id, Timer& t);
