@@ -6,8 +6,10 @@
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace behavior {

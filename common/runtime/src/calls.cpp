@@ -32,33 +32,30 @@ void Calls::begin(Actor* a, Pid to, std::string name, uint32_t proto_id, Body bo
 }
 
 void Calls::on_reply(Actor* a, MessagePtr m) {
-  const uint64_t request_id = m->request_id();
-  PendingCall* pc = a->ext_ ? a->ext_->find_pending(request_id) : nullptr;
+  PendingCall* pc = a->ext_ ? a->ext_->find_pending(m->request_id()) : nullptr;
   if (!pc || pc->answered) return;
   shard_.cancel_timer(pc->timer);
-  if (pc->waiter) {
-    *pc->slot = Reply(std::move(m));
-    a->resume_ = pc->waiter;
-    a->ext_->erase_pending(request_id);
-    shard_.schedule(a);
-  } else {
-    pc->answered = true;
-    shard_.enqueue(a, std::move(m));
-  }
+  answer(a, pc, std::move(m));
 }
 
 void Calls::on_timeout(Actor* a, uint64_t request_id) {
   PendingCall* pc = a->ext_ ? a->ext_->find_pending(request_id) : nullptr;
   if (!pc || pc->answered) return;
-  Status why = Status::timeout("call timed out");
+  answer(a, pc, MessagePtr(Message::error_reply(a->pid_, Pid(), request_id, Status::timeout("call timed out"))));
+}
+
+// The awaiting coroutine resumes with the reply (an error reply reads as its Status); the
+// callback form finds it in the mailbox and runs the callback as one of the process's turns.
+void Calls::answer(Actor* a, PendingCall* pc, MessagePtr reply) {
   if (pc->waiter) {
-    *pc->slot = Reply(why);
+    const uint64_t request_id = pc->request_id;
+    *pc->slot = Reply(std::move(reply));
     a->resume_ = pc->waiter;
     a->ext_->erase_pending(request_id);
     shard_.schedule(a);
   } else {
     pc->answered = true;
-    shard_.enqueue(a, MessagePtr(Message::error_reply(a->pid_, Pid(), request_id, why)));
+    shard_.enqueue(a, std::move(reply));
   }
 }
 

@@ -14,6 +14,7 @@
 namespace behavior::detail {
 
 class Shard;
+struct PendingCall;
 
 class Calls {
  public:
@@ -34,6 +35,8 @@ class Calls {
   void cancel_all(Actor* a);
 
  private:
+  void answer(Actor* a, PendingCall* pc, MessagePtr reply);
+
   Shard& shard_;
 };
 

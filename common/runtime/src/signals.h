@@ -18,17 +18,12 @@ class Shard;
 // request_id on a kExit signal: it comes from a linked process that died (not from exit()).
 inline constexpr uint64_t kLinkExit = 1;
 
-// True for the kinds that Signals::deliver takes.
-inline bool is_signal(Kind k) {
-  return k == Kind::kExit || k == Kind::kDown || k == Kind::kLink || k == Kind::kUnlink ||
-         k == Kind::kMonitor || k == Kind::kDemonitor;
-}
-
 class Signals {
  public:
   explicit Signals(Shard& shard) : shard_(shard) {}
 
-  // A signal (is_signal(m->kind())) reached `a`, a live process of this worker.
+  // A signal (kExit, kDown, kLink, kUnlink, kMonitor, kDemonitor) reached `a`, a live
+  // process of this worker.
   void deliver(Actor* a, MessagePtr m);
   // `a` is exiting with `why`: linked processes get an exit signal, monitoring ones a
   // down signal, and the processes `a` monitored forget it.
