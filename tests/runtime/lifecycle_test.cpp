@@ -1,9 +1,12 @@
 // lifecycle_test.cpp — spawning many processes across workers, names (model center),
 // kinds and ensure() (one activation under races), the writer path to a client, and a
 // graceful node shutdown that runs every on_stop.
+#include <spdlog/sinks/ringbuffer_sink.h>
+
 #include <atomic>
 #include <thread>
 
+#include "runtime.h"
 #include "test_support.h"
 
 namespace behavior::testing {
@@ -33,6 +36,38 @@ TEST_F(Lifecycle, ManyProcessesSpreadOverWorkersAndAllAnswer) {
   // Placement keeps the workers within the slack of each other.
   EXPECT_LE(std::abs(per_shard[0] - per_shard[1]), static_cast<int>(node().options().placement_slack) + 1);
   EXPECT_EQ(node().stats().live, static_cast<uint64_t>(kCount));
+}
+
+// The cluster directory spawns a name's process held, and discards it when another node wins
+// the activation: a normal race, logged at debug (it was 307 ERROR lines in a 300-bot run).
+TEST_F(Lifecycle, ADiscardedHeldProcessEndsQuietlyWithReasonDiscarded) {
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  auto previous = spdlog::default_logger();
+  const auto previous_level = spdlog::get_level();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", ring));
+  spdlog::set_level(spdlog::level::debug);
+  SpawnOptions o;
+  o.name = "room/lost-race";
+  o.held = true;
+  std::atomic<bool> started{false};
+  Pid held = spawn([&started](Actor&, Message&) -> Task<> {
+    started = true;
+    co_return;
+  }, o);
+  watch(held);
+  detail::runtime_of(node()).release(held, false);
+  EXPECT_EQ(next_down_reason(probe()), std::string(reason::kDiscarded));
+  EXPECT_FALSE(started.load());
+  EXPECT_FALSE(node().whereis("room/lost-race").has_value());
+  spdlog::set_default_logger(previous);
+  spdlog::set_level(previous_level);
+  bool logged_at_debug = false;
+  for (const auto& line : ring->last_formatted()) {
+    if (line.find("discarded") == std::string::npos) continue;
+    EXPECT_EQ(line.find("[error]"), std::string::npos) << line;
+    logged_at_debug |= line.find("[debug]") != std::string::npos;
+  }
+  EXPECT_TRUE(logged_at_debug);
 }
 
 TEST_F(Lifecycle, StrictLeastLoadedAlternatesWorkers) {

@@ -375,7 +375,7 @@ Status Shard::dispatch(MessagePtr& m) {
         if (m->request_id() != 0) {
           start(a);
         } else {
-          exit_now(a, "discarded");
+          exit_now(a, reason::kDiscarded);
         }
       }
       m.reset();
@@ -518,7 +518,7 @@ void Shard::finalize(Actor* a) {
     spdlog::warn("process {} {} threw in on_stop: {}", a->pid_.to_string(), a->name(),
                  describe(std::current_exception()));
   }
-  if (why == reason::kNormal || why == reason::kShutdown || why == reason::kIdle) {
+  if (why == reason::kNormal || why == reason::kShutdown || why == reason::kIdle || why == reason::kDiscarded) {
     spdlog::debug("process {} {} exited: {}", a->pid_.to_string(), a->name(), why);
   } else {
     spdlog::error("process {} {} exited: {}", a->pid_.to_string(), a->name(), why);

@@ -51,6 +51,9 @@ inline constexpr std::string_view kKill = "kill";      // untrappable when sent
 inline constexpr std::string_view kKilled = "killed";  // what linked processes see
 inline constexpr std::string_view kNoProc = "noproc";
 inline constexpr std::string_view kIdle = "idle";  // model clean expired the process
+// A process spawned held (SpawnOptions::held) and discarded unstarted: another node won the
+// activation of its name. A normal race of the cluster, not a failure.
+inline constexpr std::string_view kDiscarded = "discarded";
 // Normal exits do not take linked processes down and do not restart transient children.
 inline bool is_normal(std::string_view r) { return r == kNormal || r == kShutdown; }
 }  // namespace reason
