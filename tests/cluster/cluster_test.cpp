@@ -132,6 +132,26 @@ TEST_F(Cluster3, KilledNodeIsCleanedUpAndItsCallsFailFast) {
   EXPECT_EQ(k2.node(), 2);
 }
 
+// A node that stops (SIGTERM; or a ctl command that is done) leaves: the others see "left",
+// not a failure (no warning, behavior_cluster_nodes_down_total stays 0), and its processes'
+// monitors still fire, since those processes are gone.
+TEST_F(Cluster3, AGracefullyStoppedNodeHasLeftAndIsNotCountedAsDown) {
+  Pid g = ensure_on("user/g", 3);
+  watch_from_here(g);
+  ChildProcess& node3 = *servers_[2];
+  node3.signal(SIGTERM);
+  int status = node3.wait_exit(Millis(10000));
+  ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << node3.output();
+  EXPECT_EQ(next_down_reason(*probe_), "noconnection");
+  EXPECT_TRUE(wait_until([&] { return !knows_node(3); }));
+  std::string here = cluster_->metrics_text();
+  EXPECT_NE(here.find("behavior_cluster_nodes_left_total{node=\"100\"} 1"), std::string::npos) << here;
+  EXPECT_NE(here.find("behavior_cluster_nodes_down_total{node=\"100\"} 0"), std::string::npos) << here;
+  EXPECT_TRUE(wait_until([&] { return servers_[0]->output().find("node 3 left") != std::string::npos; }))
+      << servers_[0]->output();
+  EXPECT_EQ(servers_[0]->output().find("node 3 is down"), std::string::npos) << servers_[0]->output();
+}
+
 // A node paused past the TTL (SIGSTOP) is declared dead and its names activate elsewhere;
 // when it resumes it must not serve them on (split brain): it finds the cleanup's mark at its
 // next heartbeat, kills its processes that held cluster names, fires its links and monitors

@@ -17,7 +17,7 @@
 //   P node:<id>:names  set: the directory names that node owns (for cleanup)
 //   P dir:<name>       string "<node>:<pid>": where a cluster-wide name lives (claimed once)
 //   P dead:<id>        string: set by the cleanup of a dead node, taken by its next heartbeat
-//   P events           pub/sub channel: "up <id>", "down <id>"
+//   P events           pub/sub channel: "up <id>", "down <id>", "left <id>"
 #include "behavior/cluster.h"
 
 #include <rapidjson/stringbuffer.h>
@@ -351,8 +351,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
           "1 while this node's own heartbeats fail: no peer is declared dead meanwhile.",
           [this] { return membership_.frozen() ? 1.0 : 0.0; });
     gauge("behavior_cluster_nodes", "Live nodes in this node's view.", [this] { return double(membership_.size()); });
-    counter("behavior_cluster_nodes_down_total", "Nodes this node saw go down.",
+    counter("behavior_cluster_nodes_down_total", "Nodes this node saw fail (declared dead, heartbeat expired).",
             [this] { return double(membership_.nodes_down()); });
+    counter("behavior_cluster_nodes_left_total", "Nodes this node saw leave gracefully (stopped, ctl done).",
+            [this] { return double(membership_.nodes_left()); });
     counter("behavior_cluster_fenced_total",
             "Times this node found it had been declared dead and dropped its cluster names.",
             [this] { return double(membership_.fenced()); });

@@ -3,7 +3,7 @@
 // Redis keys (prefix P): P node:<id> (the registration hash, PEXPIRE ttl, rewritten each
 // heartbeat), P nodes (zset: id → last heartbeat), P drain:<id> (an operator's drain),
 // P dead:<id> (set by the cleanup of a dead node, taken by its next heartbeat: proof it was
-// fenced), P events (pub/sub "up <id>", "down <id>"). A node whose hash expired is dead:
+// fenced), P events (pub/sub "up <id>", "down <id>", "left <id>"). A node whose hash expired is dead:
 // any node that notices runs the cleanup script, which removes its directory entries, names
 // set and zset entry in one step and publishes "down". Pub/sub only makes that faster; a
 // lost subscription still converges through the TTL.
@@ -45,7 +45,7 @@ redis.call('DEL', KEYS[2])
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[4], '1', 'PX', '604800000')
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
-  redis.call('PUBLISH', ARGV[3], 'down ' .. ARGV[1])
+  redis.call('PUBLISH', ARGV[3], ARGV[5] .. ' ' .. ARGV[1])
 end
 return #names
 )lua";
@@ -230,14 +230,18 @@ void Membership::on_event(std::string_view msg) {
   if (msg.substr(0, 5) == "down ") {
     auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
     if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it was declared down");
+  } else if (msg.substr(0, 5) == "left ") {
+    auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
+    if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it left the cluster", true);
   } else if (msg.substr(0, 3) == "up ") {
     refresh();
   }
 }
 
 void Membership::cleanup_node(uint16_t id, bool force, std::function<void()> done) {
+  const bool leaving = id == rt_.node_id();
   redis_->command({"EVAL", kCleanupScript, "4", node_key(id), names_key(id), key("nodes"), dead_key(id), std::to_string(id),
-                   key("dir:"), key("events"), force ? "1" : "0"},
+                   key("dir:"), key("events"), force ? "1" : "0", leaving ? "left" : "down"},
                   [done = std::move(done)](redisReply*) {
                     if (done) done();
                   });
@@ -261,15 +265,22 @@ void Membership::fence() {
   hooks_.fenced();
 }
 
-void Membership::node_down(uint16_t id, const std::string& why) {
+void Membership::node_down(uint16_t id, const std::string& why, bool graceful) {
   nodes_.erase(id);
   absent_since_.erase(id);
   {
     std::lock_guard lock(view_mu_);
     view_.erase(id);
   }
-  ++nodes_down_;
-  spdlog::warn("cluster: node {} is down: {}", id, why);
+  // Either way its processes are gone for us (remote links and monitors fire, calls fail);
+  // only a failure is a warning and counts as down.
+  if (graceful) {
+    ++nodes_left_;
+    spdlog::info("cluster: node {} left: {}", id, why);
+  } else {
+    ++nodes_down_;
+    spdlog::warn("cluster: node {} is down: {}", id, why);
+  }
   Status down = Status::unavailable("node " + std::to_string(id) + " is down");
   hooks_.node_down(id, down);
 }

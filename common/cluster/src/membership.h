@@ -43,9 +43,11 @@ class Membership {
 
   void heartbeat();
   void refresh();
-  void on_event(std::string_view message);  // the events channel: "up <id>", "down <id>"
+  // The events channel: "up <id>", "down <id>" (declared dead), "left <id>" (a graceful leave).
+  void on_event(std::string_view message);
   // Removes node `id`'s registration and directory names (unless it registered again, when
-  // not `force`), publishes "down", then calls `done`.
+  // not `force`), publishes "down" (or "left" for this node's own graceful leave), then
+  // calls `done`.
   void cleanup_node(uint16_t id, bool force, std::function<void()> done);
 
   // Loop thread.
@@ -57,6 +59,7 @@ class Membership {
   uint64_t heartbeat_failures() const { return heartbeat_failures_; }
   int64_t last_heartbeat_ok_ms() const { return last_heartbeat_ok_ms_; }
   uint64_t nodes_down() const { return nodes_down_; }
+  uint64_t nodes_left() const { return nodes_left_; }
   uint64_t fenced() const { return fenced_; }
 
   // Any thread.
@@ -72,7 +75,9 @@ class Membership {
   void heartbeat_trouble(const char* why);
   void apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh, const std::vector<uint16_t>& missing);
   void fence();
-  void node_down(uint16_t id, const std::string& why);
+  // `id` is gone: out of the view, its processes' links and monitors fire. `graceful`: it
+  // left (logged at info, counted as left), else it failed (a warning, counted as down).
+  void node_down(uint16_t id, const std::string& why, bool graceful = false);
 
   Runtime& rt_;
   const ClusterOptions& options_;
@@ -94,6 +99,7 @@ class Membership {
   int64_t heartbeat_trouble_ms_ = 0;  // steady ms of the last heartbeat Redis did not take
   uint64_t heartbeat_failures_ = 0;
   uint64_t nodes_down_ = 0;
+  uint64_t nodes_left_ = 0;
   uint64_t fenced_ = 0;
 };
 
