@@ -20,15 +20,15 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_PUBLIC_HOST");
   app.add_option("--tcp-port", gw.tcp_port, "TCP client port (0 = a free one, -1 = off)")
       ->envname("BEHAVIOR_TCP_PORT")
-      ->check(CLI::Range(-1, 65535))
+      ->check(behavior::integer_in(-1, 65535))
       ->capture_default_str();
   app.add_option("--ws-port", gw.ws_port, "WebSocket client port (0 = a free one, -1 = off)")
       ->envname("BEHAVIOR_WS_PORT")
-      ->check(CLI::Range(-1, 65535))
+      ->check(behavior::integer_in(-1, 65535))
       ->capture_default_str();
   app.add_option("--udp-port", gw.udp_port, "UDP (KCP) client port (0 = a free one, -1 = off)")
       ->envname("BEHAVIOR_UDP_PORT")
-      ->check(CLI::Range(-1, 65535))
+      ->check(behavior::integer_in(-1, 65535))
       ->capture_default_str();
   app.add_option("--max-frame", gw.max_frame, "Largest client frame (protoID + body), bytes")
       ->envname("BEHAVIOR_MAX_FRAME")
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", gw.max_connections, "Client connections at most")
       ->envname("BEHAVIOR_MAX_CONNECTIONS")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   if (!behavior::finish_server_flags("gateway", flags, true)) return 2;
   behavior::Node node(flags.node);
   if (auto s = node.start(); !s.ok()) {

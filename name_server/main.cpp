@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   app.add_option("--http-host", ns.http_host, "Address of the HTTP API")->envname("BEHAVIOR_HTTP_HOST")->capture_default_str();
   app.add_option("--http-port", ns.http_port, "HTTP API port (0 = a free one)")
       ->envname("BEHAVIOR_HTTP_PORT")
-      ->check(CLI::Range(0, 65535))
+      ->check(behavior::integer_in(0, 65535))
       ->capture_default_str();
   std::string auth = "accounts";
   app.add_option("--auth", auth, "accounts: registered users with passwords; dev: any user, no password")
@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ticket-ttl", ns.ticket_ttl_s, "Seconds a login ticket stays valid")
       ->envname("BEHAVIOR_TICKET_TTL")
-      ->check(CLI::Range(1, 3600))
+      ->check(behavior::integer_in(1, 3600))
       ->capture_default_str();
   app.add_option("--pbkdf2-iterations", ns.pbkdf2_iterations, "Cost of new password hashes")
       ->envname("BEHAVIOR_PBKDF2_ITERATIONS")
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--http-max-connections", ns.limits.max_connections, "Concurrent HTTP connections")
       ->envname("BEHAVIOR_HTTP_MAX_CONNECTIONS")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   ns.dev_auth = auth == "dev";
   if (!behavior::finish_server_flags("name_server", flags, true)) return 2;
   behavior::Node node(flags.node);

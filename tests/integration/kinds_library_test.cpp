@@ -65,15 +65,5 @@ TEST(KindsLibrary, ABadSettingIsAUsageError) {
   EXPECT_NE(server.output().find("expected key=value"), std::string::npos) << server.output();
 }
 
-TEST(Binaries, EveryOneAnswersVersion) {
-  for (const char* name : {"local_server", "gateway", "name_server", "ctl", "launch", "bot"}) {
-    ChildProcess p;
-    ASSERT_TRUE(p.start(kBin + "/" + name, {"--version"}));
-    int status = p.wait_exit(milliseconds(10000));
-    ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << name << "\n" << p.output();
-    EXPECT_NE(p.output().find(std::string(name) + " (behavior "), std::string::npos) << p.output();
-  }
-}
-
 }  // namespace
 }  // namespace behavior::testing

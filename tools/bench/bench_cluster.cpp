@@ -6,7 +6,7 @@
 //   behavior call n=<N> time=<s>s rate=<R> msg/s p50_us=<> p99_us=<>
 // Usage: bench_cluster oneway|call N [--redis host:port]   (default: starts its own redis)
 // The peer node is this same binary started with --peer.
-#include <behavior/version_flag.h>
+#include <behavior/cli.h>
 #include <behavior/behavior.h>
 #include <behavior/cluster.h>
 #include <arpa/inet.h>
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   app.add_flag("--io-thread", g_io_thread, "network I/O on a thread of its own instead of worker 0");
   app.add_option("--prefix", prefix);
   app.add_option("--secret", secret);
-  CLI11_PARSE(app, argc, argv);
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   spdlog::set_level(spdlog::level::warn);
   if (peer) return run_peer(redis, prefix, secret, workers, spin_us);
   if (what.empty() || n <= 0) {

@@ -3,7 +3,7 @@
 // the lines can be compared side by side:
 //   behavior <case> n=<N> time=<s>s rate=<R> msg/s [key=value ...]
 // Usage: bench_runtime pingpong|counting|ring|spawn N [--workers W] [--slack S]
-#include <behavior/version_flag.h>
+#include <behavior/cli.h>
 #include <behavior/behavior.h>
 #include <unistd.h>
 
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   app.add_option("n", n, "message (or process) count")->required()->check(CLI::PositiveNumber);
   app.add_option("--workers", opts.workers, "worker threads (0 = cores)");
   app.add_option("--slack", opts.placement_slack, "placement slack (0 = strict least-loaded)");
-  CLI11_PARSE(app, argc, argv);
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   spdlog::set_level(spdlog::level::warn);
 
   Node node(opts);

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include <behavior/version_flag.h>
+#include <behavior/cli.h>
 #include "bot_driver.h"
 #include "bot_report.h"
 
@@ -122,7 +122,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--players", config.players, "Simulated players")
       ->envname("BEHAVIOR_BOT_PLAYERS")
-      ->check(CLI::Range(1, 100000))
+      ->check(behavior::integer_in(1, 100000))
       ->capture_default_str();
   app.add_option("--duration", config.duration_s, "Seconds of play (then a drain phase, see --drain)")
       ->envname("BEHAVIOR_BOT_DURATION")
@@ -133,7 +133,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rooms", config.rooms, "Players are spread over rooms <room-prefix>-0 .. -<rooms-1>")
       ->envname("BEHAVIOR_BOT_ROOMS")
-      ->check(CLI::Range(1, 100000))
+      ->check(behavior::integer_in(1, 100000))
       ->capture_default_str();
   app.add_option("--room-prefix", config.room_prefix, "Room names start with this")
       ->envname("BEHAVIOR_BOT_ROOM_PREFIX")
@@ -145,7 +145,7 @@ int run(int argc, char** argv) {
   app.add_option("--reconnects", config.reconnects,
                  "Deliberate reconnects per player during play (drop, log in again, rejoin)")
       ->envname("BEHAVIOR_BOT_RECONNECTS")
-      ->check(CLI::Range(0, 1000))
+      ->check(behavior::integer_in(0, 1000))
       ->capture_default_str();
   app.add_option("--user-prefix", config.user_prefix, "User names are <user-prefix>-<n>")
       ->envname("BEHAVIOR_BOT_USER_PREFIX")
@@ -158,11 +158,11 @@ int run(int argc, char** argv) {
   app.add_flag("--json", config.json, "Print the summary as one JSON object")->envname("BEHAVIOR_BOT_JSON");
   app.add_option("--threads", config.threads, "Threads driving players (one event loop each)")
       ->envname("BEHAVIOR_BOT_THREADS")
-      ->check(CLI::Range(1, 256))
+      ->check(behavior::integer_in(1, 256))
       ->capture_default_str();
   app.add_option("--setup-threads", config.setup_threads, "Threads doing the blocking login, connect and AUTH")
       ->envname("BEHAVIOR_BOT_SETUP_THREADS")
-      ->check(CLI::Range(1, 256))
+      ->check(behavior::integer_in(1, 256))
       ->capture_default_str();
   app.add_flag("--progress,!--no-progress", config.progress, "A live progress line on stderr")
       ->envname("BEHAVIOR_BOT_PROGRESS")
@@ -173,14 +173,7 @@ int run(int argc, char** argv) {
       ->envname("BEHAVIOR_BOT_DRAIN")
       ->check(CLI::Range(0.0, 600.0))
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);  // --help
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
   if (!parse_name_server(name_server, &config, &error) || !parse_transports(transports, &config, &error)) {
     std::fprintf(stderr, "bot: %s\n", error.c_str());

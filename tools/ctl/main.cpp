@@ -1,6 +1,6 @@
 // main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
 // stop, drain, resume, kick), each printing a table or one JSON document. Exit 0/1/2.
-#include <behavior/version_flag.h>
+#include <behavior/cli.h>
 #include <behavior/clock.h>
 #include <behavior/json_map.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -511,18 +511,14 @@ int main(int argc, char** argv) {
   stop->add_option("name", f.name, "Process name")->required();
   stop->add_option("--reason", f.stop_reason, "Exit reason given to the process")->capture_default_str();
   auto* drain = app.add_subcommand("drain", "Place no new players on a node (name server admin API)");
-  drain->add_option("node-id", f.node_id, "Node id")->required()->check(CLI::Range(1, 65535));
+  drain->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   auto* resume = app.add_subcommand("resume", "Place players on a drained node again");
-  resume->add_option("node-id", f.node_id, "Node id")->required()->check(CLI::Range(1, 65535));
+  resume->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   auto* kick = app.add_subcommand("kick", "Close a user's client connection with a KICK frame; the process lives on");
   kick->add_option("user", f.name, "User name (or user/<name>)")->required();
   kick->add_option("--reason", f.kick_reason, "Reason sent in the KICK frame")->capture_default_str();
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kOk : kUsage;
-  }
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
   if (!finish(f, &error)) {
     std::fprintf(stderr, "ctl: %s\n", error.c_str());

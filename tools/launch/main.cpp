@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include <behavior/version_flag.h>
+#include <behavior/cli.h>
 #include "local_cluster.h"
 
 namespace {
@@ -113,10 +113,10 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_REDIS_PASSWORD");
   app.add_option("--local-servers", o.local_servers, "How many local servers")
       ->capture_default_str()
-      ->check(CLI::Range(1, 50));
+      ->check(behavior::integer_in(1, 50));
   app.add_option("--gateways", o.gateways, "How many gateways")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10));
+      ->check(behavior::integer_in(1, 10));
   app.add_option("--name-server-port", o.name_server_port,
                  "Name server HTTP port (0 = a free one; if busy, a free one)")
       ->capture_default_str();
@@ -129,10 +129,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "Servers' log level")->capture_default_str();
   app.add_option("--bots", bots, "Bot players (0 = none: run until Ctrl-C)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 20000));
+      ->check(behavior::integer_in(0, 20000));
   app.add_option("--duration", duration, "Seconds the bots play")
       ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+      ->check(behavior::integer_in(1, 86400));
   app.add_option("--transports", transports, "Bots' transports, round-robin")
       ->capture_default_str();
   app.add_option("--rooms", rooms, "Rooms the bots spread over")->capture_default_str();
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--keep-running", forever, "After the bots, keep the cluster up until Ctrl-C");
   app.add_option("--bot-arg", bot_args, "Extra flag for the bot (repeatable)");
-  CLI11_PARSE(app, argc, argv);
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
 
   // Signals are taken synchronously (sigtimedwait); children unblock them after fork.
   sigset_t set;

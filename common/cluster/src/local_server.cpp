@@ -76,7 +76,7 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
   app.add_option("--kinds-opt", kinds_opts, "key=value setting for the kinds (repeatable)")
       ->envname("BEHAVIOR_KINDS_OPTS")
       ->delimiter(',');
-  CLI11_PARSE(app, argc, argv);
+  if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   if (!finish_server_flags("local_server", flags, false)) return 2;
   std::map<std::string, std::string> options;
   std::string bad;

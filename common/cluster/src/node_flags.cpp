@@ -1,6 +1,6 @@
 // node_flags.cpp — see node_flags.h.
 #include "behavior/node_flags.h"
-#include "behavior/version_flag.h"
+#include "behavior/cli.h"
 
 #include <behavior/logging.h>
 
@@ -98,11 +98,11 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
                  "Node id, unique in the cluster (1-65535; 0 or auto: take an unused one from Redis)")
       ->envname("BEHAVIOR_NODE_ID")
       ->transform(CLI::Transformer(std::map<std::string, std::string>{{"auto", "0"}}))
-      ->check(CLI::Range(0, 65535))
+      ->check(behavior::integer_in(0, 65535))
       ->capture_default_str();
   app.add_option("--workers", f.node.workers, "Worker threads (0 = one per core)")
       ->envname("BEHAVIOR_WORKERS")
-      ->check(CLI::Range(0, 254))
+      ->check(behavior::integer_in(0, 254))
       ->capture_default_str();
   app.add_option("--capacity", f.node.capacity, "Processes this node is meant to hold")
       ->envname("BEHAVIOR_CAPACITY")
@@ -115,7 +115,7 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   app.add_option("--spin-us", f.node.spin_us, "Microseconds an idle worker polls before sleeping")
       ->envname("BEHAVIOR_SPIN_US")
-      ->check(CLI::Range(0, 100000))
+      ->check(behavior::integer_in(0, 100000))
       ->capture_default_str();
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")
       ->envname("BEHAVIOR_LOG_LEVEL")
@@ -137,11 +137,11 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   app.add_option("--s2s-port", c.s2s_port, "s2s port (0 = a free one, published in Redis)")
       ->envname("BEHAVIOR_S2S_PORT")
-      ->check(CLI::Range(0, 65535))
+      ->check(behavior::integer_in(0, 65535))
       ->capture_default_str();
   app.add_option("--s2s-pool", c.s2s_pool, "Connections per peer node")
       ->envname("BEHAVIOR_S2S_POOL")
-      ->check(CLI::Range(1, 16))
+      ->check(behavior::integer_in(1, 16))
       ->capture_default_str();
   app.add_option_function<int64_t>(
          "--s2s-timeout-ms", [&c](int64_t ms) { c.s2s_timeout = Millis(ms); },
@@ -157,7 +157,7 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
   c.metrics_port = 0;
   app.add_option("--metrics-port", c.metrics_port, "Prometheus /metrics port (0 = a free one, -1 = none)")
       ->envname("BEHAVIOR_METRICS_PORT")
-      ->check(CLI::Range(-1, 65535))
+      ->check(behavior::integer_in(-1, 65535))
       ->capture_default_str();
   app.add_option("--cluster-kind", c.kind, "What this node registers as: local, gateway or name")
       ->envname("BEHAVIOR_CLUSTER_KIND")
@@ -178,11 +178,11 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
   app.add_option_function<int64_t>(
          "--heartbeat-ms", [&c](int64_t v) { c.heartbeat = Millis(v); }, "Heartbeat period (default 1000)")
       ->envname("BEHAVIOR_HEARTBEAT_MS")
-      ->check(CLI::Range(50, 60000));
+      ->check(behavior::integer_in(50, 60000));
   app.add_option_function<int64_t>(
          "--ttl-ms", [&c](int64_t v) { c.ttl = Millis(v); }, "Heartbeat TTL: dead after this long (default 3000)")
       ->envname("BEHAVIOR_TTL_MS")
-      ->check(CLI::Range(100, 600000));
+      ->check(behavior::integer_in(100, 600000));
 }
 
 bool ServerFlags::finish(std::string* error) {

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "behavior/cli.h"
 #include "behavior/cluster.h"
 #include "behavior/options.h"
 #include "behavior/status.h"
