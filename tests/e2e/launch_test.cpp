@@ -43,6 +43,21 @@ TEST(Launch, BotsPlayOnAFreshClusterWithZeroLossAndEverythingStopsCleanly) {
   for (pid_t p : pids) EXPECT_FALSE(alive(p)) << "pid " << p << " outlived the launcher";
 }
 
+// Given a Redis that is not there, launch says so at once (it used to say "starting
+// redis-server", which it was not doing, and fail after 30 s with raw JSON).
+TEST(Launch, AnUnreachableRedisIsNamedAtOnce) {
+  ChildProcess launch;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(launch.start(kLaunch, {"--redis", "127.0.0.1:1", "--bots", "0"}));
+  int status = launch.wait_exit(Millis(10000));
+  ASSERT_NE(status, -1) << launch.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(launch.output().find("Redis at 127.0.0.1:1 is unreachable"), std::string::npos) << launch.output();
+  EXPECT_EQ(launch.output().find("starting redis-server"), std::string::npos) << launch.output();
+}
+
 TEST(Launch, CtrlCStopsEveryServiceItStarted) {
   ChildProcess launch;
   ASSERT_TRUE(launch.start(kLaunch, {"--name-server-port", "0", "--bots", "0"}));

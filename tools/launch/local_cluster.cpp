@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <behavior/crypto.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -158,6 +159,7 @@ Status LocalCluster::start(int timeout_ms) {
     if (Status s = start_redis(); !s.ok()) return s;
   } else {
     redis_ = o_.redis;
+    if (Status s = check_redis(); !s.ok()) return s;
   }
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   auto left = [&] {
@@ -231,6 +233,40 @@ Status LocalCluster::start(int timeout_ms) {
   bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   return written ? Status() : Status::internal("cannot write " + path);
+}
+
+// A Redis given with --redis must answer before anything starts: say so at once, rather than
+// after every server has waited for it in vain.
+Status LocalCluster::check_redis() const {
+  const auto colon = redis_.rfind(':');
+  const int port = colon == std::string::npos ? 0 : std::atoi(redis_.c_str() + colon + 1);
+  if (colon == std::string::npos || port <= 0 || port > 65535) {
+    return Status::invalid_argument("--redis " + redis_ + ": expected host:port");
+  }
+  const std::string host = redis_.substr(0, colon);
+  const timeval wait{2, 0};
+  redisContext* c = redisConnectWithTimeout(host.c_str(), port, wait);
+  if (!c || c->err) {
+    std::string why = c ? c->errstr : "out of memory";
+    if (c) redisFree(c);
+    return Status::unavailable("Redis at " + redis_ + " is unreachable: " + why);
+  }
+  redisSetTimeout(c, wait);
+  std::string answer;
+  auto* auth = o_.redis_password.empty()
+                   ? nullptr
+                   : static_cast<redisReply*>(redisCommand(c, "AUTH %s", o_.redis_password.c_str()));
+  if (auth) freeReplyObject(auth);
+  auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+  if (!r) {
+    answer = c->errstr[0] ? c->errstr : "no answer";
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    answer = std::string(r->str, r->len);
+  }
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  if (!answer.empty()) return Status::unavailable("Redis at " + redis_ + " does not answer PING: " + answer);
+  return {};
 }
 
 Status LocalCluster::start_redis() {

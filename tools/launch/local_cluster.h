@@ -110,6 +110,7 @@ class LocalCluster {
     int exit_status = -1;
   };
   Status start_redis();
+  Status check_redis() const;
   Status launch(Service& s, int timeout_ms);
   Status wait_for_nodes(int timeout_ms);
   Service* find(const std::string& name);

@@ -155,9 +155,9 @@ int main(int argc, char** argv) {
     o.name_server_port = 0;
   }
   behavior::tools::LocalCluster cluster(o);
-  std::printf(
-      "launch: starting redis-server, %d local server(s), %d gateway(s) and the name server\n",
-      o.local_servers, o.gateways);
+  std::printf("launch: %s, %d local server(s), %d gateway(s) and the name server\n",
+              o.redis.empty() ? "starting redis-server" : ("using Redis at " + o.redis).c_str(), o.local_servers,
+              o.gateways);
   std::fflush(stdout);
   behavior::Status started = cluster.start();
   if (!started.ok()) {
