@@ -67,16 +67,17 @@ if [[ ${BEHAVIOR_NAME_SERVER:-} =~ ^(https?://)?([^/:]+)(:[0-9]+)?(/.*)?$ ]]; th
   fi
 fi
 
-# Where /healthz answers: the name server's HTTP port, else the node's metrics port.
+# Where /readyz (readiness: registered in Redis, heartbeats taken) answers: the name
+# server's HTTP port, else the node's metrics port. The container is healthy when ready.
 health_host() {
   case $1 in ''|0.0.0.0) echo 127.0.0.1 ;; *) echo "$1" ;; esac
 }
 mkdir -p /tmp/behavior
 case "$(basename "${1:-}")" in
-  name_server) url="http://$(health_host "${BEHAVIOR_HTTP_HOST:-}"):${BEHAVIOR_HTTP_PORT:-8080}/healthz" ;;
-  local_server|gateway) url="http://$(health_host "${BEHAVIOR_METRICS_HOST:-}"):${BEHAVIOR_METRICS_PORT:-0}/healthz" ;;
+  name_server) url="http://$(health_host "${BEHAVIOR_HTTP_HOST:-}"):${BEHAVIOR_HTTP_PORT:-8080}/readyz" ;;
+  local_server|gateway) url="http://$(health_host "${BEHAVIOR_METRICS_HOST:-}"):${BEHAVIOR_METRICS_PORT:-0}/readyz" ;;
   *) url="" ;;
 esac
-echo "$url" > /tmp/behavior/healthz-url
+echo "$url" > /tmp/behavior/ready-url
 
 exec "$@"

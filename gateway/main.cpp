@@ -72,8 +72,10 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot join the cluster: {}", s.to_string());
     return 1;
   }
-  spdlog::info("gateway ready: tcp_port={} udp_port={} ws_port={} metrics_port={}", gateway.tcp_port(),
-               gateway.udp_port(), gateway.ws_port(), cluster.metrics_port());
+  if (behavior::wait_until_ready(cluster, "gateway")) {
+    spdlog::info("gateway ready: tcp_port={} udp_port={} ws_port={} metrics_port={}", gateway.tcp_port(),
+                 gateway.udp_port(), gateway.ws_port(), cluster.metrics_port());
+  }
   int sig = node.wait_for_signal();
   gateway.stop();  // players' processes are told while the cluster still runs
   cluster.stop();

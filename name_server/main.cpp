@@ -65,8 +65,10 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot serve HTTP: {}", s.to_string());
     return 1;
   }
-  spdlog::info("name_server ready: http_port={} dashboard http://{}:{}/", server.http_port(), ns.http_host,
-               server.http_port());
+  if (behavior::wait_until_ready(cluster, "name_server")) {
+    spdlog::info("name_server ready: http_port={} dashboard http://{}:{}/", server.http_port(), ns.http_host,
+                 server.http_port());
+  }
   int sig = node.wait_for_signal();
   server.stop();
   cluster.stop();

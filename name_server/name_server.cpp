@@ -136,6 +136,7 @@ class NameServer::Impl {
       return HttpResponse{200, "text/plain; version=0.0.4", metrics_text(), {}};
     });
     http_->route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n", {}}; });
+    http_->route("GET", "/readyz", [this](const HttpRequest&) { return cluster_.readiness_response(); });
     http_->route("GET", "/", [](const HttpRequest&) {
       return HttpResponse{200, "text/html; charset=utf-8", std::string(kDashboardHtml), {}};
     });

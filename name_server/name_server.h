@@ -3,7 +3,7 @@
 //   POST /v1/login    {user, password}      → {user, node, gateway, ticket, expires_at}
 //   GET  /v1/cluster                        the live nodes, as the dashboard shows them
 //   POST|DELETE /v1/nodes/{id}/drain        stop (or resume) placing users on a node
-//   GET  /metrics, GET /healthz, GET /      Prometheus text, liveness, the dashboard
+//   GET  /metrics, GET /healthz, GET /readyz, GET /   Prometheus text, liveness, readiness, the dashboard
 // Login chooses the user's node by the 7+4 rule (placement.h) over the cluster view that
 // the name server's own cluster membership keeps fresh, the gateway with the fewest
 // connections, and signs a short-lived ticket (ticket.h) the gateway checks.

@@ -211,6 +211,31 @@ TEST_F(Cluster3, LostPubSubStillConvergesThroughTheTtl) {
   EXPECT_TRUE(wait_until([&] { return !knows_node(2) && !redis_.exists(key("dir:user/p")); }, Millis(10000)));
 }
 
+// /readyz is readiness, /healthz liveness: a node whose heartbeat Redis refuses (here
+// min-replicas-to-write without replicas: every write gets -NOREPLICAS, reads work) still
+// answers /healthz but says 503 on /readyz, with the reason, and 200 again once its
+// heartbeats go through.
+TEST_F(Cluster3, ReadinessFollowsWhetherRedisTakesTheHeartbeat) {
+  std::string out = servers_[0]->output();
+  auto pos = out.find("metrics_port=");
+  ASSERT_NE(pos, std::string::npos);
+  const int port = std::atoi(out.c_str() + pos + 13);
+  auto readyz = [port] {
+    HttpClient c(port);
+    return c.request("GET", "/readyz");
+  };
+  HttpReply r = readyz();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "ready\n");
+  ASSERT_EQ(redis_.command({"CONFIG", "SET", "min-replicas-to-write", "1"}), "OK");
+  EXPECT_TRUE(wait_until([&] { return readyz().status == 503; }, Millis(5000)));
+  r = readyz();
+  EXPECT_NE(r.body.find("not ready: Redis does not take this node's heartbeat"), std::string::npos) << r.body;
+  EXPECT_EQ(http_get(port, "/healthz"), "ok\n");  // alive all the same
+  ASSERT_EQ(redis_.command({"CONFIG", "SET", "min-replicas-to-write", "0"}), "OK");
+  EXPECT_TRUE(wait_until([&] { return readyz().status == 200; }, Millis(5000)));
+}
+
 TEST_F(Cluster3, MetricsEndpointServesPrometheusText) {
   ensure_on("user/m", 1);
   std::string out = servers_[0]->output();

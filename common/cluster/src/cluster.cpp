@@ -29,6 +29,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -112,6 +113,12 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   int s2s_port() const { return s2s_port_; }
   int metrics_port() const { return metrics_port_; }
   bool redis_connected() const { return membership_.redis_connected(); }
+  bool ready(std::string* why) const { return running_ && membership_.ready(why); }
+  HttpResponse readiness_response() const {
+    std::string why;
+    if (ready(&why)) return HttpResponse{200, "text/plain", "ready\n", {}};
+    return HttpResponse{503, "text/plain", "not ready: " + why + "\n", {}};
+  }
   std::vector<ClusterNodeInfo> view() const { return membership_.view(); }
   std::string metrics_text() {
     if (!running_) return "";  // the loop may be gone with the workers
@@ -141,6 +148,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
         return HttpResponse{200, "text/plain; version=0.0.4", metrics_on_loop(), {}};
       });
       http_->route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n", {}}; });
+      http_->route("GET", "/readyz", [this](const HttpRequest&) { return readiness_response(); });
       if (Status s = http_->listen(options_.metrics_host, options_.metrics_port); !s.ok()) return s;
       metrics_port_ = http_->port();
     }
@@ -418,6 +426,16 @@ void Cluster::stop() { impl_->stop(); }
 int Cluster::s2s_port() const { return impl_->s2s_port(); }
 int Cluster::metrics_port() const { return impl_->metrics_port(); }
 bool Cluster::redis_connected() const { return impl_->redis_connected(); }
+bool Cluster::ready(std::string* why) const { return impl_->ready(why); }
+HttpResponse Cluster::readiness_response() const { return impl_->readiness_response(); }
+bool Cluster::wait_ready(Millis timeout) const {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 std::vector<ClusterNodeInfo> Cluster::nodes() const { return impl_->view(); }
 std::string Cluster::metrics_text() const { return impl_->metrics_text(); }
 

@@ -149,8 +149,10 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
       return 1;
     }
   }
-  spdlog::info("local_server ready: workers={} capacity={} s2s_port={} metrics_port={}", node.options().workers,
-               node.options().capacity, cluster ? cluster->s2s_port() : 0, cluster ? cluster->metrics_port() : 0);
+  if (!cluster || wait_until_ready(*cluster, "local_server")) {
+    spdlog::info("local_server ready: workers={} capacity={} s2s_port={} metrics_port={}", node.options().workers,
+                 node.options().capacity, cluster ? cluster->s2s_port() : 0, cluster ? cluster->metrics_port() : 0);
+  }
   int sig = node.run_until_signal();
   if (cluster) cluster->stop();
   spdlog::info("local_server stopped on signal {}", sig);

@@ -89,10 +89,24 @@ std::vector<ClusterNodeInfo> Membership::view() const {
 // node is cleaned up) until our heartbeats have gone through promptly for a whole TTL,
 // by which time every live peer has written its own again.
 void Membership::heartbeat_trouble(const char* why) {
+  heartbeat_good_ = false;
   if (!frozen()) spdlog::warn("cluster: heartbeat failed ({}); membership frozen", why);
   heartbeat_trouble_ms_ = steady_ms();
   ++heartbeat_failures_;
 }
+bool Membership::ready(std::string* why) const {
+  auto no = [why](const char* reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (!redis_connected_) return no("Redis is not connected");
+  const int64_t good = last_good_steady_ms_;
+  if (good == 0) return no("not registered in Redis yet");
+  if (!heartbeat_good_) return no("Redis does not take this node's heartbeat");
+  if (steady_ms() - good >= options_.ttl.count()) return no("no heartbeat went through for a TTL (Redis stalled?)");
+  return true;
+}
+
 bool Membership::frozen() const {
   return heartbeat_trouble_ms_ != 0 && steady_ms() - heartbeat_trouble_ms_ < options_.ttl.count();
 }
@@ -135,7 +149,12 @@ void Membership::heartbeat() {
     }
     // An answer that took half a TTL came from a Redis that stalled (SIGSTOP, a long
     // fork): the peers' writes may have stalled behind it too.
-    if (steady_ms() - sent > options_.ttl.count() / 2) heartbeat_trouble("Redis answered late");
+    if (steady_ms() - sent > options_.ttl.count() / 2) {
+      heartbeat_trouble("Redis answered late");
+    } else {
+      last_good_steady_ms_ = steady_ms();
+      heartbeat_good_ = true;
+    }
     ++heartbeats_ok_;
     // 1 + (2: draining) + (10: another node declared us dead and cleaned our entries up)
     if (r->type == REDIS_REPLY_INTEGER && r->integer >= 10) {

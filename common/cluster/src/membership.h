@@ -65,6 +65,10 @@ class Membership {
   // Any thread.
   std::vector<ClusterNodeInfo> view() const;
   bool redis_connected() const { return redis_connected_; }
+  // Readiness (/readyz): registered, and the last heartbeat went through promptly less than
+  // a TTL ago. False before the first heartbeat, while Redis is unreachable, stalls (no
+  // answer for a TTL) or refuses our writes. Why not, in words, when it is not.
+  bool ready(std::string* why = nullptr) const;
 
  private:
   std::string key(std::string_view suffix) const { return options_.prefix + std::string(suffix); }
@@ -86,6 +90,8 @@ class Membership {
   std::string s2s_address_, metrics_address_;
   int64_t started_ms_;
   std::atomic<bool> redis_connected_{false};
+  std::atomic<bool> heartbeat_good_{false};        // the last heartbeat went through promptly
+  std::atomic<int64_t> last_good_steady_ms_{0};    // when (steady clock)
   mutable std::mutex view_mu_;
   std::map<uint16_t, ClusterNodeInfo> view_;  // a copy of nodes_ for other threads
   std::map<uint16_t, ClusterNodeInfo> nodes_;

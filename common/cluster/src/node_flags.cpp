@@ -233,4 +233,13 @@ bool finish_server_flags(std::string_view binary, ServerFlags& flags, bool clust
   return true;
 }
 
+bool wait_until_ready(const Cluster& cluster, std::string_view binary, Millis wait) {
+  if (cluster.wait_ready(wait)) return true;
+  std::string why;
+  cluster.ready(&why);
+  spdlog::warn("{} is not ready after {} ms ({}): it serves, and /readyz answers 503 until it is", binary,
+               wait.count(), why);
+  return false;
+}
+
 }  // namespace behavior

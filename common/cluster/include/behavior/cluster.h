@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "behavior/http_types.h"
 #include "behavior/json_map.h"
 #include "behavior/node.h"
 
@@ -99,6 +100,14 @@ class Cluster {
   int s2s_port() const;
   int metrics_port() const;
   bool redis_connected() const;
+  // Readiness, what /readyz answers (any thread): registered in Redis and the last heartbeat
+  // went through promptly less than a TTL ago. False (with the reason) before the first
+  // heartbeat and while Redis is unreachable, stalled or refusing this node's writes.
+  // Liveness is /healthz: the process answers.
+  bool ready(std::string* why = nullptr) const;
+  HttpResponse readiness_response() const;  // 200 "ready", or 503 "not ready: <why>"
+  // Blocks until ready() or `timeout`; false on timeout.
+  bool wait_ready(Millis timeout) const;
   std::vector<ClusterNodeInfo> nodes() const;  // the cached view of live nodes
 
   // From a plain thread: the process named `name`, activated from `kind` on `on_node`

@@ -56,4 +56,9 @@ void add_server_flags(CLI::App& app, ServerFlags& flags);
 // logging. False: exit with code 2.
 bool finish_server_flags(std::string_view binary, ServerFlags& flags, bool cluster_required);
 
+// Before a server logs "<binary> ready": waits up to `wait` for the cluster's readiness
+// (registered in Redis; /readyz). True when ready; else it warns that the server serves
+// but is not ready yet, with the reason, and returns false: the caller must not log "ready".
+bool wait_until_ready(const Cluster& cluster, std::string_view binary, Millis wait = Millis(10000));
+
 }  // namespace behavior
