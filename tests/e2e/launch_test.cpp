@@ -74,5 +74,23 @@ TEST(Launch, CtrlCStopsEveryServiceItStarted) {
   for (pid_t p : pids) EXPECT_FALSE(alive(p)) << "pid " << p << " outlived the launcher";
 }
 
+// A service that dies while the cluster runs is reported at once, with how it ended and the
+// end of its log (it used to be noticed only at Ctrl-C, as a raw wait status).
+TEST(Launch, AServiceThatDiesIsReportedAtOnceWithItsLogTail) {
+  ChildProcess launch;
+  ASSERT_TRUE(launch.start(kLaunch, {"--name-server-port", "0", "--bots", "0"}));
+  ASSERT_TRUE(launch.wait_for_output("Ctrl-C stops everything", Millis(30000))) << launch.output();
+  std::smatch m;
+  const std::string out = launch.output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(\nlocal_server-2\s+(\d+)\s)"))) << out;
+  ::kill(static_cast<pid_t>(std::stol(m[1])), SIGKILL);
+  ASSERT_TRUE(launch.wait_for_output("local_server-2 exited (killed by SIGKILL) while the cluster runs", Millis(5000)))
+      << launch.output();
+  EXPECT_NE(launch.output().find("local_server ready"), std::string::npos) << "no log tail\n" << launch.output();
+  launch.signal(SIGINT);
+  int status = launch.wait_exit(Millis(30000));
+  ASSERT_NE(status, -1) << launch.output();
+}
+
 }  // namespace
 }  // namespace behavior::testing

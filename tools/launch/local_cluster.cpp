@@ -369,6 +369,34 @@ std::string LocalCluster::name_server_get(const std::string& path) const {
   return r.substr(body + 4);
 }
 
+std::string LocalCluster::describe_exit(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by ") + (name ? std::string("SIG") + name : "signal " + std::to_string(WTERMSIG(status)));
+  }
+  return "wait status " + std::to_string(status);
+}
+
+std::vector<std::string> LocalCluster::reap_exited() {
+  std::vector<std::string> reports;
+  for (Service& s : services_) {
+    int status = 0;
+    if (s.info.pid <= 0 || ::waitpid(s.info.pid, &status, WNOHANG) != s.info.pid) continue;
+    s.info.pid = -1;
+    s.exit_status = status;
+    std::string log = log_text(s.info.name);
+    size_t from = log.size() - (!log.empty() && log.back() == '\n' ? 1 : 0);  // the last 12 lines
+    for (int lines = 0; lines < 12 && from != std::string::npos; ++lines) {
+      from = from == 0 ? std::string::npos : log.rfind('\n', from - 1);
+    }
+    log.erase(0, from == std::string::npos ? 0 : from + 1);
+    reports.push_back(s.info.name + " exited (" + describe_exit(status) + ") while the cluster runs; the end of " +
+                      s.info.log + ":\n" + log);
+  }
+  return reports;
+}
+
 bool LocalCluster::stop() {
   bool clean = true;
   // Servers first (name server, gateways, local servers: reverse start order), Redis last,
@@ -387,7 +415,7 @@ bool LocalCluster::stop() {
       std::fprintf(stderr, "%s did not stop within 10 s: killed\n", s.info.name.c_str());
     } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && s.info.name != "redis") {
       clean = false;
-      std::fprintf(stderr, "%s exited with status %d; see %s\n", s.info.name.c_str(), status,
+      std::fprintf(stderr, "%s exited (%s); see %s\n", s.info.name.c_str(), describe_exit(status).c_str(),
                    s.info.log.c_str());
     }
   }

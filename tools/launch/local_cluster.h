@@ -71,6 +71,11 @@ class LocalCluster {
   Status restart(const std::string& service, int timeout_ms = 15000);
 
   std::vector<ServiceInfo> services() const;
+  // Services that exited since the last call, without being asked to (a crash, a kill from
+  // outside): for each, a report naming it, how it ended and the tail of its log.
+  std::vector<std::string> reap_exited();
+  // "exit code 3", "killed by SIGKILL": a wait status in words.
+  static std::string describe_exit(int wait_status);
 
   // A loopback port free for TCP and UDP right now, picked at random below the kernel's
   // ephemeral range (where bind(0) and every outgoing connection take theirs, so a port

@@ -32,9 +32,10 @@ std::string own_dir() {
 }
 
 // Waits for the bot (pid > 0) to finish, or for SIGINT/SIGTERM (blocked, taken with
-// sigtimedwait); with no bot, only for the signal. Returns the bot's exit code, 130 when the
-// bots were interrupted (they are told to stop and print their summary first), or 0.
-int wait_for(pid_t bot) {
+// sigtimedwait); with no bot, only for the signal. A service that dies meanwhile is reported
+// at once, with the end of its log. Returns the bot's exit code, 130 when the bots were
+// interrupted (they are told to stop and print their summary first), or 0.
+int wait_for(pid_t bot, behavior::tools::LocalCluster& cluster) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -47,6 +48,10 @@ int wait_for(pid_t bot) {
         if (interrupted) return 130;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       }
+    }
+    for (const std::string& report : cluster.reap_exited()) {
+      std::fprintf(stderr, "\nlaunch: %s\n", report.c_str());
+      std::fflush(stderr);
     }
     timespec tick{0, 100 * 1000 * 1000};
     if (::sigtimedwait(&set, nullptr, &tick) > 0) {
@@ -197,14 +202,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "launch: cannot run %s: %s\n", cargv[0], std::strerror(errno));
       ::_exit(127);
     }
-    code = wait_for(bot);
+    code = wait_for(bot, cluster);
     std::printf("\nlaunch: the cluster after the run\n");
     print_cluster(cluster);
   }
   if (bots == 0 || forever) {
     std::printf("launch: running; Ctrl-C stops everything\n");
     std::fflush(stdout);
-    wait_for(-1);
+    wait_for(-1, cluster);
   }
   std::printf("launch: stopping\n");
   std::fflush(stdout);
