@@ -103,6 +103,7 @@ bool Membership::ready(std::string* why) const {
   const int64_t good = last_good_steady_ms_;
   if (good == 0) return no("not registered in Redis yet");
   if (!heartbeat_good_) return no("Redis does not take this node's heartbeat");
+  if (!have_view_) return no("the cluster's view is not read yet");
   if (steady_ms() - good >= options_.ttl.count()) return no("no heartbeat went through for a TTL (Redis stalled?)");
   return true;
 }
@@ -242,6 +243,7 @@ void Membership::apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh,
     view_ = nodes_;
   }
   ++refreshes_;
+  have_view_ = true;
   if (hooks_.refreshed) hooks_.refreshed();
 }
 

@@ -65,8 +65,8 @@ class Membership {
   // Any thread.
   std::vector<ClusterNodeInfo> view() const;
   bool redis_connected() const { return redis_connected_; }
-  // Readiness (/readyz): registered, and the last heartbeat went through promptly less than
-  // a TTL ago. False before the first heartbeat, while Redis is unreachable, stalls (no
+  // Readiness (/readyz): registered, the cluster's view read once (a name server can place
+  // players), and the last heartbeat went through promptly less than a TTL ago. False before the first heartbeat, while Redis is unreachable, stalls (no
   // answer for a TTL) or refuses our writes. Why not, in words, when it is not.
   bool ready(std::string* why = nullptr) const;
 
@@ -91,6 +91,7 @@ class Membership {
   int64_t started_ms_;
   std::atomic<bool> redis_connected_{false};
   std::atomic<bool> heartbeat_good_{false};        // the last heartbeat went through promptly
+  std::atomic<bool> have_view_{false};             // a refresh of the cluster's view completed
   std::atomic<int64_t> last_good_steady_ms_{0};    // when (steady clock)
   mutable std::mutex view_mu_;
   std::map<uint16_t, ClusterNodeInfo> view_;  // a copy of nodes_ for other threads
