@@ -50,8 +50,7 @@ void WsTransport::on_upgrade(const char* data, size_t n) {
   auto error = upgrade_.feed(data, n, [this](HttpRequest&& req, bool) {
     Result<std::string> r = ws::upgrade_response(req);
     if (!r.ok()) {
-      queue("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
-            std::to_string(r.status().message().size()) + "\r\n\r\n" + r.status().message());
+      queue(ws::refusal_response(req, r.status()));
       user_->on_end(CloseReason::kBadFrame, ws::kCloseNormal);
     } else {
       queue(*r);

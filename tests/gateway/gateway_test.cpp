@@ -283,6 +283,23 @@ TEST_F(GatewayTest, FramesBeforeAuthAndSilenceAreRefused) {
   EXPECT_EQ((*silent)->receive(Millis(3000)).status().code(), Code::kUnavailable);
 }
 
+// RFC 6455 4.4: an upgrade of another WebSocket version gets 426 and the version we speak
+// (it got a bare 400), so a client can retry with 13.
+TEST_F(GatewayTest, AWebSocketUpgradeOfAnotherVersionGets426WithOurs) {
+  const std::string ws = address(Transport::kWebSocket);
+  ASSERT_FALSE(ws.empty());
+  const int fd = tcp_connect(std::atoi(ws.c_str() + ws.rfind(':') + 1));
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
+  std::string answer;
+  ASSERT_TRUE(recv_exact(fd, 40, &answer));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 426 Upgrade Required\r\n", 0), 0u) << answer;
+  for (std::string byte; recv_exact(fd, 1, &byte);) answer += byte;  // until the gateway closes
+  EXPECT_NE(answer.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << answer;
+  ::close(fd);
+}
+
 TEST_F(GatewayTest, OversizedAndMalformedFramesCloseOnlyThatConnection) {
   auto bystander = connect("erin", Transport::kTcp);
   ASSERT_NE(bystander, nullptr);

@@ -58,6 +58,23 @@ TEST(WebSocket, BadUpgradeRequestsAreRefused) {
   EXPECT_FALSE(upgrade_response(upgrade("dGhlIHNhbXBsZSBub25jZQ!=")).ok());
 }
 
+// RFC 6455 4.4: another version gets 426 and the version we speak; anything else 400.
+TEST(WebSocket, AnotherVersionGets426WithOursAndOtherRefusals400) {
+  HttpRequest v8 = upgrade();
+  v8.headers["sec-websocket-version"] = "8";
+  Result<std::string> r = upgrade_response(v8);
+  ASSERT_FALSE(r.ok());
+  std::string answer = refusal_response(v8, r.status());
+  EXPECT_EQ(answer.rfind("HTTP/1.1 426 Upgrade Required\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("\r\nSec-WebSocket-Version: 13\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  HttpRequest post = upgrade();
+  post.method = "POST";
+  answer = refusal_response(post, upgrade_response(post).status());
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << answer;
+  EXPECT_EQ(answer.find("Sec-WebSocket-Version"), std::string::npos) << answer;
+}
+
 TEST(WebSocket, FramesOfEveryLengthClassRoundTripMasked) {
   for (size_t len : {size_t{0}, size_t{125}, size_t{126}, size_t{65535}, size_t{65536}, size_t{200000}}) {
     std::string payload(len, 'p');

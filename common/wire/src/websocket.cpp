@@ -74,6 +74,17 @@ Result<std::string> upgrade_response(const HttpRequest& req) {
          accept_key(key) + "\r\n\r\n";
 }
 
+std::string refusal_response(const HttpRequest& req, const Status& why) {
+  const bool other_version = req.method == "GET" && has_token(header(req, "upgrade"), "websocket") &&
+                             has_token(header(req, "connection"), "upgrade") &&
+                             header(req, "sec-websocket-version") != "13";
+  std::string out = other_version ? "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
+                                  : "HTTP/1.1 400 Bad Request\r\n";
+  out += "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: " + std::to_string(why.message().size()) +
+         "\r\n\r\n" + why.message();
+  return out;
+}
+
 void append_frame(Opcode op, std::string_view payload, bool mask, std::string* out) {
   out->push_back(static_cast<char>(0x80 | static_cast<uint8_t>(op)));
   const uint8_t mask_bit = mask ? 0x80 : 0;

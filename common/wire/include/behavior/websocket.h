@@ -36,6 +36,11 @@ std::string new_client_key();
 // 16-byte base64 key) gives the full "101 Switching Protocols" response; otherwise
 // kInvalidArgument with what is wrong.
 Result<std::string> upgrade_response(const HttpRequest& req);
+// The answer to a request upgrade_response() refused (`why`, its error, is the body):
+// "426 Upgrade Required" with "Sec-WebSocket-Version: 13" when the request is a WebSocket
+// upgrade of another version (RFC 6455 section 4.4: the client may retry with ours), else
+// "400 Bad Request". Both close the connection.
+std::string refusal_response(const HttpRequest& req, const Status& why);
 
 // One frame (FIN set). `mask` for the client side: a random masking key is applied.
 void append_frame(Opcode op, std::string_view payload, bool mask, std::string* out);
