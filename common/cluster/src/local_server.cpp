@@ -77,12 +77,12 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
       ->envname("BEHAVIOR_KINDS_OPTS")
       ->delimiter(',');
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
-  if (!finish_server_flags("local_server", flags, false)) return 2;
+  if (!finish_server_flags("local_server", flags, false)) return kUsageExit;
   std::map<std::string, std::string> options;
   std::string bad;
   if (!parse_kinds_options(kinds_opts, &options, &bad)) {
     fprintf(stderr, "local_server: --kinds-opt %s: expected key=value\n", bad.c_str());
-    return 2;
+    return kUsageExit;
   }
   options.emplace("user_idle_minutes", std::to_string(idle_minutes));
 
@@ -101,29 +101,18 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
   Node node(flags.node);
   KindsContext ctx{node, options, nullptr};
   std::vector<std::function<Status(Node&)>> started_hooks;
-  auto take_hook = [&] {
-    if (ctx.on_started) started_hooks.push_back(std::exchange(ctx.on_started, nullptr));
-  };
-  if (register_kinds) {
-    try {
-      if (Status s = register_kinds(ctx); !s.ok()) {
-        spdlog::critical("cannot register the kinds of {}: {}", game, s.to_string());
-        return 1;
-      }
-    } catch (const std::exception& e) {
-      spdlog::critical("registering the kinds of {} threw: {}", game, e.what());
-      return 1;
-    }
-    take_hook();
-  }
-  for (const auto& lib : loaded) {
-    if (Status s = lib->register_kinds(ctx); !s.ok()) {
+  // The binary's own kinds first, then each library's, in the order given.
+  std::vector<std::pair<RegisterKindsFn, std::string>> registrations;
+  if (register_kinds) registrations.emplace_back(register_kinds, game.empty() ? "the game" : game);
+  for (const auto& lib : loaded) registrations.emplace_back(lib->stamp().register_kinds, "kinds library " + lib->path());
+  for (const auto& [fn, who] : registrations) {
+    if (Status s = call_register_kinds(fn, ctx, who); !s.ok()) {
       spdlog::critical("{}", s.to_string());
       return 1;
     }
-    take_hook();
+    if (ctx.on_started) started_hooks.push_back(std::exchange(ctx.on_started, nullptr));
   }
-  if (!register_kinds && loaded.empty()) {
+  if (registrations.empty()) {
     spdlog::warn("local_server hosts no game: give --kinds-lib (the demo game is lib/libbehavior_demo_game.so)");
   }
   if (auto s = node.start(); !s.ok()) {

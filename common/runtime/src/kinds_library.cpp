@@ -59,13 +59,13 @@ Result<std::shared_ptr<KindsLibrary>> KindsLibrary::load(const std::string& path
   return lib;
 }
 
-Status KindsLibrary::register_kinds(KindsContext& ctx) const {
+Status call_register_kinds(RegisterKindsFn fn, KindsContext& ctx, const std::string& who) {
   try {
-    Status s = stamp_->register_kinds(ctx);
-    if (!s.ok()) return Status(s.code(), "kinds library " + path_ + ": " + s.message());
+    Status s = fn(ctx);
+    if (!s.ok()) return Status(s.code(), who + ": " + s.message());
     return s;
   } catch (const std::exception& e) {
-    return Status::internal("kinds library " + path_ + " threw while registering: " + e.what());
+    return Status::internal(who + " threw while registering: " + e.what());
   }
 }
 

@@ -47,6 +47,10 @@ struct KindsContext {
 
 using RegisterKindsFn = Status (*)(KindsContext&);
 
+// Calls a registration function: its error, or an exception it throws, comes back as a
+// Status that names `who` ("kinds library PATH", a game's name).
+Status call_register_kinds(RegisterKindsFn fn, KindsContext& ctx, const std::string& who);
+
 // Bumped whenever KindsStamp, KindsContext or the registration contract changes.
 inline constexpr uint32_t kKindsAbi = 1;
 
@@ -75,8 +79,6 @@ class KindsLibrary {
   const std::string& path() const { return path_; }
   const std::string& name() const { return name_; }
   const KindsStamp& stamp() const { return *stamp_; }
-  // Calls the library's registration function (exceptions become an error).
-  Status register_kinds(KindsContext& ctx) const;
 
  private:
   KindsLibrary() = default;
