@@ -248,15 +248,15 @@ void Membership::apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh,
 }
 
 void Membership::on_event(std::string_view msg) {
-  if (msg.substr(0, 5) == "down ") {
-    auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
-    if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it was declared down");
-  } else if (msg.substr(0, 5) == "left ") {
-    auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
-    if (id != rt_.node_id() && nodes_.count(id)) node_down(id, "it left the cluster", true);
-  } else if (msg.substr(0, 3) == "up ") {
+  if (msg.starts_with("up ")) {
     refresh();
+    return;
   }
+  const bool down = msg.starts_with("down ");
+  if (!down && !msg.starts_with("left ")) return;
+  auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
+  if (id == rt_.node_id() || !nodes_.count(id)) return;
+  node_down(id, down ? "it was declared down" : "it left the cluster", !down);
 }
 
 void Membership::cleanup_node(uint16_t id, bool force, std::function<void()> done) {
