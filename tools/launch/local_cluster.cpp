@@ -330,10 +330,7 @@ Status LocalCluster::launch(Service& s, int timeout_ms) {
       }
       return {};
     }
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      s.info.pid = -1;
-      s.exit_status = status;
+    if (reaped(s)) {
       return Status::unavailable(s.info.name + " exited while starting; see " + s.info.log + ":\n" +
                                  log.substr(log_start, 2000));
     }
@@ -369,6 +366,14 @@ std::string LocalCluster::name_server_get(const std::string& path) const {
   return r.substr(body + 4);
 }
 
+bool LocalCluster::reaped(Service& s) {
+  int status = 0;
+  if (::waitpid(s.info.pid, &status, WNOHANG) != s.info.pid) return false;
+  s.info.pid = -1;
+  s.exit_status = status;
+  return true;
+}
+
 std::string LocalCluster::describe_exit(int status) {
   if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
@@ -381,17 +386,14 @@ std::string LocalCluster::describe_exit(int status) {
 std::vector<std::string> LocalCluster::reap_exited() {
   std::vector<std::string> reports;
   for (Service& s : services_) {
-    int status = 0;
-    if (s.info.pid <= 0 || ::waitpid(s.info.pid, &status, WNOHANG) != s.info.pid) continue;
-    s.info.pid = -1;
-    s.exit_status = status;
+    if (s.info.pid <= 0 || !reaped(s)) continue;
     std::string log = log_text(s.info.name);
     size_t from = log.size() - (!log.empty() && log.back() == '\n' ? 1 : 0);  // the last 12 lines
     for (int lines = 0; lines < 12 && from != std::string::npos; ++lines) {
       from = from == 0 ? std::string::npos : log.rfind('\n', from - 1);
     }
     log.erase(0, from == std::string::npos ? 0 : from + 1);
-    reports.push_back(s.info.name + " exited (" + describe_exit(status) + ") while the cluster runs; the end of " +
+    reports.push_back(s.info.name + " exited (" + describe_exit(s.exit_status) + ") while the cluster runs; the end of " +
                       s.info.log + ":\n" + log);
   }
   return reports;
@@ -437,12 +439,7 @@ int LocalCluster::wait_exit(const std::string& service, int timeout_ms) {
   if (s->info.pid <= 0) return s->exit_status;
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   do {
-    int status = 0;
-    if (::waitpid(s->info.pid, &status, WNOHANG) == s->info.pid) {
-      s->info.pid = -1;
-      s->exit_status = status;
-      return status;
-    }
+    if (reaped(*s)) return s->exit_status;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   } while (Clock::now() < deadline);
   return -1;

@@ -118,6 +118,8 @@ class LocalCluster {
   Status check_redis() const;
   Status launch(Service& s, int timeout_ms);
   Status wait_for_nodes(int timeout_ms);
+  // True (and its wait status recorded, its pid cleared) when `s` has exited.
+  static bool reaped(Service& s);
   Service* find(const std::string& name);
   const Service* find(const std::string& name) const;
   std::vector<std::string> common_args() const;
