@@ -39,6 +39,18 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_LOGIN_BURST")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--password-queue", ns.password_queue, "Password checks queued at once; past it 503 + Retry-After")
+      ->envname("BEHAVIOR_PASSWORD_QUEUE")
+      ->check(behavior::integer_in(1, 100'000))
+      ->capture_default_str();
+  app.add_option("--failures-per-user", ns.failures_per_user, "Wrong passwords per user before backoff")
+      ->envname("BEHAVIOR_FAILURES_PER_USER")
+      ->check(behavior::integer_in(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--failures-per-address", ns.failures_per_address, "Wrong passwords per address before backoff")
+      ->envname("BEHAVIOR_FAILURES_PER_ADDRESS")
+      ->check(behavior::integer_in(1, 1'000'000))
+      ->capture_default_str();
   app.add_option("--admin-token", ns.admin_token, "Bearer token for drain (empty: drain from loopback only)")
       ->envname("BEHAVIOR_ADMIN_TOKEN");
   app.add_option("--http-idle-ms", ns.limits.idle_timeout_ms, "Close HTTP connections idle (or trickling) this long")
@@ -46,6 +58,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-max-connections", ns.limits.max_connections, "Concurrent HTTP connections")
       ->envname("BEHAVIOR_HTTP_MAX_CONNECTIONS")
+      ->capture_default_str();
+  app.add_option("--http-max-per-address", ns.limits.max_per_address, "Concurrent HTTP connections from one address")
+      ->envname("BEHAVIOR_HTTP_MAX_PER_ADDRESS")
+      ->check(behavior::integer_in(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--http-reserved", ns.limits.reserved_connections,
+                 "Last free HTTP slots kept for addresses that hold none")
+      ->envname("BEHAVIOR_HTTP_RESERVED")
+      ->check(behavior::integer_in(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--http-first-request-ms", ns.limits.first_request_timeout_ms,
+                 "Close a new HTTP connection that starts no request this long")
+      ->envname("BEHAVIOR_HTTP_FIRST_REQUEST_MS")
+      ->check(behavior::integer_in(100, 3'600'000))
       ->capture_default_str();
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   ns.dev_auth = auth == "dev";

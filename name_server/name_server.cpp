@@ -86,6 +86,8 @@ class NameServer::Impl {
             }
           }),
         placement_(std::random_device{}(), co.ttl.count()), limiter_(options_.login_rate, options_.login_burst),
+        user_failures_(options_.failures_per_user, kMaxBlockMs, kForgetFailuresMs, kMaxTrackedFailures),
+        address_failures_(options_.failures_per_address, kMaxBlockMs, kForgetFailuresMs, kMaxTrackedFailures),
         rng_(std::random_device{}()) {}
 
   Status start() {
@@ -113,11 +115,23 @@ class NameServer::Impl {
     redis_ = std::make_unique<RedisClient>(net_.loop(), cluster_options_.redis(), "name-server");
     metrics_.gauge_fn("behavior_name_rate_limited_addresses", "Addresses the login rate limit tracks now.", {},
                       [this] { return double(limiter_.tracked()); });
+    metrics_.gauge_fn("behavior_name_password_jobs", "Password checks queued or running on the thread pool.", {},
+                      [this] { return double(password_jobs_); });
+    metrics_.gauge_fn("behavior_name_failure_backoff_keys", "User names and addresses with recent wrong passwords.",
+                      {}, [this] { return double(user_failures_.tracked() + address_failures_.tracked()); });
     metrics_.gauge_fn("behavior_name_redis_connected", "1 when the name server's Redis connection is up.", {},
                       [this] { return redis_->connected() ? 1.0 : 0.0; });
     redis_->start();
 
     http_ = std::make_unique<HttpServer>(net_.loop(), options_.limits);
+    metrics_.gauge_fn("behavior_http_connections", "Open HTTP connections.", {},
+                      [this] { return double(http_->connections()); });
+    metrics_.counter_fn("behavior_http_refused_total", "HTTP connections refused: all slots taken.",
+                        {{"limit", "all"}}, [this] { return double(http_->stats().refused_full); });
+    metrics_.counter_fn("behavior_http_refused_total", "HTTP connections refused: all slots taken.",
+                        {{"limit", "per_address"}}, [this] { return double(http_->stats().refused_per_address); });
+    metrics_.counter_fn("behavior_http_timed_out_total", "HTTP connections cut: no request in time, or idle.", {},
+                        [this] { return double(http_->stats().timed_out); });
     http_->route_async("POST", "/v1/login", [this](const HttpRequest& r, HttpServer::Respond done) {
       const auto t0 = std::chrono::steady_clock::now();
       login(r, [this, t0, done = std::move(done)](HttpResponse response) {
@@ -179,7 +193,21 @@ class NameServer::Impl {
     }
   }
 
+  // A password check may join the pool's queue (see NameServerOptions::password_queue).
+  bool password_pool_full() const { return password_jobs_ >= options_.password_queue; }
+
+  static HttpResponse busy_response(std::string_view message) {
+    HttpResponse r = error_response(503, message);
+    r.headers["Retry-After"] = "1";
+    return r;
+  }
+
   void run_in_pool(std::function<void()> work, std::function<void()> after) {
+    ++password_jobs_;
+    after = [this, after = std::move(after)] {
+      --password_jobs_;
+      after();
+    };
     struct Work {
       uv_work_t req{};
       std::function<void()> work, after;
@@ -231,10 +259,27 @@ class NameServer::Impl {
       ++logins_["unavailable"];
       return done(error_response(503, "accounts are unavailable (Redis is down); retry later"));
     }
-    redis_->command({"MGET", key("account:" + c.user), dir_key}, [this, c, done = std::move(done)](redisReply* r) mutable {
+    const int64_t now = wall_ms();
+    if (int64_t wait = std::max(user_failures_.blocked_for(c.user, now), address_failures_.blocked_for(req.peer_ip, now));
+        wait > 0) {
+      ++logins_["backoff"];
+      HttpResponse r = error_response(429, "too many wrong passwords; retry later");
+      r.headers["Retry-After"] = std::to_string((wait + 999) / 1000);
+      return done(std::move(r));
+    }
+    if (password_pool_full()) {
+      ++logins_["busy"];
+      return done(busy_response("too many logins at once; retry later"));
+    }
+    redis_->command({"MGET", key("account:" + c.user), dir_key},
+                    [this, c, ip = req.peer_ip, done = std::move(done)](redisReply* r) mutable {
       if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         ++logins_["unavailable"];
         return done(error_response(503, "accounts are unavailable; retry later"));
+      }
+      if (password_pool_full()) {
+        ++logins_["busy"];
+        return done(busy_response("too many logins at once; retry later"));
       }
       std::string stored = r->element[0]->type == REDIS_REPLY_STRING ? reply_string(r->element[0]) : "";
       std::optional<uint16_t> sticky = dir_node(r->element[1]);
@@ -244,11 +289,14 @@ class NameServer::Impl {
           [ok, password = c.password, stored, dummy = dummy_hash_] {
             *ok = verify_password(password, stored.empty() ? dummy : stored) && !stored.empty();
           },
-          [this, ok, user = c.user, sticky, done = std::move(done)]() mutable {
+          [this, ok, user = c.user, ip, sticky, done = std::move(done)]() mutable {
             if (!*ok) {
               ++logins_["unauthorized"];
+              user_failures_.failed(user, wall_ms());
+              address_failures_.failed(ip, wall_ms());
               return done(error_response(401, "unknown user or wrong password"));
             }
+            user_failures_.succeeded(user);
             finish_login(user, sticky, std::move(done));
           });
     });
@@ -343,6 +391,10 @@ class NameServer::Impl {
     if (!redis_->connected()) {
       ++registers_["unavailable"];
       return done(error_response(503, "accounts are unavailable (Redis is down); retry later"));
+    }
+    if (password_pool_full()) {
+      ++registers_["busy"];
+      return done(busy_response("too many registrations at once; retry later"));
     }
     auto hash = std::make_shared<std::string>();
     run_in_pool([hash, password = c.password, n = options_.pbkdf2_iterations] { *hash = hash_password(password, n); },
@@ -455,6 +507,12 @@ class NameServer::Impl {
   uv_timer_t view_timer_{};
   Placement placement_;
   RateLimiter limiter_;
+  static constexpr int64_t kMaxBlockMs = 60'000;
+  static constexpr int64_t kForgetFailuresMs = 15 * 60'000;
+  static constexpr size_t kMaxTrackedFailures = 100'000;
+  FailureBackoff user_failures_;     // wrong passwords per user name
+  FailureBackoff address_failures_;  // and per client address
+  int password_jobs_ = 0;            // password checks queued or running on the pool
   std::mt19937_64 rng_;
   std::string dummy_hash_;
   std::vector<ClusterNodeInfo> view_;

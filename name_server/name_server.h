@@ -28,6 +28,13 @@ struct NameServerOptions {
   int pbkdf2_iterations = kDefaultPbkdf2Iterations;
   double login_rate = 20;    // per client address and second (login + register); 0 = no limit
   double login_burst = 40;
+  // Password checks (PBKDF2 on the thread pool) waiting or running; past it logins and
+  // registers get 503 with Retry-After instead of an ever longer wait.
+  int password_queue = 64;
+  // Wrong passwords free of delay per user name and per address; after them each failure
+  // doubles a block (1 s, 2 s, ... up to 60 s), answered 429 with Retry-After.
+  int failures_per_user = 5;
+  int failures_per_address = 20;
   std::string admin_token;   // for drain; empty = drain only from loopback
   HttpLimits limits;
   int view_refresh_ms = 100;  // how often the HTTP loop copies the cluster view

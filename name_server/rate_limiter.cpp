@@ -2,6 +2,8 @@
 #include "rate_limiter.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <vector>
 
 namespace behavior::name_server {
 
@@ -26,6 +28,44 @@ void RateLimiter::prune(int64_t now_ms) {
     it = now_ms - it->second.last_ms >= full_after_ms ? buckets_.erase(it) : std::next(it);
   }
   next_prune_ms_ = now_ms + std::max<int64_t>(1000, full_after_ms);
+}
+
+}  // namespace behavior::name_server
+
+namespace behavior::name_server {
+
+int64_t FailureBackoff::blocked_for(const std::string& key, int64_t now_ms) const {
+  auto it = keys_.find(key);
+  if (it == keys_.end() || it->second.blocked_until_ms <= now_ms) return 0;
+  return it->second.blocked_until_ms - now_ms;
+}
+
+void FailureBackoff::failed(const std::string& key, int64_t now_ms) {
+  if (keys_.size() >= max_keys_ && !keys_.count(key)) prune(now_ms);
+  Entry& e = keys_[key];
+  if (e.failures > 0 && now_ms - e.last_ms >= forget_ms_) e = Entry{};
+  e.last_ms = now_ms;
+  ++e.failures;
+  const int over = e.failures - free_;
+  if (over <= 0) return;
+  const int64_t block = over >= 20 ? max_block_ms_ : std::min<int64_t>(max_block_ms_, int64_t{1000} << (over - 1));
+  e.blocked_until_ms = now_ms + block;
+}
+
+// Forgets keys quiet for forget_ms; if that frees nothing, the quietest half.
+void FailureBackoff::prune(int64_t now_ms) {
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    it = now_ms - it->second.last_ms >= forget_ms_ ? keys_.erase(it) : std::next(it);
+  }
+  if (keys_.size() < max_keys_) return;
+  std::vector<int64_t> times;
+  times.reserve(keys_.size());
+  for (auto& [k, e] : keys_) times.push_back(e.last_ms);
+  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+  const int64_t median = times[times.size() / 2];
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    it = it->second.last_ms <= median ? keys_.erase(it) : std::next(it);
+  }
 }
 
 }  // namespace behavior::name_server

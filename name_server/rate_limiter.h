@@ -33,3 +33,38 @@ class RateLimiter {
 };
 
 }  // namespace behavior::name_server
+
+namespace behavior::name_server {
+
+// Failed password checks per key (a user name, an address): the first `free` failures cost
+// nothing; each one after that blocks the key for twice as long as the last, from 1 s up to
+// `max_block_ms`. A success clears the key. Keys quiet for `forget_ms` are forgotten and at
+// most `max_keys` are tracked (a flood of user names evicts the quietest first), so memory
+// stays bounded. Online guessing gets slower per key without locking anyone out for long.
+class FailureBackoff {
+ public:
+  FailureBackoff(int free, int64_t max_block_ms, int64_t forget_ms, size_t max_keys)
+      : free_(free), max_block_ms_(max_block_ms), forget_ms_(forget_ms), max_keys_(max_keys) {}
+
+  // 0 when `key` may try now, else the milliseconds it must wait.
+  int64_t blocked_for(const std::string& key, int64_t now_ms) const;
+  void failed(const std::string& key, int64_t now_ms);
+  void succeeded(const std::string& key) { keys_.erase(key); }
+  size_t tracked() const { return keys_.size(); }
+
+ private:
+  struct Entry {
+    int failures = 0;
+    int64_t last_ms = 0;
+    int64_t blocked_until_ms = 0;
+  };
+  void prune(int64_t now_ms);
+
+  int free_;
+  int64_t max_block_ms_;
+  int64_t forget_ms_;
+  size_t max_keys_;
+  std::unordered_map<std::string, Entry> keys_;
+};
+
+}  // namespace behavior::name_server

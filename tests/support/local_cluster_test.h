@@ -16,12 +16,19 @@ namespace behavior::testing {
 class LocalClusterTest : public ::testing::Test {
  protected:
   void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {
+    tools::LocalClusterOptions o = options(gateways, local_servers);
+    o.name_server_args = std::move(name_server_args);
+    start(std::move(o));
+  }
+  static tools::LocalClusterOptions options(int gateways, int local_servers) {
     tools::LocalClusterOptions o;
     o.bin_dir = BEHAVIOR_BIN_DIR;
     o.gateways = gateways;
     o.local_servers = local_servers;
     o.log_level = "debug";
-    o.name_server_args = std::move(name_server_args);
+    return o;
+  }
+  void start(tools::LocalClusterOptions o) {
     cluster_ = std::make_unique<tools::LocalCluster>(o);
     Status s = cluster_->start();
     ASSERT_TRUE(s.ok()) << s.to_string();

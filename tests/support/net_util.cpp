@@ -15,8 +15,17 @@ namespace behavior::testing {
 
 int free_port() { return tools::LocalCluster::free_port(); }
 
-int tcp_connect(int port) {
+int tcp_connect(int port, const std::string& from) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (!from.empty()) {  // another loopback source address (127.0.0.0/8): another client
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, from.c_str(), &src.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -8,8 +8,9 @@ namespace behavior::testing {
 
 // A free TCP port on 127.0.0.1 (bound, read, released).
 int free_port();
-// A connected blocking socket to 127.0.0.1:port (receive timeout 5 s), or -1.
-int tcp_connect(int port);
+// A connected blocking socket to 127.0.0.1:port (receive timeout 5 s), or -1; `from` binds
+// the client's end to another loopback address ("127.0.0.2") to play another client.
+int tcp_connect(int port, const std::string& from = "");
 bool send_all(int fd, const std::string& data);
 // Reads exactly n bytes (false on EOF, error or timeout).
 bool recv_exact(int fd, size_t n, std::string* out);
@@ -28,7 +29,7 @@ struct HttpReply {
 // through fd() followed by read_reply(), for pipelining and malformed input).
 class HttpClient {
  public:
-  explicit HttpClient(int port) : fd_(tcp_connect(port)) {}
+  explicit HttpClient(int port, const std::string& from = "") : fd_(tcp_connect(port, from)) {}
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

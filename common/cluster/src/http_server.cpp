@@ -54,6 +54,8 @@ struct HttpServer::Conn {
   std::map<uint64_t, Answer> done;  // answered, waiting for earlier ones
   size_t writes = 0;                // answers handed to uv_write and not yet completed
   bool reading = false;             // off while too much output waits for the client
+  bool counted = false;             // in per_address_
+  bool started = false;             // the client sent its first bytes
   char buf[16 * 1024];
   uv_buf_t read_buffer() { return uv_buf_init(buf, sizeof buf); }  // read_stream.h
   void on_read(const char*, ssize_t n) { server->on_read(this, n); }
@@ -108,8 +110,7 @@ void HttpServer::on_connection() {
   c->tcp.data = c;
   c->timer.data = c;
   conns_.insert(c);
-  if (uv_accept(listener_stream_, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
-      conns_.size() > limits_.max_connections) {
+  if (uv_accept(listener_stream_, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
     close(c);
     return;
   }
@@ -117,13 +118,42 @@ void HttpServer::on_connection() {
   int len = sizeof ss;
   if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     char ip[64] = "";
-    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
+    uv_ip_name(reinterpret_cast<sockaddr*>(&ss), ip, sizeof ip);
     c->peer_ip = ip;
   }
-  // The idle timeout also cuts a client that trickles a request in (slowloris).
-  uv_timer_start(&c->timer, [](uv_timer_t* t) { static_cast<Conn*>(t->data)->server->close(static_cast<Conn*>(t->data)); },
-                 limits_.idle_timeout_ms, limits_.idle_timeout_ms);  // repeat: uv_timer_again restarts it
+  if (!admit(c)) {
+    close(c);
+    return;
+  }
+  // The timer cuts a connection that does not start a request soon, and later one idle (or
+  // trickling a request in: slowloris) for idle_timeout_ms; never one whose requests are
+  // still being answered (a login waiting for the password pool is not idle).
+  uv_timer_start(&c->timer, [](uv_timer_t* t) {
+    auto* conn = static_cast<Conn*>(t->data);
+    if (conn->next_seq != conn->next_out) return;
+    ++conn->server->stats_.timed_out;
+    conn->server->close(conn);
+  }, limits_.first_request_timeout_ms, limits_.idle_timeout_ms);  // uv_timer_again: idle_timeout_ms
   start_reading(c);
+}
+
+// The connection limits: all connections, those of one address, and a reserve that keeps the
+// last free slots for addresses that hold none (one address cannot take every slot).
+bool HttpServer::admit(Conn* c) {
+  if (conns_.size() > limits_.max_connections) {
+    ++stats_.refused_full;
+    return false;
+  }
+  size_t& mine = per_address_[c->peer_ip];
+  const size_t free_slots = limits_.max_connections + 1 - conns_.size();
+  if (mine >= limits_.max_per_address || (mine > 0 && free_slots <= limits_.reserved_connections)) {
+    if (mine == 0) per_address_.erase(c->peer_ip);
+    ++stats_.refused_per_address;
+    return false;
+  }
+  ++mine;
+  c->counted = true;
+  return true;
 }
 
 void HttpServer::start_reading(Conn* c) {
@@ -137,6 +167,10 @@ void HttpServer::on_read(Conn* c, ssize_t n) {
     return;
   }
   if (c->closing || c->parser.stopped()) return;
+  if (!c->started) {  // the first request began: from now on the idle timeout holds
+    c->started = true;
+    uv_timer_again(&c->timer);
+  }
   auto error = c->parser.feed(c->buf, static_cast<size_t>(n), [&](HttpRequest&& req, bool keep_alive) {
     req.peer_ip = c->peer_ip;
     dispatch(c, std::move(req), keep_alive);
@@ -267,6 +301,10 @@ void HttpServer::close(Conn* c) {
   c->closing = true;
   *c->alive = false;
   conns_.erase(c);
+  if (c->counted) {
+    auto it = per_address_.find(c->peer_ip);
+    if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  }
   auto done = [](uv_handle_t* h) {
     auto* conn = static_cast<Conn*>(h->data);
     if (--conn->open_handles == 0) delete conn;

@@ -1,7 +1,8 @@
 // http_server.h — a small HTTP/1.1 server on a libuv loop (http-parser underneath): routes by
 // method and path, keep-alive and pipelining, hard limits on header and body size, and an
 // idle timeout per connection (slowloris). Malformed requests get 400 and a close; other
-// connections never notice. Answers a client does not read are bounded (HttpLimits: the
+// connections never notice. Connections are bounded in all and per address (with slots kept
+// for other addresses), and one that does not start a request soon is cut. Answers a client does not read are bounded (HttpLimits: the
 // server stops reading its requests, then cuts it). Handlers answer at once or later (after a Redis reply, say);
 // pipelined responses still leave in request order. Used for /metrics on every server, and
 // by the name server.
@@ -14,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "behavior/http_types.h"
 #include "behavior/status.h"
@@ -44,6 +46,14 @@ class HttpServer {
   Status listen(const std::string& host, int port);
   int port() const { return port_; }
   const HttpLimits& limits() const { return limits_; }
+  // Connections refused or cut by the limits (for a server's /metrics).
+  struct Stats {
+    uint64_t refused_full = 0;         // max_connections reached
+    uint64_t refused_per_address = 0;  // max_per_address, or the reserve for other addresses
+    uint64_t timed_out = 0;            // no request started in time, or idle
+  };
+  const Stats& stats() const { return stats_; }
+  size_t connections() const { return conns_.size(); }
   void stop();
 
   struct Conn;  // one client connection (http_server.cpp)
@@ -53,6 +63,7 @@ class HttpServer {
   const AsyncHandler* find(const HttpRequest& req, int* status) const;
   void answer(Conn* c, uint64_t seq, HttpResponse r, bool keep_alive);
   void on_connection();
+  bool admit(Conn* c);
   void start_reading(Conn* c);
   void on_read(Conn* c, ssize_t n);
   void on_written(Conn* c);
@@ -66,6 +77,8 @@ class HttpServer {
   int port_ = 0;
   std::map<std::pair<std::string, std::string>, AsyncHandler> routes_;
   std::set<Conn*> conns_;
+  std::unordered_map<std::string, size_t> per_address_;  // connections by peer address
+  Stats stats_;
 };
 
 }  // namespace behavior

@@ -30,7 +30,14 @@ struct HttpLimits {
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 64 * 1024;
   uint64_t idle_timeout_ms = 10000;
+  // A new connection must start its first request this soon (a connection that only holds a
+  // slot is cut sooner than an idle keep-alive one).
+  uint64_t first_request_timeout_ms = 3000;
   size_t max_connections = 10000;
+  // Connections one address may hold, and slots kept for other addresses: once fewer than
+  // reserved_connections are free, an address that already holds one gets no more.
+  size_t max_per_address = 256;
+  size_t reserved_connections = 256;
   // Answers queued for a client that does not read them. Past pause_output_bytes the server
   // stops reading that connection's requests until the queue drains; past max_output_bytes
   // (requests pipelined in one read can still add answers) the connection is cut. One
