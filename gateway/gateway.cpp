@@ -17,6 +17,9 @@
 #include <behavior/metrics.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <unordered_map>
@@ -34,6 +37,24 @@ namespace {
 
 constexpr uint64_t kSweepMs = 200;
 constexpr int64_t kClosingTimeoutMs = 2000;  // for a client to take our last bytes
+
+// The client connections the descriptor limit allows. The soft RLIMIT_NOFILE is raised to
+// the hard one first (the operator's real limit: Docker's and systemd's is the hard one);
+// a tenth of it, 64 to 4096, stays for s2s links, Redis, the listeners and the logs, so a
+// flood of clients cannot starve the cluster's own connections.
+size_t connection_budget(size_t* nofile_out) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  const size_t nofile = rl.rlim_cur == RLIM_INFINITY ? size_t{1} << 20 : static_cast<size_t>(rl.rlim_cur);
+  *nofile_out = nofile;
+  const size_t reserve = std::clamp<size_t>(nofile / 10, 64, 4096);
+  return nofile > reserve + 1 ? nofile - reserve : 1;
+}
 
 }  // namespace
 
@@ -55,6 +76,11 @@ class Gateway::Impl final : public Endpoint {
     ctx_.closing_deadlines = &closing_deadlines_;
     ctx_.find = [this](uint64_t serial) { return find(serial); };
     ctx_.forget = [this](Session* s) { forget(s); };
+    ctx_.authenticated = [this](uint64_t peer) {
+      --stats_.unauthenticated;
+      auto it = unauth_by_peer_.find(peer);
+      if (it != unauth_by_peer_.end() && --it->second == 0) unauth_by_peer_.erase(it);
+    };
     streams_.loop = net_.loop();
     streams_.stats = &stats_;
     streams_.max_output_bytes = options_.max_output_bytes;
@@ -68,6 +94,16 @@ class Gateway::Impl final : public Endpoint {
 
   Status start() {
     if (cluster_options_.secret.empty()) return Status::invalid_argument("the cluster secret is not set");
+    size_t nofile = 0;
+    const size_t budget = connection_budget(&nofile);
+    if (options_.max_connections == 0) {
+      options_.max_connections = budget;
+    } else if (options_.max_connections > budget) {
+      spdlog::warn("gateway: --max-connections {} is more than {} descriptors allow; holding {}",
+                   options_.max_connections, nofile, budget);
+      options_.max_connections = budget;
+    }
+    spdlog::info("gateway: at most {} client connections (descriptor limit {})", options_.max_connections, nofile);
     if (Status s = net_.start([this] { return start_on_loop(); }, [this] { stop_on_loop(); }); !s.ok()) return s;
     node_.add_endpoint(this, service::kGatewayControl);  // operator requests (proto::kKickUser)
     running_ = true;
@@ -138,6 +174,12 @@ class Gateway::Impl final : public Endpoint {
            {{"reason", "reserved_proto"}}, s.refused_reserved);
     const char* cut = "Clients the gateway cut off, by reason.";
     series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "slow_reader"}}, s.cut_slow);
+    const char* refused = "Client connections refused at accept, by limit.";
+    series(true, "behavior_gateway_refused_connections_total", refused, {{"limit", "max_connections"}}, s.refused_full);
+    series(true, "behavior_gateway_refused_connections_total", refused, {{"limit", "unauth_per_address"}},
+           s.refused_unauth_per_address);
+    series(false, "behavior_gateway_unauthenticated", "Stream connections waiting for their AUTH.", {},
+           s.unauthenticated);
     series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "idle"}}, s.cut_idle);
     series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "bad_frame"}}, s.cut_bad);
   }
@@ -157,10 +199,8 @@ class Gateway::Impl final : public Endpoint {
     }
     if (options_.udp_port >= 0) {
       UdpEndpoint::Options uo{options_.host, options_.udp_port, cluster_options_.secret, options_.max_output_bytes};
-      udp_ = std::make_unique<UdpEndpoint>(net_.loop(), stats_, uo, [this](UdpTransport* t) {
-        open_session(t);
-        return true;
-      });
+      udp_ = std::make_unique<UdpEndpoint>(net_.loop(), stats_, uo,
+                                           [this](UdpTransport* t) { return open_session(t) != nullptr; });
       if (Status s = udp_->listen(); !s.ok()) return s;
       udp_port_ = udp_->port();
     }
@@ -194,22 +234,45 @@ class Gateway::Impl final : public Endpoint {
   // ---------------------------------------------------------------------------------------
   // The session table.
 
+  // A stream connection: refused when every slot is taken or its address already has
+  // max_unauth_per_address connections waiting for AUTH (one address cannot hold every
+  // descriptor with connections that never log in).
   void accept(uv_stream_t* server, StreamTransport* t) {
     if (!t->accept(server)) return;  // it freed itself
     if (sessions_.size() >= options_.max_connections) {
+      ++stats_.refused_full;
       t->close(CloseReason::kUnavailable);
       return;
     }
-    open_session(t);
+    const uint64_t peer = t->peer_key();
+    if (peer != 0 && unauth_by_peer_[peer] >= options_.max_unauth_per_address) {
+      ++stats_.refused_unauth_per_address;
+      t->close(CloseReason::kUnavailable);
+      return;
+    }
+    Session* s = open_session(t);
+    if (peer != 0) {
+      ++unauth_by_peer_[peer];
+      ++stats_.unauthenticated;
+      s->count_unauthenticated(peer);
+    }
   }
 
-  void open_session(Transport* t) {
+  Session* open_session(Transport* t) {
+    if (sessions_.size() >= options_.max_connections) return nullptr;
     auto* s = new Session(ctx_, t, node_.add_endpoint(this));
     t->set_user(s);
     sessions_[s->pid().serial()] = s;
     ++stats_.accepted;
     ++stats_.connections;
     ++stats_.connections_of(static_cast<int>(t->kind()));
+    return s;
+  }
+
+  // Many connections held, or many waiting for AUTH: new ones get less time to log in.
+  bool under_pressure() const {
+    return sessions_.size() * 4 >= options_.max_connections * 3 ||
+           stats_.unauthenticated.load(std::memory_order_relaxed) * 4 >= options_.max_connections;
   }
 
   Session* find(uint64_t serial) {
@@ -301,7 +364,10 @@ class Gateway::Impl final : public Endpoint {
     flush();
     bury();
     const int64_t now = ctx_.now();
-    while (Session* s = auth_deadlines_.pop_expired(now)) s->auth_timed_out();
+    // Under pressure the AUTH deadline shrinks: a session older than the shorter timeout is
+    // as late as one past the usual (the list is in deadline order, one timeout for all).
+    const int64_t early = under_pressure() ? std::max(0, options_.auth_timeout_ms - options_.auth_timeout_pressure_ms) : 0;
+    while (Session* s = auth_deadlines_.pop_expired(now + early)) s->auth_timed_out();
     while (Session* s = idle_deadlines_.pop_expired(now)) s->idle_timed_out();
     while (Session* s = closing_deadlines_.pop_expired(now)) s->release();  // never drained
     flush();
@@ -314,6 +380,7 @@ class Gateway::Impl final : public Endpoint {
   GatewayStats stats_;
   MetricsRegistry metrics_;
   DeadlineList<Session> auth_deadlines_, idle_deadlines_, closing_deadlines_;
+  std::unordered_map<uint64_t, uint32_t> unauth_by_peer_;  // StreamTransport::peer_key → waiting for AUTH
   SessionContext ctx_;
   StreamTransport::Shared streams_;
   std::unique_ptr<RedisClient> redis_;

@@ -36,7 +36,14 @@ struct GatewayOptions {
   double frame_rate = 200;        // client frames per second per connection (0: no limit)
   double frame_burst = 400;
   size_t max_output_bytes = 1u << 20;  // queued for one client before it is cut off
-  size_t max_connections = 1'000'000;
+  // 0: what the descriptor limit allows (RLIMIT_NOFILE, raised to its hard limit at start)
+  // less a reserve for s2s links, Redis and the listeners; a larger figure is lowered to it.
+  size_t max_connections = 0;
+  // Connections from one address (IPv6: one /64) that have not authenticated yet.
+  size_t max_unauth_per_address = 128;
+  // Under pressure (three quarters of max_connections held, or a quarter of it waiting for
+  // AUTH) a connection must authenticate this soon instead of auth_timeout_ms.
+  int auth_timeout_pressure_ms = 1000;
   std::string user_kind = "user";  // the process kind ensured for each user
   // true: the client sockets live on worker 0's loop, next to the cluster's s2s links (a
   // client's frame reaches the user's node with no thread hand-off in the gateway);

@@ -49,8 +49,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-output-bytes", gw.max_output_bytes, "Bytes queued to one client before it is cut off")
       ->envname("BEHAVIOR_MAX_OUTPUT_BYTES")
       ->capture_default_str();
-  app.add_option("--max-connections", gw.max_connections, "Client connections at most")
+  app.add_option("--max-connections", gw.max_connections,
+                 "Client connections at most (0: what RLIMIT_NOFILE allows, less a reserve)")
       ->envname("BEHAVIOR_MAX_CONNECTIONS")
+      ->capture_default_str();
+  app.add_option("--max-unauth-per-address", gw.max_unauth_per_address,
+                 "Connections from one address (IPv6: one /64) waiting for AUTH")
+      ->envname("BEHAVIOR_MAX_UNAUTH_PER_ADDRESS")
+      ->check(behavior::integer_in(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--auth-timeout-pressure-ms", gw.auth_timeout_pressure_ms,
+                 "AUTH deadline when the gateway is under pressure (3/4 full, or 1/4 waiting for AUTH)")
+      ->envname("BEHAVIOR_AUTH_TIMEOUT_PRESSURE_MS")
+      ->check(behavior::integer_in(100, 3'600'000))
       ->capture_default_str();
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   if (!behavior::finish_server_flags("gateway", flags, true)) return 2;

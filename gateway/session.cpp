@@ -161,6 +161,7 @@ void Session::authenticate(std::string_view token) {
     return;
   }
   state_ = State::kEnsuring;
+  left_auth();
   auth_at_ = ctx_.now();
   user_name_ = t->user;
   const uint16_t node = t->node;
@@ -310,6 +311,7 @@ void Session::close(CloseReason why) {
 
 void Session::ending(CloseReason why) {
   state_ = State::kClosing;
+  left_auth();
   why_ = why;
   switch (why) {
     case CloseReason::kSlowReader: ++ctx_.stats->cut_slow; break;
@@ -333,6 +335,7 @@ void Session::release() {
   if (released_) return;
   released_ = true;
   state_ = State::kClosing;
+  left_auth();
   DeadlineList<Session>::remove(this);
   if (Transport* t = std::exchange(transport_, nullptr)) t->close(why_);
   ctx_.forget(this);

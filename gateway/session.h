@@ -49,6 +49,7 @@ struct SessionContext {
   DeadlineList<Session>* closing_deadlines = nullptr;  // a client that never drains our close
   std::function<Session*(uint64_t serial)> find;      // a live session by its address's serial
   std::function<void(Session*)> forget;               // released: out of the table, freed later
+  std::function<void(uint64_t peer)> authenticated;   // a counted unauthenticated session left kAuth
   uint64_t refs = 0;                                  // request ids of the sessions' calls
   Histogram* auth_seconds = nullptr;                  // AUTH to ready
   int64_t now() const { return static_cast<int64_t>(uv_now(loop)); }
@@ -77,6 +78,8 @@ class Session final : public TransportUser {
   // An operator's kick: a KICK frame with the reason, then the connection closes (the user's
   // process is told the client left and lives on).
   void kick(const std::string& why);
+  // Counted among its address's unauthenticated connections until AUTH succeeds or it ends.
+  void count_unauthenticated(uint64_t peer) { unauth_peer_ = peer; }
   // Deadlines passed (the gateway's sweep).
   void auth_timed_out();
   void idle_timed_out();
@@ -107,6 +110,9 @@ class Session final : public TransportUser {
   void ending(CloseReason why);  // the bookkeeping every way out shares
   void detach();
   void touch(int64_t now) { ctx_.idle_deadlines->add(this, now); }
+  void left_auth() {
+    if (unauth_peer_) ctx_.authenticated(std::exchange(unauth_peer_, 0));
+  }
 
   SessionContext& ctx_;
   Transport* transport_;  // nullptr once ended (transport.h: lifetimes)
@@ -122,6 +128,7 @@ class Session final : public TransportUser {
   int64_t tokens_at_ = 0;
   int64_t last_error_at_ = -1000000;
   int64_t auth_at_ = 0;  // loop ms the AUTH arrived
+  uint64_t unauth_peer_ = 0;  // see count_unauthenticated(); 0: not counted
   std::vector<std::pair<uint32_t, std::string>> early_;  // frames while ensuring
   std::string user_name_;
 };

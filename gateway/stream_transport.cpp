@@ -2,6 +2,8 @@
 // close shared by the TCP and WebSocket transports.
 #include "stream_transport.h"
 
+#include <cstring>
+
 #include <behavior/read_stream.h>
 #include <spdlog/spdlog.h>
 
@@ -44,6 +46,18 @@ bool StreamTransport::accept(uv_stream_t* server) {
   uv_tcp_nodelay(&tcp_, 1);
   read_stream<StreamTransport>(reinterpret_cast<uv_stream_t*>(&tcp_));
   return true;
+}
+
+uint64_t StreamTransport::peer_key() const {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) {
+    return (uint64_t{1} << 32) | reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr.s_addr;
+  }
+  uint64_t prefix = 0;
+  std::memcpy(&prefix, reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr.s6_addr, sizeof prefix);
+  return prefix | 1;  // never 0
 }
 
 uv_buf_t StreamTransport::read_buffer() {

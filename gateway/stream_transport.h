@@ -38,6 +38,9 @@ class StreamTransport : public Transport {
   // Accepts the next connection of `server` and starts reading; false (and the transport
   // frees itself) if the accept failed.
   bool accept(uv_stream_t* server);
+  // The client's address as a key (IPv4: the address; IPv6: its /64 prefix, what one
+  // subscriber usually holds); 0 when unknown.
+  uint64_t peer_key() const;
 
   // The socket's reads (read_stream.h).
   uv_buf_t read_buffer();

@@ -415,7 +415,7 @@ int main(int argc, char** argv) {
   pid_t gw_pid = bench::spawn_process(with({dir + "/gateway", "--node-id", "40", "--tcp-port", std::to_string(gw_port),
                                             "--ws-port", "-1", "--udp-port",
                                             std::to_string(udp ? gw_udp_port : -1), "--auth-timeout-ms", "60000", "--idle-timeout-ms",
-                                            "600000", "--max-connections", std::to_string(n + 10), "--frame-rate",
+                                            "600000", "--max-connections", std::to_string(n + 10), "--max-unauth-per-address", "1000000", "--auth-timeout-pressure-ms", "60000", "--frame-rate",
                                             "0", "--max-output-bytes", std::to_string(64 << 20)}));
   auto signed_ticket = [&](long i) {
     Ticket t;

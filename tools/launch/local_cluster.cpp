@@ -4,6 +4,8 @@
 // only and the launcher stops them in order.
 #include "local_cluster.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <behavior/crypto.h>
 #include <fcntl.h>
@@ -199,6 +201,11 @@ Status LocalCluster::start(int timeout_ms) {
     s.args.insert(s.args.end(),
                   {"--node-id", std::to_string(s.node_id), "--tcp-port", std::to_string(p.tcp),
                    "--ws-port", std::to_string(p.ws), "--udp-port", std::to_string(p.udp)});
+    // Every bot comes from 127.0.0.1: a thousand of them connecting at once are not a flood
+    // from one address (unless the caller sets the limit itself).
+    if (std::find(o_.gateway_args.begin(), o_.gateway_args.end(), "--max-unauth-per-address") == o_.gateway_args.end()) {
+      s.args.insert(s.args.end(), {"--max-unauth-per-address", "1000000"});
+    }
     s.args.insert(s.args.end(), o_.gateway_args.begin(), o_.gateway_args.end());
     s.ready_line = "gateway ready";
     s.info.listens = "tcp 127.0.0.1:" + std::to_string(p.tcp) +
