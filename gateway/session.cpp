@@ -14,6 +14,11 @@
 namespace behavior::gateway {
 namespace {
 
+// Deletes a ticket's single-use mark if this session set it (KEYS[1] the mark, ARGV[1] the
+// session's pid): an AUTH answered "retry" must not use the ticket up.
+constexpr const char* kReleaseTicketMark =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
 
 // Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
@@ -24,7 +29,6 @@ enum ErrorCode : uint32_t {
   kErrProcessGone = 410,      // the user's process ended: log in again
   kErrUnavailable = 503,      // Redis or the user's node unreachable: retry
 };
-
 
 }  // namespace
 
@@ -168,10 +172,17 @@ void Session::authenticate(std::string_view token) {
   const int64_t ttl = std::max<int64_t>(1000, t->expires_ms - now + 1000);
   // Single use: the first SET NX of the nonce wins; the key outlives the ticket. The answer
   // finds the session by its address: it may have ended meanwhile.
+  // A stalled Redis gets a deadline: the client is told to retry, and the mark is taken back
+  // (a compare-and-delete sent after the SET on the same connection, so it runs right after
+  // it when Redis wakes up): the ticket is not used up by an AUTH that was never answered.
   SessionContext& ctx = ctx_;
-  ctx_.redis->command({"SET", ctx_.cluster->prefix + "ticket:" + t->nonce, std::to_string(pid_.raw()), "NX", "PX",
-                       std::to_string(ttl)},
-                      [&ctx, serial = pid_.serial(), node](redisReply* r) {
+  std::string mark = ctx_.cluster->prefix + "ticket:" + t->nonce;
+  std::string owner = std::to_string(pid_.raw());
+  ctx_.redis->command_with_deadline({"SET", mark, owner, "NX", "PX", std::to_string(ttl)},
+                      [&ctx, serial = pid_.serial(), node, mark, owner](redisReply* r) {
+                        if (!r) {
+                          ctx.redis->command({"EVAL", kReleaseTicketMark, "1", mark, owner}, nullptr);
+                        }
                         Session* s = ctx.find(serial);
                         if (!s) return;
                         if (!r || r->type == REDIS_REPLY_ERROR) {
@@ -285,6 +296,11 @@ void Session::bad_frame(const std::string& why) {
 }
 
 void Session::auth_timed_out() {
+  if (state_ == State::kEnsuring) {  // the client did its part: the cluster was slow
+    send_error(kErrUnavailable, "logging in took too long; retry");
+    close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
+    return;
+  }
   ++ctx_.stats->auth_failures[GatewayStats::kTimeout];
   send_error(kErrUnauthenticated, "no AUTH in time");
   close_after_write(CloseReason::kAuthTimeout, ws::kClosePolicy);

@@ -40,6 +40,11 @@ HttpResponse json_response(int status, const rapidjson::StringBuffer& body) {
   return HttpResponse{status, "application/json", std::string(body.GetString(), body.GetSize()), {}};
 }
 
+// Deletes KEYS[1] if it holds ARGV[1]: takes back a write a stalled Redis ran after its
+// request was already answered "retry".
+constexpr const char* kDeleteIfEqual =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 HttpResponse error_response(int status, std::string_view message) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
@@ -244,12 +249,12 @@ class NameServer::Impl {
     if (options_.dev_auth) {
       if (!redis_->connected()) {
         ++logins_["unavailable"];
-        return done(error_response(503, "the directory is unavailable (Redis is down); retry later"));
+        return done(busy_response("the directory is unavailable (Redis is down); retry later"));
       }
-      redis_->command({"GET", dir_key}, [this, user = c.user, done = std::move(done)](redisReply* r) mutable {
+      redis_->command_with_deadline({"GET", dir_key}, [this, user = c.user, done = std::move(done)](redisReply* r) mutable {
         if (!r || r->type == REDIS_REPLY_ERROR) {
           ++logins_["unavailable"];
-          return done(error_response(503, "the directory is unavailable; retry later"));
+          return done(busy_response("the directory is unavailable; retry later"));
         }
         finish_login(user, dir_node(r), std::move(done));
       });
@@ -257,7 +262,7 @@ class NameServer::Impl {
     }
     if (!redis_->connected()) {
       ++logins_["unavailable"];
-      return done(error_response(503, "accounts are unavailable (Redis is down); retry later"));
+      return done(busy_response("accounts are unavailable (Redis is down); retry later"));
     }
     const int64_t now = wall_ms();
     if (int64_t wait = std::max(user_failures_.blocked_for(c.user, now), address_failures_.blocked_for(req.peer_ip, now));
@@ -271,11 +276,11 @@ class NameServer::Impl {
       ++logins_["busy"];
       return done(busy_response("too many logins at once; retry later"));
     }
-    redis_->command({"MGET", key("account:" + c.user), dir_key},
+    redis_->command_with_deadline({"MGET", key("account:" + c.user), dir_key},
                     [this, c, ip = req.peer_ip, done = std::move(done)](redisReply* r) mutable {
       if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         ++logins_["unavailable"];
-        return done(error_response(503, "accounts are unavailable; retry later"));
+        return done(busy_response("accounts are unavailable; retry later"));
       }
       if (password_pool_full()) {
         ++logins_["busy"];
@@ -390,7 +395,7 @@ class NameServer::Impl {
     }
     if (!redis_->connected()) {
       ++registers_["unavailable"];
-      return done(error_response(503, "accounts are unavailable (Redis is down); retry later"));
+      return done(busy_response("accounts are unavailable (Redis is down); retry later"));
     }
     if (password_pool_full()) {
       ++registers_["busy"];
@@ -399,11 +404,17 @@ class NameServer::Impl {
     auto hash = std::make_shared<std::string>();
     run_in_pool([hash, password = c.password, n = options_.pbkdf2_iterations] { *hash = hash_password(password, n); },
                 [this, hash, user = c.user, done = std::move(done)]() mutable {
-                  redis_->command({"SET", key("account:" + user), *hash, "NX"},
-                                  [this, user, done = std::move(done)](redisReply* r) mutable {
+                  // On a stalled Redis the answer is "retry", and an account the SET makes
+                  // when Redis wakes is taken back (its salted hash is this request's own).
+                  redis_->command_with_deadline({"SET", key("account:" + user), *hash, "NX"},
+                                  [this, hash, user, done = std::move(done)](redisReply* r) mutable {
+                                    if (!r) {
+                                      redis_->command({"EVAL", kDeleteIfEqual, "1", key("account:" + user), *hash},
+                                                      nullptr);
+                                    }
                                     if (!r || r->type == REDIS_REPLY_ERROR) {
                                       ++registers_["unavailable"];
-                                      return done(error_response(503, "accounts are unavailable; retry later"));
+                                      return done(busy_response("accounts are unavailable; retry later"));
                                     }
                                     if (r->type == REDIS_REPLY_NIL) {
                                       ++registers_["exists"];

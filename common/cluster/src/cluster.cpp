@@ -468,6 +468,7 @@ RedisOptions ClusterOptions::redis() const {
   o.host = redis_host;
   o.port = redis_port;
   o.password = redis_password;
+  o.request_timeout_ms = redis_timeout_ms;
   return o;
 }
 

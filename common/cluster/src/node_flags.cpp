@@ -126,6 +126,11 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_REDIS");
   app.add_option("--redis-password", c.redis_password, "Redis AUTH password")
       ->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_option("--redis-timeout-ms", c.redis_timeout_ms,
+                 "A client's request waiting on Redis (login, AUTH) is answered 'retry' after this long")
+      ->envname("BEHAVIOR_REDIS_TIMEOUT_MS")
+      ->check(behavior::integer_in(50, 600'000))
+      ->capture_default_str();
   app.add_option("--redis-prefix", c.prefix, "Prefix of every Redis key")
       ->envname("BEHAVIOR_REDIS_PREFIX")
       ->capture_default_str();

@@ -229,6 +229,34 @@ void RedisClient::command(const std::vector<std::string>& args, Callback cb) {
   }
 }
 
+void RedisClient::command_with_deadline(const std::vector<std::string>& args, Callback cb) {
+  // One timer per request: these are a client's logins and AUTHs, not the hot path. The
+  // timer's handle is closed (and the state freed) once hiredis has called back, which it
+  // always does: with the reply, or with nullptr when the connection drops or is freed.
+  struct Pending {
+    uv_timer_t timer{};
+    Callback cb;
+    bool answered = false;
+  };
+  auto* p = new Pending();
+  p->cb = std::move(cb);
+  p->timer.data = p;
+  uv_timer_init(loop_, &p->timer);
+  uv_timer_start(&p->timer, [](uv_timer_t* t) {
+    auto* pending = static_cast<Pending*>(t->data);
+    pending->answered = true;
+    if (pending->cb) pending->cb(nullptr);
+  }, static_cast<uint64_t>(options_.request_timeout_ms), 0);
+  command(args, [p](redisReply* r) {
+    if (!p->answered) {
+      p->answered = true;
+      uv_timer_stop(&p->timer);
+      if (p->cb) p->cb(r);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->timer), [](uv_handle_t* h) { delete static_cast<Pending*>(h->data); });
+  });
+}
+
 void RedisClient::on_reply(redisAsyncContext*, void* reply, void* privdata) {
   auto* cb = static_cast<Callback*>(privdata);
   if (*cb) (*cb)(static_cast<redisReply*>(reply));

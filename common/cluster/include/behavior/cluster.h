@@ -28,6 +28,9 @@ struct ClusterOptions {
   int redis_port = 6379;
   std::string redis_password;       // AUTH; from env/config, never the repo
   std::string prefix = "behavior:";  // every Redis key starts with it
+  // A request a client waits on (a login, an AUTH's ticket check) is answered "retry" when
+  // Redis has not answered it in this long (a stalled Redis).
+  int redis_timeout_ms = 2000;
   std::string kind = "local";        // local | gateway | name
   std::string s2s_host = "127.0.0.1";
   int s2s_port = 0;                  // 0: a free port, published in Redis

@@ -20,6 +20,7 @@ struct RedisOptions {
   std::string password;
   int connect_timeout_ms = 1000;
   int max_backoff_ms = 2000;
+  int request_timeout_ms = 2000;  // command_with_deadline()
 };
 
 class RedisClient {
@@ -40,6 +41,11 @@ class RedisClient {
   // Runs after every successful (re)connect and AUTH.
   void on_connected(std::function<void()> fn) { on_connected_ = std::move(fn); }
   void command(const std::vector<std::string>& args, Callback cb);
+  // The same, for a request a client waits on: when Redis has not answered within
+  // request_timeout_ms (stalled), cb(nullptr) runs then and the late reply is dropped. The
+  // command may still run when Redis wakes up: a caller undoes what it must (it is sent on
+  // the same connection, so a command sent after this one runs after it).
+  void command_with_deadline(const std::vector<std::string>& args, Callback cb);
   // Subscriber mode: (re)subscribes after each connect; `on_message` gets each payload.
   void subscribe(std::string channel, std::function<void(std::string_view)> on_message);
 
