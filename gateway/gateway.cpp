@@ -198,7 +198,8 @@ class Gateway::Impl final : public Endpoint {
       tcp_port_ = tcp_listener_->port();
     }
     if (options_.udp_port >= 0) {
-      UdpEndpoint::Options uo{options_.host, options_.udp_port, cluster_options_.secret, options_.max_output_bytes};
+      UdpEndpoint::Options uo{options_.host, options_.udp_port, cluster_options_.secret, options_.max_output_bytes,
+                              options_.max_frame};
       udp_ = std::make_unique<UdpEndpoint>(net_.loop(), stats_, uo,
                                            [this](UdpTransport* t) { return open_session(t) != nullptr; });
       if (Status s = udp_->listen(); !s.ok()) return s;

@@ -6,6 +6,7 @@
 #include <behavior/crypto.h>
 #include <behavior/message.h>
 #include <behavior/ticket.h>
+#include <behavior/system.pb.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -41,7 +42,7 @@ UdpTransport::UdpTransport(UdpEndpoint& endpoint, const sockaddr_in& peer, uint3
 void UdpTransport::write_frame(uint32_t proto, std::string_view body, bool unreliable) {
   if (closed_) return;
   if (!open_) {  // refused before the session existed: only the error, as a control datagram
-    if (proto == proto::kError) ep_.send(peer_, udp_control(kUdpError, 0, body));
+    if (proto == proto::kError) send_unopened(udp_control(kUdpError, 0, body));
     return;
   }
   std::string payload;
@@ -65,6 +66,12 @@ void UdpTransport::write_auth_ok(const std::string& pid) {
   ep_.send(peer_, auth_reply_);
 }
 
+void UdpTransport::send_unopened(std::string_view datagram) {
+  if (datagram.size() > reply_budget_) return;
+  reply_budget_ -= datagram.size();
+  ep_.send(peer_, datagram);
+}
+
 void UdpTransport::input(std::string_view segment) {
   if (!kcp_.input(segment, ep_.now32()).ok()) {
     ++ep_.stats_.udp_malformed;
@@ -76,6 +83,11 @@ void UdpTransport::input(std::string_view segment) {
     std::string_view body;
     if (!split_client_payload(message, &proto, &body)) {
       user_->on_bad_input("a message is u32 protoID | body");
+      break;
+    }
+    if (message.size() > ep_.options_.max_frame) {  // the limit TCP and WebSocket hold
+      user_->on_bad_input("a message of " + std::to_string(message.size()) + " bytes is over the limit of " +
+                          std::to_string(ep_.options_.max_frame));
       break;
     }
     user_->on_frame(proto, body);
@@ -109,7 +121,14 @@ void UdpTransport::close(CloseReason why) {
   if (closed_) return;
   closed_ = true;
   user_ = nullptr;
-  if (why != CloseReason::kClientLeft) ep_.send(peer_, udp_control(kUdpBye, conv_, ""));
+  if (why != CloseReason::kClientLeft) {
+    const std::string bye = udp_control(kUdpBye, conv_, "");
+    if (open_) {
+      ep_.send(peer_, bye);
+    } else {
+      send_unopened(bye);
+    }
+  }
   ep_.forget(this);
 }
 
@@ -203,7 +222,9 @@ void UdpEndpoint::on_datagram(const sockaddr* from, std::string_view d) {
   uint8_t type;
   std::string_view rest;
   if (d.size() >= 5 && static_cast<uint8_t>(d[4]) == kUdpAuth) {
-    if (parse_udp_control(d, false, &type, &conv, &rest)) on_auth(*reinterpret_cast<const sockaddr_in*>(from), rest);
+    if (parse_udp_control(d, false, &type, &conv, &rest)) {
+      on_auth(*reinterpret_cast<const sockaddr_in*>(from), rest, d.size());
+    }
     return;
   }
   if (!parse_udp_control(d, true, &type, &conv, &rest)) {
@@ -236,18 +257,27 @@ UdpTransport* UdpEndpoint::session(uint32_t conv, const sockaddr* from) {
   return it->second;
 }
 
-void UdpEndpoint::on_auth(const sockaddr_in& from, std::string_view token) {
-  // A client resends AUTH until it hears back: the same ticket from the same address is the
-  // same login, answered again once ready.
+void UdpEndpoint::on_auth(const sockaddr_in& from, std::string_view token, size_t datagram_bytes) {
+  // The ticket is checked here before anything is made for it: garbage and forged or
+  // expired tickets cost no session, and get at most an error no larger than themselves.
   Result<Ticket> peek = verify_ticket(token, options_.secret, wall_ms());
-  if (peek.ok()) {
-    if (auto it = by_nonce_.find(peek->nonce); it != by_nonce_.end()) {
-      UdpTransport* t = it->second;
-      if (same_address(t->peer_, reinterpret_cast<const sockaddr*>(&from))) {
-        if (!t->auth_reply_.empty()) send(from, t->auth_reply_);
-        return;
-      }
+  if (!peek.ok()) {
+    const bool expired = peek.status().code() == Code::kTimeout;
+    refuse_auth(from, expired ? GatewayStats::kExpired : GatewayStats::kInvalid,
+                expired ? "the ticket has expired" : "the ticket is not valid", datagram_bytes);
+    return;
+  }
+  // A client resends AUTH until it hears back: the same ticket from the same address is the
+  // same login, answered again once ready. The same ticket from another address is a
+  // replay: dropped without a word, and the login it copies goes on undisturbed.
+  if (auto it = by_nonce_.find(peek->nonce); it != by_nonce_.end()) {
+    UdpTransport* t = it->second;
+    if (same_address(t->peer_, reinterpret_cast<const sockaddr*>(&from))) {
+      if (!t->auth_reply_.empty()) send(from, t->auth_reply_);
+    } else {
+      ++stats_.auth_failures[GatewayStats::kReplayed];
     }
+    return;
   }
   uint32_t conv = 0;
   do {
@@ -255,16 +285,25 @@ void UdpEndpoint::on_auth(const sockaddr_in& from, std::string_view token) {
     std::memcpy(&conv, r.data(), 4);
   } while (conv == 0 || by_conv_.count(conv));
   auto* t = new UdpTransport(*this, from, conv);
-  if (peek.ok()) {
-    t->nonce_ = peek->nonce;
-    by_nonce_[peek->nonce] = t;
-  }
+  t->reply_budget_ = datagram_bytes;
+  t->nonce_ = peek->nonce;
+  by_nonce_[peek->nonce] = t;
   by_conv_[conv] = t;
   if (!accept_(t)) {
     t->close(CloseReason::kUnavailable);
     return;
   }
   t->user_->on_frame(proto::kAuth, token);  // the ticket, like a TCP client's first frame
+}
+
+void UdpEndpoint::refuse_auth(const sockaddr_in& to, GatewayStats::AuthFailure reason, const std::string& why,
+                              size_t budget) {
+  ++stats_.auth_failures[reason];
+  pb::ErrorFrame e;
+  e.set_code(401);
+  e.set_message(why);
+  std::string datagram = udp_control(kUdpError, 0, e.SerializeAsString());
+  if (datagram.size() <= budget) send(to, datagram);
 }
 
 void UdpEndpoint::flush() {

@@ -44,6 +44,9 @@ class UdpTransport final : public Transport {
   void input(std::string_view segment);  // a KCP segment from the client's address
   void flush(uint64_t now);              // KCP's due output, then the next visit in the wheel
   void fail(CloseReason why);            // ends itself and tells the user
+  // Before AUTH succeeds every answer comes out of the AUTH datagram's size: an address that
+  // is not the sender's (a forged source) gets no more bytes back than were sent.
+  void send_unopened(std::string_view datagram);
 
   UdpEndpoint& ep_;
   sockaddr_in peer_;
@@ -51,6 +54,7 @@ class UdpTransport final : public Transport {
   Kcp kcp_;
   std::string nonce_;       // of the ticket: a resent AUTH is answered, not refused
   std::string auth_reply_;  // the answer to AUTH, once the session is open
+  size_t reply_budget_ = 0;  // bytes it may still send before it is open (send_unopened)
   bool open_ = false;       // AUTH succeeded
   bool closed_ = false;     // in the endpoint's graveyard
 };
@@ -62,6 +66,7 @@ class UdpEndpoint {
     int port = 0;
     std::string secret;  // to read a resent AUTH's ticket nonce
     size_t max_output_bytes = 0;
+    size_t max_frame = 0;  // largest client message (protoID + body), as over TCP
   };
   // A new client's transport, for the gateway to give a Session (false: refused).
   using Accept = std::function<bool(UdpTransport*)>;
@@ -83,7 +88,10 @@ class UdpEndpoint {
  private:
   friend class UdpTransport;
   void on_datagram(const sockaddr* from, std::string_view d);
-  void on_auth(const sockaddr_in& from, std::string_view token);
+  void on_auth(const sockaddr_in& from, std::string_view token, size_t datagram_bytes);
+  // An AUTH refused before any session exists: a small error, only if it is no larger than
+  // the request.
+  void refuse_auth(const sockaddr_in& to, GatewayStats::AuthFailure reason, const std::string& why, size_t budget);
   UdpTransport* session(uint32_t conv, const sockaddr* from);
   void send(const sockaddr_in& to, std::string_view datagram);
   void touch(UdpTransport* t) { touched_.push_back(t); }
