@@ -99,6 +99,9 @@ void Session::take_frame(uint32_t proto, std::string_view body) {
       return;
   }
   touch(now);
+  // Every frame counts toward the rate limit, heartbeats too (3,000 heartbeats got 3,000
+  // answers before).
+  if (!rate_allows(now)) return;
   if (proto == proto::kHeartbeat) {
     send_frame(proto::kHeartbeat, body.substr(0, 64));
     return;
@@ -106,14 +109,6 @@ void Session::take_frame(uint32_t proto, std::string_view body) {
   if (proto::is_system(proto)) {  // kAttach, kStop, kExit, a second kAuth...: never relayed
     ++ctx_.stats->refused_reserved;
     send_error(kErrBadFrame, "protoID " + std::to_string(proto) + " is reserved");
-    return;
-  }
-  if (!take_token(now)) {
-    ++ctx_.stats->dropped_rate;
-    if (now - last_error_at_ >= 1000) {
-      last_error_at_ = now;
-      send_error(kErrRateLimited, "too many frames; some were dropped");
-    }
     return;
   }
   ctx_.send(pid_, user_, Kind::kInfo, proto, Body::copy_of(body));
@@ -128,6 +123,20 @@ bool Session::take_token(int64_t now) {
   tokens_ -= 1.0;
   return true;
 }
+
+// A frame within the rate limit; otherwise it is dropped and counted, and the client hears
+// about it at most once a second.
+bool Session::rate_allows(int64_t now) {
+  if (take_token(now)) return true;
+  ++ctx_.stats->dropped_rate;
+  if (now - last_error_at_ >= 1000) {
+    last_error_at_ = now;
+    send_error(kErrRateLimited, "too many frames; some were dropped");
+  }
+  return false;
+}
+
+bool Session::allow_control() { return state_ != State::kClosing && rate_allows(ctx_.now()); }
 
 void Session::on_bad_input(const std::string& why) { bad_frame(why); }
 

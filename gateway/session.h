@@ -90,6 +90,7 @@ class Session final : public TransportUser {
   // TransportUser
   void on_frame(uint32_t proto, std::string_view body) override;
   void on_bad_input(const std::string& why) override;
+  bool allow_control() override;
   void on_alive() override;
   void on_end(CloseReason why, uint16_t ws_code) override;
   void on_closed(CloseReason why) override;
@@ -99,6 +100,7 @@ class Session final : public TransportUser {
  private:
   void take_frame(uint32_t proto, std::string_view body);
   bool take_token(int64_t now);
+  bool rate_allows(int64_t now);
   void authenticate(std::string_view token);
   void ensure_user(uint16_t node);
   void on_ensured(MessagePtr m);

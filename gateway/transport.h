@@ -45,6 +45,9 @@ class TransportUser {
   virtual void on_frame(uint32_t proto, std::string_view body) = 0;
   // Input the transport could not turn into frames and does not answer by itself.
   virtual void on_bad_input(const std::string& why) = 0;
+  // A control frame the transport answers by itself (a WebSocket ping) arrived: false when
+  // the connection's frame rate limit says to drop it unanswered.
+  virtual bool allow_control() = 0;
   // Input that proves the client alive without completing a frame (a KCP segment).
   virtual void on_alive() = 0;
   // The client's protocol ends the connection (a WebSocket close frame, or a WebSocket

@@ -31,7 +31,8 @@ void WsTransport::on_bytes(const char* data, size_t n) {
       case ws::Opcode::kText:
         end(CloseReason::kBadFrame, ws::kCloseUnsupportedData, "binary frames only");
         break;
-      case ws::Opcode::kPing: {
+      case ws::Opcode::kPing: {  // rate-limited like frames: a ping flood gets no pong flood
+        if (!user_->allow_control()) break;
         if (std::string* out = output()) ws::append_frame(ws::Opcode::kPong, payload, false, out);
         break;
       }
@@ -62,6 +63,8 @@ void WsTransport::on_upgrade(const char* data, size_t n) {
     queue("HTTP/1.1 " + std::to_string(error->status) + " Bad Request\r\nConnection: close\r\n\r\n");
     user_->on_end(CloseReason::kBadFrame, ws::kCloseNormal);
   }
+  // Frames the client sent right behind its upgrade, in the same packet, are frames.
+  if (open_ && !closing() && upgrade_.consumed() < n) on_bytes(data + upgrade_.consumed(), n - upgrade_.consumed());
 }
 
 void WsTransport::end(CloseReason why, uint16_t ws_code, const std::string& reason) {

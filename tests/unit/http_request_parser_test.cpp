@@ -104,5 +104,25 @@ TEST(HttpRequestParser, AfterAnErrorNothingMoreIsAccepted) {
   EXPECT_EQ(n, 0);
 }
 
+TEST(HttpRequestParser, StoppingAtARequestTellsWhereItsBytesEnd) {
+  HttpRequestParser p{HttpLimits{}};
+  const std::string upgrade =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  const std::string stream = upgrade + "\x82\x85" "frame";
+  int requests = 0;
+  auto error = p.feed(stream.data(), stream.size(), [&](HttpRequest&&, bool) {
+    ++requests;
+    return false;
+  });
+  EXPECT_FALSE(error.has_value());
+  EXPECT_EQ(requests, 1);
+  EXPECT_EQ(p.consumed(), upgrade.size());
+  const std::string plain = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  HttpRequestParser q{HttpLimits{}};
+  const std::string two = plain + plain;
+  (void)q.feed(two.data(), two.size(), [&](HttpRequest&&, bool) { return false; });
+  EXPECT_EQ(q.consumed(), plain.size());
+}
+
 }  // namespace
 }  // namespace behavior

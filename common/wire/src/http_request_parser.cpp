@@ -134,6 +134,7 @@ std::optional<HttpRequestParser::Error> HttpRequestParser::feed(const char* data
   s_->on_request = &on_request;
   size_t done = http_parser_execute(&s_->parser, &settings(), data, n);
   s_->on_request = nullptr;
+  consumed_ = done;
   if (s_->stop_requested) {
     stopped_ = true;
     return std::nullopt;

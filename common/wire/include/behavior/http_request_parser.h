@@ -29,12 +29,16 @@ class HttpRequestParser {
 
   std::optional<Error> feed(const char* data, size_t n, const OnRequest& on_request);
   bool stopped() const { return stopped_; }
+  // Bytes of the last feed() that were parsed: when the callback stopped the parsing, what
+  // follows the request it stopped at (a WebSocket's first frames after its upgrade).
+  size_t consumed() const { return consumed_; }
 
   struct State;  // http-parser and the request in progress (http_request_parser.cpp)
 
  private:
   std::unique_ptr<State> s_;
   bool stopped_ = false;
+  size_t consumed_ = 0;
 };
 
 }  // namespace behavior
