@@ -5,6 +5,7 @@
 #include <behavior/client_frame.h>
 #include <behavior/ticket.h>
 #include <behavior/websocket.h>
+#include <behavior/logging.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -293,13 +294,18 @@ void Session::send_error(uint32_t code, const std::string& message) {
 
 void Session::auth_failed(GatewayStats::AuthFailure reason, const std::string& message) {
   ++ctx_.stats->auth_failures[reason];
-  spdlog::info("gateway: refused a client ({}): {}", GatewayStats::kAuthFailureReasons[reason], message);
+  static LogThrottle throttle;
+  if (uint64_t left_out; throttle.allow(&left_out)) {
+    spdlog::info("gateway: refused a client ({}): {}{}", GatewayStats::kAuthFailureReasons[reason], message,
+                 left_out_note(left_out));
+  }
   send_error(kErrUnauthenticated, message);
   close_after_write(CloseReason::kAuthFailed, ws::kClosePolicy);
 }
 
 void Session::bad_frame(const std::string& why) {
-  spdlog::info("gateway: closing a client: {}", why);
+  static LogThrottle throttle;
+  if (uint64_t left_out; throttle.allow(&left_out)) spdlog::info("gateway: closing a client: {}{}", why, left_out_note(left_out));
   send_error(kErrBadFrame, why);
   close_after_write(CloseReason::kBadFrame, ws::kClosePolicy);
 }

@@ -19,6 +19,7 @@
 //   P dead:<id>        string: set by the cleanup of a dead node, taken by its next heartbeat
 //   P events           pub/sub channel: "up <id>", "down <id>", "left <id>"
 #include "behavior/cluster.h"
+#include "behavior/logging.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -253,7 +254,11 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   void on_inbound(MessagePtr m, uint16_t from_node) {
     if (m->from().valid() && m->from().node() != from_node) {
-      spdlog::warn("s2s: node {} sent a message claiming to be from {}; dropped", from_node, m->from().to_string());
+      static LogThrottle throttle;
+      if (uint64_t left_out; throttle.allow(&left_out)) {
+        spdlog::warn("s2s: node {} sent a message claiming to be from {}; dropped{}", from_node, m->from().to_string(),
+                     left_out_note(left_out));
+      }
       rt_.count_dropped();
       return;
     }
@@ -337,6 +342,10 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
           [this] { return double(s2s_->stats().connections); });
     counter("behavior_s2s_refused_handshakes_total", "Peers that did not prove the cluster secret.",
             [this] { return double(s2s_->stats().refused_handshakes); });
+    counter("behavior_s2s_refused_busy_total", "s2s handshakes cut: too many in progress, in all or from one address.",
+            [this] { return double(s2s_->stats().refused_busy); });
+    counter("behavior_log_lines_suppressed_total", "Repeated warnings left out of the log by its throttle.",
+            [] { return double(log_lines_suppressed()); });
     counter("behavior_s2s_bad_frames_total", "Links closed for malformed or oversized frames.",
             [this] { return double(s2s_->stats().bad_frames); });
     counter("behavior_s2s_timeouts_total",

@@ -117,6 +117,10 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_SPIN_US")
       ->check(behavior::integer_in(0, 100000))
       ->capture_default_str();
+  app.add_option("--log-format", f.log_format, "text, or json: one JSON object per line (time, level, node, msg)")
+      ->envname("BEHAVIOR_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")
       ->envname("BEHAVIOR_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -234,7 +238,7 @@ bool finish_server_flags(std::string_view binary, ServerFlags& flags, bool clust
                  error.empty() ? "--redis is required" : error.c_str());
     return false;
   }
-  init_logging(flags.node.node_id, flags.log_level);
+  init_logging(flags.node.node_id, flags.log_level, flags.log_format);
   return true;
 }
 

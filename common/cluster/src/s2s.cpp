@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "behavior/crypto.h"
+#include "behavior/logging.h"
 #include "behavior/read_stream.h"
 #include "s2s.pb.h"
 
@@ -39,6 +41,17 @@ bool parse_address(const std::string& address, sockaddr_in* out) {
   int port = std::atoi(address.c_str() + colon + 1);
   if (port <= 0 || port > 65535) return false;
   return uv_ip4_addr(address.substr(0, colon).c_str(), port, out) == 0;
+}
+
+// A peer's address as a key (IPv4 address; IPv6 /64 prefix); never 0.
+uint64_t address_key(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 1;
+  if (ss.ss_family == AF_INET) return (uint64_t{1} << 32) | reinterpret_cast<sockaddr_in*>(&ss)->sin_addr.s_addr;
+  uint64_t prefix = 0;
+  std::memcpy(&prefix, reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr.s6_addr, sizeof prefix);
+  return prefix | 1;
 }
 
 std::string peer_name(uv_tcp_t* tcp) {
@@ -75,8 +88,10 @@ struct S2s::Link {
   uv_tcp_t tcp{};
   uv_connect_t connect_req{};
   uv_write_t wreq{};
-  char buf[kReadBuffer];
-  uv_buf_t read_buffer() { return uv_buf_init(buf, sizeof buf); }  // read_stream.h
+  uint64_t peer_key = 0;  // an accepted link's address while it is counted in handshakes_
+  // One read buffer for every link of the loop (reads are handled before the next one), so
+  // a link costs a few hundred bytes, not 64 KiB: an unauthenticated one above all.
+  uv_buf_t read_buffer() { return uv_buf_init(owner->read_buf_.get(), kReadBuffer); }  // read_stream.h
   void on_read(const char* data, ssize_t n);
 };
 
@@ -91,6 +106,7 @@ S2s::S2s(uv_loop_t* loop, uint16_t node_id, S2sOptions options, Deliver deliver,
     : loop_(loop), node_id_(node_id), options_(std::move(options)), deliver_(std::move(deliver)),
       bounce_(std::move(bounce)) {
   if (options_.pool < 1) options_.pool = 1;
+  read_buf_ = std::make_unique<char[]>(kReadBuffer);
 }
 
 S2s::~S2s() { stop(); }
@@ -121,9 +137,11 @@ void S2s::on_tick() {
   for (Link* l : links_) {
     if (l->state == Link::kClosing) continue;
     if (l->state != Link::kReady) {
-      if (now - l->born_ms > timeout) {
+      // An accepted link must prove the secret sooner than a dial must get through.
+      const uint64_t limit = l->dialer ? timeout : std::min<uint64_t>(timeout, options_.handshake_timeout_ms);
+      if (now - l->born_ms > limit) {
         expired.emplace_back(l, std::string(l->state == Link::kConnecting ? "connect" : "handshake") + " took over " +
-                                    std::to_string(timeout) + " ms");
+                                    std::to_string(limit) + " ms");
       }
     } else if (now - l->last_in_ms > timeout) {
       expired.emplace_back(l, "nothing received for " + std::to_string(now - l->last_in_ms) + " ms");
@@ -133,8 +151,11 @@ void S2s::on_tick() {
   }
   for (auto& [l, why] : expired) {
     ++stats_.timeouts;
-    spdlog::warn("s2s: link {} node {} ({}): {}; closing it", l->dialer ? "to" : "from", l->peer_node,
-                 peer_name(&l->tcp), why);
+    static LogThrottle throttle;
+    if (uint64_t left_out; throttle.allow(&left_out)) {
+      spdlog::warn("s2s: link {} node {} ({}): {}; closing it{}", l->dialer ? "to" : "from", l->peer_node,
+                   peer_name(&l->tcp), why, left_out_note(left_out));
+    }
     close_link(l, why.c_str());
   }
 }
@@ -148,6 +169,29 @@ void S2s::accept_link(uv_stream_t* server) {
     close_link(link, "accept failed");
     return;
   }
+  // Handshakes in progress are bounded, in all and per address: a flood of connections that
+  // never prove the secret costs a bounded amount. One address over its share is refused.
+  // When all slots are taken the oldest handshake gives way: a real peer proves the secret
+  // in a round trip, so it gets through a flood that would have to refill every slot faster.
+  const uint64_t key = address_key(&link->tcp);
+  if (handshakes_by_peer_[key] >= options_.max_handshakes_per_address) {
+    ++stats_.refused_busy;
+    close_link(link, "too many handshakes in progress from its address");
+    return;
+  }
+  if (handshakes_ >= options_.max_handshakes) {
+    Link* oldest = nullptr;
+    for (Link* l : links_) {
+      if (l->peer_key != 0 && (!oldest || l->born_ms < oldest->born_ms)) oldest = l;
+    }
+    if (oldest) {
+      ++stats_.refused_busy;
+      close_link(oldest, "too many handshakes in progress: the oldest gives way");
+    }
+  }
+  ++handshakes_;
+  ++handshakes_by_peer_[key];
+  link->peer_key = key;
   uv_tcp_nodelay(&link->tcp, 1);
   link->state = Link::kHandshake;
   link->my_nonce = random_bytes(32);
@@ -310,7 +354,11 @@ void S2s::on_read(Link* link, const char* data, size_t n) {
   Status st = link->reader.feed(data, n, [&](std::string_view payload) { return on_frame(link, payload); });
   if (!st.ok()) {
     ++stats_.bad_frames;
-    spdlog::warn("s2s: closing link {} (node {}): {}", peer_name(&link->tcp), link->peer_node, st.to_string());
+    static LogThrottle throttle;
+    if (uint64_t left_out; throttle.allow(&left_out)) {
+      spdlog::warn("s2s: closing link {} (node {}): {}{}", peer_name(&link->tcp), link->peer_node, st.to_string(),
+                   left_out_note(left_out));
+    }
     close_link(link, "bad input");
   }
 }
@@ -363,7 +411,11 @@ Status S2s::on_frame(Link* link, std::string_view payload) {
       h.node_id() > 65535 ||
       !constant_time_equal(h.proof(), dialer_proof(options_.secret, link->my_nonce, static_cast<uint16_t>(h.node_id())))) {
     ++stats_.refused_handshakes;
-    spdlog::warn("s2s: refused a peer from {}: it did not prove the cluster secret", peer_name(&link->tcp));
+    static LogThrottle throttle;
+    if (uint64_t left_out; throttle.allow(&left_out)) {
+      spdlog::warn("s2s: refused a peer from {}: it did not prove the cluster secret{}", peer_name(&link->tcp),
+                   left_out_note(left_out));
+    }
     return Status::invalid_argument("handshake refused");
   }
   link->peer_node = static_cast<uint16_t>(h.node_id());
@@ -390,7 +442,17 @@ Status S2s::on_frame(Link* link, std::string_view payload) {
   return {};
 }
 
+// An accepted link's handshake ended (it is ready, or closed): out of the handshake counts.
+void S2s::handshake_over(Link* link) {
+  if (link->peer_key == 0) return;
+  --handshakes_;
+  auto it = handshakes_by_peer_.find(link->peer_key);
+  if (it != handshakes_by_peer_.end() && --it->second == 0) handshakes_by_peer_.erase(it);
+  link->peer_key = 0;
+}
+
 void S2s::on_link_ready(Link* link) {
+  handshake_over(link);
   link->state = Link::kReady;
   link->reader.set_max_frame(options_.max_frame);  // the peer answers on this link too
   ++stats_.connections;
@@ -419,6 +481,7 @@ void S2s::attach_slot(Link* link) {
 void S2s::close_link(Link* link, const char* why) {
   if (link->state == Link::kClosing) return;
   if (link->state == Link::kReady) --stats_.connections;
+  handshake_over(link);
   spdlog::debug("s2s: link to node {} closed: {}", link->peer_node, why);
   link->state = Link::kClosing;
   dirty_.erase(link);

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
 #include <string>
 
 #include "behavior/message.h"
@@ -37,12 +38,19 @@ struct S2sOptions {
   // empty frame, after timeout_ms / 4 without other traffic); a dial or handshake not done
   // by then is abandoned. 0 = no ticks, no deadline.
   int timeout_ms = 6000;
+  // Accepted links that have not proved the secret yet: at most this many at once (then the
+  // oldest gives way) and from one address (more are closed at accept), each for at most
+  // handshake_timeout_ms.
+  int max_handshakes = 128;
+  int max_handshakes_per_address = 64;
+  int handshake_timeout_ms = 3000;
 };
 
 struct S2sStats {
   uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0, frames_out = 0;
   uint64_t refused_handshakes = 0, bad_frames = 0;
   uint64_t timeouts = 0;  // links closed for silence, dials and handshakes that took too long
+  uint64_t refused_busy = 0;  // handshakes cut: too many in progress (in all, or from one address)
   int connections = 0;
 };
 
@@ -86,6 +94,7 @@ class S2s {
   void accept_link(uv_stream_t* server);
   void dial(Peer& peer, size_t slot);
   void on_link_ready(Link* link);
+  void handshake_over(Link* link);
   void attach_slot(Link* link);
   void on_link_closed(Link* link);
   void close_link(Link* link, const char* why);
@@ -112,6 +121,9 @@ class S2s {
   std::set<Link*> links_;
   std::set<Link*> dirty_;
   S2sStats stats_;
+  int handshakes_ = 0;  // accepted links in their handshake
+  std::unordered_map<uint64_t, int> handshakes_by_peer_;
+  std::unique_ptr<char[]> read_buf_;  // every link's reads (Link::read_buffer)
   uv_timer_t* tick_timer_ = nullptr;
   bool stopped_ = false;
 };

@@ -16,6 +16,7 @@ namespace behavior {
 struct ServerFlags {
   NodeOptions node;
   std::string log_level = "info";
+  std::string log_format = "text";  // text | json (logging.h)
   std::string redis;  // host:port; empty = standalone (no cluster)
   ClusterOptions cluster;
   bool clustered() const { return !redis.empty(); }
