@@ -94,6 +94,8 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
   add_version_flag(app, "");
   app.set_config("--config", "", "TOML or INI file with the same keys as the long flags")
       ->envname("BEHAVIOR_CONFIG");
+  app.add_flag(std::string("--print-config"))
+      ->description("Print the effective configuration (flags, environment, file, defaults) and exit");
   app.add_option("--node-id", f.node.node_id,
                  "Node id, unique in the cluster (1-65535; 0 or auto: take an unused one from Redis)")
       ->envname("BEHAVIOR_NODE_ID")
@@ -127,7 +129,8 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   auto& c = f.cluster;
   app.add_option("--redis", f.redis, "Redis host:port of the cluster (empty: run standalone)")
-      ->envname("BEHAVIOR_REDIS");
+      ->envname("BEHAVIOR_REDIS")
+      ->capture_default_str();
   app.add_option("--redis-password", c.redis_password, "Redis AUTH password")
       ->envname("BEHAVIOR_REDIS_PASSWORD");
   app.add_option("--redis-timeout-ms", c.redis_timeout_ms,
@@ -165,6 +168,7 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   c.metrics_port = 0;
   app.add_option("--metrics-port", c.metrics_port, "Prometheus /metrics port (0 = a free one, -1 = none)")
+      ->each([&f](const std::string&) { f.metrics_port_given = true; })
       ->envname("BEHAVIOR_METRICS_PORT")
       ->check(behavior::integer_in(-1, 65535))
       ->capture_default_str();
@@ -187,15 +191,21 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
   app.add_option_function<int64_t>(
          "--heartbeat-ms", [&c](int64_t v) { c.heartbeat = Millis(v); }, "Heartbeat period (default 1000)")
       ->envname("BEHAVIOR_HEARTBEAT_MS")
-      ->check(behavior::integer_in(50, 60000));
+      ->check(behavior::integer_in(50, 60000))
+      ->default_str(std::to_string(c.heartbeat.count()));
   app.add_option_function<int64_t>(
          "--ttl-ms", [&c](int64_t v) { c.ttl = Millis(v); }, "Heartbeat TTL: dead after this long (default 3000)")
       ->envname("BEHAVIOR_TTL_MS")
-      ->check(behavior::integer_in(100, 600000));
+      ->check(behavior::integer_in(100, 600000))
+      ->default_str(std::to_string(c.ttl.count()));
 }
 
 bool ServerFlags::finish(std::string* error) {
   if (redis.empty()) {
+    if (metrics_port_given) {  // the metrics port belongs to the cluster: say so, do not ignore it
+      *error = "--metrics-port needs --redis: a standalone node (no cluster) has no /metrics port";
+      return false;
+    }
     if (node.node_id != 0) return true;
     *error = "--node-id 0 (auto) needs --redis";
     return false;

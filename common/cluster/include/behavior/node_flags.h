@@ -18,6 +18,7 @@ struct ServerFlags {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json (logging.h)
   std::string redis;  // host:port; empty = standalone (no cluster)
+  bool metrics_port_given = false;  // --metrics-port (or its env, or config) was set
   ClusterOptions cluster;
   bool clustered() const { return !redis.empty(); }
   // Fills cluster.redis_host/port from `redis`; false (with a message) when malformed or
