@@ -118,6 +118,7 @@ class NameServer::Impl {
     redis_->start();
 
     http_ = std::make_unique<HttpServer>(net_.loop(), options_.limits);
+    if (options_.tls) http_->use_tls(options_.tls);
     http_->route_async("POST", "/v1/login", [this](const HttpRequest& r, HttpServer::Respond done) {
       const auto t0 = std::chrono::steady_clock::now();
       login(r, [this, t0, done = std::move(done)](HttpResponse response) {
@@ -290,7 +291,7 @@ class NameServer::Impl {
     w.StartObject();
     w.Key("id");
     w.Uint(gw->id);
-    for (const char* transport : {"tcp", "udp", "ws"}) {
+    for (const char* transport : {"tcp", "udp", "ws", "wss"}) {
       auto it = gw->attributes.find(transport);
       put(w, transport, it == gw->attributes.end() ? std::string() : it->second);
     }
