@@ -13,6 +13,7 @@
 #include <behavior/client_frame.h>
 #include <behavior/cluster.h>
 #include <behavior/node.h>
+#include <behavior/tls.h>
 
 #include <map>
 #include <memory>
@@ -37,6 +38,9 @@ struct GatewayOptions {
   double frame_burst = 400;
   size_t max_output_bytes = 1u << 20;  // queued for one client before it is cut off
   size_t max_connections = 1'000'000;
+  // Set: the WebSocket listener speaks TLS only (wss://), and the gateway registers its
+  // address as "wss" instead of "ws". The handshake counts in auth_timeout_ms.
+  std::shared_ptr<TlsContext> ws_tls;
   std::string user_kind = "user";  // the process kind ensured for each user
   // true: the client sockets live on worker 0's loop, next to the cluster's s2s links (a
   // client's frame reaches the user's node with no thread hand-off in the gateway);
@@ -57,7 +61,7 @@ class Gateway {
   // Closes every connection (each user's process is told), then stops. Before the cluster.
   void stop();
 
-  // {"tcp", "udp", "ws": "host:port"} for the registration (ClusterOptions::attributes).
+  // {"tcp", "udp", "ws" or "wss": "host:port"} for the registration (ClusterOptions::attributes).
   std::map<std::string, std::string> attributes() const;
   int tcp_port() const;
   int ws_port() const;
