@@ -1,0 +1,246 @@
+// tls_cluster_test.cpp — TLS on the real binaries, on 127.0.0.1, against real clients: a
+// LocalCluster with `tls` (a self-signed pair in its folder; the name server on HTTPS, the
+// gateway's WebSocket port on wss) answered by curl and openssl s_client, by the client
+// library over https and wss, and by ctl; plain HTTP to the TLS port and a client that never
+// shakes hands are cut; SIGHUP reloads the pair (and keeps it when the new files are bad);
+// `launch --tls` runs bots over https and wss with zero loss.
+#include <behavior/game_client.h>
+#include <behavior/message.h>
+#include <behavior/tls.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "child_process.h"
+#include "local_cluster.h"
+#include "net_util.h"
+#include "test_support.h"
+
+namespace behavior::testing {
+namespace {
+
+struct Command {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+// Runs a shell command line (our arguments are fixed, no user input), output captured.
+Command run(const std::string& line) {
+  Command c;
+  std::FILE* p = ::popen((line + " 2>&1").c_str(), "r");
+  if (!p) return c;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) c.out.append(buf, n);
+  int status = ::pclose(p);
+  c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return c;
+}
+
+class TlsCluster : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> name_server_args = {}) {
+    tools::LocalClusterOptions o;
+    o.bin_dir = BEHAVIOR_BIN_DIR;
+    o.gateways = 1;
+    o.local_servers = 1;
+    o.log_level = "debug";
+    o.tls = true;
+    o.name_server_args = std::move(name_server_args);
+    cluster_ = std::make_unique<tools::LocalCluster>(o);
+    Status s = cluster_->start();
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    auto trust = TlsContext::client(cluster_->tls_cert(), false);
+    ASSERT_TRUE(trust.ok()) << trust.status().to_string();
+    trust_ = *trust;
+  }
+  void TearDown() override {
+    if (cluster_) {
+      EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
+    }
+  }
+  int port() const { return cluster_->name_server_port(); }
+  std::string url(const std::string& path) const { return cluster_->name_server_url() + path; }
+  std::string curl(const std::string& args) const {
+    return "curl -sS --max-time 10 --cacert " + cluster_->tls_cert() + " " + args;
+  }
+
+  std::unique_ptr<tools::LocalCluster> cluster_;
+  std::shared_ptr<TlsContext> trust_;
+};
+
+TEST_F(TlsCluster, CurlLogsInOverHttpsAndTheAnswerOffersWss) {
+  start();
+  Command login = run(curl("-H 'Content-Type: application/json' -d '{\"user\":\"alice\"}' " + url("/v1/login")));
+  ASSERT_EQ(login.exit_code, 0) << login.out;
+  EXPECT_NE(login.out.find("\"ticket\":\""), std::string::npos) << login.out;
+  // The gateway speaks wss only: it is offered as "wss", and "ws" is empty.
+  const int ws = cluster_->gateway_ports(1).ws;
+  EXPECT_NE(login.out.find("\"wss\":\"127.0.0.1:" + std::to_string(ws) + "\""), std::string::npos) << login.out;
+  EXPECT_NE(login.out.find("\"ws\":\"\""), std::string::npos) << login.out;
+  // The play page and the dashboard over https.
+  Command play = run(curl(url("/play")));
+  ASSERT_EQ(play.exit_code, 0) << play.out;
+  EXPECT_NE(play.out.find("wss://"), std::string::npos);
+  Command dashboard = run(curl("-o /dev/null -w '%{http_code}' " + url("/")));
+  EXPECT_EQ(dashboard.out, "200") << dashboard.out;
+  // Without the CA, curl refuses the self-signed certificate (exit 60: peer certificate).
+  Command untrusted = run("curl -sS --max-time 10 " + url("/v1/cluster"));
+  EXPECT_EQ(untrusted.exit_code, 60) << untrusted.out;
+}
+
+TEST_F(TlsCluster, OpensslSClientHandshakesWithTls12And13) {
+  start();
+  for (const char* version : {"-tls1_3", "-tls1_2"}) {
+    Command c = run("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(port()) + " " + version +
+                    " -CAfile " + cluster_->tls_cert() + " -verify_return_error -brief");
+    EXPECT_EQ(c.exit_code, 0) << version << ": " << c.out;
+    EXPECT_NE(c.out.find("Verification: OK"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find(std::string("Protocol version: TLSv1.") + (version[6] == '3' ? "3" : "2")), std::string::npos)
+        << c.out;
+  }
+  // Older protocols are refused.
+  Command old = run("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(port()) + " -tls1_1 -brief");
+  EXPECT_NE(old.exit_code, 0) << old.out;
+}
+
+TEST_F(TlsCluster, PlainHttpToTheTlsPortGetsNoHttpAndAClose) {
+  start();
+  {
+    HttpClient plain(port());
+    ASSERT_TRUE(plain.connected());
+    HttpReply r = plain.request("GET", "/v1/cluster");
+    EXPECT_EQ(r.status, 0) << "an HTTP answer came in clear: " << r.headers << r.body;
+    EXPECT_TRUE(closed_by_peer(plain.fd()));
+  }
+  // The server goes on serving TLS clients.
+  Command c = run(curl(url("/v1/cluster")));
+  EXPECT_EQ(c.exit_code, 0) << c.out;
+  EXPECT_NE(c.out.find("\"nodes\""), std::string::npos) << c.out;
+}
+
+// The idle timeout (10 s by default) is longer than closed_by_peer waits (5 s): a cut within
+// that wait is the handshake timeout's.
+TEST_F(TlsCluster, AClientThatNeverFinishesTheHandshakeIsCut) {
+  start({"--http-tls-handshake-ms", "300"});
+  int silent = tcp_connect(port());
+  ASSERT_GE(silent, 0);
+  EXPECT_TRUE(closed_by_peer(silent)) << "a silent client outlived the handshake timeout";
+  ::close(silent);
+  // Half a ClientHello, then nothing.
+  int partial = tcp_connect(port());
+  ASSERT_GE(partial, 0);
+  ASSERT_TRUE(send_all(partial, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+  EXPECT_TRUE(closed_by_peer(partial));
+  ::close(partial);
+}
+
+TEST_F(TlsCluster, TheClientLibraryLogsInOverHttpsAndPlaysOverWss) {
+  start();
+  Result<LoginResult> login = behavior::login("127.0.0.1", port(), "bob", "", Millis(5000), trust_.get());
+  ASSERT_TRUE(login.ok()) << login.status().to_string();
+  ASSERT_FALSE(login->gateway_wss.empty());
+  EXPECT_TRUE(login->gateway_ws.empty());
+  auto client = GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_wss, Millis(5000), trust_.get());
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  Result<std::string> pid = (*client)->auth(login->ticket);
+  ASSERT_TRUE(pid.ok()) << pid.status().to_string();
+  EXPECT_FALSE(pid->empty());
+  // A heartbeat is answered by the gateway: frames flow both ways through TLS.
+  ASSERT_TRUE((*client)->send(proto::kHeartbeat, "hb").ok());
+  Result<ClientFrame> f = (*client)->receive(Millis(5000));
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->proto_id, proto::kHeartbeat);
+  (*client)->close();
+
+  // Plain WebSocket on the wss port: no upgrade answer.
+  auto plain = GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_wss, Millis(3000));
+  EXPECT_FALSE(plain.ok());
+  // A client that does not trust the certificate: the handshake fails and says why.
+  auto system_trust = TlsContext::client("", false);
+  ASSERT_TRUE(system_trust.ok());
+  auto untrusted = GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_wss, Millis(3000),
+                                       system_trust->get());
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_NE(untrusted.status().message().find("certificate"), std::string::npos) << untrusted.status().message();
+  Result<LoginResult> refused = behavior::login("127.0.0.1", port(), "bob", "", Millis(3000), system_trust->get());
+  EXPECT_FALSE(refused.ok());
+}
+
+TEST_F(TlsCluster, SighupReloadsThePairAndKeepsItWhenTheNewFilesAreBad) {
+  start();
+  const std::string cert = cluster_->tls_cert(), key = cluster_->tls_key();
+  const std::string old_ca = cluster_->log_dir() + "/old-ca.pem";
+  ASSERT_EQ(run("cp " + cert + " " + old_ca).exit_code, 0);
+  const pid_t ns = cluster_->pid("name_server");
+  ASSERT_GT(ns, 0);
+
+  // Bad files: the reload fails, the log names the file, the old pair still serves.
+  { std::ofstream(cert) << "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"; }
+  ASSERT_EQ(::kill(ns, SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return cluster_->log_text("name_server").find("TLS reload failed") != std::string::npos; }))
+      << cluster_->log_text("name_server");
+  EXPECT_NE(cluster_->log_text("name_server").find(cert), std::string::npos);
+  Command still = run("curl -sS --max-time 10 --cacert " + old_ca + " " + url("/v1/cluster"));
+  EXPECT_EQ(still.exit_code, 0) << still.out;
+
+  // A new pair: new connections get it; the old CA no longer verifies.
+  ASSERT_TRUE(write_self_signed_pair(cert, key, {"127.0.0.1"}).ok());
+  ASSERT_EQ(::kill(ns, SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return cluster_->log_text("name_server").find("reloaded") != std::string::npos; }))
+      << cluster_->log_text("name_server");
+  Command fresh = run("curl -sS --max-time 10 --cacert " + cert + " " + url("/v1/cluster"));
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
+  Command stale = run("curl -sS --max-time 10 --cacert " + old_ca + " " + url("/v1/cluster"));
+  EXPECT_EQ(stale.exit_code, 60) << stale.out;
+
+  // The gateway reloads too: a wss client trusting only the new certificate gets in.
+  ASSERT_EQ(::kill(cluster_->pid("gateway-1"), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return cluster_->log_text("gateway-1").find("reloaded") != std::string::npos; }))
+      << cluster_->log_text("gateway-1");
+  auto trust = TlsContext::client(cert, false);
+  ASSERT_TRUE(trust.ok());
+  Result<LoginResult> login = behavior::login("127.0.0.1", port(), "carol", "", Millis(5000), trust->get());
+  ASSERT_TRUE(login.ok()) << login.status().to_string();
+  auto client = GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_wss, Millis(5000), trust->get());
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  EXPECT_TRUE((*client)->auth(login->ticket).ok());
+}
+
+TEST_F(TlsCluster, CtlDrainsOverHttps) {
+  start();
+  const std::string ctl = std::string(BEHAVIOR_BIN_DIR) + "/ctl";
+  std::string env;
+  for (const std::string& e : cluster_->env()) env += "'" + e + "' ";
+  Command drain = run("env " + env + ctl + " drain 1");
+  EXPECT_EQ(drain.exit_code, 0) << drain.out;
+  EXPECT_NE(drain.out.find("node 1 is draining"), std::string::npos) << drain.out;
+  // Without the CA (the environment's BEHAVIOR_TLS_CA overridden): refused, and it says why.
+  Command untrusted = run("env " + env + "BEHAVIOR_TLS_CA= " + ctl + " resume 1");
+  EXPECT_NE(untrusted.exit_code, 0) << untrusted.out;
+  EXPECT_NE(untrusted.out.find("certificate"), std::string::npos) << untrusted.out;
+  Command resume = run("env " + env + ctl + " resume 1");
+  EXPECT_EQ(resume.exit_code, 0) << resume.out;
+}
+
+TEST(TlsLaunch, BotsPlayOverHttpsAndWssWithZeroLoss) {
+  ChildProcess launch;
+  ASSERT_TRUE(launch.start(std::string(BEHAVIOR_BIN_DIR) + "/launch",
+                           {"--tls", "--name-server-port", "0", "--local-servers", "1", "--bots", "12", "--duration",
+                            "5", "--rate", "10", "--reconnects", "1", "--transports", "ws,tcp"}));
+  int status = launch.wait_exit(Millis(90000));
+  std::string out = launch.output();
+  ASSERT_NE(status, -1) << out;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_NE(out.find("https://127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("wss wss://127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("result=PASS"), std::string::npos) << out;
+  EXPECT_NE(out.find(" lost=0 "), std::string::npos) << out;
+  EXPECT_NE(out.find("every service stopped cleanly"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace behavior::testing
