@@ -421,9 +421,13 @@ int cmd_kick(const Flags& f) {
 }
 
 int cmd_drain(const Flags& f, bool on) {
-  auto tls = TlsContext::client(f.tls_ca, f.tls_insecure);
-  if (!tls.ok()) return failed(tls.status()).report(f);
-  if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout(), tls->get());
+  std::shared_ptr<TlsContext> tls;  // an https name server: its certificate checked against --tls-ca
+  if (f.name_server.starts_with("https://")) {
+    auto ctx = TlsContext::client(f.tls_ca, f.tls_insecure);
+    if (!ctx.ok()) return failed(ctx.status()).report(f);
+    tls = *ctx;
+  }
+  if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout(), tls.get());
       !s.ok()) {
     return failed(s).report(f);
   }
