@@ -226,6 +226,25 @@ TEST_F(TlsCluster, CtlDrainsOverHttps) {
   EXPECT_EQ(resume.exit_code, 0) << resume.out;
 }
 
+// The files come from flags, the environment or the --config file; a bad one stops the
+// server at once (exit 2) with the file named, before it touches Redis or a port.
+TEST(TlsFlags, ABadPairStopsTheServerNamingTheFile) {
+  const std::string bin = BEHAVIOR_BIN_DIR;
+  const std::string config = "/tmp/tls_flags_test." + std::to_string(::getpid()) + ".toml";
+  { std::ofstream(config) << "tls-cert = \"/nonexistent/cert.pem\"\ntls-key = \"/nonexistent/key.pem\"\n"; }
+  Command from_config = run(bin + "/name_server --redis 127.0.0.1:1 --config " + config);
+  EXPECT_EQ(from_config.exit_code, 2) << from_config.out;
+  EXPECT_NE(from_config.out.find("certificate file /nonexistent/cert.pem"), std::string::npos) << from_config.out;
+  std::remove(config.c_str());
+  Command from_env = run("env BEHAVIOR_TLS_CERT=/nonexistent/c.pem BEHAVIOR_TLS_KEY=/nonexistent/k.pem " + bin +
+                         "/gateway --redis 127.0.0.1:1");
+  EXPECT_EQ(from_env.exit_code, 2) << from_env.out;
+  EXPECT_NE(from_env.out.find("/nonexistent/c.pem"), std::string::npos) << from_env.out;
+  Command half = run(bin + "/gateway --redis 127.0.0.1:1 --tls-cert /nonexistent/c.pem");
+  EXPECT_EQ(half.exit_code, 2) << half.out;
+  EXPECT_NE(half.out.find("both --tls-cert and --tls-key"), std::string::npos) << half.out;
+}
+
 TEST(TlsLaunch, BotsPlayOverHttpsAndWssWithZeroLoss) {
   ChildProcess launch;
   ASSERT_TRUE(launch.start(std::string(BEHAVIOR_BIN_DIR) + "/launch",
