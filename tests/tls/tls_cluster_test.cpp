@@ -12,8 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "child_process.h"
 #include "local_cluster.h"
@@ -136,6 +142,69 @@ TEST_F(TlsCluster, AClientThatNeverFinishesTheHandshakeIsCut) {
   ASSERT_TRUE(send_all(partial, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
   EXPECT_TRUE(closed_by_peer(partial));
   ::close(partial);
+}
+
+// Resident memory of a process in MiB (VmRSS), or -1.
+double rss_mib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return -1;
+}
+
+// The output bounds hold on ciphertext: a TLS client that pipelines requests for the
+// dashboard (~40 KB answers) and never reads does not grow the name server's memory; the
+// server stops reading it (or cuts it), and serves others meanwhile and after.
+TEST_F(TlsCluster, AClientThatNeverReadsItsHttpsAnswersIsBounded) {
+  start();
+  const pid_t server = cluster_->pid("name_server");
+  const double before = rss_mib(server);
+  int fd = tcp_connect(port());
+  ASSERT_GE(fd, 0);
+  std::unique_ptr<TlsStream> tls = trust_->new_stream("127.0.0.1");
+  while (!tls->handshake_done()) {  // blocking, the socket's 5 s receive timeout
+    std::string out;
+    tls->take_output(&out);
+    ASSERT_TRUE(out.empty() || send_all(fd, out));
+    char buf[16384];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << "no handshake";
+    ASSERT_TRUE(tls->feed(buf, static_cast<size_t>(n), [](const char*, size_t) {}).ok()) << tls->error().to_string();
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::string plain;
+  while (plain.size() < 64 * 1024) plain += "GET / HTTP/1.1\r\nHost: attacker\r\n\r\n";
+  std::string wire;
+  uint64_t sent = 0;
+  bool cut = false;
+  double peak = before;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (std::chrono::steady_clock::now() < end && !cut) {
+    if (wire.empty()) {
+      ASSERT_TRUE(tls->write(plain).ok());
+      tls->take_output(&wire);
+    }
+    ssize_t n = ::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<uint64_t>(n);
+      wire.erase(0, static_cast<size_t>(n));
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      cut = true;  // EPIPE / ECONNRESET
+    } else {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, 20);
+    }
+    peak = std::max(peak, rss_mib(server));
+  }
+  ::close(fd);
+  std::printf("[ measured ] https pipelining without reading: RSS %.1f MiB before, peak %.1f MiB, %.1f MiB of "
+              "ciphertext taken%s\n",
+              before, peak, sent / 1048576.0, cut ? ", then cut" : "");
+  EXPECT_LT(peak - before, 48.0) << "output queued for a TLS client that never reads";
+  EXPECT_LT(sent, 64u * 1024 * 1024) << "the server kept reading requests it could not answer";
+  Command after = run(curl(url("/v1/cluster")));
+  EXPECT_EQ(after.exit_code, 0) << after.out;
 }
 
 TEST_F(TlsCluster, TheClientLibraryLogsInOverHttpsAndPlaysOverWss) {
