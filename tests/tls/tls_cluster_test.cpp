@@ -48,7 +48,7 @@ Command run(const std::string& line) {
 
 class TlsCluster : public ::testing::Test {
  protected:
-  void start(std::vector<std::string> name_server_args = {}) {
+  void start(std::vector<std::string> name_server_args = {}, std::vector<std::string> gateway_args = {}) {
     tools::LocalClusterOptions o;
     o.bin_dir = BEHAVIOR_BIN_DIR;
     o.gateways = 1;
@@ -56,6 +56,7 @@ class TlsCluster : public ::testing::Test {
     o.log_level = "debug";
     o.tls = true;
     o.name_server_args = std::move(name_server_args);
+    o.gateway_args = std::move(gateway_args);
     cluster_ = std::make_unique<tools::LocalCluster>(o);
     Status s = cluster_->start();
     ASSERT_TRUE(s.ok()) << s.to_string();
@@ -205,6 +206,33 @@ TEST_F(TlsCluster, AClientThatNeverReadsItsHttpsAnswersIsBounded) {
   EXPECT_LT(sent, 64u * 1024 * 1024) << "the server kept reading requests it could not answer";
   Command after = run(curl(url("/v1/cluster")));
   EXPECT_EQ(after.exit_code, 0) << after.out;
+}
+
+// The gateway's bound on what waits for a client (--max-output-bytes) counts ciphertext too:
+// a wss client that sends echo requests and never reads is cut as a slow reader.
+TEST_F(TlsCluster, AWssClientThatNeverReadsIsCutAsASlowReader) {
+  start({}, {"--max-output-bytes", "65536", "--frame-rate", "0"});
+  Result<LoginResult> login = behavior::login("127.0.0.1", port(), "slow", "", Millis(5000), trust_.get());
+  ASSERT_TRUE(login.ok()) << login.status().to_string();
+  auto client = GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_wss, Millis(5000), trust_.get());
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  ASSERT_TRUE((*client)->auth(login->ticket).ok());
+  const std::string body(8 * 1024, 'e');
+  bool send_failed = false;
+  for (int i = 0; i < 4000 && !send_failed; ++i) {  // 32 MiB of echoes, none read
+    send_failed = !(*client)->send(1, body).ok();    // 1: the demo game's kEcho
+    if (i % 64 == 0 && cluster_->log_text("gateway-1").find("slow reader") != std::string::npos) break;
+  }
+  EXPECT_TRUE(wait_until([&] {
+    return cluster_->log_text("gateway-1").find("slow reader: output queue full") != std::string::npos;
+  })) << "the gateway did not cut the wss client that never reads";
+  // What the client finds when it reads at last: some echoes, then the end.
+  Status end;
+  for (int i = 0; i < 10000 && end.ok(); ++i) {
+    Result<ClientFrame> f = (*client)->receive(Millis(5000));
+    if (!f.ok()) end = f.status();
+  }
+  EXPECT_EQ(end.code(), Code::kUnavailable) << end.to_string();
 }
 
 TEST_F(TlsCluster, TheClientLibraryLogsInOverHttpsAndPlaysOverWss) {
