@@ -41,6 +41,9 @@ struct GatewayOptions {
   // Set: the WebSocket listener speaks TLS only (wss://), and the gateway registers its
   // address as "wss" instead of "ws". The handshake counts in auth_timeout_ms.
   std::shared_ptr<TlsContext> ws_tls;
+  // The same for the TCP listener: TLS under the length-prefixed frames, registered as
+  // "tcps" instead of "tcp".
+  std::shared_ptr<TlsContext> tcp_tls;
   std::string user_kind = "user";  // the process kind ensured for each user
   // true: the client sockets live on worker 0's loop, next to the cluster's s2s links (a
   // client's frame reaches the user's node with no thread hand-off in the gateway);
@@ -61,7 +64,7 @@ class Gateway {
   // Closes every connection (each user's process is told), then stops. Before the cluster.
   void stop();
 
-  // {"tcp", "udp", "ws" or "wss": "host:port"} for the registration (ClusterOptions::attributes).
+  // {"tcp" or "tcps", "udp", "ws" or "wss": "host:port"} for the registration (ClusterOptions::attributes).
   std::map<std::string, std::string> attributes() const;
   int tcp_port() const;
   int ws_port() const;

@@ -291,7 +291,7 @@ class NameServer::Impl {
     w.StartObject();
     w.Key("id");
     w.Uint(gw->id);
-    for (const char* transport : {"tcp", "udp", "ws", "wss"}) {
+    for (const char* transport : {"tcp", "tcps", "udp", "ws", "wss"}) {
       auto it = gw->attributes.find(transport);
       put(w, transport, it == gw->attributes.end() ? std::string() : it->second);
     }

@@ -3,7 +3,7 @@
 // gateway's WebSocket port on wss) answered by curl and openssl s_client, by the client
 // library over https and wss, and by ctl; plain HTTP to the TLS port and a client that never
 // shakes hands are cut; SIGHUP reloads the pair (and keeps it when the new files are bad);
-// `launch --tls` runs bots over https and wss with zero loss.
+// `launch --tls` runs bots over https, wss and TCP under TLS with zero loss.
 #include <behavior/game_client.h>
 #include <behavior/message.h>
 #include <behavior/tls.h>
@@ -88,6 +88,10 @@ TEST_F(TlsCluster, CurlLogsInOverHttpsAndTheAnswerOffersWss) {
   const int ws = cluster_->gateway_ports(1).ws;
   EXPECT_NE(login.out.find("\"wss\":\"127.0.0.1:" + std::to_string(ws) + "\""), std::string::npos) << login.out;
   EXPECT_NE(login.out.find("\"ws\":\"\""), std::string::npos) << login.out;
+  // launch --tls gives the gateway --tls-tcp too: TCP is offered as "tcps" only.
+  const int tcp = cluster_->gateway_ports(1).tcp;
+  EXPECT_NE(login.out.find("\"tcps\":\"127.0.0.1:" + std::to_string(tcp) + "\""), std::string::npos) << login.out;
+  EXPECT_NE(login.out.find("\"tcp\":\"\""), std::string::npos) << login.out;
   // The play page and the dashboard over https.
   Command play = run(curl(url("/play")));
   ASSERT_EQ(play.exit_code, 0) << play.out;
@@ -253,6 +257,20 @@ TEST_F(TlsCluster, TheClientLibraryLogsInOverHttpsAndPlaysOverWss) {
   EXPECT_EQ(f->proto_id, proto::kHeartbeat);
   (*client)->close();
 
+  // TCP under TLS (tcps): the same frames, the same answers.
+  Result<LoginResult> again = behavior::login("127.0.0.1", port(), "bob", "", Millis(5000), trust_.get());
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  ASSERT_FALSE(again->gateway_tcps.empty());
+  EXPECT_TRUE(again->gateway_tcp.empty());
+  auto tcp = GameClient::connect(GameClient::Transport::kTcp, again->gateway_tcps, Millis(5000), trust_.get());
+  ASSERT_TRUE(tcp.ok()) << tcp.status().to_string();
+  ASSERT_TRUE((*tcp)->auth(again->ticket).ok());
+  ASSERT_TRUE((*tcp)->send(proto::kHeartbeat, "hb").ok());
+  Result<ClientFrame> beat = (*tcp)->receive(Millis(5000));
+  ASSERT_TRUE(beat.ok()) << beat.status().to_string();
+  EXPECT_EQ(beat->proto_id, proto::kHeartbeat);
+  (*tcp)->close();
+
   // Plain WebSocket on the wss port: no upgrade answer.
   auto plain = GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_wss, Millis(3000));
   EXPECT_FALSE(plain.ok());
@@ -353,6 +371,7 @@ TEST(TlsLaunch, BotsPlayOverHttpsAndWssWithZeroLoss) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   EXPECT_NE(out.find("https://127.0.0.1:"), std::string::npos) << out;
   EXPECT_NE(out.find("wss wss://127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("tcps 127.0.0.1:"), std::string::npos) << out;
   EXPECT_NE(out.find("result=PASS"), std::string::npos) << out;
   EXPECT_NE(out.find(" lost=0 "), std::string::npos) << out;
   EXPECT_NE(out.find("every service stopped cleanly"), std::string::npos) << out;

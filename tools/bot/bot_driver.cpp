@@ -77,28 +77,31 @@ SetupResult Setup::run(const Job& job) const {
   }
   r.logged_in = true;
   r.login = std::move(*login);
-  // WebSocket: wss when the gateway offers it (and only wss with --tls).
+  // WebSocket and TCP: over TLS when the gateway offers it (wss, tcps), and only then with --tls.
   std::string address;
-  bool wss = false;
+  bool secure = false;
   switch (job.transport) {
-    case Transport::kTcp: address = r.login.gateway_tcp; break;
+    case Transport::kTcp:
+      secure = !r.login.gateway_tcps.empty();
+      address = secure ? r.login.gateway_tcps : config_.require_tls ? std::string() : r.login.gateway_tcp;
+      break;
     case Transport::kUdp: address = r.login.gateway_udp; break;
     case Transport::kWebSocket:
-      wss = !r.login.gateway_wss.empty();
-      address = wss ? r.login.gateway_wss : config_.require_tls ? std::string() : r.login.gateway_ws;
+      secure = !r.login.gateway_wss.empty();
+      address = secure ? r.login.gateway_wss : config_.require_tls ? std::string() : r.login.gateway_ws;
       break;
   }
   if (address.empty()) {
     r.stage = "connect";
     r.status = Status::unavailable(std::string("the name server offered no ") +
-                                   (job.transport == Transport::kWebSocket && config_.require_tls
-                                        ? "wss"
-                                        : transport_name(job.transport)) +
+                                   (job.transport == Transport::kWebSocket && config_.require_tls ? "wss"
+                                    : job.transport == Transport::kTcp && config_.require_tls     ? "tcps"
+                                                                                                  : transport_name(job.transport)) +
                                    " address for the gateway");
     return r;
   }
   Result<std::unique_ptr<GameClient>> client =
-      GameClient::connect(job.transport, address, timeout, wss ? config_.tls.get() : nullptr);
+      GameClient::connect(job.transport, address, timeout, secure ? config_.tls.get() : nullptr);
   if (!client.ok()) {
     r.stage = "connect";
     r.status = client.status();

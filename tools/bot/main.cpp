@@ -178,7 +178,8 @@ int run(int argc, char** argv) {
   std::string tls_ca;
   bool tls_insecure = false;
   app.add_flag("--tls", config.require_tls,
-               "TLS only: log in over https (whatever --name-server says) and play WebSocket over wss")
+               "TLS only: log in over https (whatever --name-server says), play WebSocket over wss and TCP "
+               "over the gateway's TLS port (tcps); UDP stays as it is")
       ->envname("BEHAVIOR_BOT_TLS");
   app.add_option("--tls-ca", tls_ca, "PEM CA file to verify the name server's and gateway's certificates "
                                      "(default: the system's store)")

@@ -204,10 +204,10 @@ Status LocalCluster::start(int timeout_ms) {
     s.args.insert(s.args.end(),
                   {"--node-id", std::to_string(s.node_id), "--tcp-port", std::to_string(p.tcp),
                    "--ws-port", std::to_string(p.ws), "--udp-port", std::to_string(p.udp)});
-    if (o_.tls) s.args.insert(s.args.end(), {"--tls-cert", tls_cert(), "--tls-key", tls_key()});
+    if (o_.tls) s.args.insert(s.args.end(), {"--tls-cert", tls_cert(), "--tls-key", tls_key(), "--tls-tcp"});
     s.args.insert(s.args.end(), o_.gateway_args.begin(), o_.gateway_args.end());
     s.ready_line = "gateway ready";
-    s.info.listens = "tcp 127.0.0.1:" + std::to_string(p.tcp) +
+    s.info.listens = (o_.tls ? "tcps 127.0.0.1:" : "tcp 127.0.0.1:") + std::to_string(p.tcp) +
                      (o_.tls ? "  wss wss://127.0.0.1:" : "  ws ws://127.0.0.1:") + std::to_string(p.ws) +
                      "  udp 127.0.0.1:" + std::to_string(p.udp);
     services_.push_back(std::move(s));

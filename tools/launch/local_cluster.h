@@ -4,7 +4,7 @@
 // (tools/launch/main.cpp) and by the e2e and chaos tests, which also signal and restart
 // single services through it. With `tls` it makes a self-signed certificate and key for
 // 127.0.0.1 in its folder (tls/cert.pem, tls/key.pem), and the name server speaks HTTPS and
-// the gateways' WebSocket ports wss with them.
+// the gateways' WebSocket and TCP ports TLS (wss, tcps) with them.
 #pragma once
 
 #include <behavior/status.h>

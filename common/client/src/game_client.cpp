@@ -205,6 +205,7 @@ Result<LoginResult> login(const std::string& host, int port, const std::string& 
     r.gateway_udp = str(g, "udp");
     r.gateway_ws = str(g, "ws");
     r.gateway_wss = str(g, "wss");
+    r.gateway_tcps = str(g, "tcps");
   }
   if (r.ticket.empty()) return Status::unavailable("the name server's answer has no ticket");
   return r;

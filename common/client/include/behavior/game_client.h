@@ -31,7 +31,8 @@ struct LoginResult {
   uint16_t node = 0;
   uint16_t gateway_id = 0;
   std::string gateway_tcp, gateway_udp, gateway_ws;  // host:port ("" when not offered)
-  std::string gateway_wss;  // host:port of a WebSocket port that speaks TLS ("" when none)
+  std::string gateway_wss;   // host:port of a WebSocket port that speaks TLS ("" when none)
+  std::string gateway_tcps;  // host:port of a TCP port that speaks TLS ("" when none)
   std::string ticket;
   int64_t expires_at = 0;
 };
