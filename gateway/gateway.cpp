@@ -122,8 +122,8 @@ class Gateway::Impl final : public Endpoint {
 
   std::map<std::string, std::string> attributes() const {
     std::map<std::string, std::string> a;
-    if (tcp_port_ > 0) a["tcp"] = options_.public_host + ":" + std::to_string(tcp_port_);
-    if (ws_port_ > 0) a["ws"] = options_.public_host + ":" + std::to_string(ws_port_);
+    if (tcp_port_ > 0) a[options_.tcp_tls ? "tcps" : "tcp"] = options_.public_host + ":" + std::to_string(tcp_port_);
+    if (ws_port_ > 0) a[options_.ws_tls ? "wss" : "ws"] = options_.public_host + ":" + std::to_string(ws_port_);
     if (udp_port_ > 0) a["udp"] = options_.public_host + ":" + std::to_string(udp_port_);
     return a;
   }
@@ -193,7 +193,11 @@ class Gateway::Impl final : public Endpoint {
     redis_->start();
     if (options_.tcp_port >= 0) {
       tcp_listener_ = std::make_unique<TcpListener>(
-          net_.loop(), [this](uv_stream_t* s) { accept(s, new TcpTransport(streams_)); });
+          net_.loop(), [this](uv_stream_t* s) {
+            auto* t = new TcpTransport(streams_);
+            if (options_.tcp_tls) t->start_tls(options_.tcp_tls->new_stream());
+            accept(s, t);
+          });
       if (Status s = tcp_listener_->listen(options_.host, options_.tcp_port, 4096); !s.ok()) return s;
       tcp_port_ = tcp_listener_->port();
     }
@@ -207,7 +211,11 @@ class Gateway::Impl final : public Endpoint {
     }
     if (options_.ws_port >= 0) {
       ws_listener_ = std::make_unique<TcpListener>(
-          net_.loop(), [this](uv_stream_t* s) { accept(s, new WsTransport(streams_)); });
+          net_.loop(), [this](uv_stream_t* s) {
+            auto* t = new WsTransport(streams_);
+            if (options_.ws_tls) t->start_tls(options_.ws_tls->new_stream());  // the pair current now
+            accept(s, t);
+          });
       if (Status s = ws_listener_->listen(options_.host, options_.ws_port, 4096); !s.ok()) return s;
       ws_port_ = ws_listener_->port();
     }

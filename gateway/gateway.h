@@ -13,6 +13,7 @@
 #include <behavior/client_frame.h>
 #include <behavior/cluster.h>
 #include <behavior/node.h>
+#include <behavior/tls.h>
 
 #include <map>
 #include <memory>
@@ -44,6 +45,12 @@ struct GatewayOptions {
   // Under pressure (three quarters of max_connections held, or a quarter of it waiting for
   // AUTH) a connection must authenticate this soon instead of auth_timeout_ms.
   int auth_timeout_pressure_ms = 1000;
+  // Set: the WebSocket listener speaks TLS only (wss://), and the gateway registers its
+  // address as "wss" instead of "ws". The handshake counts in auth_timeout_ms.
+  std::shared_ptr<TlsContext> ws_tls;
+  // The same for the TCP listener: TLS under the length-prefixed frames, registered as
+  // "tcps" instead of "tcp".
+  std::shared_ptr<TlsContext> tcp_tls;
   std::string user_kind = "user";  // the process kind ensured for each user
   // true: the client sockets live on worker 0's loop, next to the cluster's s2s links (a
   // client's frame reaches the user's node with no thread hand-off in the gateway);
@@ -64,7 +71,7 @@ class Gateway {
   // Closes every connection (each user's process is told), then stops. Before the cluster.
   void stop();
 
-  // {"tcp", "udp", "ws": "host:port"} for the registration (ClusterOptions::attributes).
+  // {"tcp" or "tcps", "udp", "ws" or "wss": "host:port"} for the registration (ClusterOptions::attributes).
   std::map<std::string, std::string> attributes() const;
   int tcp_port() const;
   int ws_port() const;

@@ -2,6 +2,7 @@
 // cluster as a "gateway" (publishing the listeners' addresses), serve until SIGINT/SIGTERM.
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
+#include <behavior/tls_flags.h>
 
 #include <cstdio>
 
@@ -9,6 +10,7 @@
 
 int main(int argc, char** argv) {
   behavior::Node::block_termination_signals();  // a signal before the wait is not lost
+  behavior::block_hangup_signal();               // SIGHUP reloads the TLS pair
   behavior::ServerFlags flags = behavior::ServerFlags::for_service("gateway");
   behavior::gateway::GatewayOptions gw;
   CLI::App app{"behavior gateway: client connections (TCP, WebSocket), tickets, relay to user processes"};
@@ -63,7 +65,23 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_AUTH_TIMEOUT_PRESSURE_MS")
       ->check(behavior::integer_in(100, 3'600'000))
       ->capture_default_str();
+  behavior::TlsFlags tls;
+  behavior::add_tls_flags(app, tls, "the WebSocket port (wss://)");
+  bool tls_tcp = false;
+  app.add_flag("--tls-tcp", tls_tcp, "With --tls-cert: the TCP client port speaks TLS too (registered as tcps)")
+      ->envname("BEHAVIOR_TLS_TCP");
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
+  if (auto ctx = behavior::load_tls(tls); ctx.ok()) {
+    gw.ws_tls = *ctx;
+    if (tls_tcp && !gw.ws_tls) {
+      std::fprintf(stderr, "gateway: --tls-tcp needs --tls-cert and --tls-key\n");
+      return 2;
+    }
+    if (tls_tcp) gw.tcp_tls = gw.ws_tls;
+  } else {
+    std::fprintf(stderr, "gateway: %s\n", ctx.status().message().c_str());
+    return 2;
+  }
   if (!behavior::finish_server_flags("gateway", flags, true)) return 2;
   behavior::Node node(flags.node);
   if (auto s = node.start(); !s.ok()) {
@@ -84,10 +102,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (behavior::wait_until_ready(cluster, "gateway")) {
-    spdlog::info("gateway ready: tcp_port={} udp_port={} ws_port={} metrics_port={}", gateway.tcp_port(),
-                 gateway.udp_port(), gateway.ws_port(), cluster.metrics_port());
+    spdlog::info("gateway ready: tcp_port={}{} udp_port={} ws_port={}{} metrics_port={}", gateway.tcp_port(),
+                 gw.tcp_tls ? " (tls)" : "", gateway.udp_port(), gateway.ws_port(), gw.ws_tls ? " (wss)" : "",
+                 cluster.metrics_port());
   }
-  int sig = node.wait_for_signal();
+  int sig = behavior::wait_for_signal_reloading(gw.ws_tls);
   gateway.stop();  // players' processes are told while the cluster still runs
   cluster.stop();
   node.shutdown();

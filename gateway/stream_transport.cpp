@@ -71,7 +71,11 @@ void StreamTransport::on_read(const char* data, ssize_t n) {
   }
   if (closing_) return;
   shared_.stats->bytes_in += static_cast<uint64_t>(n);
-  on_bytes(data, static_cast<size_t>(n));
+  if (tls_) {
+    if (!decrypt(data, static_cast<size_t>(n))) return;
+  } else {
+    on_bytes(data, static_cast<size_t>(n));
+  }
   if (shared_.after_read) shared_.after_read();
 }
 
@@ -89,6 +93,7 @@ std::string* StreamTransport::output() {
 }
 
 void StreamTransport::flush_out() {
+  if (tls_) encrypt_output();
   if (out_.empty()) return;
   // Mostly the socket takes it all: then the buffer stays for the next callback's frames
   // (up to kKeptOutput bytes, so a quiet connection holds little). Moving it out every time
@@ -157,6 +162,10 @@ void StreamTransport::write_now(std::string bytes, bool tried) {
 void StreamTransport::close_after_write(CloseReason why, uint16_t ws_code) {
   if (closing_) return;
   before_close(why, ws_code);
+  if (tls_) {
+    tls_->shutdown();  // close_notify after the last bytes
+    encrypt_output();
+  }
   if (!out_.empty()) write_now(std::move(out_), false);
   out_.clear();
   if (closed_) return;  // the write failed and closed it (the user was told)
@@ -193,6 +202,39 @@ void StreamTransport::fail(CloseReason why, int uv_error) {
   TransportUser* user = user_;
   close(why);
   if (user) user->on_closed(why);
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS. The handshake has no timer of its own: a client must send AUTH within the auth
+// timeout of its accept, and it cannot without finishing the handshake first.
+
+bool StreamTransport::decrypt(const char* data, size_t n) {
+  std::string plain;
+  Status s = tls_->feed(data, n, [&plain](const char* d, size_t len) { plain.append(d, len); });
+  if (!s.ok()) {
+    spdlog::debug("gateway: a client's TLS failed: {}", s.message());
+    std::string alert;
+    tls_->take_output(&alert);
+    if (!alert.empty()) {
+      auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+      uv_buf_t b = uv_buf_init(alert.data(), static_cast<unsigned>(alert.size()));
+      uv_try_write(stream, &b, 1);  // best effort: the connection closes now
+    }
+    fail(CloseReason::kBadFrame, 0);
+    return false;
+  }
+  if (!plain.empty()) on_bytes(plain.data(), plain.size());
+  if (!closing_ && tls_->output_size() > 0) output();  // handshake bytes: flush at the callback's end
+  return true;
+}
+
+void StreamTransport::encrypt_output() {
+  if (!out_.empty()) {
+    Status s = tls_->write(out_);
+    out_.clear();
+    if (!s.ok()) return;
+  }
+  tls_->take_output(&out_);
 }
 
 }  // namespace behavior::gateway

@@ -2,16 +2,20 @@
 // StreamTransport reads into its loop's one buffer and writes what its connection gathered
 // during a loop callback once, at the callback's end (one system call for many frames); it
 // bounds what waits for a client that does not read, and closes politely (what is queued
-// first, then shutdown). TcpTransport decodes length-prefixed client frames;
+// first, then shutdown). With start_tls() the bytes pass through a TlsStream: what is read is
+// decrypted before on_bytes, what the connection gathered is encrypted at the flush (the
+// output bound counts ciphertext). TcpTransport decodes length-prefixed client frames;
 // WsTransport speaks WebSocket (upgrade, binary messages, ping, the closing handshake).
 #pragma once
 
 #include <behavior/client_frame.h>
 #include <behavior/http_request_parser.h>
+#include <behavior/tls.h>
 #include <behavior/websocket.h>
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +45,8 @@ class StreamTransport : public Transport {
   // The client's address as a key (IPv4: the address; IPv6: its /64 prefix, what one
   // subscriber usually holds); 0 when unknown.
   uint64_t peer_key() const;
+  // Before accept(): the connection speaks TLS through `tls` (a server stream).
+  void start_tls(std::unique_ptr<TlsStream> tls) { tls_ = std::move(tls); }
 
   // The socket's reads (read_stream.h).
   uv_buf_t read_buffer();
@@ -70,7 +76,11 @@ class StreamTransport : public Transport {
   bool try_write(std::string* bytes);
   void write_now(std::string bytes, bool tried);
   void fail(CloseReason why, int uv_error);  // the socket failed: close, tell the user
+  // TLS: decrypt what was read into on_bytes; false when the session failed (closed).
+  bool decrypt(const char* data, size_t n);
+  void encrypt_output();  // out_: the plaintext gathered → its ciphertext
 
+  std::unique_ptr<TlsStream> tls_;
   uv_tcp_t tcp_{};
   std::string out_;       // gathered during this callback
   bool dirty_ = false;    // in shared_.dirty

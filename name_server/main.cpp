@@ -2,6 +2,7 @@
 // live nodes and gateways), serve the HTTP API until SIGINT/SIGTERM.
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
+#include <behavior/tls_flags.h>
 
 #include <cstdio>
 
@@ -9,6 +10,7 @@
 
 int main(int argc, char** argv) {
   behavior::Node::block_termination_signals();  // a signal before the wait is not lost
+  behavior::block_hangup_signal();               // SIGHUP reloads the TLS pair
   behavior::ServerFlags flags = behavior::ServerFlags::for_service("name");
   behavior::name_server::NameServerOptions ns;
   CLI::App app{"behavior name_server: login, 7+4 placement, tickets, cluster API and dashboard"};
@@ -73,8 +75,20 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_HTTP_FIRST_REQUEST_MS")
       ->check(behavior::integer_in(100, 3'600'000))
       ->capture_default_str();
+  app.add_option("--http-tls-handshake-ms", ns.limits.tls_handshake_timeout_ms,
+                 "HTTPS: close connections that have not finished the TLS handshake this long after connecting")
+      ->envname("BEHAVIOR_HTTP_TLS_HANDSHAKE_MS")
+      ->capture_default_str();
+  behavior::TlsFlags tls;
+  behavior::add_tls_flags(app, tls, "the HTTP API (login, register, dashboard, play page, admin API)");
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   ns.dev_auth = auth == "dev";
+  if (auto ctx = behavior::load_tls(tls); ctx.ok()) {
+    ns.tls = *ctx;
+  } else {
+    std::fprintf(stderr, "name_server: %s\n", ctx.status().message().c_str());
+    return 2;
+  }
   if (!behavior::finish_server_flags("name_server", flags, true)) return 2;
   behavior::Node node(flags.node);
   if (auto s = node.start(); !s.ok()) {
@@ -92,10 +106,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (behavior::wait_until_ready(cluster, "name_server")) {
-    spdlog::info("name_server ready: http_port={} dashboard http://{}:{}/", server.http_port(), ns.http_host,
-                 server.http_port());
+    spdlog::info("name_server ready: http_port={} dashboard {}://{}:{}/", server.http_port(), ns.tls ? "https" : "http",
+                 ns.http_host, server.http_port());
   }
-  int sig = node.wait_for_signal();
+  int sig = behavior::wait_for_signal_reloading(ns.tls);
   server.stop();
   cluster.stop();
   node.shutdown();

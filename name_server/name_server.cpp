@@ -137,6 +137,7 @@ class NameServer::Impl {
                         {{"limit", "per_address"}}, [this] { return double(http_->stats().refused_per_address); });
     metrics_.counter_fn("behavior_http_timed_out_total", "HTTP connections cut: no request in time, or idle.", {},
                         [this] { return double(http_->stats().timed_out); });
+    if (options_.tls) http_->use_tls(options_.tls);
     http_->route_async("POST", "/v1/login", [this](const HttpRequest& r, HttpServer::Respond done) {
       const auto t0 = std::chrono::steady_clock::now();
       login(r, [this, t0, done = std::move(done)](HttpResponse response) {
@@ -343,7 +344,7 @@ class NameServer::Impl {
     w.StartObject();
     w.Key("id");
     w.Uint(gw->id);
-    for (const char* transport : {"tcp", "udp", "ws"}) {
+    for (const char* transport : {"tcp", "tcps", "udp", "ws", "wss"}) {
       auto it = gw->attributes.find(transport);
       put(w, transport, it == gw->attributes.end() ? std::string() : it->second);
     }

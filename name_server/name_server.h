@@ -12,6 +12,7 @@
 #include <behavior/cluster.h>
 #include <behavior/http_types.h>
 #include <behavior/status.h>
+#include <behavior/tls.h>
 
 #include <memory>
 #include <string>
@@ -37,6 +38,7 @@ struct NameServerOptions {
   int failures_per_address = 20;
   std::string admin_token;   // for drain; empty = drain only from loopback
   HttpLimits limits;
+  std::shared_ptr<TlsContext> tls;  // set: the HTTP API speaks HTTPS only
   int view_refresh_ms = 100;  // how often the HTTP loop copies the cluster view
 };
 

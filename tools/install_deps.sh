@@ -20,7 +20,7 @@ BUILD=(
   libssl-dev libhttp-parser-dev libcli11-dev
 )
 RUN=(redis-server redis-tools curl procps)
-TEST=(clang libclang-rt-dev chromium chromium-driver wrk docker-compose iproute2 iptables)
+TEST=(clang libclang-rt-dev chromium chromium-driver wrk docker-compose iproute2 iptables openssl)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build run test)

@@ -3,10 +3,12 @@
 #   1. build-asan  (AddressSanitizer + UndefinedBehaviorSanitizer): unit, runtime, integration,
 #                  e2e (the demo game, launcher, bots, ctl, browser), chaos (faults injected),
 #                  cluster, name_server, gateway (real redis-server and the real binaries as
-#                  separate processes, started by the tests)
+#                  separate processes, started by the tests), tls (TlsStream in memory, the
+#                  binaries over https/wss with curl, openssl s_client, bots and Chromium)
 #   2. build-tsan  (ThreadSanitizer): the runtime's concurrency tests, the cluster and the
 #                  gateway tests (the binaries built with TSan too)
-#   3. build-fuzz  (clang, libFuzzer + ASan + UBSan): each parser fuzzed for a bounded time
+#   3. build-fuzz  (clang, libFuzzer + ASan + UBSan): each parser (and the TLS glue) fuzzed
+#                  for a bounded time
 #   4. build       (optimized, warnings as errors): everything again, plus the bench smoke run
 # Usage: tools/test.sh            (from anywhere; build trees land in the repo root)
 set -euo pipefail
@@ -24,7 +26,7 @@ echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
 ninja -C build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway|e2e|chaos'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway|e2e|chaos|tls'
 
 echo "== TSan build"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread

@@ -144,7 +144,8 @@ TEST(BotFlags, BadFlagsExitTwo) {
   for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
            {"--transports", "pigeon"},
            {"--players", "0"},
-           {"--name-server", "https://127.0.0.1:1"},
+           {"--name-server", "ftp://127.0.0.1:1"},
+           {"--tls-ca", "/nonexistent/ca.pem"},
            {"--name-server", "http://example.invalid:80"},
            {"--rate", "-1"},
            {"--no-such-flag"}}) {

@@ -16,12 +16,19 @@
 // udp-sessions: the same for UDP (KCP) sessions, which cost the gateway no descriptor: N
 // sessions (default 200k) from worker processes on 127.0.0.2, .3, ... (udp_sessions.h),
 // AUTH then one heartbeat each over KCP; prints rss_per_session the same way.
+// ws-echo: the cost of TLS on the WebSocket port: the same 64-byte echo through gateway and
+// user process, from C++ client library players (one thread each, a window of frames in
+// flight), over ws:// or, with "tls", wss:// (a self-signed pair made for the run). Prints
+//   behavior gateway_ws_echo tls=<0|1> rate=<msg/s> connections=<N> window=<W>
 // Usage: bench_gateway connections [N]     (default and maximum: what RLIMIT_NOFILE allows)
 //        bench_gateway udp-sessions [N]    (default 200000)
 //        bench_gateway echo [seconds] [rate] [connections] [window]    (defaults: 5 50000 32 64)
+//        bench_gateway ws-echo [seconds] [connections] [window] [tls]  (defaults: 5 4 64)
 #include <behavior/version.h>
 #include <behavior/client_frame.h>
 #include <behavior/clock.h>
+#include <behavior/game_client.h>
+#include <behavior/tls.h>
 #include <uv.h>
 #include <behavior/message.h>
 #include <behavior/ticket.h>
@@ -33,6 +40,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -247,6 +256,52 @@ int64_t mono_ns() {
 
 int g_window = 64;  // echo flat out: frames in flight per connection
 
+// ws-echo: `n` players over WebSocket (wss with `tls`), each on its own thread with `window`
+// frames in flight, for `seconds`; the frames answered per second, or -1 if a player could
+// not connect or authenticate.
+double run_ws_echo(const std::string& address, const TlsContext* tls, long n, int window, double seconds,
+                   const std::function<std::string(long)>& ticket) {
+  std::atomic<long> answered{0};
+  std::atomic<bool> failed{false};
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  Clock::time_point stop;
+  std::vector<std::thread> threads;
+  for (long i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = GameClient::connect(GameClient::Transport::kWebSocket, address, Millis(10000), tls);
+      if (!c.ok() || !(*c)->auth(ticket(i), Millis(10000)).ok()) {
+        std::fprintf(stderr, "bench_gateway: ws player %ld: %s\n", i,
+                     c.ok() ? "AUTH failed" : c.status().to_string().c_str());
+        failed = true;
+        ready.fetch_add(1);
+        return;
+      }
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      const std::string body(64, 'e');
+      for (int k = 0; k < window; ++k) (void)(*c)->send(1, body);  // 1 = the demo's kEcho
+      long mine = 0;
+      while (Clock::now() < stop) {
+        Result<ClientFrame> f = (*c)->receive(Millis(1000));
+        if (!f.ok()) break;
+        if (f->proto_id != 1) continue;
+        ++mine;
+        (void)(*c)->send(1, body);
+      }
+      answered.fetch_add(mine);
+      (*c)->close();
+    });
+  }
+  while (ready.load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto t0 = Clock::now();
+  stop = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  go = true;
+  for (auto& t : threads) t.join();
+  if (failed) return -1;
+  return static_cast<double>(answered.load()) / seconds;
+}
+
 struct EchoResult {
   double rate = 0;
   double cpu_us[3] = {0, 0, 0};  // per message received: server(s) as given to run_echo, then the client
@@ -376,17 +431,23 @@ int main(int argc, char** argv) {
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);  // children inherit it
   const std::string mode = argc > 1 ? argv[1] : "connections";
-  if (mode != "connections" && mode != "echo" && mode != "udp-sessions") {
+  if (mode != "connections" && mode != "echo" && mode != "udp-sessions" && mode != "ws-echo") {
     std::fprintf(stderr,
-                 "usage: bench_gateway connections [N] | udp-sessions [N] | echo [seconds] [rate] [connections] [window]\n");
+                 "usage: bench_gateway connections [N] | udp-sessions [N] | echo [seconds] [rate] [connections] [window]"
+                 " | ws-echo [seconds] [connections] [window] [tls]\n");
     return 2;
   }
+  const bool ws_echo = mode == "ws-echo";
+  const double ws_seconds = ws_echo && argc > 2 ? std::atof(argv[2]) : 5;
+  const long ws_n = ws_echo && argc > 3 ? std::atol(argv[3]) : 4;
+  const int ws_window = ws_echo && argc > 4 ? std::max(1, std::atoi(argv[4])) : 64;
+  const bool ws_tls = ws_echo && argc > 5 && std::string_view(argv[5]) == "tls";
   const bool echo = mode == "echo";
   const bool udp = mode == "udp-sessions";
   // TCP connections are bounded by this process's descriptors; UDP sessions are not (the
   // gateway holds them all on one socket, the clients are spread over worker processes).
   const long max_n = udp ? 1000000 : static_cast<long>(lim.rlim_max) - 200;
-  long n = !echo && argc > 2 ? std::atol(argv[2]) : udp ? 200000 : max_n;
+  long n = ws_echo ? ws_n : !echo && argc > 2 ? std::atol(argv[2]) : udp ? 200000 : max_n;
   const double echo_seconds = echo && argc > 2 ? std::atof(argv[2]) : 5;
   const double echo_rate = echo && argc > 3 ? std::atof(argv[3]) : 50000;
   if (echo) n = argc > 4 ? std::atol(argv[4]) : 32;
@@ -401,6 +462,20 @@ int main(int argc, char** argv) {
   const std::string prefix = "benchgw" + std::to_string(getpid()) + ":";
   setenv("BEHAVIOR_CLUSTER_SECRET", secret.c_str(), 1);
   const int redis_port = bench::free_port(), gw_port = bench::free_port(), gw_udp_port = bench::free_port();
+  const int gw_ws_port = ws_echo ? bench::free_port() : -1;
+  std::vector<std::string> tls_args;
+  std::shared_ptr<TlsContext> tls_trust;
+  const std::string tls_base = "/tmp/bench_gateway_tls." + std::to_string(getpid());
+  if (ws_tls) {
+    Status made = write_self_signed_pair(tls_base + ".cert.pem", tls_base + ".key.pem", {"127.0.0.1"});
+    auto trust = TlsContext::client(tls_base + ".cert.pem", false);
+    if (!made.ok() || !trust.ok()) {
+      std::fprintf(stderr, "bench_gateway: %s\n", (made.ok() ? trust.status() : made).to_string().c_str());
+      return 1;
+    }
+    tls_trust = *trust;
+    tls_args = {"--tls-cert", tls_base + ".cert.pem", "--tls-key", tls_base + ".key.pem"};
+  }
   const std::string redis = "127.0.0.1:" + std::to_string(redis_port);
   pid_t redis_pid = bench::spawn_process({"/usr/bin/redis-server", "--port", std::to_string(redis_port), "--bind",
                                           "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "1000"});
@@ -412,11 +487,14 @@ int main(int argc, char** argv) {
   };
   pid_t local_pid = bench::spawn_process(
       with({dir + "/local_server", "--kinds-lib", dir + "/../lib/libbehavior_demo_game.so", "--node-id", "1", "--workers", "1", "--capacity", std::to_string(n * 2)}));
-  pid_t gw_pid = bench::spawn_process(with({dir + "/gateway", "--node-id", "40", "--tcp-port", std::to_string(gw_port),
-                                            "--ws-port", "-1", "--udp-port",
-                                            std::to_string(udp ? gw_udp_port : -1), "--auth-timeout-ms", "60000", "--idle-timeout-ms",
-                                            "600000", "--max-connections", std::to_string(n + 10), "--max-unauth-per-address", "1000000", "--auth-timeout-pressure-ms", "60000", "--frame-rate",
-                                            "0", "--max-output-bytes", std::to_string(64 << 20)}));
+  std::vector<std::string> gw_args = {dir + "/gateway", "--node-id", "40", "--tcp-port", std::to_string(gw_port),
+                                      "--ws-port", std::to_string(gw_ws_port), "--udp-port",
+                                      std::to_string(udp ? gw_udp_port : -1), "--auth-timeout-ms", "60000", "--idle-timeout-ms",
+                                      "600000", "--max-connections", std::to_string(n + 10), "--max-unauth-per-address", "1000000",
+                                      "--auth-timeout-pressure-ms", "60000", "--frame-rate",
+                                      "0", "--max-output-bytes", std::to_string(64 << 20)};
+  gw_args.insert(gw_args.end(), tls_args.begin(), tls_args.end());
+  pid_t gw_pid = bench::spawn_process(with(gw_args));
   auto signed_ticket = [&](long i) {
     Ticket t;
     t.user = "bench" + std::to_string(i);
@@ -447,7 +525,13 @@ int main(int argc, char** argv) {
     if (one[0].fd >= 0) close(one[0].fd);
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (up && echo) {
+  if (up && ws_echo) {
+    const double rate = run_ws_echo("127.0.0.1:" + std::to_string(gw_ws_port), tls_trust.get(), n, ws_window, ws_seconds,
+                                    signed_ticket);
+    std::printf("behavior gateway_ws_echo tls=%d rate=%.0f msg/s connections=%ld window=%d seconds=%.1f\n",
+                ws_tls ? 1 : 0, rate, n, ws_window, ws_seconds);
+    rc = rate > 0 ? 0 : 1;
+  } else if (up && echo) {
     prctl(PR_SET_TIMERSLACK, 1000UL);  // the fixed rate's sleeps of ~20 µs, not the default 50 µs slack
     // The reference first, then the gateway, with the same client code.
     RawEcho raw;
@@ -578,6 +662,10 @@ int main(int argc, char** argv) {
   for (pid_t p : {gw_pid, local_pid, redis_pid}) {
     kill(p, SIGTERM);
     waitpid(p, nullptr, 0);
+  }
+  if (ws_tls) {
+    std::remove((tls_base + ".cert.pem").c_str());
+    std::remove((tls_base + ".key.pem").c_str());
   }
   return rc;
 }

@@ -4,12 +4,16 @@
 # local_servers (capacities 1000/2000/3000), one node registered as a gateway (a
 # local_server with --cluster-kind gateway stands in until the gateway binary exists), and
 # the name_server. Everything on 127.0.0.1; stops everything on exit.
-# Usage: tools/bench/bench_name_server.sh [seconds] [connections]     (defaults: 10 64)
+# With "tls" the name server speaks HTTPS (a self-signed pair made with the openssl CLI for
+# the run) and wrk logs in over https: keep-alive connections, so one handshake each and
+# then the cost of TLS records.
+# Usage: tools/bench/bench_name_server.sh [seconds] [connections] [tls]     (defaults: 10 64)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/build/bin
 secs=${1:-10}
 conns=${2:-64}
+tls=${3:-}
 [ -x "$bin/name_server" ] || { echo "build first: cmake -S . -B build -G Ninja && ninja -C build" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: tools/install_deps.sh" >&2; exit 1; }
 
@@ -39,13 +43,23 @@ done
   --cluster-attribute tcp=127.0.0.1:7000,udp=127.0.0.1:7001,ws=127.0.0.1:7002 >"$work/gateway.log" 2>&1 &
 pids+=($!)
 http_port=$(free_port)
-"$bin/name_server" "${common[@]}" --node-id 50 --http-port "$http_port" --auth dev --login-rate 0 \
+tls_args=()
+curl_tls=()
+scheme=http
+if [ "$tls" = tls ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  tls_args=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
+  curl_tls=(--cacert "$work/cert.pem")
+  scheme=https
+fi
+"$bin/name_server" "${common[@]}" --node-id 50 --http-port "$http_port" --auth dev --login-rate 0 "${tls_args[@]}" \
   >"$work/name_server.log" 2>&1 &
 pids+=($!)
 
-url="http://127.0.0.1:$http_port"
+url="$scheme://127.0.0.1:$http_port"
 for _ in $(seq 100); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"user":"probe"}' "$url/v1/login" || true)
+  code=$(curl -s "${curl_tls[@]}" -o /dev/null -w '%{http_code}' -X POST -d '{"user":"probe"}' "$url/v1/login" || true)
   [ "$code" = 200 ] && break
   sleep 0.1
 done
@@ -56,5 +70,5 @@ wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$root/tools/bench/login.lua" "$url
 rate=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
 p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
 errors=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.txt")
-echo "behavior name_server login rate=${rate} logins/s p99=${p99} non2xx=${errors:-0} connections=$conns"
-curl -s "$url/metrics" | grep -E '^behavior_name_(logins|placements)_total'
+echo "behavior name_server login scheme=$scheme rate=${rate} logins/s p99=${p99} non2xx=${errors:-0} connections=$conns"
+curl -s "${curl_tls[@]}" "$url/metrics" | grep -E '^behavior_name_(logins|placements)_total'

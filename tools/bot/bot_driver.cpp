@@ -67,7 +67,8 @@ SetupResult Setup::run(const Job& job) const {
   const Millis timeout(config_.setup_timeout_ms);
   const int64_t t0 = now_us();
   Result<LoginResult> login =
-      behavior::login(config_.name_server_host, config_.name_server_port, job.user, config_.password, timeout);
+      behavior::login(config_.name_server_host, config_.name_server_port, job.user, config_.password, timeout,
+                      config_.https_login ? config_.tls.get() : nullptr);
   r.login_us = now_us() - t0;
   if (!login.ok()) {
     r.stage = "login";
@@ -76,16 +77,31 @@ SetupResult Setup::run(const Job& job) const {
   }
   r.logged_in = true;
   r.login = std::move(*login);
-  const std::string& address = job.transport == Transport::kTcp         ? r.login.gateway_tcp
-                               : job.transport == Transport::kWebSocket ? r.login.gateway_ws
-                                                                        : r.login.gateway_udp;
+  // WebSocket and TCP: over TLS when the gateway offers it (wss, tcps), and only then with --tls.
+  std::string address;
+  bool secure = false;
+  switch (job.transport) {
+    case Transport::kTcp:
+      secure = !r.login.gateway_tcps.empty();
+      address = secure ? r.login.gateway_tcps : config_.require_tls ? std::string() : r.login.gateway_tcp;
+      break;
+    case Transport::kUdp: address = r.login.gateway_udp; break;
+    case Transport::kWebSocket:
+      secure = !r.login.gateway_wss.empty();
+      address = secure ? r.login.gateway_wss : config_.require_tls ? std::string() : r.login.gateway_ws;
+      break;
+  }
   if (address.empty()) {
     r.stage = "connect";
-    r.status = Status::unavailable(std::string("the name server offered no ") + transport_name(job.transport) +
+    r.status = Status::unavailable(std::string("the name server offered no ") +
+                                   (job.transport == Transport::kWebSocket && config_.require_tls ? "wss"
+                                    : job.transport == Transport::kTcp && config_.require_tls     ? "tcps"
+                                                                                                  : transport_name(job.transport)) +
                                    " address for the gateway");
     return r;
   }
-  Result<std::unique_ptr<GameClient>> client = GameClient::connect(job.transport, address, timeout);
+  Result<std::unique_ptr<GameClient>> client =
+      GameClient::connect(job.transport, address, timeout, secure ? config_.tls.get() : nullptr);
   if (!client.ok()) {
     r.stage = "connect";
     r.status = client.status();

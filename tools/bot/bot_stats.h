@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,12 @@ struct Config {
   double drain_s = 5;           // after play: how long to wait for echoes still in flight
   int64_t setup_timeout_ms = 5000;  // each of login, connect, AUTH
   int64_t join_timeout_ms = 5000;   // JOIN_ROOM → JOINED
+  // TLS: login over HTTPS (an https:// --name-server, or --tls), WebSocket and TCP players
+  // on the gateway's wss and tcps addresses when it offers them (--tls: only those). `tls` is the client
+  // context (its trust: --tls-ca, the system's store, or --tls-insecure).
+  bool https_login = false;
+  bool require_tls = false;
+  std::shared_ptr<TlsContext> tls;
 };
 
 const char* transport_name(Transport t);

@@ -31,15 +31,17 @@ extern "C" void on_stop_signal(int sig) {
 // as the client library dials IPv4 only.
 bool parse_name_server(const std::string& url, Config* config, std::string* error) {
   std::string rest = url;
+  int port = 80;
   if (rest.starts_with("https://")) {
-    *error = "--name-server: https is not supported (the client library speaks plain HTTP)";
-    return false;
+    rest = rest.substr(8);
+    config->https_login = true;
+    port = 443;
+  } else if (rest.starts_with("http://")) {
+    rest = rest.substr(7);
   }
-  if (rest.starts_with("http://")) rest = rest.substr(7);
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   const size_t colon = rest.rfind(':');
   std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  int port = 80;
   if (colon != std::string::npos) {
     const std::string digits = rest.substr(colon + 1);
     if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
@@ -117,7 +119,7 @@ int run(int argc, char** argv) {
   CLI::App app{"behavior bot: simulated players of the demo game; checks that no reliable message is lost, "
                "duplicated or reordered, and measures round trips. Exit code 0 PASS, 1 FAIL, 2 bad flags."};
   behavior::add_version_flag(app, "bot");
-  app.add_option("--name-server", name_server, "The name server's URL (http://IPv4:port)")
+  app.add_option("--name-server", name_server, "The name server's URL (http:// or https://IPv4:port)")
       ->envname("BEHAVIOR_NAME_SERVER")
       ->capture_default_str();
   app.add_option("--players", config.players, "Simulated players")
@@ -173,10 +175,27 @@ int run(int argc, char** argv) {
       ->envname("BEHAVIOR_BOT_DRAIN")
       ->check(CLI::Range(0.0, 600.0))
       ->capture_default_str();
+  std::string tls_ca;
+  bool tls_insecure = false;
+  app.add_flag("--tls", config.require_tls,
+               "TLS only: log in over https (whatever --name-server says), play WebSocket over wss and TCP "
+               "over the gateway's TLS port (tcps); UDP stays as it is")
+      ->envname("BEHAVIOR_BOT_TLS");
+  app.add_option("--tls-ca", tls_ca, "PEM CA file to verify the name server's and gateway's certificates "
+                                     "(default: the system's store)")
+      ->envname("BEHAVIOR_TLS_CA");
+  app.add_flag("--tls-insecure", tls_insecure, "Do not verify certificates at all (a self-signed pair, local use)");
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
   if (!parse_name_server(name_server, &config, &error) || !parse_transports(transports, &config, &error)) {
     std::fprintf(stderr, "bot: %s\n", error.c_str());
+    return 2;
+  }
+  if (config.require_tls) config.https_login = true;
+  if (auto ctx = TlsContext::client(tls_ca, tls_insecure); ctx.ok()) {
+    config.tls = *ctx;
+  } else {
+    std::fprintf(stderr, "bot: %s\n", ctx.status().message().c_str());
     return 2;
   }
   if (config.user_prefix.empty() || config.room_prefix.empty()) {

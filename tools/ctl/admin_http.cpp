@@ -1,5 +1,6 @@
 // admin_http.cpp — see admin_http.h. Plain POSIX sockets with poll() deadlines; the answer
-// is read to EOF (Connection: close) and framed by Content-Length when there is one.
+// is read to EOF (Connection: close) and framed by Content-Length when there is one. With
+// TLS the socket carries a TlsStream's output, and what is read goes through it.
 #include "admin_http.h"
 
 #include <netdb.h>
@@ -23,18 +24,24 @@ int left_ms(Clock::time_point deadline) {
 }
 
 struct Url {
+  bool https = false;
   std::string host;
   int port = 80;
   std::string base;  // path prefix without the trailing '/'
 };
 
 Result<Url> parse_url(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!std::string_view(url).starts_with(kScheme)) {
-    return Status::invalid_argument("the name server URL must start with http:// (got '" + url + "')");
-  }
-  std::string rest = url.substr(kScheme.size());
   Url u;
+  std::string rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    rest = url.substr(8);
+    u.https = true;
+    u.port = 443;
+  } else {
+    return Status::invalid_argument("the name server URL must start with http:// or https:// (got '" + url + "')");
+  }
   auto slash = rest.find('/');
   if (slash != std::string::npos) {
     u.base = rest.substr(slash);
@@ -95,9 +102,16 @@ Result<int> dial_tcp(const std::string& host, int port, Millis timeout) {
 }
 
 Result<HttpAnswer> http_request(const std::string& url, const std::string& method, const std::string& path,
-                                const std::string& bearer_token, Millis timeout) {
+                                const std::string& bearer_token, Millis timeout, const TlsContext* tls) {
   Result<Url> u = parse_url(url);
   if (!u.ok()) return u.status();
+  std::shared_ptr<TlsContext> system_trust;
+  if (u->https && !tls) {
+    auto ctx = TlsContext::client("", false);
+    if (!ctx.ok()) return ctx.status();
+    system_trust = *ctx;
+    tls = system_trust.get();
+  }
   const auto deadline = Clock::now() + timeout;
   Result<int> fd = dial_tcp(u->host, u->port, timeout);
   if (!fd.ok()) return Status::unavailable("name server: " + fd.status().message());
@@ -105,33 +119,46 @@ Result<HttpAnswer> http_request(const std::string& url, const std::string& metho
                     "\r\nContent-Length: 0\r\nConnection: close\r\n";
   if (!bearer_token.empty()) req += "Authorization: Bearer " + bearer_token + "\r\n";
   req += "\r\n";
-  std::string_view out = req;
+  std::unique_ptr<TlsStream> stream;
+  std::string out;  // bytes for the socket
+  if (u->https) {
+    stream = tls->new_stream(u->host);
+    (void)stream->write(req);  // leaves once the handshake is done
+  } else {
+    out = req;
+  }
   std::string in;
   Status failure;
-  while (!out.empty() && failure.ok()) {
-    pollfd p{*fd, POLLOUT, 0};
-    if (::poll(&p, 1, left_ms(deadline)) <= 0) {
-      failure = Status::timeout("the name server did not take the request in time");
-      break;
-    }
-    ssize_t n = ::send(*fd, out.data(), out.size(), MSG_NOSIGNAL);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) failure = Status::unavailable(std::string("sending to the name server: ") + std::strerror(errno));
-    else out.remove_prefix(static_cast<size_t>(n));
-  }
+  // One loop for both directions: with TLS the handshake goes back and forth before the request.
   while (failure.ok()) {
-    pollfd p{*fd, POLLIN, 0};
+    if (stream) stream->take_output(&out);
+    pollfd p{*fd, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};
     int ready = ::poll(&p, 1, left_ms(deadline));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) {
       failure = Status::timeout("the name server did not answer within " + std::to_string(timeout.count()) + " ms");
       break;
     }
+    if (p.revents & POLLOUT) {
+      ssize_t n = ::send(*fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        failure = Status::unavailable(std::string("sending to the name server: ") + std::strerror(errno));
+        break;
+      }
+      out.erase(0, static_cast<size_t>(n));
+    }
+    if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
     char buf[4096];
     ssize_t n = ::recv(*fd, buf, sizeof buf, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;  // EOF (or reset): what came is the answer
-    in.append(buf, static_cast<size_t>(n));
+    if (!stream) {
+      in.append(buf, static_cast<size_t>(n));
+    } else if (Status s = stream->feed(buf, static_cast<size_t>(n), [&in](const char* d, size_t len) { in.append(d, len); });
+               !s.ok()) {
+      failure = Status::unavailable("the name server at " + url + ": " + s.message());
+    }
   }
   ::close(*fd);
   if (!failure.ok()) return failure;
@@ -145,9 +172,10 @@ Result<HttpAnswer> http_request(const std::string& url, const std::string& metho
   return a;
 }
 
-Status set_drain(const std::string& url, uint16_t node, bool on, const std::string& admin_token, Millis timeout) {
-  Result<HttpAnswer> a =
-      http_request(url, on ? "POST" : "DELETE", "/v1/nodes/" + std::to_string(node) + "/drain", admin_token, timeout);
+Status set_drain(const std::string& url, uint16_t node, bool on, const std::string& admin_token, Millis timeout,
+                 const TlsContext* tls) {
+  Result<HttpAnswer> a = http_request(url, on ? "POST" : "DELETE", "/v1/nodes/" + std::to_string(node) + "/drain",
+                                      admin_token, timeout, tls);
   if (!a.ok()) return a.status();
   if (a->status == 200) return {};
   std::string message;

@@ -33,6 +33,8 @@ struct Flags {
   std::string s2s_host = "127.0.0.1";
   std::string name_server = "http://127.0.0.1:8080";
   std::string admin_token;
+  std::string tls_ca;         // https name server: PEM CA file (empty: the system's store)
+  bool tls_insecure = false;  // https name server: no certificate check (self-signed, local)
   bool json = false;
   int64_t timeout_ms = 5000;
   std::string log_level = "error";
@@ -419,7 +421,14 @@ int cmd_kick(const Flags& f) {
 }
 
 int cmd_drain(const Flags& f, bool on) {
-  if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout()); !s.ok()) {
+  std::shared_ptr<TlsContext> tls;  // an https name server: its certificate checked against --tls-ca
+  if (f.name_server.starts_with("https://")) {
+    auto ctx = TlsContext::client(f.tls_ca, f.tls_insecure);
+    if (!ctx.ok()) return failed(ctx.status()).report(f);
+    tls = *ctx;
+  }
+  if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout(), tls.get());
+      !s.ok()) {
     return failed(s).report(f);
   }
   if (f.json) {
@@ -484,6 +493,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--admin-token", f.admin_token, "The name server's admin token (drain, resume)")
       ->envname("BEHAVIOR_ADMIN_TOKEN");
+  app.add_option("--tls-ca", f.tls_ca, "An https name server: PEM CA file to verify it (default: the system's store)")
+      ->envname("BEHAVIOR_TLS_CA");
+  app.add_flag("--tls-insecure", f.tls_insecure, "An https name server: do not verify its certificate (local use)");
   app.add_flag("--json", f.json, "Machine output: one JSON document per command");
   app.add_option("--timeout-ms", f.timeout_ms, "Deadline of each step (joining, a call, a stop, HTTP)")
       ->capture_default_str();

@@ -8,6 +8,8 @@
 
 #include <arpa/inet.h>
 #include <behavior/crypto.h>
+#include <behavior/game_client.h>
+#include <behavior/tls.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -156,6 +158,9 @@ Status LocalCluster::start(int timeout_ms) {
             : o_.redis.empty()       ? std::string("behavior:")  // our own Redis: the default
                                      : "behavior-" + hex(random_bytes(4)) + ":";
   ::setenv("BEHAVIOR_CLUSTER_SECRET", secret_.c_str(), 1);  // children inherit it; never in argv
+  if (o_.tls) {
+    if (Status s = make_tls_pair(); !s.ok()) return s;
+  }
 
   if (o_.redis.empty()) {
     if (Status s = start_redis(); !s.ok()) return s;
@@ -206,10 +211,11 @@ Status LocalCluster::start(int timeout_ms) {
     if (std::find(o_.gateway_args.begin(), o_.gateway_args.end(), "--max-unauth-per-address") == o_.gateway_args.end()) {
       s.args.insert(s.args.end(), {"--max-unauth-per-address", "1000000"});
     }
+    if (o_.tls) s.args.insert(s.args.end(), {"--tls-cert", tls_cert(), "--tls-key", tls_key(), "--tls-tcp"});
     s.args.insert(s.args.end(), o_.gateway_args.begin(), o_.gateway_args.end());
     s.ready_line = "gateway ready";
-    s.info.listens = "tcp 127.0.0.1:" + std::to_string(p.tcp) +
-                     "  ws ws://127.0.0.1:" + std::to_string(p.ws) +
+    s.info.listens = (o_.tls ? "tcps 127.0.0.1:" : "tcp 127.0.0.1:") + std::to_string(p.tcp) +
+                     (o_.tls ? "  wss wss://127.0.0.1:" : "  ws ws://127.0.0.1:") + std::to_string(p.ws) +
                      "  udp 127.0.0.1:" + std::to_string(p.udp);
     services_.push_back(std::move(s));
     if (Status st = launch(services_.back(), left()); !st.ok()) return st;
@@ -224,6 +230,7 @@ Status LocalCluster::start(int timeout_ms) {
     s.args.insert(s.args.end(),
                   {"--node-id", "200", "--http-port", std::to_string(name_server_port_), "--auth",
                    o_.auth, "--admin-token", admin_token_});
+    if (o_.tls) s.args.insert(s.args.end(), {"--tls-cert", tls_cert(), "--tls-key", tls_key()});
     s.args.insert(s.args.end(), o_.name_server_args.begin(), o_.name_server_args.end());
     s.ready_line = "name_server ready";
     s.info.listens = name_server_url() + "  (dashboard /, game /play)";
@@ -364,10 +371,25 @@ Status LocalCluster::wait_for_nodes(int timeout_ms) {
   return Status::timeout("the name server does not see every node yet: " + last);
 }
 
+Status LocalCluster::make_tls_pair() {
+  const std::string dir = log_dir_ + "/tls";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::internal("cannot make " + dir + ": " + std::strerror(errno));
+  }
+  return write_self_signed_pair(tls_cert(), tls_key(), {"127.0.0.1", "localhost"});
+}
+
 std::string LocalCluster::name_server_get(const std::string& path) const {
-  std::string r =
-      http_exchange(name_server_port_,
-                    "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string r;
+  if (o_.tls) {
+    auto trust = TlsContext::client(tls_cert(), false);
+    if (!trust.ok()) return "";
+    Result<std::string> answer = behavior::http_exchange("127.0.0.1", name_server_port_, request, Millis(5000), trust->get());
+    if (answer.ok()) r = std::move(*answer);
+  } else {
+    r = http_exchange(name_server_port_, request);
+  }
   size_t body = r.find("\r\n\r\n");
   if (r.compare(0, 12, "HTTP/1.1 200") != 0 || body == std::string::npos) return "";
   return r.substr(body + 4);
@@ -491,6 +513,7 @@ std::vector<std::string> LocalCluster::env() const {
                                 "BEHAVIOR_CLUSTER_SECRET=" + secret_,
                                 "BEHAVIOR_NAME_SERVER=" + name_server_url(),
                                 "BEHAVIOR_ADMIN_TOKEN=" + admin_token_};
+  if (o_.tls) e.push_back("BEHAVIOR_TLS_CA=" + tls_cert());  // bot and ctl trust the self-signed pair
   if (!o_.redis_password.empty()) e.push_back("BEHAVIOR_REDIS_PASSWORD=" + o_.redis_password);
   return e;
 }

@@ -2,7 +2,9 @@
 // temporary directory, on a free port) unless one is given, the name server, gateways and
 // local servers, each logging to its own file in one folder. Used by the launcher
 // (tools/launch/main.cpp) and by the e2e and chaos tests, which also signal and restart
-// single services through it.
+// single services through it. With `tls` it makes a self-signed certificate and key for
+// 127.0.0.1 in its folder (tls/cert.pem, tls/key.pem), and the name server speaks HTTPS and
+// the gateways' WebSocket and TCP ports TLS (wss, tcps) with them.
 #pragma once
 
 #include <behavior/status.h>
@@ -29,6 +31,7 @@ struct LocalClusterOptions {
   std::string secret;        // "" = random
   std::string admin_token;   // "" = random
   std::string auth = "dev";  // name server --auth
+  bool tls = false;          // HTTPS name server, wss gateways, with a self-signed pair
   int capacity = 10000;      // per local server
   int heartbeat_ms = 1000;
   int ttl_ms = 3000;
@@ -91,8 +94,11 @@ class LocalCluster {
   const std::string& log_dir() const { return log_dir_; }
   int name_server_port() const { return name_server_port_; }
   std::string name_server_url() const {
-    return "http://127.0.0.1:" + std::to_string(name_server_port_);
+    return (o_.tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(name_server_port_);
   }
+  // With tls: the self-signed certificate (also the clients' CA file: --tls-ca) and its key.
+  std::string tls_cert() const { return o_.tls ? log_dir_ + "/tls/cert.pem" : ""; }
+  std::string tls_key() const { return o_.tls ? log_dir_ + "/tls/key.pem" : ""; }
   struct GatewayPorts {
     int tcp = 0, ws = 0, udp = 0;
   };
@@ -115,6 +121,7 @@ class LocalCluster {
     int exit_status = -1;
   };
   Status start_redis();
+  Status make_tls_pair();
   Status check_redis() const;
   Status launch(Service& s, int timeout_ms);
   Status wait_for_nodes(int timeout_ms);

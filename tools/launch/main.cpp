@@ -144,6 +144,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate", rate, "Actions per bot per second")->capture_default_str();
   app.add_option("--reconnects", reconnects, "Reconnects per bot during the run")
       ->capture_default_str();
+  app.add_flag("--tls", o.tls,
+               "TLS with a self-signed pair made in the log folder: https name server, wss gateways, bots "
+               "over https/wss trusting it (--tls-ca)");
   app.add_flag("--keep-running", forever, "After the bots, keep the cluster up until Ctrl-C");
   app.add_option("--bot-arg", bot_args, "Extra flag for the bot (repeatable)");
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
@@ -175,8 +178,13 @@ int main(int argc, char** argv) {
     std::printf("%-16s %-8d %s\n", s.name.c_str(), s.pid, s.listens.c_str());
   std::printf("\ndashboard:  %s/\nplay:       %s/play   (a browser client of the demo game)\n",
               cluster.name_server_url().c_str(), cluster.name_server_url().c_str());
-  std::printf("logs:       %s\nctl:        set -a; . %s; set +a; %s/ctl nodes\n\n",
+  std::printf("logs:       %s\nctl:        set -a; . %s; set +a; %s/ctl nodes\n",
               cluster.log_dir().c_str(), cluster.env_file().c_str(), o.bin_dir.c_str());
+  if (o.tls) {
+    std::printf("tls:        self-signed %s (key %s); a browser asks once to accept it\n",
+                cluster.tls_cert().c_str(), cluster.tls_key().c_str());
+  }
+  std::printf("\n");
   std::fflush(stdout);
 
   int code = 0;
@@ -186,6 +194,7 @@ int main(int argc, char** argv) {
         std::to_string(bots), "--duration",    std::to_string(duration),  "--transports",
         transports,           "--rooms",       std::to_string(rooms),     "--rate",
         std::to_string(rate), "--reconnects",  std::to_string(reconnects)};
+    if (o.tls) args.insert(args.end(), {"--tls", "--tls-ca", cluster.tls_cert()});
     args.insert(args.end(), bot_args.begin(), bot_args.end());
     std::printf("launch: %d bots play for %d s over %s in %d room(s)\n", bots, duration,
                 transports.c_str(), rooms);

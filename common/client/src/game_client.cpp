@@ -1,4 +1,5 @@
-// game_client.cpp — see game_client.h. Plain blocking sockets with poll() for deadlines.
+// game_client.cpp — see game_client.h. Plain blocking sockets with poll() for deadlines; with
+// TLS the same socket carries a TlsStream's ciphertext (send_bytes / recv_some below).
 #include "behavior/game_client.h"
 
 #include <arpa/inet.h>
@@ -81,12 +82,83 @@ bool wait_readable(int fd, Clock::time_point deadline) {
   }
 }
 
+// Sends `data` on fd, through `tls` when set.
+bool send_bytes(int fd, TlsStream* tls, std::string_view data) {
+  if (!tls) return send_all(fd, data);
+  if (!tls->write(data).ok()) return false;
+  std::string wire;
+  tls->take_output(&wire);
+  return send_all(fd, wire);
+}
+
+enum class Got { kData, kTimeout, kClosed, kTlsError };
+
+// Reads until some (plaintext) bytes arrive, appended to *out, or until `deadline`. With TLS
+// a read may bring only part of a record (or a handshake message): it reads on.
+Got recv_some(int fd, TlsStream* tls, Clock::time_point deadline, std::string* out) {
+  const size_t before = out->size();
+  char buf[64 * 1024];
+  while (out->size() == before) {
+    if (!wait_readable(fd, deadline)) return Got::kTimeout;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return Got::kClosed;
+    if (!tls) {
+      out->append(buf, static_cast<size_t>(n));
+      break;
+    }
+    if (!tls->feed(buf, static_cast<size_t>(n), [out](const char* d, size_t len) { out->append(d, len); }).ok()) {
+      return Got::kTlsError;
+    }
+    if (tls->output_size() > 0 && !send_bytes(fd, tls, "")) return Got::kClosed;  // handshake replies
+  }
+  return Got::kData;
+}
+
+// Runs the client's side of the TLS handshake on fd; plaintext that arrives with it (none
+// in our protocols) would be kept in *early.
+Status tls_handshake(int fd, TlsStream* tls, Clock::time_point deadline, std::string* early) {
+  if (!send_bytes(fd, tls, "")) return Status::unavailable("TLS handshake: send failed");
+  char buf[16 * 1024];
+  while (!tls->handshake_done()) {
+    if (!wait_readable(fd, deadline)) return Status::timeout("TLS handshake: no answer");
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return Status::unavailable("TLS handshake: the server closed the connection");
+    Status s = tls->feed(buf, static_cast<size_t>(n), [early](const char* d, size_t len) { early->append(d, len); });
+    if (!send_bytes(fd, tls, "") && s.ok()) return Status::unavailable("TLS handshake: send failed");
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
+std::string host_of(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
 }  // namespace
 
-Result<LoginResult> login(const std::string& host, int port, const std::string& user, const std::string& password,
-                          Millis timeout) {
-  Result<int> fd = dial(host + ":" + std::to_string(port), timeout);
+Result<std::string> http_exchange(const std::string& host, int port, const std::string& request, Millis timeout,
+                                  const TlsContext* tls) {
+  const std::string where = host + ":" + std::to_string(port);
+  Result<int> fd = dial(where, timeout);
   if (!fd.ok()) return fd.status();
+  const auto deadline = Clock::now() + timeout;
+  std::unique_ptr<TlsStream> stream;
+  std::string all;
+  if (tls) {
+    stream = tls->new_stream(host);
+    if (Status s = tls_handshake(*fd, stream.get(), deadline, &all); !s.ok()) {
+      ::close(*fd);
+      return Status::unavailable(where + ": " + s.message());
+    }
+  }
+  if (send_bytes(*fd, stream.get(), request)) {
+    while (recv_some(*fd, stream.get(), deadline, &all) == Got::kData) {
+    }
+  }
+  ::close(*fd);
+  return all;
+}
+
+Result<LoginResult> login(const std::string& host, int port, const std::string& user, const std::string& password,
+                          Millis timeout, const TlsContext* tls) {
   // Written with RapidJSON, so quotes, backslashes and control characters in a name or a
   // password are escaped (never a malformed body, never an injected field).
   rapidjson::StringBuffer json;
@@ -102,17 +174,9 @@ Result<LoginResult> login(const std::string& host, int port, const std::string& 
   std::string body(json.GetString(), json.GetSize());
   std::string req = "POST /v1/login HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  const auto deadline = Clock::now() + timeout;
-  std::string all;
-  if (send_all(*fd, req)) {
-    char buf[4096];
-    while (wait_readable(*fd, deadline)) {
-      ssize_t n = ::recv(*fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      all.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(*fd);
+  Result<std::string> answer = http_exchange(host, port, req, timeout, tls);
+  if (!answer.ok()) return answer.status();
+  const std::string& all = *answer;
   auto sep = all.find("\r\n\r\n");
   if (all.compare(0, 9, "HTTP/1.1 ") != 0 || sep == std::string::npos) {
     return Status::unavailable("no answer from the name server");
@@ -140,6 +204,8 @@ Result<LoginResult> login(const std::string& host, int port, const std::string& 
     r.gateway_tcp = str(g, "tcp");
     r.gateway_udp = str(g, "udp");
     r.gateway_ws = str(g, "ws");
+    r.gateway_wss = str(g, "wss");
+    r.gateway_tcps = str(g, "tcps");
   }
   if (r.ticket.empty()) return Status::unavailable("the name server's answer has no ticket");
   return r;
@@ -153,26 +219,32 @@ GameClient::~GameClient() {
 }
 
 Result<std::unique_ptr<GameClient>> GameClient::connect(Transport transport, const std::string& address,
-                                                        Millis timeout) {
+                                                        Millis timeout, const TlsContext* tls) {
+  if (tls && transport == Transport::kUdp) return Status::invalid_argument("no TLS over UDP");
   Result<int> fd = dial(address, timeout, transport == Transport::kUdp);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<GameClient> c(new GameClient(*fd, transport));
+  const auto deadline = Clock::now() + timeout;
+  std::string head;
+  if (tls) {
+    c->tls_ = tls->new_stream(host_of(address));
+    if (Status s = tls_handshake(c->fd_, c->tls_.get(), deadline, &head); !s.ok()) {
+      return Status(s.code(), "gateway " + address + ": " + s.message());
+    }
+  }
   if (transport != Transport::kWebSocket) return c;
   // The opening handshake (RFC 6455 §4.1).
   const std::string key = ws::new_client_key();
   std::string req = "GET / HTTP/1.1\r\nHost: " + address +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
                     key + "\r\n\r\n";
-  if (!send_all(c->fd_, req)) return Status::unavailable("WebSocket handshake: send failed");
-  const auto deadline = Clock::now() + timeout;
-  std::string head;
-  char buf[4096];
+  if (!c->send_raw(req).ok()) return Status::unavailable("WebSocket handshake: send failed");
   size_t sep;
   while ((sep = head.find("\r\n\r\n")) == std::string::npos) {
-    if (!wait_readable(c->fd_, deadline)) return Status::timeout("WebSocket handshake: no answer");
-    ssize_t n = ::recv(c->fd_, buf, sizeof buf, 0);
-    if (n <= 0) return Status::unavailable("WebSocket handshake: closed");
-    head.append(buf, static_cast<size_t>(n));
+    Got got = recv_some(c->fd_, c->tls_.get(), deadline, &head);
+    if (got == Got::kTimeout) return Status::timeout("WebSocket handshake: no answer");
+    if (got == Got::kTlsError) return Status::unavailable("WebSocket handshake: " + c->tls_->error().message());
+    if (got != Got::kData) return Status::unavailable("WebSocket handshake: closed");
   }
   if (head.compare(0, 12, "HTTP/1.1 101") != 0) {
     return Status::unavailable("WebSocket handshake refused: " + head.substr(0, head.find("\r\n")));
@@ -206,6 +278,10 @@ void GameClient::close() {
       ws::append_close(ws::kCloseNormal, "", true, &close);
       (void)send_raw(close);
     } else if (transport_ == Transport::kTcp) {
+      if (tls_) {
+        tls_->shutdown();
+        (void)send_raw("");
+      }
       ::shutdown(fd_, SHUT_WR);
     }
   }
@@ -215,7 +291,7 @@ void GameClient::close() {
 }
 
 Status GameClient::send_raw(std::string_view bytes) {
-  return send_all(fd_, bytes) ? Status() : Status::unavailable("send failed: the connection is closed");
+  return send_bytes(fd_, tls_.get(), bytes) ? Status() : Status::unavailable("send failed: the connection is closed");
 }
 
 Status GameClient::send(uint32_t proto_id, std::string_view body) {
@@ -324,13 +400,19 @@ Status GameClient::fill(Millis timeout) {
     if (!kcp_) return Status::invalid_argument("authenticate first");
     return fill_udp(timeout);
   }
-  if (!wait_readable(fd_, Clock::now() + timeout)) return Status::timeout("no frame within " + std::to_string(timeout.count()) + " ms");
-  char buf[64 * 1024];
-  ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-  if (n <= 0) {
-    closed_ = true;
-    return Status::unavailable("closed by the gateway");
+  std::string data;
+  switch (recv_some(fd_, tls_.get(), Clock::now() + timeout, &data)) {
+    case Got::kData: break;
+    case Got::kTimeout: return Status::timeout("no frame within " + std::to_string(timeout.count()) + " ms");
+    case Got::kClosed:
+      closed_ = true;
+      return Status::unavailable("closed by the gateway");
+    case Got::kTlsError:
+      closed_ = true;
+      return Status::unavailable("closed: " + tls_->error().message());
   }
+  const char* buf = data.data();
+  const size_t n = data.size();
   if (transport_ == Transport::kTcp) {
     return tcp_.feed(buf, static_cast<size_t>(n), [this](uint32_t proto, std::string_view body) {
       ready_.push_back({proto, std::string(body)});

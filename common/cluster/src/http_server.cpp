@@ -6,6 +6,7 @@
 
 #include "behavior/http_request_parser.h"
 #include "behavior/read_stream.h"
+#include "behavior/tls.h"
 
 #include <memory>
 
@@ -39,6 +40,7 @@ struct HttpServer::Conn {
   explicit Conn(HttpServer* s) : server(s), parser(s->limits()) {}
   HttpServer* server;
   HttpRequestParser parser;
+  std::unique_ptr<TlsStream> tls;  // HTTPS: the connection's TLS session
   std::string peer_ip;
   uv_tcp_t tcp{};
   uv_timer_t timer{};
@@ -67,6 +69,7 @@ struct WriteReq {
   uv_write_t req;
   std::string data;
   bool close_after;
+  bool answer = true;  // false: TLS handshake bytes, not an answer (not in Conn::writes)
 };
 
 std::string error_json(int status, const std::string& message) {
@@ -125,16 +128,21 @@ void HttpServer::on_connection() {
     close(c);
     return;
   }
-  // The timer cuts a connection that does not start a request soon, and later one idle (or
-  // trickling a request in: slowloris) for idle_timeout_ms; never one whose requests are
-  // still being answered (a login waiting for the password pool is not idle).
-  uv_timer_start(&c->timer, [](uv_timer_t* t) {
-    auto* conn = static_cast<Conn*>(t->data);
-    if (conn->next_seq != conn->next_out) return;
-    ++conn->server->stats_.timed_out;
-    conn->server->close(conn);
-  }, limits_.first_request_timeout_ms, limits_.idle_timeout_ms);  // uv_timer_again: idle_timeout_ms
+  // The timer cuts a connection that does not start a request soon (over TLS: that does not
+  // finish its handshake soon, then start a request), and later one idle (or trickling a
+  // request in: slowloris) for idle_timeout_ms; never one whose requests are still being
+  // answered (a login waiting for the password pool is not idle).
+  uv_timer_start(&c->timer, &HttpServer::on_timer, limits_.first_request_timeout_ms,
+                 limits_.idle_timeout_ms);  // uv_timer_again: idle_timeout_ms
+  if (tls_) start_tls(c);
   start_reading(c);
+}
+
+void HttpServer::on_timer(uv_timer_t* t) {
+  auto* conn = static_cast<Conn*>(t->data);
+  if (conn->next_seq != conn->next_out) return;
+  ++conn->server->stats_.timed_out;
+  conn->server->close(conn);
 }
 
 // The connection limits: all connections, those of one address, and a reserve that keeps the
@@ -167,11 +175,15 @@ void HttpServer::on_read(Conn* c, ssize_t n) {
     return;
   }
   if (c->closing || c->parser.stopped()) return;
-  if (!c->started) {  // the first request began: from now on the idle timeout holds
+  std::string plain;
+  if (c->tls && !decrypt(c, static_cast<size_t>(n), &plain)) return;
+  const char* data = c->tls ? plain.data() : c->buf;
+  const size_t size = c->tls ? plain.size() : static_cast<size_t>(n);
+  if (!c->started && size > 0) {  // the first request began: from now on the idle timeout holds
     c->started = true;
     uv_timer_again(&c->timer);
   }
-  auto error = c->parser.feed(c->buf, static_cast<size_t>(n), [&](HttpRequest&& req, bool keep_alive) {
+  auto error = c->parser.feed(data, size, [&](HttpRequest&& req, bool keep_alive) {
     req.peer_ip = c->peer_ip;
     dispatch(c, std::move(req), keep_alive);
     return keep_alive && !c->closing;  // a request that closes the connection ends the parsing
@@ -268,13 +280,14 @@ void HttpServer::respond(Conn* c, const HttpResponse& r, bool keep_alive) {
   for (auto& [k, v] : r.headers) w->data += k + ": " + v + "\r\n";
   w->data += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   w->data += r.body;
+  if (c->tls) encrypt(c, &w->data, !keep_alive);
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
   int rc = uv_write(&w->req, stream, &buf, 1, [](uv_write_t* req, int) {
     auto* wr = static_cast<WriteReq*>(req->data);
     auto* conn = static_cast<Conn*>(req->handle->data);
-    conn->server->on_written(conn);
+    if (wr->answer) conn->server->on_written(conn);
     if (wr->close_after) conn->server->close(conn);
     delete wr;
   });
@@ -311,6 +324,71 @@ void HttpServer::close(Conn* c) {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), done);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), done);
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS: the connection's bytes pass through its TlsStream on the way in (decrypt) and out
+// (encrypt); the handshake's own output leaves through write_tls_output. Until the handshake
+// is done the connection's timer runs the handshake timeout; then the idle timeout.
+
+void HttpServer::start_tls(Conn* c) {
+  c->tls = tls_->new_stream();
+  uv_timer_start(&c->timer, &HttpServer::on_timer, limits_.tls_handshake_timeout_ms, limits_.idle_timeout_ms);
+}
+
+// The plaintext in the n bytes just read, into *plain; false when the TLS session failed
+// (the connection is closing: its alert, if any, goes first).
+bool HttpServer::decrypt(Conn* c, size_t n, std::string* plain) {
+  const bool was_done = c->tls->handshake_done();
+  Status s = c->tls->feed(c->buf, n, [plain](const char* d, size_t len) { plain->append(d, len); });
+  if (!s.ok()) {
+    write_tls_output(c, true);
+    return false;
+  }
+  if (!was_done && c->tls->handshake_done()) {  // now the first request's deadline
+    uv_timer_start(&c->timer, &HttpServer::on_timer, limits_.first_request_timeout_ms, limits_.idle_timeout_ms);
+  }
+  write_tls_output(c, false);
+  return true;
+}
+
+// Replaces the plaintext *bytes with its ciphertext (with close_notify after it when the
+// connection closes after this answer).
+void HttpServer::encrypt(Conn* c, std::string* bytes, bool close_after) {
+  Status s = c->tls->write(*bytes);
+  if (close_after) c->tls->shutdown();
+  bytes->clear();
+  if (s.ok()) c->tls->take_output(bytes);
+}
+
+void HttpServer::write_tls_output(Conn* c, bool close_after) {
+  if (c->tls->output_size() == 0) {
+    if (close_after) close(c);
+    return;
+  }
+  auto* w = new WriteReq();
+  w->close_after = close_after;
+  w->answer = false;
+  c->tls->take_output(&w->data);
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* req, int) {
+    auto* wr = static_cast<WriteReq*>(req->data);
+    if (wr->close_after) {
+      auto* conn = static_cast<Conn*>(req->handle->data);
+      conn->server->close(conn);
+    }
+    delete wr;
+  });
+  if (rc != 0) {
+    delete w;
+    close(c);
+    return;
+  }
+  if (close_after) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    c->reading = false;
+  }
 }
 
 void HttpServer::stop() {

@@ -1,7 +1,8 @@
 // game_client.h — a small blocking client for the platform, as a game client sees it:
 // login() asks a name server for a ticket, GameClient connects to the gateway over TCP,
 // WebSocket or UDP (a KCP session, plus unreliable datagrams), authenticates with the
-// ticket, and sends and receives {protoID, body} frames.
+// ticket, and sends and receives {protoID, body} frames. Given a client TlsContext, login()
+// speaks HTTPS and a WebSocket client wss:// (TLS under the same frames).
 // Used by the tests and the bot; one client per thread (no locking inside).
 #pragma once
 
@@ -15,6 +16,7 @@
 #include "behavior/kcp.h"
 #include "behavior/options.h"
 #include "behavior/status.h"
+#include "behavior/tls.h"
 #include "behavior/websocket.h"
 
 namespace behavior {
@@ -29,22 +31,33 @@ struct LoginResult {
   uint16_t node = 0;
   uint16_t gateway_id = 0;
   std::string gateway_tcp, gateway_udp, gateway_ws;  // host:port ("" when not offered)
+  std::string gateway_wss;   // host:port of a WebSocket port that speaks TLS ("" when none)
+  std::string gateway_tcps;  // host:port of a TCP port that speaks TLS ("" when none)
   std::string ticket;
   int64_t expires_at = 0;
 };
 
-// POST /v1/login on the name server at host:port. Errors carry the server's message; the
-// code says why (kUnauthenticated 401, kUnavailable 503/429, kInvalidArgument 400...).
+// One HTTP request on a fresh connection to host:port (IPv4), over TLS when `tls` is given
+// (the name checked being host); the whole answer, read until the server closes. For
+// requests with "Connection: close".
+Result<std::string> http_exchange(const std::string& host, int port, const std::string& request,
+                                  Millis timeout = Millis(5000), const TlsContext* tls = nullptr);
+
+// POST /v1/login on the name server at host:port (HTTPS when `tls` is given: a client
+// context, the name checked being `host`). Errors carry the server's message; the code says
+// why (kUnauthenticated 401, kUnavailable 503/429, kInvalidArgument 400...).
 Result<LoginResult> login(const std::string& host, int port, const std::string& user,
-                          const std::string& password = "", Millis timeout = Millis(5000));
+                          const std::string& password = "", Millis timeout = Millis(5000),
+                          const TlsContext* tls = nullptr);
 
 class GameClient {
  public:
   enum class Transport { kTcp, kWebSocket, kUdp };
 
-  // address: "host:port" (IPv4).
+  // address: "host:port" (IPv4). tls (a client context): the stream speaks TLS, the name
+  // checked being the host (wss:// for kWebSocket); not for kUdp.
   static Result<std::unique_ptr<GameClient>> connect(Transport transport, const std::string& address,
-                                                     Millis timeout = Millis(5000));
+                                                     Millis timeout = Millis(5000), const TlsContext* tls = nullptr);
   ~GameClient();
   GameClient(const GameClient&) = delete;
   GameClient& operator=(const GameClient&) = delete;
@@ -79,6 +92,7 @@ class GameClient {
 
   int fd_;
   Transport transport_;
+  std::unique_ptr<TlsStream> tls_;  // set: every byte on fd_ is TLS
   ClientFrameDecoder tcp_;
   ws::FrameDecoder ws_;
   std::deque<ClientFrame> ready_;

@@ -5,7 +5,9 @@
 // for other addresses), and one that does not start a request soon is cut. Answers a client does not read are bounded (HttpLimits: the
 // server stops reading its requests, then cuts it). Handlers answer at once or later (after a Redis reply, say);
 // pipelined responses still leave in request order. Used for /metrics on every server, and
-// by the name server.
+// by the name server. With use_tls() it serves HTTPS: reads are decrypted before parsing,
+// answers encrypted before writing (the output bounds count ciphertext), and a connection
+// that does not finish its TLS handshake within HttpLimits::tls_handshake_timeout_ms is cut.
 #pragma once
 
 #include <uv.h>
@@ -23,6 +25,7 @@
 namespace behavior {
 
 class TcpListener;
+class TlsContext;
 
 class HttpServer {
  public:
@@ -45,6 +48,10 @@ class HttpServer {
   // Loop thread. port 0 picks a free one (see port()).
   Status listen(const std::string& host, int port);
   int port() const { return port_; }
+  // HTTPS from now on: each connection accepted later speaks TLS with the context current at
+  // its accept (TlsContext::reload() swaps the pair for new connections). Loop thread.
+  void use_tls(std::shared_ptr<TlsContext> tls) { tls_ = std::move(tls); }
+  bool tls() const { return tls_ != nullptr; }
   const HttpLimits& limits() const { return limits_; }
   // Connections refused or cut by the limits (for a server's /metrics).
   struct Stats {
@@ -64,11 +71,17 @@ class HttpServer {
   void answer(Conn* c, uint64_t seq, HttpResponse r, bool keep_alive);
   void on_connection();
   bool admit(Conn* c);
+  static void on_timer(uv_timer_t* t);  // a connection's deadline: first request, handshake, idle
   void start_reading(Conn* c);
   void on_read(Conn* c, ssize_t n);
   void on_written(Conn* c);
   void respond(Conn* c, const HttpResponse& r, bool keep_alive);
   void close(Conn* c);
+  // TLS (http_server.cpp, its own section): the read and write paths' hooks.
+  void start_tls(Conn* c);
+  bool decrypt(Conn* c, size_t n, std::string* plain);
+  void encrypt(Conn* c, std::string* bytes, bool close_after);
+  void write_tls_output(Conn* c, bool close_after);
 
   uv_loop_t* loop_;
   HttpLimits limits_;
@@ -79,6 +92,7 @@ class HttpServer {
   std::set<Conn*> conns_;
   std::unordered_map<std::string, size_t> per_address_;  // connections by peer address
   Stats stats_;
+  std::shared_ptr<TlsContext> tls_;
 };
 
 }  // namespace behavior

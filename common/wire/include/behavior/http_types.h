@@ -44,6 +44,8 @@ struct HttpLimits {
   // answer alone may be larger: it is written as fast as the client takes it.
   size_t pause_output_bytes = 64 * 1024;
   size_t max_output_bytes = 1024 * 1024;
+  // HTTPS: a connection must finish its TLS handshake this soon after it was accepted.
+  uint64_t tls_handshake_timeout_ms = 5000;
 };
 
 }  // namespace behavior
