@@ -21,35 +21,13 @@
 #include <regex>
 #include <sstream>
 
+#include "attack_util.h"
 #include "local_cluster_test.h"
 #include "net_util.h"
 #include "test_support.h"
 
 namespace behavior::testing {
 namespace {
-
-std::vector<int> open_idle(int port, const std::string& from, int n) {
-  std::vector<int> fds;
-  for (int i = 0; i < n; ++i) {
-    int fd = tcp_connect(port, from);
-    if (fd >= 0) fds.push_back(fd);
-  }
-  return fds;
-}
-
-int still_open(const std::vector<int>& fds) {
-  int open = 0;
-  for (int fd : fds) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) == 0) ++open;
-  }
-  return open;
-}
-
-void close_all(std::vector<int>& fds) {
-  for (int fd : fds) ::close(fd);
-  fds.clear();
-}
 
 class GatewayLimits : public LocalClusterTest {
  protected:

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <thread>
 
+#include "attack_util.h"
 #include "local_cluster_test.h"
 #include "net_util.h"
 #include "redis_server.h"
@@ -25,15 +26,6 @@
 
 namespace behavior::testing {
 namespace {
-
-// Resident memory of a process in MiB (VmRSS), or -1.
-double rss_mib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return -1;
-}
 
 struct Attack {
   uint64_t bytes_sent = 0;  // request bytes the server's socket took

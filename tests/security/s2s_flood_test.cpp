@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "attack_util.h"
 #include "local_cluster_test.h"
 #include "net_util.h"
 #include "redis_server.h"
@@ -22,14 +23,6 @@
 
 namespace behavior::testing {
 namespace {
-
-double rss_mib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return -1;
-}
 
 // True while the server keeps the connection (what it sent is read and dropped).
 bool held(int fd) {
@@ -44,15 +37,6 @@ bool held(int fd) {
 int count_held(const std::vector<int>& fds) {
   int n = 0;
   for (int fd : fds) n += held(fd) ? 1 : 0;
-  return n;
-}
-
-int open_fds(pid_t pid) {
-  int n = 0;
-  if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.' ? 1 : 0;
-    ::closedir(d);
-  }
   return n;
 }
 

@@ -14,12 +14,8 @@
 namespace behavior::testing {
 
 class LocalClusterTest : public ::testing::Test {
- protected:
-  void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {
-    tools::LocalClusterOptions o = options(gateways, local_servers);
-    o.name_server_args = std::move(name_server_args);
-    start(std::move(o));
-  }
+ public:
+  // A cluster of this test build's binaries, logging at debug level.
   static tools::LocalClusterOptions options(int gateways, int local_servers) {
     tools::LocalClusterOptions o;
     o.bin_dir = BEHAVIOR_BIN_DIR;
@@ -27,6 +23,13 @@ class LocalClusterTest : public ::testing::Test {
     o.local_servers = local_servers;
     o.log_level = "debug";
     return o;
+  }
+
+ protected:
+  void start(int gateways, int local_servers = 2, std::vector<std::string> name_server_args = {}) {
+    tools::LocalClusterOptions o = options(gateways, local_servers);
+    o.name_server_args = std::move(name_server_args);
+    start(std::move(o));
   }
   void start(tools::LocalClusterOptions o) {
     cluster_ = std::make_unique<tools::LocalCluster>(o);

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "game.pb.h"
-#include "local_cluster.h"
+#include "local_cluster_test.h"
 #include "test_support.h"
 #include "web_driver.h"
 
@@ -18,11 +18,7 @@ namespace gpb = behavior::game;
 
 TEST(BrowserTls, ThePagePlaysOverHttpsAndWss) {
   if (!WebDriver::available()) GTEST_SKIP() << "chromedriver or chromium is not installed (tools/install_deps.sh)";
-  tools::LocalClusterOptions o;
-  o.bin_dir = BEHAVIOR_BIN_DIR;
-  o.local_servers = 1;
-  o.gateways = 1;
-  o.log_level = "debug";
+  tools::LocalClusterOptions o = LocalClusterTest::options(1, 1);
   o.tls = true;
   tools::LocalCluster cluster(o);
   Status started = cluster.start();

@@ -21,8 +21,9 @@
 #include <fstream>
 #include <thread>
 
+#include "attack_util.h"
 #include "child_process.h"
-#include "local_cluster.h"
+#include "local_cluster_test.h"
 #include "net_util.h"
 #include "test_support.h"
 
@@ -49,11 +50,7 @@ Command run(const std::string& line) {
 class TlsCluster : public ::testing::Test {
  protected:
   void start(std::vector<std::string> name_server_args = {}, std::vector<std::string> gateway_args = {}) {
-    tools::LocalClusterOptions o;
-    o.bin_dir = BEHAVIOR_BIN_DIR;
-    o.gateways = 1;
-    o.local_servers = 1;
-    o.log_level = "debug";
+    tools::LocalClusterOptions o = LocalClusterTest::options(1, 1);
     o.tls = true;
     o.name_server_args = std::move(name_server_args);
     o.gateway_args = std::move(gateway_args);
@@ -149,13 +146,20 @@ TEST_F(TlsCluster, AClientThatNeverFinishesTheHandshakeIsCut) {
   ::close(partial);
 }
 
-// Resident memory of a process in MiB (VmRSS), or -1.
-double rss_mib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return -1;
+// A TLS connection is a connection like any other for the per-address limits: counted
+// before its handshake starts, so a flood of handshakes from one address is held to its
+// share and another address is served.
+TEST_F(TlsCluster, TlsConnectionsCountTowardThePerAddressLimit) {
+  start({"--http-max-per-address", "10", "--http-tls-handshake-ms", "60000", "--http-first-request-ms", "60000"});
+  std::vector<int> flood = open_idle(port(), "127.0.0.3", 40);
+  ASSERT_TRUE(wait_until([&] { return still_open(flood) <= 10; }, Millis(5000))) << still_open(flood);
+  EXPECT_EQ(still_open(flood), 10);
+  close_all(flood);
+  // Another address still gets its connections.
+  std::vector<int> other = open_idle(port(), "127.0.0.2", 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(still_open(other), 5);
+  close_all(other);
 }
 
 // The output bounds hold on ciphertext: a TLS client that pipelines requests for the
