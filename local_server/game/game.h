@@ -21,10 +21,18 @@ inline constexpr uint32_t kRoomLeave = 203;  // info, no body
 inline constexpr uint32_t kEcho = 1;            // call: the same body back; info: to the client
 inline constexpr uint32_t kCount = 2;           // call: how many messages this process handled
 inline constexpr uint32_t kEchoUnreliable = 3;  // info: back to the client, unreliable on UDP
+// Durable state diagnostics (the durable tests), from processes only, never from a client:
+inline constexpr uint32_t kAdd = 4;       // call, int64: the counter += n, saved; replies the new value
+inline constexpr uint32_t kGet = 5;       // call: the counter (int64)
+inline constexpr uint32_t kAddLater = 6;  // info, int64: the counter += n after kAddLaterDelay, saved
+inline constexpr uint32_t kBump = 7;      // info, int64: the counter += n, not saved now (dirty)
+inline constexpr uint32_t kCrash = 8;     // info: the handler throws
+inline constexpr Millis kAddLaterDelay{1500};
 
 struct GameOptions {
   Millis user_idle{20 * 60 * 1000};  // the seed's 20 minutes
   Millis room_idle{10 * 60 * 1000};  // an empty room ends after this long without traffic
+  Millis user_save_every{1000};      // a dirty player's state is saved this often (0: only on passivation)
   int width = 40;                    // map size in cells
   int height = 30;
 };

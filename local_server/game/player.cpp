@@ -4,6 +4,7 @@
 #include <behavior/cluster.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 
 #include "game.h"
@@ -42,7 +43,7 @@ bool is_room_event(uint32_t id) {
          id == PLAYER_LEFT;
 }
 
-class Player : public Router {
+class Player : public Durable<PlayerRecord> {
  public:
   void on_start() override {
     const std::string& name = actor().name();
@@ -55,6 +56,11 @@ class Player : public Router {
     const uint32_t id = m.proto_id();
     if (room_pid_.valid() && m.from() == room_pid_ && is_room_event(id)) {
       relay(id, m);
+      co_return;
+    }
+    if (id == kAdd + 1000 && m.from() == actor().pid()) {  // kAddLater's timer
+      mutable_state().set_counter(state().counter() + m.as<int64_t>());
+      (void)co_await actor().save();
       co_return;
     }
     switch (id) {
@@ -98,6 +104,14 @@ class Player : public Router {
       case LEAVE_ROOM:
         leave();
         break;
+      case kAdd:
+      case kGet:
+      case kAddLater:
+      case kBump:
+      case kCrash:
+        if (m.kind() == Kind::kClient) co_return refuse(ERROR_UNKNOWN_PROTO, "unknown protoID " + std::to_string(id));
+        co_await diagnostics(m);
+        break;
       case proto::kDown: {
         if (m.request_id() == room_ref_ && room_ref_ != 0) {  // the runtime's DOWN carries our ref
           room_pid_ = Pid();
@@ -123,6 +137,30 @@ class Player : public Router {
 
  private:
   bool in_room() const { return room_pid_.valid(); }
+
+  // The durable-state diagnostics (game.h): a counter saved write-through, later, or not yet.
+  Task<> diagnostics(Message& m) {
+    switch (m.proto_id()) {
+      case kAdd: {
+        mutable_state().set_counter(state().counter() + m.as<int64_t>());
+        Status saved = co_await actor().save();
+        if (!saved.ok()) co_return (void)actor().reply_error(m.reply_to(), saved);
+        actor().reply(m, kAdd, static_cast<int64_t>(state().counter()));
+        break;
+      }
+      case kGet:
+        actor().reply(m, kGet, static_cast<int64_t>(state().counter()));
+        break;
+      case kAddLater:
+        actor().send_after(kAddLaterDelay, kAdd + 1000, m.as<int64_t>());
+        break;
+      case kBump:
+        mutable_state().set_counter(state().counter() + m.as<int64_t>());
+        break;
+      case kCrash:
+        throw std::runtime_error("crash requested");
+    }
+  }
 
   void relay(uint32_t id, Message& m) {
     std::string bytes(m.body().raw());

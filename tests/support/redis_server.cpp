@@ -21,7 +21,10 @@ RedisServer::~RedisServer() { kill(); }
 bool RedisServer::start() {
   proc_ = std::make_unique<ChildProcess>();
   std::vector<std::string> args{"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--daemonize", "no"};
+                                "--appendonly", aof_dir_.empty() ? "no" : "yes", "--daemonize", "no"};
+  if (!aof_dir_.empty()) {
+    args.insert(args.end(), {"--dir", aof_dir_, "--appendfsync", "everysec"});
+  }
   if (!password_.empty()) {
     args.push_back("--requirepass");
     args.push_back(password_);

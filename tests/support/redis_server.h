@@ -19,6 +19,9 @@ class RedisServer {
  public:
   explicit RedisServer(std::string password = "");
   ~RedisServer();
+  // Persistence for the next start(): an append-only file in `dir` (fsync every second, as
+  // the launcher and deploy/ configure it). Without it Redis keeps nothing across a restart.
+  void use_aof(std::string dir) { aof_dir_ = std::move(dir); }
   bool start();  // on port() (chosen once); waits until it answers PING
   void stop();   // SIGTERM and wait
   void kill();   // SIGKILL
@@ -32,6 +35,7 @@ class RedisServer {
 
  private:
   std::string password_;
+  std::string aof_dir_;
   int port_;
   std::unique_ptr<ChildProcess> proc_;
 };

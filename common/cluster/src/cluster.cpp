@@ -45,6 +45,7 @@
 #include "remote_tracker.h"
 #include "runtime.h"
 #include "s2s.h"
+#include "state_store.h"
 
 namespace behavior::detail {
 namespace {
@@ -77,9 +78,19 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   }
 
   void stop() {
+    if (!running_.load()) return;
+    // Durable processes end first, while the cluster still runs: each saves its state and
+    // releases its name.
+    rt_.passivate_durable(std::chrono::seconds(10));
     if (!running_.exchange(false)) return;
     rt_.set_remote(nullptr);
     rt_.remove_endpoint(service_pid_);
+    // The durable processes' last saves (Node::shutdown passivated them) are acknowledged
+    // before the node leaves; bounded, for a Redis that does not answer.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.redis_timeout_ms + 1000);
+    while (state_.in_flight() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     // Leave gracefully: remove our registration and names now rather than after the TTL.
     auto left = std::make_shared<std::promise<void>>();
     net_.post([this, left] {
@@ -108,6 +119,11 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   void before_shutdown() override { stop(); }
   // Endpoint: the cluster service; any thread.
   void deliver(Message* m) override {
+    if (m->proto_id() == proto::kSaveState) {
+      state_.arriving();
+      net_.post([this, m] { state_.save(MessagePtr(m), service_pid_); });
+      return;
+    }
     net_.post([this, m] { serve(MessagePtr(m)); });
   }
 
@@ -156,6 +172,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     const RedisOptions ro = options_.redis();
     redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "directory");
     directory_.set_redis(redis_.get());
+    state_.set_redis(redis_.get());
     sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
     membership_.set_redis(redis_.get());
     membership_.set_addresses(
@@ -375,6 +392,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     counter("behavior_cluster_fenced_total",
             "Times this node found it had been declared dead and dropped its cluster names.",
             [this] { return double(membership_.fenced()); });
+    state_.register_metrics(metrics_, node);
     remote_.set_call_histogram(&metrics_.histogram(
         "behavior_remote_call_seconds", "Calls to processes on other nodes, from the call leaving to its reply.",
         kLatencyBuckets, node));
@@ -420,6 +438,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
                          membership_.cleanup_node(node, false, std::move(done));
                        }}};
   RemoteTracker remote_{rt_};  // calls and watches on other nodes
+  StateStore state_{rt_, options_.prefix};  // durable process state
   MetricsRegistry metrics_;
 };
 

@@ -5,6 +5,9 @@
 
 #include "behavior/clock.h"
 #include "runtime.h"
+#include "state_store.h"
+
+#include <behavior/system.pb.h>
 
 namespace behavior::detail {
 namespace {
@@ -142,26 +145,49 @@ void Directory::ensure(const std::string& name, const std::string& kind, Pid wri
     return;
   }
   ensures_[name].push_back(std::move(done));
-  claim(name, *spawned, true);
+  claim(name, *spawned, true, k->options.durable.enabled);
 }
 
 // Claims `name` for our `pid`; when `activating`, starts or discards the held process.
-void Directory::claim(const std::string& name, Pid pid, bool activating, int attempt) {
-  redis_->command({"EVAL", kClaimScript, "2", dir_key(name), names_key(), dir_value(pid), name},
-                  [this, name, pid, activating, attempt](redisReply* r) {
-                    Pid owner = r && r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
-                    if (owner.valid() && owner != pid && owner.node() != rt_.node_id() &&
-                        !hooks_.node_live(owner.node()) && attempt == 0) {
-                      // The owner's node is gone but not yet cleaned up: clean it, then claim again.
-                      hooks_.cleanup_node(owner.node(),
-                                          [this, name, pid, activating] { claim(name, pid, activating, 1); });
-                      return;
-                    }
-                    finish_claim(name, pid, activating, owner);
-                  });
+void Directory::claim(const std::string& name, Pid pid, bool activating, bool durable, int attempt) {
+  auto on_reply = [this, name, pid, activating, durable, attempt](redisReply* r) {
+    Pid owner;
+    Body state;
+    if (r && r->type == REDIS_REPLY_STRING) {
+      owner = parse_dir_value(reply_string(r));
+    } else if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING) {
+      owner = parse_dir_value(reply_string(r->element[0]));
+      if (r->elements == 4 && owner == pid) {
+        pb::LoadedState loaded;
+        loaded.set_epoch(static_cast<uint64_t>(r->element[1]->integer));
+        if (r->element[2]->type == REDIS_REPLY_STRING) {
+          loaded.set_found(true);
+          loaded.set_data(reply_string(r->element[2]));
+          loaded.set_version(static_cast<uint32_t>(std::strtoul(reply_string(r->element[3]).c_str(), nullptr, 10)));
+        }
+        state = Body(std::move(loaded));
+      }
+    }
+    if (owner.valid() && owner != pid && owner.node() != rt_.node_id() && !hooks_.node_live(owner.node()) &&
+        attempt == 0) {
+      // The owner's node is gone but not yet cleaned up: clean it, then claim again.
+      hooks_.cleanup_node(owner.node(),
+                          [this, name, pid, activating, durable] { claim(name, pid, activating, durable, 1); });
+      return;
+    }
+    finish_claim(name, pid, activating, owner, std::move(state));
+  };
+  if (durable) {
+    redis_->command({"EVAL", StateStore::claim_script(), "3", dir_key(name), names_key(), state_key(name),
+                     dir_value(pid), name},
+                    std::move(on_reply));
+  } else {
+    redis_->command({"EVAL", kClaimScript, "2", dir_key(name), names_key(), dir_value(pid), name},
+                    std::move(on_reply));
+  }
 }
 
-void Directory::finish_claim(const std::string& name, Pid pid, bool activating, Pid owner) {
+void Directory::finish_claim(const std::string& name, Pid pid, bool activating, Pid owner, Body state) {
   std::vector<Done> waiters;
   if (activating) {
     waiters = std::move(ensures_[name]);
@@ -169,7 +195,7 @@ void Directory::finish_claim(const std::string& name, Pid pid, bool activating, 
   }
   if (owner == pid) {
     claimed_[name] = pid;
-    if (activating) rt_.release(pid, true);
+    if (activating) rt_.release(pid, true, std::move(state));
     for (auto& w : waiters) w(pid);
     return;
   }

@@ -56,8 +56,11 @@ class Directory {
  private:
   std::string dir_key(const std::string& name) const { return prefix_ + "dir:" + name; }
   std::string names_key() const;
-  void claim(const std::string& name, Pid pid, bool activating, int attempt = 0);
-  void finish_claim(const std::string& name, Pid pid, bool activating, Pid owner);
+  std::string state_key(const std::string& name) const { return prefix_ + "state:" + name; }
+  // `durable`: the activation of a durable kind, which takes a fencing epoch and its stored
+  // state in the same script (StateStore::claim_script) and starts with them.
+  void claim(const std::string& name, Pid pid, bool activating, bool durable = false, int attempt = 0);
+  void finish_claim(const std::string& name, Pid pid, bool activating, Pid owner, Body state = {});
 
   Runtime& rt_;
   std::string prefix_;

@@ -4,6 +4,8 @@
 #include "behavior/actor.h"
 
 #include "actor_ext.h"
+#include "behavior/ids.h"
+#include "durability.h"
 #include "behavior/node.h"
 #include "runtime.h"
 #include "shard.h"
@@ -47,6 +49,34 @@ CallAwaiter Actor::call(Pid to, uint32_t proto_id, Body body, Millis timeout) {
 
 CallAwaiter Actor::call(std::string_view name, uint32_t proto_id, Body body, Millis timeout) {
   return CallAwaiter(this, Pid(), std::string(name), proto_id, std::move(body), timeout);
+}
+
+SaveAwaiter Actor::save(Millis timeout) { return SaveAwaiter(this, timeout); }
+void Actor::mark_dirty() {
+  if (ext_) ext_->dirty = true;
+}
+bool Actor::durable() const { return detail::Durability::is_durable(this); }
+uint64_t Actor::epoch() const { return ext_ ? ext_->epoch : 0; }
+
+bool SaveAwaiter::await_ready() {
+  Result<Body> body = detail::Durability::snapshot(self_);
+  if (!body.ok()) {
+    early_ = body.status();
+    return true;
+  }
+  body_ = std::move(*body);
+  return false;
+}
+
+void SaveAwaiter::await_suspend(std::coroutine_handle<> h) {
+  self_->shard_->calls().begin(self_, service::cluster_pid(self_->pid_.node()), {}, proto::kSaveState,
+                               std::move(body_), timeout_, h, &result_, {});
+}
+
+Status SaveAwaiter::await_resume() {
+  if (!early_.ok()) return early_;
+  detail::Durability::saved(self_, result_.status());
+  return result_.status();
 }
 
 bool CallAwaiter::await_ready() {

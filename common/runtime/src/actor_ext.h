@@ -30,6 +30,11 @@ struct ActorExt {
   std::vector<uint64_t> timers;
   std::string exit_reason;
   uint64_t dropped = 0;
+  // Durable state (durable.cpp): the kind's options, this activation's epoch, and whether
+  // the state changed since the last save that was sent.
+  DurableOptions durable;
+  uint64_t epoch = 0;
+  bool dirty = false;
 
   PendingCall* find_pending(uint64_t request_id) {
     for (auto& p : pending) {

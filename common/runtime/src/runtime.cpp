@@ -5,7 +5,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <thread>
+
+#include "durability.h"
 
 #include <behavior/system.pb.h>
 
@@ -35,6 +38,16 @@ void Runtime::shutdown() {
   if (!running_.exchange(false)) return;
   for (auto& s : shards_) s->request_stop();
   for (auto& s : shards_) s->join();
+}
+
+void Runtime::passivate_durable(Millis timeout) {
+  passivating_ = true;
+  if (durable_.live.load() == 0 || !running()) return;
+  for (auto& s : shards_) s->post_task([sh = s.get()] { sh->passivate_durable(); });
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (durable_.live.load() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 Shard* Runtime::place(const SpawnOptions& o, Shard* here) {
@@ -67,6 +80,9 @@ Shard* Runtime::place(const SpawnOptions& o, Shard* here) {
 Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor* parent) {
   if (!running()) return Status::shutdown("node is not running");
   if (!router) return Status::invalid_argument("spawn needs a router");
+  if (o.durable.enabled && passivating_.load(std::memory_order_relaxed)) {
+    return Status::shutdown("node is stopping: no new durable processes");
+  }
   Shard* here = Shard::current();
   if (here && &here->runtime() != this) here = nullptr;
   Shard* target = place(o, here);
@@ -95,6 +111,7 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor
     if (o.link.valid()) x.links.push_back(o.link);  // born linked; the other side is told below
   }
   if (parent_link) parent->ext().links.push_back(pid);
+  Durability::init(a, o.durable);
   target->live.fetch_add(1, std::memory_order_relaxed);
   if (target == here) {
     here->adopt(a);
@@ -211,8 +228,8 @@ void Runtime::bounce(MessagePtr m, const Status& why) {
   }
 }
 
-void Runtime::release(Pid pid, bool start) {
-  send(Pid(), pid, Kind::kRelease, 0, Body(), start ? 1 : 0);
+void Runtime::release(Pid pid, bool start, Body state) {
+  send(Pid(), pid, Kind::kRelease, 0, std::move(state), start ? 1 : 0);
 }
 
 Result<Pid> Runtime::resolve(std::string_view name) const {
@@ -273,6 +290,9 @@ NodeStats Runtime::stats() const {
     st.idle_expired += c.idle_expired.load(std::memory_order_relaxed);
   }
   st.dropped += dropped_.load(std::memory_order_relaxed);
+  st.durable = durable_.live.load(std::memory_order_relaxed);
+  st.state_load_failures = durable_.load_failures.load(std::memory_order_relaxed);
+  st.state_save_failures = durable_.save_failures.load(std::memory_order_relaxed);
   return st;
 }
 

@@ -30,6 +30,7 @@ struct KindEntry {
     o.idle_timeout = options.idle_timeout;
     o.mailbox_limit = options.mailbox_limit;
     o.overflow = options.overflow;
+    o.durable = options.durable;
     return o;
   }
 };
@@ -61,8 +62,9 @@ class Runtime {
   // a link or monitor, Undeliverable to a sender whose message a full mailbox refused).
   void bounce(MessagePtr m, const Status& why);
   Result<Pid> resolve(std::string_view name) const;
-  // Starts (or discards) a process spawned with SpawnOptions::held.
-  void release(Pid pid, bool start);
+  // Starts (or discards) a process spawned with SpawnOptions::held. A durable one starts with
+  // `state` (a pb::LoadedState: its epoch and what the store held).
+  void release(Pid pid, bool start, Body state = {});
   NameRegistry& names() { return names_; }
 
   void register_kind(std::string kind, RouterFactory factory, KindOptions options);
@@ -92,6 +94,18 @@ class Runtime {
   NodeStats stats() const;
   void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
 
+  struct DurableCounters {
+    std::atomic<uint64_t> live{0};           // durable processes alive
+    std::atomic<uint64_t> load_failures{0};  // activations refused: the stored state did not load
+    std::atomic<uint64_t> save_failures{0};  // saves refused here (too big) or by the store
+  };
+  DurableCounters& durable_counters() { return durable_; }
+  // Ends every durable process gracefully (each saves its dirty state, then releases its
+  // name) and refuses new durable activations: the cluster is leaving. Waits for them to end,
+  // up to `timeout`. From a thread other than the workers.
+  void passivate_durable(Millis timeout);
+  const DurableCounters& durable_counters() const { return durable_; }
+
  private:
   Shard* place(const SpawnOptions& o, Shard* here);
   // route() for a target on the calling worker: dispatch, and bounce what comes back.
@@ -111,6 +125,8 @@ class Runtime {
   std::atomic<RemoteRoute*> remote_{nullptr};
   std::atomic<uint64_t> ext_request_{uint64_t{0xFF} << 56};
   std::atomic<uint64_t> dropped_{0};
+  DurableCounters durable_;
+  std::atomic<bool> passivating_{false};  // shutting down: no new durable activations
 };
 
 }  // namespace behavior::detail

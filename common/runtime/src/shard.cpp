@@ -11,6 +11,7 @@
 #include <chrono>
 #include <climits>
 
+#include "durability.h"
 #include "runtime.h"
 #include <behavior/system.pb.h>
 
@@ -38,6 +39,9 @@ constexpr int kExecutionsPerRound = 4096;  // process turns before looking at th
 constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timers
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
 
+
+}  // namespace
+
 std::string describe(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
@@ -47,8 +51,6 @@ std::string describe(std::exception_ptr e) {
     return "exception: unknown";
   }
 }
-
-}  // namespace
 
 Shard* Shard::current() { return tls_shard; }
 Actor* Shard::current_actor() { return tls_actor; }
@@ -313,7 +315,25 @@ void Shard::start(Actor* a) {
     crash(a, std::current_exception());
   }
   tls_actor = outer;
+  Durability::started(a);
   if (a->exit_pending_ || a->mb_head_) schedule(a);
+}
+
+// A durable process's release carries its stored state: loaded before on_start, in the
+// process's context (its router may use actor()).
+Status Shard::load_durable(Actor* a, Message& release) {
+  if (!Durability::is_durable(a) || release.body().empty()) return {};
+  Actor* outer = tls_actor;
+  tls_actor = a;
+  Status s = Durability::load(a, release.body());
+  tls_actor = outer;
+  return s;
+}
+
+void Shard::passivate_durable() {
+  for (auto& [serial, a] : actors_) {
+    if (Durability::is_durable(a) && !a->held_) exit_now(a, reason::kShutdown);
+  }
 }
 
 void Shard::set_idle_timeout(Actor* a, int64_t idle_ns) {
@@ -372,10 +392,12 @@ Status Shard::dispatch(MessagePtr& m) {
     case Kind::kRelease:
       if (a->held_) {
         a->held_ = false;
-        if (m->request_id() != 0) {
-          start(a);
-        } else {
+        if (m->request_id() == 0) {
           exit_now(a, reason::kDiscarded);
+        } else if (Status loaded = load_durable(a, *m); !loaded.ok()) {
+          exit_now(a, "state not loaded: " + loaded.message());
+        } else {
+          start(a);
         }
       }
       m.reset();
@@ -453,6 +475,10 @@ void Shard::execute(Actor* a) {
 }
 
 void Shard::handle(Actor* a, MessagePtr&& m) {
+  if (m->proto_id() == proto::kSaveTick && m->kind() == Kind::kInfo && m->from() == a->pid_) {
+    Durability::save_behind(a);  // not traffic: the idle timer goes on
+    return;
+  }
   bump(counters_.messages);
   if (a->idle_ns_ > 0) idle_.touch(a, now_ns_);
   switch (m->kind()) {
@@ -524,6 +550,9 @@ void Shard::finalize(Actor* a) {
     spdlog::error("process {} {} exited: {}", a->pid_.to_string(), a->name(), why);
   }
   ActorExt& x = *a->ext_;
+  // A graceful end saves a dirty durable state, before the name goes: the next activation
+  // of the name, wherever, loads this save (both go through the network loop in order).
+  Durability::passivate(a, why, !stopping_);
   // The name goes first, so whoever hears of the exit can register it again at once.
   if (!x.name.empty()) {
     rt_.names().unregister(x.name, a->pid_);

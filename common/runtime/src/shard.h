@@ -29,6 +29,9 @@ namespace behavior::detail {
 
 class Runtime;
 
+// "exception: <what>", for a crash reason or a log line.
+std::string describe(std::exception_ptr e);
+
 class Shard {
  public:
   Shard(Runtime& rt, uint8_t index);
@@ -77,6 +80,9 @@ class Shard {
   int64_t now_ns() const { return now_ns_; }
   Calls& calls() { return calls_; }
   void set_idle_timeout(Actor* a, int64_t idle_ns);
+  // Ends every durable process here gracefully (reason shutdown), so each saves its state
+  // and releases its name while the cluster still runs: the node is stopping.
+  void passivate_durable();
   // This worker's loop also carries the node's network I/O (s2s links, Redis, /metrics):
   // it polls I/O every kIoPollNs while busy and while spinning, not only when asleep, and
   // calls each flush(ctx) after each turn so that what its processes sent to other nodes
@@ -106,6 +112,7 @@ class Shard {
   void free_queued();
 
   void start(Actor* a);
+  Status load_durable(Actor* a, Message& release);
   void execute(Actor* a);
   void handle(Actor* a, MessagePtr&& m);
   void after_step(Actor* a);

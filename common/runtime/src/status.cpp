@@ -17,6 +17,7 @@ std::string_view code_name(Code c) {
     case Code::kUnavailable: return "unavailable";
     case Code::kInternal: return "internal";
     case Code::kUnauthenticated: return "unauthenticated";
+    case Code::kFenced: return "fenced";
   }
   return "unknown";
 }

@@ -12,7 +12,7 @@ namespace {
 
 constexpr int kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5;
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(Kind::kDemonitor);
-constexpr uint8_t kMaxCode = static_cast<uint8_t>(Code::kUnauthenticated);
+constexpr uint8_t kMaxCode = static_cast<uint8_t>(Code::kFenced);
 
 struct Cursor {
   const unsigned char* p;

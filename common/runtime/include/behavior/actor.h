@@ -27,6 +27,7 @@ class IdleTracker;
 class Signals;
 class Calls;
 class ClientWriter;
+class Durability;
 }  // namespace detail
 
 using TimerId = uint64_t;
@@ -50,6 +51,25 @@ class [[nodiscard]] CallAwaiter {
   uint32_t proto_id_;
   Body body_;
   Millis timeout_;
+  Reply result_;
+};
+
+// `co_await actor().save()`: the process's state (Router::save_state) written to the store;
+// resumes when the store has acknowledged it (ok), refused it (kFenced: a newer activation
+// owns this name, and this process stops after the handler), or failed (timeout,
+// unavailable, too big).
+class [[nodiscard]] SaveAwaiter {
+ public:
+  SaveAwaiter(Actor* self, Millis timeout) : self_(self), timeout_(timeout) {}
+  bool await_ready();
+  void await_suspend(std::coroutine_handle<> h);
+  Status await_resume();
+
+ private:
+  Actor* self_;
+  Millis timeout_;
+  Status early_;
+  Body body_;
   Reply result_;
 };
 
@@ -115,6 +135,14 @@ class Actor {
   TimerId tick(Millis period, uint32_t proto_id);
   bool cancel_timer(TimerId id);
 
+  // Durable state (KindOptions::durable). mark_dirty() says the state changed since the
+  // last save: interval and passivation saves write only dirty state. save() writes it now.
+  SaveAwaiter save(Millis timeout = kDefaultCallTimeout);
+  void mark_dirty();
+  bool durable() const;
+  // This activation's fencing epoch (grows with every activation of the name); 0 if none.
+  uint64_t epoch() const;
+
   // Model clean: stop after this long without traffic (0 = never). Pressure shortens it.
   void set_idle_timeout(Millis timeout);
   // Messages this process's bounded mailbox dropped or refused.
@@ -127,7 +155,9 @@ class Actor {
   friend class detail::Signals;
   friend class detail::Calls;
   friend class detail::ClientWriter;
+  friend class detail::Durability;
   friend class CallAwaiter;
+  friend class SaveAwaiter;
   Actor() = default;
   ~Actor();
   detail::ActorExt& ext();

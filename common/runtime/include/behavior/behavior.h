@@ -3,6 +3,7 @@
 
 #include "behavior/actor.h"
 #include "behavior/body.h"
+#include "behavior/durable.h"
 #include "behavior/id_builder.h"
 #include "behavior/inbox.h"
 #include "behavior/logging.h"

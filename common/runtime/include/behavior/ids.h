@@ -32,6 +32,11 @@ inline constexpr uint32_t kDetach = kSystemBase + 20;
 // The cluster service (service::kCluster): calls.
 inline constexpr uint32_t kEnsure = kSystemBase + 32;  // JsonMap{name, kind, writer} → Pid
 inline constexpr uint32_t kLookup = kSystemBase + 33;  // name bytes → Pid
+// pb::SaveState → uint64 epoch: a durable process's state, written if its epoch is current
+// (a call when the process awaits it; an info for interval and passivation saves).
+inline constexpr uint32_t kSaveState = kSystemBase + 34;
+// A durable process's own periodic save (DurableOptions::save_every); the runtime handles it.
+inline constexpr uint32_t kSaveTick = kSystemBase + 35;
 // A gateway's control address (service::kGatewayControl): calls.
 // JsonMap{user, reason} → uint64: every connection of that user gets a KICK frame (body: the
 // reason, default "kicked by operator") and is closed; the user's process is told the client

@@ -54,6 +54,10 @@ inline constexpr std::string_view kIdle = "idle";  // model clean expired the pr
 // A process spawned held (SpawnOptions::held) and discarded unstarted: another node won the
 // activation of its name. A normal race of the cluster, not a failure.
 inline constexpr std::string_view kDiscarded = "discarded";
+// Durable processes: a newer activation owns the name (this one is a leftover of a node that
+// was declared dead, or of a move); moved to another node by a migration.
+inline constexpr std::string_view kFenced = "fenced";
+inline constexpr std::string_view kMigrated = "migrated";
 // Normal exits do not take linked processes down and do not restart transient children.
 inline bool is_normal(std::string_view r) { return r == kNormal || r == kShutdown; }
 }  // namespace reason

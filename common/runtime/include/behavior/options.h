@@ -20,6 +20,18 @@ enum class Overflow : uint8_t {
   kDrop,    // the message is dropped and counted
 };
 
+// Durable state (docs/durable.md): a kind whose processes keep their state in the cluster's
+// store (Redis), loaded before on_start on every activation and saved with a fencing epoch.
+// The router provides the bytes (Router::save_state / load_state, or the Durable<State> base).
+struct DurableOptions {
+  bool enabled = false;
+  uint32_t version = 1;  // the kind's state version, stored beside the bytes, given to load_state
+  // 0: saved on passivation (idle expiry, stop, shutdown, migration) and when a handler
+  // awaits actor().save(). N: also every N ms while the state is dirty (a batched write-behind).
+  Millis save_every{0};
+  size_t max_bytes = 1u << 20;  // a bigger state is not saved: the save fails, logged and counted
+};
+
 struct SpawnOptions {
   std::string name;     // registered name ("" = anonymous); unique on the node
   std::string kind;     // process kind, for metrics and the idle policy
@@ -33,12 +45,14 @@ struct SpawnOptions {
   // release(pid, false) discards it without on_start/on_stop. The cluster directory uses
   // this to claim a name only for a process that already exists.
   bool held = false;
+  DurableOptions durable;  // from the kind; only processes with a cluster name can be durable
 };
 
 struct KindOptions {
   Millis idle_timeout{0};
   uint32_t mailbox_limit = 0;
   Overflow overflow = Overflow::kReject;
+  DurableOptions durable;
 };
 
 // Model clean under pressure: when live/capacity reaches `fill`, idle timeouts are scaled by

@@ -8,6 +8,7 @@
 
 #include "behavior/message.h"
 #include "behavior/pid.h"
+#include "behavior/status.h"
 #include "behavior/task.h"
 
 namespace behavior {
@@ -29,6 +30,18 @@ class Router {
   // already updated when these run.
   virtual void on_client_attached(Pid connection) { (void)connection; }
   virtual void on_client_detached(Pid connection) { (void)connection; }
+
+  // Durable kinds (KindOptions::durable, docs/durable.md). save_state returns the bytes to
+  // store (protobuf, JSON: the router's choice); load_state restores them, before on_start,
+  // when the store has a saved state for this name. `version` is the DurableOptions::version
+  // of the code that saved them. An error (or exception) from load_state stops the
+  // activation: the process does not start and nothing is overwritten.
+  virtual std::string save_state() { return {}; }
+  virtual Status load_state(std::string_view bytes, uint32_t version) {
+    (void)bytes;
+    (void)version;
+    return {};
+  }
 
   Actor& actor() { return *actor_; }
   // Binds this router to its process; the runtime calls it at spawn.

@@ -23,6 +23,7 @@ enum class Code : uint8_t {
   kUnavailable,      // the target is unreachable (remote node unknown or down)
   kInternal,
   kUnauthenticated,  // a missing, bad, expired or reused credential (login, ticket)
+  kFenced,           // a newer activation of this process owns its name and state
 };
 
 std::string_view code_name(Code c);
@@ -44,6 +45,7 @@ class Status {
   static Status unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Status unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
+  static Status fenced(std::string m) { return {Code::kFenced, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -1,0 +1,137 @@
+// state_store.cpp — see state_store.h.
+#include "state_store.h"
+
+#include <behavior/system.pb.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "behavior/clock.h"
+#include "behavior/ids.h"
+#include "behavior/logging.h"
+#include "runtime.h"
+
+namespace behavior::detail {
+namespace {
+
+// KEYS[1] state; ARGV epoch, version, data, kind, now_ms. {1, claim} written; {0, claim}
+// refused: a newer activation has claimed the name since this one's epoch. A claim below the
+// epoch means Redis lost the hash (no persistence): the epoch is taken as the claim again.
+const char* kSaveScript = R"lua(
+local claim = tonumber(redis.call('HGET', KEYS[1], 'claim') or '0')
+local epoch = tonumber(ARGV[1])
+if epoch < claim then return {0, claim} end
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'v', ARGV[2], 'epoch', ARGV[1], 'kind', ARGV[4], 'ms', ARGV[5])
+if epoch > claim then redis.call('HSET', KEYS[1], 'claim', ARGV[1]) end
+return {1, claim}
+)lua";
+
+const char* kClaimDurableScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur then return {cur} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+local epoch = redis.call('HINCRBY', KEYS[3], 'claim', 1)
+local st = redis.call('HMGET', KEYS[3], 'data', 'v')
+return {ARGV[1], epoch, st[1], st[2]}
+)lua";
+
+}  // namespace
+
+const char* StateStore::claim_script() { return kClaimDurableScript; }
+
+void StateStore::register_metrics(MetricsRegistry& metrics, const Labels& node) {
+  auto with = [&node](const char* result) {
+    Labels l = node;
+    l.emplace_back("result", result);
+    return l;
+  };
+  const char* help = "Durable state saves by outcome: ok, fenced (a newer activation owns the name), failed.";
+  saved_ = &metrics.counter("behavior_state_saves_total", help, with("ok"));
+  fenced_ = &metrics.counter("behavior_state_saves_total", help, with("fenced"));
+  failed_ = &metrics.counter("behavior_state_saves_total", help, with("failed"));
+  bytes_ = &metrics.counter("behavior_state_saved_bytes_total", "Bytes of durable state written.", node);
+  latency_ = &metrics.histogram("behavior_state_save_seconds",
+                                "From a save reaching the network loop to Redis acknowledging it.", kLatencyBuckets,
+                                node);
+  metrics.gauge_fn("behavior_state_saves_in_flight", "Durable state saves sent and not yet acknowledged.", node,
+                   [this] { return double(in_flight()); });
+  metrics.gauge_fn("behavior_durable_processes", "Durable processes alive on this node.", node,
+                   [this] { return double(rt_.durable_counters().live.load()); });
+  metrics.counter_fn("behavior_state_load_failures_total",
+                     "Activations that did not start because their stored state did not load.", node,
+                     [this] { return double(rt_.durable_counters().load_failures.load()); });
+}
+
+void StateStore::save(MessagePtr m, Pid service) {
+  pb::SaveState s;
+  try {
+    s = m->as<pb::SaveState>();
+  } catch (const std::exception& e) {
+    answer(*m, service, Status::invalid_argument(std::string("bad save: ") + e.what()), 0);
+    return;
+  }
+  if (s.name().empty()) {
+    answer(*m, service, Status::invalid_argument("a save needs a process name"), 0);
+    return;
+  }
+  if (!redis_ || !redis_->connected()) {
+    answer(*m, service, Status::unavailable("the state store is unavailable (Redis is down)"), 0);
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const size_t bytes = s.data().size();
+  auto done = [this, m = std::shared_ptr<Message>(m.release()), service, started, bytes,
+               name = s.name(), epoch = s.epoch()](redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      answer(*m, service,
+             Status::unavailable(r && r->type == REDIS_REPLY_ERROR ? "the state store refused the save: " + reply_string(r)
+                                                                   : std::string("the state store did not answer in time")),
+             epoch);
+      return;
+    }
+    if (r->element[0]->integer == 0) {
+      const long long claim = r->element[1]->integer;
+      answer(*m, service,
+             Status::fenced("the state of " + name + " belongs to a newer activation (epoch " + std::to_string(claim) +
+                            " > " + std::to_string(epoch) + ")"),
+             epoch);
+      return;
+    }
+    latency_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    bytes_->inc(bytes);
+    answer(*m, service, {}, epoch);
+  };
+  redis_->command_with_deadline({"EVAL", kSaveScript, "1", key(s.name()), std::to_string(s.epoch()),
+                                 std::to_string(s.version()), s.data(), s.kind(), std::to_string(wall_ms())},
+                                std::move(done));
+}
+
+void StateStore::answer(const Message& m, Pid service, const Status& outcome, uint64_t epoch) {
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  if (outcome.ok()) {
+    saved_->inc();
+  } else if (outcome.code() == Code::kFenced) {
+    fenced_->inc();
+  } else {
+    failed_->inc();
+  }
+  if (!outcome.ok()) {
+    static LogThrottle throttle;
+    if (uint64_t left_out; throttle.allow(&left_out)) {
+      spdlog::warn("state: a save from {} was not written: {}{}", m.from().to_string(), outcome.to_string(),
+                   left_out_note(left_out));
+    }
+  }
+  if (!m.is_call()) return;
+  const ReplyTo to = m.reply_to();
+  if (outcome.ok()) {
+    auto* r = new Message(to.caller, service, Kind::kReply, proto::kSaveState, Body(epoch));
+    r->set_request_id(to.request_id);
+    rt_.route(r);
+  } else {
+    rt_.route(Message::error_reply(to.caller, service, to.request_id, outcome));
+  }
+}
+
+}  // namespace behavior::detail

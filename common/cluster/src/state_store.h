@@ -1,0 +1,56 @@
+// state_store.h — durable process state in Redis (docs/durable.md), the cluster's half: the
+// runtime's half (durability.cpp) sends each save as proto::kSaveState to the node's cluster
+// service, which hands it here. One hash per process name:
+//   P state:<name>   data (the router's bytes), v (the kind's state version), epoch (of the
+//                    activation that wrote it), claim (the newest epoch handed out), kind, ms
+// Fencing: every activation of a durable name takes claim+1 as its epoch in the same Lua
+// script that claims the name (Directory), and a save whose epoch is older than the claim
+// is refused: a node that was declared dead while paused, or a process that moved, can
+// never overwrite what a newer activation holds. Network loop only, except the counters.
+#pragma once
+
+#include <behavior/message.h>
+#include <behavior/metrics.h>
+#include <behavior/redis_client.h>
+
+#include <atomic>
+#include <string>
+
+namespace behavior::detail {
+
+class Runtime;
+
+class StateStore {
+ public:
+  StateStore(Runtime& rt, std::string prefix) : rt_(rt), prefix_(std::move(prefix)) {}
+  void set_redis(RedisClient* redis) { redis_ = redis; }
+  void register_metrics(MetricsRegistry& metrics, const Labels& node);
+
+  std::string key(const std::string& name) const { return prefix_ + "state:" + name; }
+
+  // Any thread: a save is on its way to the loop (so stop() can wait for it).
+  void arriving() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // A proto::kSaveState message: written if its epoch is current. A call is answered with
+  // the epoch (ok), kFenced, or why it failed; an info only counts.
+  void save(MessagePtr m, Pid service);
+
+  // The Lua script that claims a durable name (Directory::claim): KEYS dir, names, state;
+  // ARGV value, name. Returns {owner} when someone holds it, else {owner, epoch, data, v}.
+  static const char* claim_script();
+
+ private:
+  void answer(const Message& call, Pid service, const Status& outcome, uint64_t epoch);
+
+  Runtime& rt_;
+  std::string prefix_;
+  RedisClient* redis_ = nullptr;
+  std::atomic<uint64_t> in_flight_{0};
+  Counter* saved_ = nullptr;
+  Counter* fenced_ = nullptr;
+  Counter* failed_ = nullptr;
+  Counter* bytes_ = nullptr;
+  Histogram* latency_ = nullptr;
+};
+
+}  // namespace behavior::detail
