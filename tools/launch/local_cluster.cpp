@@ -292,8 +292,10 @@ Status LocalCluster::start_redis() {
   Service s;
   s.info.name = "redis";
   s.binary = "redis-server";
-  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save",
-            "",       "--appendonly",       "no"};
+  // Durable process state and accounts survive a Redis restart: an append-only file in the
+  // log folder, fsynced every second (docs/durable.md).
+  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec"};
   if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
   s.ready_line = "Ready to accept connections";
   s.info.listens = "redis://" + redis_;
