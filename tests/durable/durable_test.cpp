@@ -274,5 +274,42 @@ TEST_F(DurableTest, ANodePausedPastItsTtlCannotOverwriteNewerState) {
   EXPECT_EQ(*v, 11);
 }
 
+// SIGKILL of a local server holding 200 players: every acknowledged (write-through) change
+// and every change older than the save interval comes back on another node; only what was
+// younger than the interval may be lost (the demo saves a dirty player every second).
+TEST_F(DurableTest, AKilledNodesProcessesComeBackElsewhereWithTheirSavedState) {
+  ChildProcess& doomed = start_server(1);
+  start_server(2);
+  start_node();
+  ASSERT_TRUE(wait_for_nodes(3));
+  constexpr int kPlayers = 200;
+  auto name = [](int i) { return "user/k" + std::to_string(i); };
+  for (int i = 0; i < kPlayers; ++i) {
+    Pid p = ensure(name(i), "user", 1);
+    ASSERT_EQ(p.node(), 1);
+    Result<int64_t> v = call(p, kAdd, i);  // acknowledged: in Redis when the reply comes
+    ASSERT_TRUE(v.ok()) << v.status().to_string();
+    probe_->send(p, kBump, int64_t{1000});  // not awaited: saved by the next interval save
+  }
+  // Past one save interval (1 s): the bumps are saved too.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (int i = 0; i < kPlayers; ++i) {
+          if (stored_counter(redis_, key("state:" + name(i))) != i + 1000) return false;
+        }
+        return true;
+      },
+      Millis(5000)));
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return !knows_node(1); }, Millis(10000)));
+  int violations = 0;
+  for (int i = 0; i < kPlayers; ++i) {
+    Pid p = ensure(name(i), "user", 2);
+    Result<int64_t> v = call(p, kGet);
+    if (!v.ok() || *v != i + 1000 || p.node() != 2) ++violations;
+  }
+  EXPECT_EQ(violations, 0);
+}
+
 }  // namespace
 }  // namespace behavior::testing
