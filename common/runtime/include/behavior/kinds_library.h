@@ -51,8 +51,9 @@ using RegisterKindsFn = Status (*)(KindsContext&);
 // Status that names `who` ("kinds library PATH", a game's name).
 Status call_register_kinds(RegisterKindsFn fn, KindsContext& ctx, const std::string& who);
 
-// Bumped whenever KindsStamp, KindsContext or the registration contract changes.
-inline constexpr uint32_t kKindsAbi = 1;
+// Bumped whenever KindsStamp, KindsContext, the registration contract or the layout of what a
+// library subclasses or fills in (Router, KindOptions) changes. 2: durable state.
+inline constexpr uint32_t kKindsAbi = 2;
 
 // The C++ ABI of this compiler and standard library (libstdc++'s dual string ABI included).
 #if defined(__GXX_ABI_VERSION)
