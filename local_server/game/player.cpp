@@ -55,6 +55,7 @@ class Player : public Durable<PlayerRecord> {
     ++handled_;
     const uint32_t id = m.proto_id();
     if (room_pid_.valid() && m.from() == room_pid_ && is_room_event(id)) {
+      if (id == SCORE || id == POSITION) co_await remember(id, m);
       relay(id, m);
       co_return;
     }
@@ -103,6 +104,7 @@ class Player : public Durable<PlayerRecord> {
       }
       case LEAVE_ROOM:
         leave();
+        if (!state().room().empty()) mutable_state().set_room("");
         break;
       case kAdd:
       case kGet:
@@ -137,6 +139,25 @@ class Player : public Durable<PlayerRecord> {
 
  private:
   bool in_room() const { return room_pid_.valid(); }
+
+  // This player's own position and score, as the room reports them to everyone, kept in its
+  // durable state. A score is saved (write-through) before the client hears of it, so a
+  // score a client has seen survives a crash or its node's death; positions are saved with
+  // the interval (user_save_ms).
+  Task<> remember(uint32_t id, Message& m) {
+    if (id == POSITION) {
+      Position pos;
+      if (!parse(m, &pos) || pos.user() != user_) co_return;
+      PlayerRecord& rec = mutable_state();
+      rec.set_x(pos.x());
+      rec.set_y(pos.y());
+      co_return;
+    }
+    Score score;
+    if (!parse(m, &score) || score.user() != user_) co_return;
+    mutable_state().set_score(score.score());
+    (void)co_await actor().save();  // on failure the interval save retries; the client is told anyway
+  }
 
   // The durable-state diagnostics (game.h): a counter saved write-through, later, or not yet.
   Task<> diagnostics(Message& m) {
@@ -187,6 +208,12 @@ class Player : public Durable<PlayerRecord> {
                        "cannot reach " + room + ": " + pid.status().message());
     PlayerState me;
     me.set_user(user_);
+    if (state().placed()) {  // back from a save: the room takes where we stood and our score
+      me.set_x(state().x());
+      me.set_y(state().y());
+      me.set_score(state().score());
+      me.set_restored(true);
+    }
     Reply joined = co_await actor().call(*pid, kRoomEnter, Body::bytes(me.SerializeAsString()));
     if (!joined.ok()) {
       co_return refuse(ERROR_ROOM_UNAVAILABLE,
@@ -198,7 +225,23 @@ class Player : public Durable<PlayerRecord> {
     }
     room_pid_ = *pid;
     room_name_ = room;
-    actor().send_to_client_bytes(JOINED, std::string(joined.message().body().raw()));
+    std::string bytes(joined.message().body().raw());
+    Joined j;
+    if (j.ParseFromString(bytes)) {
+      for (const PlayerState& p : j.players()) {
+        if (p.user() != user_) continue;
+        PlayerRecord& rec = mutable_state();
+        rec.set_room(room);
+        rec.set_placed(true);
+        rec.set_x(p.x());
+        rec.set_y(p.y());
+        rec.set_score(p.score());
+      }
+    }
+    // Where the room put us is saved before the client hears of it: a player that has not
+    // moved since is found there again whatever happens to this process.
+    (void)co_await actor().save();
+    actor().send_to_client_bytes(JOINED, std::move(bytes));
   }
 
   // The room's process, activated once in the whole cluster (the cluster service of this

@@ -1,6 +1,10 @@
 // room.cpp — a room's process ("room/<name>"): the authority on who is in the room, where
-// they stand and their scores. Every move, chat line and score goes out to all members
+// they stand and their scores while they are in it. It keeps no durable state of its own: a
+// player's position and score are the player's (Durable<PlayerRecord>), given back to the
+// room when the player enters it again (after its node died, the room's node died, or a
+// reconnect found the room without it). Every move, chat line and score goes out to all members
 // (the mover and the speaker too, so their clients can check what arrived).
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -80,8 +84,14 @@ class Room : public Router {
     if (fresh) {
       mb.user = who.user();
       mb.state.set_user(who.user());
-      mb.state.set_x(std::uniform_int_distribution<int>(0, width_ - 1)(rng_));
-      mb.state.set_y(std::uniform_int_distribution<int>(0, height_ - 1)(rng_));
+      if (who.restored()) {  // the player's durable state: where it stood, its score
+        mb.state.set_x(std::clamp(who.x(), 0, width_ - 1));
+        mb.state.set_y(std::clamp(who.y(), 0, height_ - 1));
+        mb.state.set_score(std::max(0, who.score()));
+      } else {
+        mb.state.set_x(std::uniform_int_distribution<int>(0, width_ - 1)(rng_));
+        mb.state.set_y(std::uniform_int_distribution<int>(0, height_ - 1)(rng_));
+      }
     }
     if (mb.pid != m.from()) {  // new, or the same user's process again (after a node failure)
       if (mb.ref) {

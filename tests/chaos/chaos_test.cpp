@@ -248,8 +248,9 @@ std::optional<Progress> wait_progress(ChildProcess& bot, size_t from, Millis tim
 // cluster promises: no acknowledged message (an echo that came back) is lost, reordered or
 // duplicated on any stream; what was in flight on a connection that failed (or to a room
 // whose node died) is "abandoned", never counted as delivered; the only errors are those the
-// faults explain; every player plays again after each fault; and afterwards no name is
-// active twice: each user's fresh AUTH names the process the directory in Redis names.
+// faults explain; every player plays again after each fault, where it stood and with its
+// score (durable player state); and afterwards no name is active twice: each user's fresh
+// AUTH names the process the directory in Redis names.
 TEST_F(Chaos, BotsUnderLoadSurviveAKilledNodeGatewayAndRedisWithNothingAcknowledgedLost) {
   start(2, 3, {"--login-rate", "0"});  // every bot logs in from 127.0.0.1
   constexpr int kPlayers = 24;
@@ -368,6 +369,10 @@ TEST_F(Chaos, BotsUnderLoadSurviveAKilledNodeGatewayAndRedisWithNothingAcknowled
                                     field(s, "abandoned_by_failure"))
         << stream << "\n" << output;
   }
+  // Every player back in its room after a fault stood where it stood, with its score: the
+  // killed node's players came back from their durable state (docs/durable.md).
+  EXPECT_GT(field(d, "state_checks"), 0u) << output;
+  EXPECT_EQ(field(d, "state_violations"), 0u) << output;
   EXPECT_GT(field(d["others_chat"], "checked"), 0u);
   EXPECT_EQ(field(d["others_chat"], "reordered"), 0u) << output;
   EXPECT_EQ(field(d["others_chat"], "duplicated"), 0u) << output;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <limits>
 #include <random>
 #include <unordered_set>
@@ -153,6 +154,17 @@ struct Player {
 
   int width = 1, height = 1, x = 0, y = 0;
   uint64_t chat_seq = 0, ping_seq = 0, move_seq = 0;
+  // Continuity of the player's durable state: its score as last told, and where it asked to
+  // stand (oldest first) since the newest position the server confirmed.
+  int score = 0;
+  struct Step {
+    uint64_t seq;  // the MOVE's seq (the JOINED's position: the move_seq then)
+    int64_t us;
+    int x, y;
+  };
+  std::deque<Step> steps;
+  uint64_t confirmed_seq = 0;  // newest own POSITION received (reliable or not)
+  bool after_failure = false;  // connection, room or process lost since the last JOINED
   EchoTracker chats, pings, positions;
   std::unordered_set<uint64_t> unreliable_pending;  // own moves over UDP, this session
   SenderOrder others;
@@ -164,7 +176,8 @@ constexpr int64_t kTickMs = 10;  // the KCP interval the gateway uses, too
 constexpr int64_t kHeartbeatAfterUs = 10'000'000;
 constexpr int kMaxActionsPerTick = 16;
 constexpr int kMaxFramesPerDrain = 4096;
-constexpr int kMaxNotes = 25;  // error and anomaly lines printed; all are counted
+constexpr int kMaxNotes = 25;
+constexpr size_t kMaxSteps = 256;  // own moves kept for the state check (unconfirmed ones stay)  // error and anomaly lines printed; all are counted
 std::atomic<int> notes_printed{0};
 
 void note(const std::string& line) {
@@ -434,6 +447,7 @@ bool Driver::send_join(Player& p, int64_t now) {
 // room is activated anew on a live node.
 void Driver::room_lost(Player& p, const std::string& detail) {
   error(p, "room_lost", detail);
+  p.after_failure = true;
   live_.connected.fetch_sub(1, std::memory_order_relaxed);
   p.chats.end_session(false);
   p.positions.end_session(false);
@@ -514,6 +528,7 @@ void Driver::handle_frame(Player& p, ClientFrame& f) {
     case game::POSITION: {
       game::Position pos;
       if (!parse(f.body, &pos)) return error(p, "bad_frame", "POSITION does not parse");
+      if (pos.user() == p.user) p.confirmed_seq = std::max(p.confirmed_seq, pos.seq());
       if (pos.user() != p.user) {
         ++tally_.positions_others;
       } else if (p.spec.transport == Transport::kUdp) {
@@ -554,9 +569,13 @@ void Driver::handle_frame(Player& p, ClientFrame& f) {
       echo(p.pings, "PONG", pong.seq(), &tally_.ping_rtt_us);
       return;
     }
-    case game::SCORE:
+    case game::SCORE: {
       ++tally_.scores;
+      game::Score score;
+      if (!parse(f.body, &score)) return error(p, "bad_frame", "SCORE does not parse");
+      if (score.user() == p.user) p.score = score.score();
       return;
+    }
     case game::PLAYER_JOINED:
       ++tally_.player_joined_events;
       return;
@@ -595,9 +614,16 @@ void Driver::on_joined(Player& p, const std::string& body) {
   for (const game::PlayerState& s : joined.players()) {
     if (s.user() != p.user) continue;
     ++seen;
+    if (p.joined_once) check_state(p, s);
     p.x = s.x();
     p.y = s.y();
+    p.score = s.score();
   }
+  // Where the server put us is confirmed: the baseline of the next check.
+  p.steps.clear();
+  p.steps.push_back({p.move_seq, now_us(), p.x, p.y});
+  p.confirmed_seq = p.move_seq;
+  p.after_failure = false;
   if (seen != 1) {
     error(p, "join_self_missing",
           "JOINED lists us " + std::to_string(seen) + " times among " + std::to_string(joined.players_size()) + " players");
@@ -616,6 +642,44 @@ void Driver::on_joined(Player& p, const std::string& body) {
     tally_.first_join_done_us = std::max(tally_.first_join_done_us, now - start_us_);
   }
   schedule_next_action(p, now);
+}
+
+// Back in the room after a reconnect: the room (or the player's saved state, when its
+// process or the room was activated anew) must put us where we were, with our score.
+// Exactly: at the newest confirmed position or one we asked for since. After a failure the
+// saved state may be older by up to --state-window-ms (the save interval). The score is
+// saved before we are told of it: never less than the last we heard, at most one more in
+// flight.
+void Driver::check_state(Player& p, const game::PlayerState& s) {
+  ++tally_.state_checks;
+  std::string why;
+  if (s.score() < p.score || s.score() > p.score + 1) {
+    why = "score " + std::to_string(s.score()) + ", was " + std::to_string(p.score);
+  } else {
+    size_t base = 0;  // the newest step the server confirmed
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+      if (p.steps[i].seq <= p.confirmed_seq) base = i;
+    }
+    size_t from = base;
+    if (p.after_failure && !p.steps.empty()) {
+      const int64_t oldest = p.steps[base].us - config_.state_window_ms * 1000;
+      while (from > 0 && p.steps[from - 1].us >= oldest) --from;
+      if (from > 0) --from;  // what was saved before the window began still stood at its start
+    }
+    bool found = false;
+    for (size_t i = from; i < p.steps.size() && !found; ++i) found = p.steps[i].x == s.x() && p.steps[i].y == s.y();
+    if (!found) {
+      why = "position (" + std::to_string(s.x()) + "," + std::to_string(s.y()) + "), was (" + std::to_string(p.x) +
+            "," + std::to_string(p.y) + ") after " + std::to_string(p.steps.size() - base - 1) + " unconfirmed moves";
+    }
+  }
+  if (why.empty()) return;
+  // Printed apart from the other notes (the first ten): a fault's errors must not hide them.
+  if (++tally_.state_violations <= 10) {
+    console_line("bot: check failed: " + p.spec.user + " (" + transport_name(p.spec.transport) + "): state after a " +
+                 (p.after_failure ? "failure" : "reconnect") + ": " + why + "; confirmed seq " +
+                 std::to_string(p.confirmed_seq) + ", " + std::to_string(p.steps.size()) + " steps kept");
+  }
 }
 
 void Driver::schedule_next_action(Player& p, int64_t now) {
@@ -642,6 +706,8 @@ void Driver::act(Player& p) {
     move.set_x(p.x);
     move.set_y(p.y);
     move.set_seq(++p.move_seq);
+    p.steps.push_back({p.move_seq, now, p.x, p.y});
+    while (p.steps.size() > kMaxSteps && p.steps[1].seq <= p.confirmed_seq) p.steps.pop_front();
     if (p.spec.transport == Transport::kUdp) {
       p.unreliable_pending.insert(move.seq());
       ++tally_.positions_unreliable_expected;
@@ -701,6 +767,7 @@ void Driver::end_connection(Player& p, End how) {
 void Driver::connection_failed(Player& p, const std::string& kind, const std::string& detail) {
   if (!p.client) return;  // already handled
   if (!p.kicked || kind != "disconnected") error(p, kind, detail);  // a kick was counted already
+  p.after_failure = true;
   end_connection(p, End::kFailure);
   ++p.failures;
   if (phase_ == Phase::kPlay) {

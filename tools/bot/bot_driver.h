@@ -17,6 +17,10 @@
 
 #include "bot_stats.h"
 
+namespace behavior::game {
+class PlayerState;
+}
+
 namespace behavior::bot {
 
 int64_t now_us();  // steady clock
@@ -104,6 +108,7 @@ class Driver {
   void on_joined(Player& p, const std::string& body);
   bool send_join(Player& p, int64_t now);
   void room_lost(Player& p, const std::string& detail);
+  void check_state(Player& p, const game::PlayerState& s);
   void act(Player& p);
   bool send(Player& p, uint32_t proto_id, const std::string& body);
   void end_connection(Player& p, End how);

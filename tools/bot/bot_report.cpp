@@ -143,6 +143,8 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_u64(w, "positions_of_others", t.positions_others);
   json_u64(w, "scores", t.scores);
   json_u64(w, "stale_refusals", t.stale_refusals);
+  json_u64(w, "state_checks", t.state_checks);
+  json_u64(w, "state_violations", t.state_violations);
   json_u64(w, "players_cut_off_by_drain_deadline", t.drain_timeouts);
   json_u64(w, "lost", t.lost());
   json_u64(w, "reordered", t.reordered());
@@ -162,7 +164,8 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
 }  // namespace
 
 bool passed(const Config& config, const Tally& t) {
-  return t.lost() == 0 && t.reordered() == 0 && t.duplicated() == 0 && t.error_total() <= config.max_errors;
+  return t.lost() == 0 && t.reordered() == 0 && t.duplicated() == 0 && t.state_violations == 0 &&
+         t.error_total() <= config.max_errors;
 }
 
 void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed_s) {
@@ -209,15 +212,18 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
   std::fprintf(out, "game         positions of others %llu, scores %llu, players joined %llu / left %llu\n",
                static_cast<ull>(t.positions_others), static_cast<ull>(t.scores),
                static_cast<ull>(t.player_joined_events), static_cast<ull>(t.player_left_events));
+  std::fprintf(out, "state        %llu rejoins checked for position and score: %llu violations\n",
+               static_cast<ull>(t.state_checks), static_cast<ull>(t.state_violations));
   std::fprintf(out, "errors       %llu (max %llu)", static_cast<ull>(t.error_total()), static_cast<ull>(config.max_errors));
   for (const auto& [kind, n] : t.errors) std::fprintf(out, " %s=%llu", kind.c_str(), static_cast<ull>(n));
   std::fprintf(out, "\n");
   std::fprintf(out,
                "bot summary: players=%llu logins=%llu msgs_sent=%llu msgs_received=%llu lost=%llu reordered=%llu "
-               "duplicated=%llu errors=%llu result=%s\n",
+               "duplicated=%llu state_violations=%llu errors=%llu result=%s\n",
                static_cast<ull>(t.players), static_cast<ull>(t.logins), static_cast<ull>(t.msgs_sent),
                static_cast<ull>(t.msgs_received), static_cast<ull>(t.lost()), static_cast<ull>(t.reordered()),
-               static_cast<ull>(t.duplicated()), static_cast<ull>(t.error_total()), pass ? "PASS" : "FAIL");
+               static_cast<ull>(t.duplicated()), static_cast<ull>(t.state_violations), static_cast<ull>(t.error_total()),
+               pass ? "PASS" : "FAIL");
   std::fflush(out);
 }
 

@@ -46,6 +46,8 @@ void Tally::merge(Tally& o) {
   player_left_events += o.player_left_events;
   drain_timeouts += o.drain_timeouts;
   stale_refusals += o.stale_refusals;
+  state_checks += o.state_checks;
+  state_violations += o.state_violations;
   for (const auto& [k, v] : o.errors) errors[k] += v;
   chat_rtt_us.merge(o.chat_rtt_us);
   ping_rtt_us.merge(o.ping_rtt_us);

@@ -38,6 +38,11 @@ struct Config {
   double drain_s = 5;           // after play: how long to wait for echoes still in flight
   int64_t setup_timeout_ms = 5000;  // each of login, connect, AUTH
   int64_t join_timeout_ms = 5000;   // JOIN_ROOM → JOINED
+  // State continuity (docs/durable.md): back in its room after a failure (connection, room or
+  // process lost), a player may stand where it stood up to this long before its last move the
+  // server confirmed (the demo saves positions every second); its score must be the last it
+  // was told (saved before it is told), or one the server had in flight.
+  int64_t state_window_ms = 2000;
   // TLS: login over HTTPS (an https:// --name-server, or --tls), WebSocket and TCP players
   // on the gateway's wss and tcps addresses when it offers them (--tls: only those). `tls` is the client
   // context (its trust: --tls-ca, the system's store, or --tls-insecure).
@@ -82,6 +87,8 @@ struct Tally {
   uint64_t player_left_events = 0;
   uint64_t drain_timeouts = 0;  // players still waiting for echoes at the drain deadline
   uint64_t stale_refusals = 0;  // 409 for frames a dropped connection left in flight
+  uint64_t state_checks = 0;      // rejoins whose position and score were checked
+  uint64_t state_violations = 0;  // ... and were not what the player had (docs/durable.md)
   std::map<std::string, uint64_t> errors;  // by kind
   LatencySamples chat_rtt_us, ping_rtt_us, login_us;
   int64_t first_join_done_us = 0;  // latest first JOINED over this driver's players (ramp)

@@ -157,6 +157,10 @@ int run(int argc, char** argv) {
   app.add_option("--max-errors", config.max_errors, "Errors tolerated before the result is FAIL")
       ->envname("BEHAVIOR_BOT_MAX_ERRORS")
       ->capture_default_str();
+  app.add_option("--state-window-ms", config.state_window_ms,
+                 "After a failure, how long before its last confirmed move a player's restored position may be "
+                 "(the server's save interval plus margin; docs/durable.md)")
+      ->check(CLI::Range(int64_t{0}, int64_t{600000}));
   app.add_flag("--json", config.json, "Print the summary as one JSON object")->envname("BEHAVIOR_BOT_JSON");
   app.add_option("--threads", config.threads, "Threads driving players (one event loop each)")
       ->envname("BEHAVIOR_BOT_THREADS")

@@ -172,7 +172,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     const RedisOptions ro = options_.redis();
     redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "directory");
     directory_.set_redis(redis_.get());
-    state_.set_redis(redis_.get());
+    state_redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "state");
+    state_.set_redis(state_redis_.get());
+    directory_.set_state_redis(state_redis_.get());
     sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
     membership_.set_redis(redis_.get());
     membership_.set_addresses(
@@ -184,6 +186,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     });
     sub_->subscribe(options_.prefix + "events", [this](std::string_view msg) { membership_.on_event(msg); });
     redis_->start();
+    state_redis_->start();
     sub_->start();
     uv_timer_init(net_.loop(), &heartbeat_timer_);
     heartbeat_open_ = true;
@@ -200,6 +203,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (s2s_) s2s_->stop();
     if (http_) http_->stop();
     if (redis_) redis_->stop();
+    if (state_redis_) state_redis_->stop();
     if (sub_) sub_->stop();
     for (auto& h : unknown_) delete h.m;
     unknown_.clear();
@@ -409,6 +413,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   NetLoop net_;
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<RedisClient> sub_;
+  std::unique_ptr<RedisClient> state_redis_;  // durable state saves (state_store.h)
   std::unique_ptr<S2s> s2s_;
   std::unique_ptr<HttpServer> http_;
   uv_timer_t heartbeat_timer_{};

@@ -195,6 +195,7 @@ void Directory::finish_claim(const std::string& name, Pid pid, bool activating, 
   }
   if (owner == pid) {
     claimed_[name] = pid;
+    if (activating && !state.empty()) durable_.insert(name);
     if (activating) rt_.release(pid, true, std::move(state));
     for (auto& w : waiters) w(pid);
     return;
@@ -208,6 +209,7 @@ void Directory::finish_claim(const std::string& name, Pid pid, bool activating, 
     // Republishing after a Redis restart found the name taken: ours must go.
     spdlog::error("cluster: name {} is now owned by {}; stopping our {}", name, owner.to_string(), pid.to_string());
     claimed_.erase(name);
+    durable_.erase(name);
     rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string("name_conflict")));
   }
   for (auto& w : waiters) {
@@ -224,11 +226,12 @@ void Directory::released(const std::string& name, Pid pid) {
   auto it = claimed_.find(name);
   if (it == claimed_.end() || it->second != pid) return;  // a node-local name
   claimed_.erase(it);
-  if (!redis_ || !redis_->connected()) {
+  RedisClient* via = durable_.erase(name) && state_redis_ ? state_redis_ : redis_;
+  if (!via || !via->connected()) {
     releases_.emplace_back(name, pid);
     return;
   }
-  redis_->command({"EVAL", kReleaseScript, "2", dir_key(name), names_key(), dir_value(pid), name}, {});
+  via->command({"EVAL", kReleaseScript, "2", dir_key(name), names_key(), dir_value(pid), name}, {});
 }
 
 void Directory::republish() {
@@ -250,6 +253,7 @@ void Directory::node_down(uint16_t node) {
 void Directory::drop_all() {
   auto names = std::move(claimed_);
   claimed_.clear();
+  durable_.clear();
   for (auto& [name, pid] : names) {
     rt_.names().unregister(name, pid);  // the next lookup asks the directory
     rt_.send(Pid(), pid, Kind::kExit, 0, Body::bytes(std::string(reason::kKill)));

@@ -15,6 +15,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,9 @@ class Directory {
   Directory(Runtime& rt, std::string prefix, Hooks hooks);
   ~Directory();  // frees the messages still waiting for a lookup
   void set_redis(RedisClient* redis) { redis_ = redis; }
+  // The connection durable state is saved on: a durable process's name is released on it,
+  // after its last save (state_store.h).
+  void set_state_redis(RedisClient* redis) { state_redis_ = redis; }
 
   // Delivers m to the process named `name`: here, in the cache, or where Redis says; a name
   // nobody holds bounces m.
@@ -66,9 +70,11 @@ class Directory {
   std::string prefix_;
   Hooks hooks_;
   RedisClient* redis_ = nullptr;
+  RedisClient* state_redis_ = nullptr;
   std::unordered_map<std::string, std::pair<Pid, int64_t>> cache_;  // name → (pid, wall ms valid until)
   std::unordered_map<std::string, std::vector<Message*>> lookups_;   // messages waiting for a lookup
   std::unordered_map<std::string, Pid> claimed_;                     // the names this node holds
+  std::unordered_set<std::string> durable_;                          // ... of durable processes
   std::unordered_map<std::string, std::vector<Done>> ensures_;       // activations under way
   std::vector<std::pair<std::string, Pid>> releases_;                // missed while Redis was away
 };

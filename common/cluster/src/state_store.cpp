@@ -2,6 +2,7 @@
 #include "state_store.h"
 
 #include <behavior/system.pb.h>
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -36,6 +37,23 @@ local st = redis.call('HMGET', KEYS[3], 'data', 'v')
 return {ARGV[1], epoch, st[1], st[2]}
 )lua";
 
+std::string sha1_hex(std::string_view text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+const std::string& save_sha() {
+  static const std::string sha = sha1_hex(kSaveScript);
+  return sha;
+}
+
 }  // namespace
 
 const char* StateStore::claim_script() { return kClaimDurableScript; }
@@ -46,10 +64,13 @@ void StateStore::register_metrics(MetricsRegistry& metrics, const Labels& node) 
     l.emplace_back("result", result);
     return l;
   };
-  const char* help = "Durable state saves by outcome: ok, fenced (a newer activation owns the name), failed.";
+  const char* help =
+      "Durable state saves by outcome: ok, fenced (a newer activation owns the name), busy (an interval save refused "
+      "while too many saves awaited Redis; retried), failed.";
   saved_ = &metrics.counter("behavior_state_saves_total", help, with("ok"));
   fenced_ = &metrics.counter("behavior_state_saves_total", help, with("fenced"));
   failed_ = &metrics.counter("behavior_state_saves_total", help, with("failed"));
+  busy_ = &metrics.counter("behavior_state_saves_total", help, with("busy"));
   bytes_ = &metrics.counter("behavior_state_saved_bytes_total", "Bytes of durable state written.", node);
   latency_ = &metrics.histogram("behavior_state_save_seconds",
                                 "From a save reaching the network loop to Redis acknowledging it.", kLatencyBuckets,
@@ -79,6 +100,10 @@ void StateStore::save(MessagePtr m, Pid service) {
     answer(*m, service, Status::unavailable("the state store is unavailable (Redis is down)"), 0);
     return;
   }
+  if (s.behind() && in_flight() > kMaxInFlight) {
+    answer(*m, service, Status::unavailable("the state store is busy: " + std::to_string(in_flight()) + " saves in flight"), 0);
+    return;
+  }
   const auto started = std::chrono::steady_clock::now();
   const size_t bytes = s.data().size();
   auto done = [this, m = std::shared_ptr<Message>(m.release()), service, started, bytes,
@@ -102,15 +127,34 @@ void StateStore::save(MessagePtr m, Pid service) {
     bytes_->inc(bytes);
     answer(*m, service, {}, epoch);
   };
-  redis_->command_with_deadline({"EVAL", kSaveScript, "1", key(s.name()), std::to_string(s.epoch()),
-                                 std::to_string(s.version()), s.data(), s.kind(), std::to_string(wall_ms())},
-                                std::move(done));
+  // No deadline of our own: an awaited save's call has its timeout, and in_flight() bounds
+  // the rest when Redis stalls.
+  eval({"EVALSHA", save_sha(), "1", key(s.name()), std::to_string(s.epoch()), std::to_string(s.version()), s.data(),
+        s.kind(), std::to_string(wall_ms())},
+       std::move(done));
+}
+
+void StateStore::eval(std::vector<std::string> args, RedisClient::Callback cb) {
+  auto retry = [this, args, cb = std::move(cb)](redisReply* r) mutable {
+    if (r && r->type == REDIS_REPLY_ERROR && reply_string(r).rfind("NOSCRIPT", 0) == 0) {
+      args[0] = "EVAL";
+      args[1] = kSaveScript;
+      redis_->command(args, std::move(cb));
+      return;
+    }
+    cb(r);
+  };
+  redis_->command(args, std::move(retry));
 }
 
 void StateStore::answer(const Message& m, Pid service, const Status& outcome, uint64_t epoch) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   if (outcome.ok()) {
     saved_->inc();
+  } else if (outcome.code() == Code::kUnavailable && outcome.message().rfind("the state store is busy", 0) == 0) {
+    busy_->inc();  // expected under load: not logged
+    if (m.is_call()) rt_.route(Message::error_reply(m.reply_to().caller, service, m.reply_to().request_id, outcome));
+    return;
   } else if (outcome.code() == Code::kFenced) {
     fenced_->inc();
   } else {

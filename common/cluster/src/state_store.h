@@ -7,6 +7,14 @@
 // script that claims the name (Directory), and a save whose epoch is older than the claim
 // is refused: a node that was declared dead while paused, or a process that moved, can
 // never overwrite what a newer activation holds. Network loop only, except the counters.
+//
+// Saves have a Redis connection of their own, so a burst of them never delays the node's
+// heartbeats behind it (membership would freeze, readiness would drop). A durable process's
+// name is released on the same connection (Directory::released), after its last save: the
+// next activation, which claims the name once it is free, always loads that save. The script
+// goes by EVALSHA (its text is sent again only after a NOSCRIPT). Interval saves are refused
+// while more than kMaxInFlight saves await Redis: the process stays dirty and its next tick
+// retries; awaited and passivation saves always go (each process has at most one of each).
 #pragma once
 
 #include <behavior/message.h>
@@ -15,6 +23,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 namespace behavior::detail {
 
@@ -24,6 +33,7 @@ class StateStore {
  public:
   StateStore(Runtime& rt, std::string prefix) : rt_(rt), prefix_(std::move(prefix)) {}
   void set_redis(RedisClient* redis) { redis_ = redis; }
+  static constexpr uint64_t kMaxInFlight = 8192;
   void register_metrics(MetricsRegistry& metrics, const Labels& node);
 
   std::string key(const std::string& name) const { return prefix_ + "state:" + name; }
@@ -41,6 +51,8 @@ class StateStore {
 
  private:
   void answer(const Message& call, Pid service, const Status& outcome, uint64_t epoch);
+  // EVALSHA, falling back to EVAL once when Redis does not have the script (a restart).
+  void eval(std::vector<std::string> args, RedisClient::Callback cb);
 
   Runtime& rt_;
   std::string prefix_;
@@ -49,6 +61,7 @@ class StateStore {
   Counter* saved_ = nullptr;
   Counter* fenced_ = nullptr;
   Counter* failed_ = nullptr;
+  Counter* busy_ = nullptr;
   Counter* bytes_ = nullptr;
   Histogram* latency_ = nullptr;
 };

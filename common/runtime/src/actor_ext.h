@@ -35,6 +35,7 @@ struct ActorExt {
   DurableOptions durable;
   uint64_t epoch = 0;
   bool dirty = false;
+  bool saving_behind = false;  // an interval save is on its way: the next tick waits for it
 
   PendingCall* find_pending(uint64_t request_id) {
     for (auto& p : pending) {

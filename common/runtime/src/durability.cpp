@@ -65,7 +65,7 @@ void Durability::started(Actor* a) {
   a->tick(a->ext_->durable.save_every, proto::kSaveTick);
 }
 
-Result<Body> Durability::snapshot(Actor* a) {
+Result<Body> Durability::snapshot(Actor* a, bool behind) {
   if (!is_durable(a)) return Status::invalid_argument("process " + a->pid_.to_string() + " " + a->name() + " is not durable");
   ActorExt& x = *a->ext_;
   std::string bytes;
@@ -91,6 +91,7 @@ Result<Body> Durability::snapshot(Actor* a) {
   save.set_data(std::move(bytes));
   save.set_version(x.durable.version);
   save.set_epoch(x.epoch);
+  save.set_behind(behind);
   x.dirty = false;
   return Body(std::move(save));
 }
@@ -109,11 +110,17 @@ void Durability::saved(Actor* a, const Status& outcome) {
 }
 
 void Durability::save_behind(Actor* a) {
-  if (!is_durable(a) || !a->ext_->dirty) return;
-  Result<Body> body = snapshot(a);
+  // One interval save in flight per process: under a slow store the ticks wait rather than
+  // pile saves up (the state stays dirty, and the next tick writes the newest).
+  if (!is_durable(a) || !a->ext_->dirty || a->ext_->saving_behind) return;
+  Result<Body> body = snapshot(a, true);
   if (!body.ok()) return;
+  a->ext_->saving_behind = true;
   a->call(service::cluster_pid(a->pid_.node()), proto::kSaveState, std::move(*body), kDefaultCallTimeout,
-          [a](Reply r) { saved(a, r.status()); });
+          [a](Reply r) {
+            a->ext_->saving_behind = false;
+            saved(a, r.status());
+          });
 }
 
 void Durability::passivate(Actor* a, std::string_view why, bool can_save) {

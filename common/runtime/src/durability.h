@@ -23,8 +23,9 @@ class Durability {
   static Status load(Actor* a, Body& loaded);
   // After on_start: the interval save's tick.
   static void started(Actor* a);
-  // The router's state as a pb::SaveState body (clears the dirty flag), or why not.
-  static Result<Body> snapshot(Actor* a);
+  // The router's state as a pb::SaveState body (clears the dirty flag), or why not. `behind`:
+  // an interval save, which a busy store may refuse (it is retried by the next tick).
+  static Result<Body> snapshot(Actor* a, bool behind = false);
   // A save's outcome came back: failed, the state is dirty again; fenced, the process stops.
   static void saved(Actor* a, const Status& outcome);
   // proto::kSaveTick: write the state if dirty, without waiting.
