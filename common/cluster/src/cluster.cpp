@@ -98,7 +98,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
         left->set_value();
         return;
       }
-      membership_.cleanup_node(rt_.node_id(), true, [left] { left->set_value(); });
+      membership_.leave([left] { left->set_value(); });
     });
     left->get_future().wait_for(std::chrono::seconds(2));
     net_.stop([this] { stop_on_loop(); });

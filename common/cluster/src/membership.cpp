@@ -113,6 +113,7 @@ bool Membership::frozen() const {
 }
 
 void Membership::heartbeat() {
+  if (leaving_) return;
   redis_connected_ = redis_ && redis_->connected();
   if (!redis_->connected()) {
     heartbeat_trouble("Redis is not connected");
@@ -144,6 +145,7 @@ void Membership::heartbeat() {
   for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
   const int64_t sent = steady_ms();
   redis_->command(args, [this, now, sent](redisReply* r) {
+    if (leaving_) return;
     if (!reply_ok(r)) {
       heartbeat_trouble(r ? r->str : "the connection dropped");
       return;
@@ -257,6 +259,11 @@ void Membership::on_event(std::string_view msg) {
   auto id = static_cast<uint16_t>(std::atoi(std::string(msg.substr(5)).c_str()));
   if (id == rt_.node_id() || !nodes_.count(id)) return;
   node_down(id, down ? "it was declared down" : "it left the cluster", !down);
+}
+
+void Membership::leave(std::function<void()> done) {
+  leaving_ = true;
+  cleanup_node(rt_.node_id(), true, std::move(done));
 }
 
 void Membership::cleanup_node(uint16_t id, bool force, std::function<void()> done) {

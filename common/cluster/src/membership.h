@@ -49,6 +49,9 @@ class Membership {
   // not `force`), publishes "down" (or "left" for this node's own graceful leave), then
   // calls `done`.
   void cleanup_node(uint16_t id, bool force, std::function<void()> done);
+  // This node leaves gracefully: no heartbeat goes out after its cleanup, and the answer of
+  // one already sent is ignored (it would find the cleanup's mark and fence a node that left).
+  void leave(std::function<void()> done);
 
   // Loop thread.
   const ClusterNodeInfo* find(uint16_t id) const;
@@ -101,6 +104,7 @@ class Membership {
   uint64_t refreshes_ = 0;  // completed refreshes
   bool announced_ = false;
   bool draining_ = false;
+  bool leaving_ = false;
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;
   int64_t heartbeat_trouble_ms_ = 0;  // steady ms of the last heartbeat Redis did not take

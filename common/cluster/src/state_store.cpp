@@ -58,6 +58,11 @@ const std::string& save_sha() {
 
 const char* StateStore::claim_script() { return kClaimDurableScript; }
 
+void StateStore::set_redis(RedisClient* redis) {
+  redis_ = redis;
+  redis_->on_connected([this] { redis_->command({"SCRIPT", "LOAD", kSaveScript}, {}); });
+}
+
 void StateStore::register_metrics(MetricsRegistry& metrics, const Labels& node) {
   auto with = [&node](const char* result) {
     Labels l = node;

@@ -32,7 +32,10 @@ class Runtime;
 class StateStore {
  public:
   StateStore(Runtime& rt, std::string prefix) : rt_(rt), prefix_(std::move(prefix)) {}
-  void set_redis(RedisClient* redis) { redis_ = redis; }
+  // The store's own connection; on each connect the save script is loaded first, so every
+  // EVALSHA after it finds the script (a retry by EVAL after NOSCRIPT would go out after
+  // commands sent behind the first try, a name's release among them).
+  void set_redis(RedisClient* redis);
   static constexpr uint64_t kMaxInFlight = 8192;
   void register_metrics(MetricsRegistry& metrics, const Labels& node);
 
