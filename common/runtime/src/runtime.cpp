@@ -111,7 +111,7 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor
     if (o.link.valid()) x.links.push_back(o.link);  // born linked; the other side is told below
   }
   if (parent_link) parent->ext().links.push_back(pid);
-  Durability::init(a, o.durable);
+  if (o.durable.enabled) Durability::init(a, o.durable);
   target->live.fetch_add(1, std::memory_order_relaxed);
   if (target == here) {
     here->adopt(a);
