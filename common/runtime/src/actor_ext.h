@@ -35,6 +35,8 @@ struct ActorExt {
   DurableOptions durable;
   uint64_t epoch = 0;
   bool dirty = false;
+  // Live migration (migration.cpp): where the process moved; set just before it ends.
+  Pid moved_to;
 
   PendingCall* find_pending(uint64_t request_id) {
     for (auto& p : pending) {
