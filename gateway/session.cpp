@@ -256,6 +256,8 @@ void Session::deliver(MessagePtr m) {
         send_frame(proto::kKick, m->body().raw());
         user_ = Pid();  // the process has a new writer already: no detach
         close_after_write(CloseReason::kKicked, ws::kCloseNormal);
+      } else if (m->proto_id() == proto::kMoved && m->from() == user_) {
+        follow_move(std::move(m));
       }
       return;
     case Kind::kDown:
@@ -268,6 +270,25 @@ void Session::deliver(MessagePtr m) {
     default:
       return;
   }
+}
+
+// The user's process moved to another node (live migration). Its notice comes from the old pid
+// before that pid's DOWN (one sender, in order): the session writes to the new pid from now
+// on and watches it instead, so the DOWN that follows is no longer ours and the client sees
+// nothing. The new process has this connection as its writer already (it moved with it).
+void Session::follow_move(MessagePtr m) {
+  pb::Moved moved;
+  try {
+    moved = m->as<pb::Moved>();
+  } catch (const std::exception&) {
+    return;
+  }
+  const Pid to = Pid::from_raw(moved.new_pid());
+  if (!to.valid()) return;
+  ++ctx_.stats->moves;
+  user_ = to;
+  monitor_ref_ = ++ctx_.refs;
+  ctx_.send(pid_, user_, Kind::kMonitor, 0, Body(), monitor_ref_);
 }
 
 void Session::kick(const std::string& why) {

@@ -104,6 +104,7 @@ class Session final : public TransportUser {
   void authenticate(std::string_view token);
   void ensure_user(uint16_t node);
   void on_ensured(MessagePtr m);
+  void follow_move(MessagePtr m);  // kMoved from the user's process: write to its new pid
   void send_frame(uint32_t proto, std::string_view body, bool unreliable = false);
   void send_error(uint32_t code, const std::string& message);
   void auth_failed(GatewayStats::AuthFailure reason, const std::string& message);

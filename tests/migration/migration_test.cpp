@@ -249,5 +249,32 @@ TEST_F(MigrationTest, AMoveThatCannotHappenLeavesTheProcessServingWhereItWas) {
   EXPECT_EQ(dir("user/noa").rfind("1:", 0), 0u) << dir("user/noa");
 }
 
+TEST_F(MigrationTest, AConnectedClientFollowsItsProcessWithoutAnErrorOrReconnect) {
+  for (Transport t : {Transport::kTcp, Transport::kWebSocket}) {
+    const std::string user = t == Transport::kTcp ? "zoe" : "yan";
+    std::string pid;
+    auto c = connect(user, t, &pid);
+    ASSERT_NE(c, nullptr);
+    const uint16_t from = node_of(pid), to = from == 1 ? 2 : 1;
+    int next = 0;
+    ASSERT_TRUE(echo_window(*c, &next, 10));
+    auto run = ctl({"migrate", "user/" + user, "--to", std::to_string(to)});
+    // Echo windows while ctl moves the process, and more after.
+    const auto until = std::chrono::steady_clock::now() + Millis(30000);
+    while (run->wait_exit(Millis(0)) == -1 && std::chrono::steady_clock::now() < until) {
+      ASSERT_TRUE(echo_window(*c, &next, 10)) << gateway_->output();
+    }
+    const int status = run->wait_exit(Millis(5000));
+    ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->output();
+    EXPECT_NE(run->output().find("moved user/" + user), std::string::npos) << run->output();
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(echo_window(*c, &next, 10)) << gateway_->output();
+    EXPECT_EQ(dir("user/" + user).rfind(std::to_string(to) + ":", 0), 0u) << dir("user/" + user);
+  }
+  std::string metrics = http_get(std::stoi(redis_.command({"HGET", key("node:40"), "metrics"}).substr(
+                                     redis_.command({"HGET", key("node:40"), "metrics"}).rfind(':') + 1)),
+                                 "/metrics");
+  EXPECT_NE(metrics.find("behavior_gateway_process_moves_total 2"), std::string::npos) << metrics;
+}
+
 }  // namespace
 }  // namespace behavior::testing
