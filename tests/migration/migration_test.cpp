@@ -276,5 +276,40 @@ TEST_F(MigrationTest, AConnectedClientFollowsItsProcessWithoutAnErrorOrReconnect
   EXPECT_NE(metrics.find("behavior_gateway_process_moves_total 2"), std::string::npos) << metrics;
 }
 
+TEST_F(MigrationTest, DrainWithEvacuateEmptiesTheNodeAndEveryStateGoesAlong) {
+  constexpr int kUsers = 40;
+  std::vector<Pid> pids;
+  for (int i = 0; i < kUsers; ++i) {
+    Result<Pid> p = cluster_->ensure("user/e" + std::to_string(i), "user", 1);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    ASSERT_TRUE(call(*p, kAdd, i + 1).ok());
+    pids.push_back(*p);
+  }
+  // A client of a user on node 1 keeps echoing through the evacuation.
+  std::string pid;
+  std::unique_ptr<GameClient> c;
+  for (int i = 0; i < 10 && (!c || node_of(pid) != 1); ++i) c = connect("walker" + std::to_string(i), Transport::kTcp, &pid);
+  ASSERT_TRUE(c && node_of(pid) == 1) << "no login landed on node 1";
+  ASSERT_EQ(redis_.command({"SCARD", key("node:1:names")}), std::to_string(kUsers + 1));
+  int next = 0;
+  auto run = ctl({"drain", "1", "--evacuate"});
+  const auto until = std::chrono::steady_clock::now() + Millis(60000);
+  while (run->wait_exit(Millis(0)) == -1 && std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(echo_window(*c, &next, 5)) << gateway_->output();
+  }
+  const int status = run->wait_exit(Millis(5000));
+  ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->output();
+  EXPECT_NE(run->output().find("node 1 is empty"), std::string::npos) << run->output();
+  EXPECT_EQ(redis_.command({"SCARD", key("node:1:names")}), "0");
+  ASSERT_TRUE(echo_window(*c, &next, 10));
+  for (int i = 0; i < kUsers; ++i) {
+    const std::string name = "user/e" + std::to_string(i);
+    EXPECT_EQ(dir(name).rfind("2:", 0), 0u) << name << " is at " << dir(name);
+    Result<int64_t> v = call(pids[static_cast<size_t>(i)], kGet);  // through the old pid's relay
+    ASSERT_TRUE(v.ok()) << name << ": " << v.status().to_string();
+    EXPECT_EQ(*v, i + 1) << name;
+  }
+}
+
 }  // namespace
 }  // namespace behavior::testing
