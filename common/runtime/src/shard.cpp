@@ -379,6 +379,13 @@ Status Shard::dispatch(MessagePtr& m) {
     case Kind::kInfo:
     case Kind::kCall:
     case Kind::kClient:
+      if (m->proto_id() == proto::kMoved && m->kind() == Kind::kCall) [[unlikely]] {
+        // A moved process's barrier (migration.h): answered on arrival, so everything that
+        // came before it on the same path is in the mailbox already.
+        rt_.send(a->pid_, m->from(), Kind::kReply, proto::kMoved, Body(), m->request_id());
+        m.reset();
+        return {};
+      }
       if (a->mb_limit_ != 0 && a->mb_size_ >= a->mb_limit_) {
         ++a->ext().dropped;
         bump(counters_.dropped);
