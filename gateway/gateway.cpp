@@ -164,6 +164,8 @@ class Gateway::Impl final : public Endpoint {
              {{"reason", GatewayStats::kAuthFailureReasons[r]}}, s.auth_failures[r]);
     }
     series(true, "behavior_gateway_kicks_total", "Connections kicked (a second login, an operator).", {}, s.kicks);
+    series(true, "behavior_gateway_process_moves_total",
+           "Times a connection's user process moved to another node and the connection followed it.", {}, s.moves);
     series(true, "behavior_gateway_frames_in_total", "Frames from clients.", {}, s.frames_in);
     series(true, "behavior_gateway_frames_out_total", "Frames to clients.", {}, s.frames_out);
     series(true, "behavior_gateway_bytes_in_total", "Bytes from clients.", {}, s.bytes_in);

@@ -11,6 +11,7 @@ struct GatewayStats {
   using Counter = std::atomic<uint64_t>;
   Counter connections{0}, tcp_connections{0}, ws_connections{0}, udp_connections{0};
   Counter accepted{0}, authenticated{0}, kicks{0};
+  Counter moves{0};  // the user's process moved (live migration) and the session followed it
   Counter frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0};
   Counter dropped_rate{0}, refused_reserved{0};
   Counter cut_slow{0}, cut_idle{0}, cut_bad{0};

@@ -21,6 +21,7 @@ constexpr const char* kReleaseTicketMark =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
+constexpr size_t kMaxMovingFrames = 1024;  // frames held while the user's process moves
 
 // Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
 enum ErrorCode : uint32_t {
@@ -110,6 +111,15 @@ void Session::take_frame(uint32_t proto, std::string_view body) {
   if (proto::is_system(proto)) {  // kAttach, kStop, kExit, a second kAuth...: never relayed
     ++ctx_.stats->refused_reserved;
     send_error(kErrBadFrame, "protoID " + std::to_string(proto) + " is reserved");
+    return;
+  }
+  if (barrier_ref_ != 0) {  // the process is moving: held until the old path is flushed
+    if (moving_frames_.size() >= kMaxMovingFrames) {
+      ++ctx_.stats->dropped_rate;
+      send_error(kErrRateLimited, "too many frames while your process moves; some were dropped");
+      return;
+    }
+    moving_frames_.emplace_back(proto, std::string(body));
     return;
   }
   ctx_.send(pid_, user_, Kind::kInfo, proto, Body::copy_of(body));
@@ -249,6 +259,7 @@ void Session::deliver(MessagePtr m) {
       return;
     case Kind::kReply:
       if (state_ == State::kEnsuring && m->request_id() == ensure_ref_) on_ensured(std::move(m));
+      if (barrier_ref_ != 0 && m->request_id() == barrier_ref_) moved_path_flushed();
       return;
     case Kind::kInfo:
       if (m->proto_id() == proto::kKick && m->from() == user_) {
@@ -256,6 +267,8 @@ void Session::deliver(MessagePtr m) {
         send_frame(proto::kKick, m->body().raw());
         user_ = Pid();  // the process has a new writer already: no detach
         close_after_write(CloseReason::kKicked, ws::kCloseNormal);
+      } else if (m->proto_id() == proto::kMoved && m->from() == user_) {
+        follow_move(std::move(m));
       }
       return;
     case Kind::kDown:
@@ -268,6 +281,42 @@ void Session::deliver(MessagePtr m) {
     default:
       return;
   }
+}
+
+// The user's process moved to another node (live migration). Its notice comes from the old pid
+// before that pid's DOWN (one sender, in order): the session writes to the new pid from now
+// on and watches it instead, so the DOWN that follows is no longer ours and the client sees
+// nothing. The new process has this connection as its writer already (it moved with it).
+void Session::follow_move(MessagePtr m) {
+  pb::Moved moved;
+  try {
+    moved = m->as<pb::Moved>();
+  } catch (const std::exception&) {
+    return;
+  }
+  const Pid to = Pid::from_raw(moved.new_pid());
+  if (!to.valid() || barrier_ref_ != 0) return;
+  ++ctx_.stats->moves;
+  // Frames sent to the old pid may still be on their way there, to be relayed: a call on the
+  // same path (the old pid relays it behind them, and the runtime answers it on arrival) says
+  // when they are all at the new process. Until then the client's frames wait here, so that
+  // none overtakes an earlier one. Any answer will do, an error too (the old node died).
+  moving_to_ = to;
+  monitor_ref_ = ++ctx_.refs;  // the old pid's DOWN is no longer ours
+  barrier_ref_ = ++ctx_.refs;
+  auto* barrier = new Message(user_, pid_, Kind::kCall, proto::kMoved, Body());
+  barrier->set_request_id(barrier_ref_);
+  ctx_.node->route(barrier);
+}
+
+void Session::moved_path_flushed() {
+  barrier_ref_ = 0;
+  user_ = moving_to_;
+  moving_to_ = Pid();
+  ctx_.send(pid_, user_, Kind::kMonitor, 0, Body(), monitor_ref_);
+  auto held = std::move(moving_frames_);
+  moving_frames_.clear();
+  for (auto& [proto, body] : held) ctx_.send(pid_, user_, Kind::kInfo, proto, Body::copy_of(body));
 }
 
 void Session::kick(const std::string& why) {

@@ -104,6 +104,8 @@ class Session final : public TransportUser {
   void authenticate(std::string_view token);
   void ensure_user(uint16_t node);
   void on_ensured(MessagePtr m);
+  void follow_move(MessagePtr m);  // kMoved from the user's process: write to its new pid
+  void moved_path_flushed();       // the barrier call came back: switch to the new pid
   void send_frame(uint32_t proto, std::string_view body, bool unreliable = false);
   void send_error(uint32_t code, const std::string& message);
   void auth_failed(GatewayStats::AuthFailure reason, const std::string& message);
@@ -132,6 +134,11 @@ class Session final : public TransportUser {
   int64_t auth_at_ = 0;  // loop ms the AUTH arrived
   uint64_t unauth_peer_ = 0;  // see count_unauthenticated(); 0: not counted
   std::vector<std::pair<uint32_t, std::string>> early_;  // frames while ensuring
+  // A move of the user's process under way (follow_move): its new pid, the barrier call's
+  // ref, and the client's frames held until the barrier's answer.
+  Pid moving_to_;
+  uint64_t barrier_ref_ = 0;
+  std::vector<std::pair<uint32_t, std::string>> moving_frames_;
   std::string user_name_;
 };
 

@@ -178,6 +178,24 @@ Result<CallResult> CtlNode::call(Pid to, uint32_t proto_id, std::string body, Mi
   return out;
 }
 
+Result<Pid> CtlNode::migrate(const std::string& name, uint16_t to, Millis timeout) {
+  Result<Pid> pid = resolve(name);
+  if (!pid.ok()) return pid.status();
+  if (Status s = reach(pid->node()); !s.ok()) return s;
+  JsonMap req;
+  req.set("name", name).set("to", static_cast<int64_t>(to));
+  Reply r = inbox_->call(Cluster::service_pid(pid->node()), proto::kMigrate, std::move(req), timeout);
+  if (!r.ok()) return r.status();
+  return r.as<Pid>();
+}
+
+Result<JsonMap> CtlNode::evacuate(uint16_t node) {
+  if (Status s = reach(node); !s.ok()) return s;
+  Reply r = inbox_->call(Cluster::service_pid(node), proto::kEvacuate, JsonMap(), timeout_);
+  if (!r.ok()) return r.status();
+  return JsonMap(r.as<JsonMap>());
+}
+
 Result<std::string> CtlNode::stop(Pid pid, const std::string& reason) {
   if (Status s = reach(pid.node()); !s.ok()) return s;
   Result<Pid> watcher = node_->spawn(std::make_unique<Watcher>(pid, inbox_->pid()));

@@ -51,6 +51,11 @@ class CtlNode {
   Result<std::string> stop(Pid pid, const std::string& reason);
   // Every gateway in `gateways` closes the connections of `user` with a KICK frame.
   Result<KickResult> kick(const std::vector<uint16_t>& gateways, const std::string& user, const std::string& reason);
+  // Moves the durable process `name` to node `to` (live migration, through the cluster service
+  // of the node that holds it); its new pid. Waits up to `timeout`.
+  Result<Pid> migrate(const std::string& name, uint16_t to, Millis timeout);
+  // One step of evacuating `node` (proto::kEvacuate): what is left there.
+  Result<JsonMap> evacuate(uint16_t node);
   // Leaves the cluster (registration removed at once) and stops the node. Idempotent.
   void leave();
 

@@ -1,5 +1,5 @@
 // main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
-// stop, drain, resume, kick), each printing a table or one JSON document. Exit 0/1/2.
+// stop, drain [--evacuate], resume, kick, migrate), each printing a table or one JSON document. Exit 0/1/2.
 #include <behavior/cli.h>
 #include <behavior/clock.h>
 #include <behavior/json_map.h>
@@ -47,6 +47,9 @@ struct Flags {
   std::string stop_reason = "normal";
   std::string kick_reason = std::string(proto::kDefaultKickReason);
   int node_id = 0;
+  int to_node = 0;                      // migrate --to
+  bool evacuate = false;                // drain --evacuate
+  int64_t evacuate_timeout_ms = 600000;  // drain --evacuate: give up after
   Millis timeout() const { return Millis(timeout_ms); }
 };
 
@@ -420,6 +423,8 @@ int cmd_kick(const Flags& f) {
   return kOk;
 }
 
+int evacuate(const Flags& f);
+
 int cmd_drain(const Flags& f, bool on) {
   std::shared_ptr<TlsContext> tls;  // an https name server: its certificate checked against --tls-ca
   if (f.name_server.starts_with("https://")) {
@@ -430,6 +435,10 @@ int cmd_drain(const Flags& f, bool on) {
   if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout(), tls.get());
       !s.ok()) {
     return failed(s).report(f);
+  }
+  if (on && f.evacuate) {
+    if (!f.json) std::printf("node %d is draining: no new players are placed there\n", f.node_id);
+    return evacuate(f);
   }
   if (f.json) {
     print_json([&](JsonWriter& w) {
@@ -443,6 +452,88 @@ int cmd_drain(const Flags& f, bool on) {
   } else {
     std::printf(on ? "node %d is draining: no new players are placed there\n" : "node %d takes new players again\n",
                 f.node_id);
+  }
+  return kOk;
+}
+
+int cmd_migrate(const Flags& f) {
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  Result<Pid> from = j->node->resolve(f.name);
+  if (!from.ok()) return failed(from.status()).report(f);
+  const auto started = std::chrono::steady_clock::now();
+  // The move is two steps (the state's save, the adoption) of up to 5 s each, then a check.
+  Result<Pid> to = j->node->migrate(f.name, static_cast<uint16_t>(f.to_node), std::max(f.timeout(), Millis(16000)));
+  if (!to.ok()) return failed(to.status()).report(f);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  j->node->leave();
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      write_key_string(w, "name", f.name);
+      write_key_string(w, "from", from->to_string());
+      write_key_string(w, "to", to->to_string());
+      w.Key("node");
+      w.Uint(to->node());
+      w.Key("ms");
+      w.Double(ms);
+      w.EndObject();
+    });
+  } else {
+    std::printf("moved %s from %s to %s (node %u) in %.1f ms\n", f.name.c_str(), from->to_string().c_str(),
+                to->to_string().c_str(), static_cast<unsigned>(to->node()), ms);
+  }
+  return kOk;
+}
+
+// drain --evacuate, after the drain itself: steps of the node's evacuation until it holds no
+// named process, a progress line whenever the count changes.
+int evacuate(const Flags& f) {
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  const uint16_t node = static_cast<uint16_t>(f.node_id);
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + Millis(f.evacuate_timeout_ms);
+  int64_t first = -1, last = -1;
+  while (true) {
+    Result<JsonMap> step = j->node->evacuate(node);
+    if (!step.ok()) return failed(step.status()).report(f);
+    const int64_t left = step->get_int("names").value_or(-1);
+    if (first < 0) first = left;
+    if (left == 0) break;
+    if (left != last && !f.json) {
+      std::printf("node %d: %lld named processes left (%lld moving)\n", f.node_id, static_cast<long long>(left),
+                  static_cast<long long>(step->get_int("moving").value_or(0)));
+      std::fflush(stdout);
+    }
+    last = left;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Failure(kFailed, "node " + std::to_string(f.node_id) + " still holds " + std::to_string(left) +
+                                  " named processes after " + std::to_string(f.evacuate_timeout_ms) + " ms")
+          .report(f);
+    }
+    std::this_thread::sleep_for(Millis(200));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  j->node->leave();
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("node");
+      w.Uint(static_cast<unsigned>(f.node_id));
+      w.Key("draining");
+      w.Bool(true);
+      w.Key("evacuated");
+      w.Int64(first);
+      w.Key("seconds");
+      w.Double(secs);
+      w.Key("empty");
+      w.Bool(true);
+      w.EndObject();
+    });
+  } else {
+    std::printf("node %d is empty: %lld named processes moved or stopped in %.1f s\n", f.node_id,
+                static_cast<long long>(first), secs);
   }
   return kOk;
 }
@@ -524,11 +615,19 @@ int main(int argc, char** argv) {
   stop->add_option("--reason", f.stop_reason, "Exit reason given to the process")->capture_default_str();
   auto* drain = app.add_subcommand("drain", "Place no new players on a node (name server admin API)");
   drain->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
+  drain->add_flag("--evacuate", f.evacuate,
+                  "Also move every durable process off the node (the others stop gracefully) and wait until it is empty");
+  drain->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up the evacuation after this long")
+      ->capture_default_str();
   auto* resume = app.add_subcommand("resume", "Place players on a drained node again");
   resume->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   auto* kick = app.add_subcommand("kick", "Close a user's client connection with a KICK frame; the process lives on");
   kick->add_option("user", f.name, "User name (or user/<name>)")->required();
   kick->add_option("--reason", f.kick_reason, "Reason sent in the KICK frame")->capture_default_str();
+
+  auto* migrate = app.add_subcommand("migrate", "Move a durable process to another node while it keeps serving");
+  migrate->add_option("name", f.name, "Process name, e.g. user/alice")->required();
+  migrate->add_option("--to", f.to_node, "The node to move it to")->required()->check(behavior::integer_in(1, 65535));
 
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
@@ -550,5 +649,6 @@ int main(int argc, char** argv) {
   if (drain->parsed()) return cmd_drain(f, true);
   if (resume->parsed()) return cmd_drain(f, false);
   if (kick->parsed()) return cmd_kick(f);
+  if (migrate->parsed()) return cmd_migrate(f);
   return kUsage;
 }

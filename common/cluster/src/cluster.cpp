@@ -41,6 +41,8 @@
 #include "behavior/net_loop.h"
 #include "behavior/redis_client.h"
 #include "directory.h"
+#include "envelope.h"
+#include <behavior/system.pb.h>
 #include "membership.h"
 #include "remote_tracker.h"
 #include "runtime.h"
@@ -51,6 +53,10 @@ namespace behavior::detail {
 namespace {
 
 constexpr uint64_t kServiceSerial = service::kCluster;
+// Evacuation (proto::kEvacuate): at most this many moves ordered and not yet done at once; an
+// order not done after kEvacuateRetryMs is given again.
+constexpr size_t kEvacuateInFlight = 256;
+constexpr int64_t kEvacuateRetryMs = 15000;
 
 
 }  // namespace
@@ -117,6 +123,22 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     net_.post([this, name, pid] { directory_.released(name, pid); });
   }
   void before_shutdown() override { stop(); }
+  // A message for a process that moved, relayed by its old pid `via`: wrapped as the body of
+  // a kForwarded from `via` (so the receiving node's check that a sender is on the link's node
+  // holds), unwrapped there with its own sender. One pid pair, one s2s slot: relayed messages
+  // keep their order. Encoded here, on the relaying worker, so they enter the loop's queue in
+  // the order they were relayed.
+  Status forward(Message* m, Pid via) override {
+    std::string frame;
+    if (Status s = append_envelope_frame(*m, options_.max_frame, &frame); !s.ok()) {
+      rt_.bounce(MessagePtr(m), s);
+      return s;
+    }
+    const Pid to = m->to();
+    delete m;
+    net_.send(new Message(to, via, Kind::kInfo, proto::kForwarded, Body::bytes(frame.substr(4))));
+    return {};
+  }
   // Endpoint: the cluster service; any thread.
   void deliver(Message* m) override {
     if (m->proto_id() == proto::kSaveState) {
@@ -283,6 +305,18 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       rt_.count_dropped();
       return;
     }
+    if (m->proto_id() == proto::kForwarded && m->kind() == Kind::kInfo) {
+      // Relayed by the node a process moved from (authenticated by the link): the message
+      // inside keeps its own sender.
+      Result<MessagePtr> inner = decode_envelope(m->body().raw());
+      if (!inner.ok()) {
+        rt_.count_dropped();
+        return;
+      }
+      (*inner)->set_to(m->to());
+      rt_.route(inner->release());
+      return;
+    }
     remote_.inbound(*m, from_node);
     rt_.route(m.release());
   }
@@ -313,12 +347,90 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
                           answer);
       } else if (m->proto_id() == proto::kLookup) {
         directory_.lookup(std::string(m->body().raw()), answer);
+      } else if (m->proto_id() == proto::kMigrate) {
+        auto& req = m->as<JsonMap>();
+        auto name = req.get_string("name");
+        auto dest = req.get_int("to");
+        if (!name || !dest || name->empty() || *dest <= 0 || *dest > 65535) {
+          reply_error(to, Status::invalid_argument("migrate needs a name and a node id (to)"));
+          return;
+        }
+        if (Status s = migrate(*name, static_cast<uint16_t>(*dest), to, false); !s.ok()) reply_error(to, s);
+      } else if (m->proto_id() == proto::kAdopt) {
+        auto adopt = m->as<pb::Adopt>();
+        if (adopt.check()) {
+          directory_.holder(adopt.name(), answer);
+        } else {
+          directory_.adopt(adopt.name(), adopt.kind(), Pid::from_raw(adopt.writer()), Pid::from_raw(adopt.old_pid()),
+                           answer);
+        }
+      } else if (m->proto_id() == proto::kEvacuate) {
+        evacuate(to);
       } else {
         reply_error(to, Status::invalid_argument("unknown cluster request"));
       }
     } catch (const std::exception& e) {
       reply_error(to, Status::invalid_argument(std::string("bad cluster request: ") + e.what()));
     }
+  }
+
+  // --- live migration (docs/durable.md) -------------------------------------------------------
+
+  // Gives the process `name` held here the order to move to node `dest` (into its mailbox:
+  // what was queued before is handled first). It answers `caller` itself.
+  Status migrate(const std::string& name, uint16_t dest, ReplyTo caller, bool evacuating) {
+    if (dest == rt_.node_id()) return Status::invalid_argument(name + " is on node " + std::to_string(dest) + " already");
+    const ClusterNodeInfo* target = membership_.find(dest);
+    if (!target || !membership_.live(dest)) return Status::unavailable("node " + std::to_string(dest) + " is not live");
+    if (target->kind != "local") {
+      return Status::invalid_argument("node " + std::to_string(dest) + " is a " + target->kind + ", not a local server");
+    }
+    auto it = directory_.claimed().find(name);
+    if (it == directory_.claimed().end()) {
+      return Status::not_found("no process named " + name + " on node " + std::to_string(rt_.node_id()));
+    }
+    pb::MigrateOrder order;
+    order.set_to_node(dest);
+    order.set_caller(caller.caller.raw());
+    order.set_request_id(caller.request_id);
+    order.set_evacuating(evacuating);
+    rt_.route(new Message(it->second, service_pid_, Kind::kInfo, proto::kMigrate, Body(std::move(order))));
+    return {};
+  }
+
+  // One step of evacuating this node: every named process held here is ordered to move to a
+  // live local node that is not draining (round robin), at most kEvacuateInFlight at once;
+  // a process that is not durable stops gracefully instead. The caller polls until none is
+  // left ("names" 0).
+  void evacuate(ReplyTo to) {
+    std::vector<uint16_t> targets;
+    for (const auto& n : membership_.view()) {
+      if (n.kind == "local" && !n.draining && n.id != rt_.node_id() && membership_.live(n.id)) targets.push_back(n.id);
+    }
+    const auto& held = directory_.claimed();
+    const int64_t now = wall_ms();
+    std::erase_if(evacuating_, [&](const auto& e) { return !held.count(e.first) || now - e.second > kEvacuateRetryMs; });
+    int64_t ordered = 0;
+    for (const auto& [name, pid] : held) {
+      if (targets.empty() || evacuating_.size() >= kEvacuateInFlight) break;
+      if (evacuating_.count(name)) continue;
+      if (migrate(name, targets[evacuate_cursor_++ % targets.size()], {}, true).ok()) {
+        evacuating_[name] = now;
+        ++ordered;
+      }
+    }
+    if (targets.empty() && !held.empty()) {
+      reply_error(to, Status::unavailable("no live local node that is not draining to move " +
+                                          std::to_string(held.size()) + " processes to"));
+      return;
+    }
+    JsonMap r;
+    r.set("names", static_cast<int64_t>(held.size()))
+        .set("durable", static_cast<int64_t>(rt_.stats().durable))
+        .set("ordered", ordered)
+        .set("moving", static_cast<int64_t>(evacuating_.size()))
+        .set("targets", static_cast<int64_t>(targets.size()));
+    reply(to, proto::kEvacuate, std::move(r));
   }
 
   void reply(ReplyTo to, uint32_t proto_id, Body body) {
@@ -443,6 +555,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
                          membership_.cleanup_node(node, false, std::move(done));
                        }}};
   RemoteTracker remote_{rt_};  // calls and watches on other nodes
+  std::unordered_map<std::string, int64_t> evacuating_;  // names ordered to move → wall ms
+  size_t evacuate_cursor_ = 0;
   StateStore state_{rt_, options_.prefix};  // durable process state
   MetricsRegistry metrics_;
 };

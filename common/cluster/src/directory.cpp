@@ -34,6 +34,20 @@ end
 return 0
 )lua";
 
+// Live migration's handover (Directory::adopt): KEYS dir, the old node's names, the new
+// node's names, state; ARGV old value, new value, name. Only from the old holder: the entry,
+// the name sets, a newer fencing epoch, and the state to start with, in one step.
+const char* kHandoverScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then return {0, cur or ''} end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+local epoch = redis.call('HINCRBY', KEYS[4], 'claim', 1)
+local st = redis.call('HMGET', KEYS[4], 'data', 'v')
+return {1, epoch, st[1], st[2]}
+)lua";
+
 std::string dir_value(Pid pid) { return std::to_string(pid.node()) + ":" + std::to_string(pid.raw()); }
 
 Pid parse_dir_value(const std::string& v) {
@@ -56,7 +70,8 @@ Directory::~Directory() {
   }
 }
 
-std::string Directory::names_key() const { return prefix_ + "node:" + std::to_string(rt_.node_id()) + ":names"; }
+std::string Directory::names_key() const { return names_key(rt_.node_id()); }
+std::string Directory::names_key(uint16_t node) const { return prefix_ + "node:" + std::to_string(node) + ":names"; }
 
 void Directory::route_named(const std::string& name, Message* m) {
   if (auto pid = rt_.names().lookup(name)) {
@@ -220,6 +235,80 @@ void Directory::finish_claim(const std::string& name, Pid pid, bool activating, 
       w(directory_down());
     }
   }
+}
+
+void Directory::adopt(const std::string& name, const std::string& kind, Pid writer, Pid old_pid, Done done) {
+  const KindEntry* k = rt_.kind(kind);
+  if (!k) {
+    done(Status::not_found("unknown process kind " + kind + " on node " + std::to_string(rt_.node_id())));
+    return;
+  }
+  if (!k->options.durable.enabled) {
+    done(Status::invalid_argument("kind " + kind + " is not durable here"));
+    return;
+  }
+  if (!redis_ || !redis_->connected()) {
+    done(directory_down());
+    return;
+  }
+  if (ensures_.count(name) || rt_.names().lookup(name)) {
+    done(Status::already_exists("node " + std::to_string(rt_.node_id()) + " already has a process named " + name));
+    return;
+  }
+  SpawnOptions o = k->spawn_options(name, kind, writer);
+  o.held = true;
+  Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
+  if (!spawned.ok()) {
+    done(spawned.status());
+    return;
+  }
+  const Pid pid = *spawned;
+  auto on_reply = [this, name, pid, old_pid, done = std::move(done)](redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+      rt_.names().unregister(name, pid);
+      rt_.release(pid, false);
+      done(r && r->type == REDIS_REPLY_ERROR ? Status::unavailable("the handover failed: " + reply_string(r))
+                                             : directory_down());
+      return;
+    }
+    if (r->element[0]->integer == 0) {
+      rt_.names().unregister(name, pid);
+      rt_.release(pid, false);
+      const std::string cur = reply_string(r->element[1]);
+      done(Status(Code::kAlreadyExists, "the directory no longer gives " + name + " to " + old_pid.to_string() +
+                                            (cur.empty() ? " (nobody holds it)" : " (it is at " + cur + ")")));
+      return;
+    }
+    pb::LoadedState loaded;
+    loaded.set_epoch(static_cast<uint64_t>(r->element[1]->integer));
+    if (r->elements == 4 && r->element[2]->type == REDIS_REPLY_STRING) {
+      loaded.set_found(true);
+      loaded.set_data(reply_string(r->element[2]));
+      loaded.set_version(static_cast<uint32_t>(std::strtoul(reply_string(r->element[3]).c_str(), nullptr, 10)));
+    }
+    claimed_[name] = pid;
+    durable_.insert(name);  // released on the state connection, after its last save
+    cache_.erase(name);
+    rt_.release(pid, true, Body(std::move(loaded)));
+    done(pid);
+  };
+  redis_->command_with_deadline({"EVAL", kHandoverScript, "4", dir_key(name), names_key(old_pid.node()), names_key(),
+                                 state_key(name), dir_value(old_pid), dir_value(pid), name},
+                                std::move(on_reply));
+}
+
+void Directory::holder(const std::string& name, Done done) {
+  if (!redis_ || !redis_->connected()) {
+    done(directory_down());
+    return;
+  }
+  redis_->command_with_deadline({"GET", dir_key(name)}, [done = std::move(done)](redisReply* r) {
+    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
+      done(directory_down());
+      return;
+    }
+    done(r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid());
+  });
 }
 
 void Directory::released(const std::string& name, Pid pid) {

@@ -56,10 +56,20 @@ class Directory {
   // that held them are killed.
   void drop_all();
   size_t held() const { return claimed_.size(); }
+  const std::unordered_map<std::string, Pid>& claimed() const { return claimed_; }
+  // Live migration, on the target node: the process `name` that `old_pid` holds, spawned here
+  // held and started with the state only if the handover script moved the name from
+  // `old_pid` to it (atomically: the directory entry, both nodes' name sets, a newer epoch).
+  // An error means the directory was left as it was.
+  void adopt(const std::string& name, const std::string& kind, Pid writer, Pid old_pid, Done done);
+  // Whom Redis gives `name` to now (no cache, no local name): the source's check after an
+  // adoption whose answer was lost. Pid() when nobody.
+  void holder(const std::string& name, Done done);
 
  private:
   std::string dir_key(const std::string& name) const { return prefix_ + "dir:" + name; }
   std::string names_key() const;
+  std::string names_key(uint16_t node) const;
   std::string state_key(const std::string& name) const { return prefix_ + "state:" + name; }
   // `durable`: the activation of a durable kind, which takes a fencing epoch and its stored
   // state in the same script (StateStore::claim_script) and starts with them.

@@ -36,6 +36,8 @@ struct ActorExt {
   uint64_t epoch = 0;
   bool dirty = false;
   bool saving_behind = false;  // an interval save is on its way: the next tick waits for it
+  // Live migration (migration.cpp): where the process moved; set just before it ends.
+  Pid moved_to;
 
   PendingCall* find_pending(uint64_t request_id) {
     for (auto& p : pending) {

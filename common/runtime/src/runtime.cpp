@@ -228,6 +228,17 @@ void Runtime::bounce(MessagePtr m, const Status& why) {
   }
 }
 
+void Runtime::forward(Message* m, Pid via, Pid to) {
+  m->set_to(to);
+  if (to.node() == node_id()) {
+    route(m);
+  } else if (RemoteRoute* remote = this->remote(); remote && running()) {
+    remote->forward(m, via);
+  } else {
+    bounce(MessagePtr(m), Status::unavailable("node " + std::to_string(to.node()) + " is not reachable"));
+  }
+}
+
 void Runtime::release(Pid pid, bool start, Body state) {
   send(Pid(), pid, Kind::kRelease, 0, std::move(state), start ? 1 : 0);
 }

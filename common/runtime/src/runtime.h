@@ -61,6 +61,9 @@ class Runtime {
   // The answer to a message that cannot be delivered (an error reply to a call, noproc to
   // a link or monitor, Undeliverable to a sender whose message a full mailbox refused).
   void bounce(MessagePtr m, const Status& why);
+  // A message for a process that moved to `to`, relayed by `via`, its old pid (migration.cpp):
+  // delivered with its own sender kept; what cannot go on bounces.
+  void forward(Message* m, Pid via, Pid to);
   Result<Pid> resolve(std::string_view name) const;
   // Starts (or discards) a process spawned with SpawnOptions::held. A durable one starts with
   // `state` (a pb::LoadedState: its epoch and what the store held).

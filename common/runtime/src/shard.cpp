@@ -12,6 +12,7 @@
 #include <climits>
 
 #include "durability.h"
+#include "migration.h"
 #include "runtime.h"
 #include <behavior/system.pb.h>
 
@@ -175,6 +176,7 @@ bool Shard::fire_timers() {
   }
   if (now_ns_ >= next_sweep_ns_) {
     next_sweep_ns_ = now_ns_ + rt_.options().idle_sweep.count() * 1'000'000;
+    if (!forward_order_.empty()) expire_forwards();
     if (idle_.size() > 0) {
       expired_.clear();
       idle_.expired(now_ns_, rt_.idle_scale(), &expired_);
@@ -369,11 +371,21 @@ void Shard::enqueue(Actor* a, MessagePtr&& owned) {
 
 Status Shard::dispatch(MessagePtr& m) {
   Actor* a = find(m->to());
-  if (!a || a->exiting_) return Status::no_process("no process " + m->to().to_string());
+  if (!a || a->exiting_) [[unlikely]] {
+    if (!a && !forwards_.empty() && forward_moved(m)) return {};
+    return Status::no_process("no process " + m->to().to_string());
+  }
   switch (m->kind()) {
     case Kind::kInfo:
     case Kind::kCall:
     case Kind::kClient:
+      if (m->proto_id() == proto::kMoved && m->kind() == Kind::kCall) [[unlikely]] {
+        // A moved process's barrier (migration.h): answered on arrival, so everything that
+        // came before it on the same path is in the mailbox already.
+        rt_.send(a->pid_, m->from(), Kind::kReply, proto::kMoved, Body(), m->request_id());
+        m.reset();
+        return {};
+      }
       if (a->mb_limit_ != 0 && a->mb_size_ >= a->mb_limit_) {
         ++a->ext().dropped;
         bump(counters_.dropped);
@@ -439,6 +451,48 @@ void Shard::on_timer(uint64_t id, Timer& t) {
   enqueue(a, MessagePtr(new Message(a->pid_, a->pid_, Kind::kInfo, t.proto_id, std::move(t.body))));
 }
 
+// Live migration: what arrives for a pid that moved goes on to its new pid, its sender kept.
+// Replies and DOWN notices were for the old activation's own calls and monitors; a link's
+// exit signal, for its links (they were told it moved). Those are not relayed.
+
+void Shard::add_forward(Pid old_pid, Pid new_pid) {
+  const int64_t until = now_ns_ + kForwardForNs;
+  forwards_[old_pid.serial()] = Forward{new_pid, until};
+  forward_order_.emplace_back(old_pid.serial(), until);
+  while (forward_order_.size() > kMaxForwards) {
+    auto [serial, when] = forward_order_.front();
+    forward_order_.pop_front();
+    if (auto it = forwards_.find(serial); it != forwards_.end() && it->second.until_ns == when) forwards_.erase(it);
+  }
+}
+
+void Shard::expire_forwards() {
+  while (!forward_order_.empty() && forward_order_.front().second <= now_ns_) {
+    auto [serial, when] = forward_order_.front();
+    forward_order_.pop_front();
+    if (auto it = forwards_.find(serial); it != forwards_.end() && it->second.until_ns == when) forwards_.erase(it);
+  }
+}
+
+bool Shard::forward_moved(MessagePtr& m) {
+  auto it = forwards_.find(m->to().serial());
+  if (it == forwards_.end() || it->second.until_ns <= now_ns_) return false;
+  switch (m->kind()) {
+    case Kind::kReply:
+    case Kind::kDown:
+    case Kind::kRelease:
+      return false;
+    case Kind::kExit:
+      if (m->request_id() == kLinkExit) return false;
+      break;
+    default:
+      break;
+  }
+  const Pid via = m->to();
+  rt_.forward(m.release(), via, it->second.to);
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------
 // Running a process.
 
@@ -477,6 +531,10 @@ void Shard::execute(Actor* a) {
 void Shard::handle(Actor* a, MessagePtr&& m) {
   if (m->proto_id() == proto::kSaveTick && m->kind() == Kind::kInfo && m->from() == a->pid_) {
     Durability::save_behind(a);  // not traffic: the idle timer goes on
+    return;
+  }
+  if (Migration::is_order(a, *m)) {
+    Migration::begin(a, std::move(m));
     return;
   }
   bump(counters_.messages);
@@ -544,7 +602,8 @@ void Shard::finalize(Actor* a) {
     spdlog::warn("process {} {} threw in on_stop: {}", a->pid_.to_string(), a->name(),
                  describe(std::current_exception()));
   }
-  if (why == reason::kNormal || why == reason::kShutdown || why == reason::kIdle || why == reason::kDiscarded) {
+  if (why == reason::kNormal || why == reason::kShutdown || why == reason::kIdle || why == reason::kDiscarded ||
+      why == reason::kMigrated) {
     spdlog::debug("process {} {} exited: {}", a->pid_.to_string(), a->name(), why);
   } else {
     spdlog::error("process {} {} exited: {}", a->pid_.to_string(), a->name(), why);
@@ -570,7 +629,10 @@ void Shard::finalize(Actor* a) {
   a->mb_tail_ = nullptr;
   calls_.cancel_all(a);
   for (uint64_t id : x.timers) timers_.cancel(id);
-  if (!stopping_) signals_.announce_exit(a, why);
+  if (!stopping_) {
+    Migration::announce(a);  // where it went, before the DOWN
+    signals_.announce_exit(a, why);
+  }
   if (a->idle_ns_ > 0 && a->started_) idle_.remove(a);
   actors_.erase(a->pid_.serial());
   live.fetch_sub(1, std::memory_order_relaxed);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -28,6 +29,7 @@
 namespace behavior::detail {
 
 class Runtime;
+class Migration;
 
 // "exception: <what>", for a crash reason or a log line.
 std::string describe(std::exception_ptr e);
@@ -83,6 +85,11 @@ class Shard {
   // Ends every durable process here gracefully (reason shutdown), so each saves its state
   // and releases its name while the cluster still runs: the node is stopping.
   void passivate_durable();
+  // Live migration (migration.cpp). A pid that moved: what still arrives for it goes on to
+  // its new pid for kForwardFor, while at most kMaxForwards such pids are kept per worker.
+  void add_forward(Pid old_pid, Pid new_pid);
+  static constexpr int64_t kForwardForNs = 30'000'000'000;
+  static constexpr size_t kMaxForwards = 100'000;
   // This worker's loop also carries the node's network I/O (s2s links, Redis, /metrics):
   // it polls I/O every kIoPollNs while busy and while spinning, not only when asleep, and
   // calls each flush(ctx) after each turn so that what its processes sent to other nodes
@@ -111,6 +118,7 @@ class Shard {
   void stop_all();
   void free_queued();
 
+  friend class Migration;
   void start(Actor* a);
   Status load_durable(Actor* a, Message& release);
   void execute(Actor* a);
@@ -119,6 +127,9 @@ class Shard {
   void finalize(Actor* a);
   void on_timer(uint64_t id, Timer& t);
   Actor* find(Pid pid);
+  // dispatch() found no process: if m's target moved, m goes on to its new pid (taken).
+  bool forward_moved(MessagePtr& m);
+  void expire_forwards();
 
   Runtime& rt_;
   const uint8_t index_;
@@ -158,6 +169,12 @@ class Shard {
   uint32_t idle_rounds_ = 0;
   uint64_t request_seq_;
   bool stopping_ = false;
+  struct Forward {
+    Pid to;
+    int64_t until_ns = 0;
+  };
+  std::unordered_map<uint64_t, Forward> forwards_;  // moved pids by serial
+  std::deque<std::pair<uint64_t, int64_t>> forward_order_;  // (serial, until), oldest first
   Counters counters_;
   // Process semantics, apart from the loop.
   Signals signals_{*this};

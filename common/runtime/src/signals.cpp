@@ -78,7 +78,7 @@ void Signals::exit_signal(Actor* a, MessagePtr m) {
     sig.set_pid(from.raw());
     sig.set_reason(std::string(why));
     shard_.enqueue(a, MessagePtr(new Message(a->pid_, from, Kind::kExit, proto::kExit, std::move(sig))));
-  } else if (why == reason::kNormal) {
+  } else if (why == reason::kNormal || (from_link && why == reason::kMigrated)) {
     if (!from_link && from == a->pid_) shard_.exit_now(a, reason::kNormal);
   } else {
     shard_.exit_now(a, why);

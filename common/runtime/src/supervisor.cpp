@@ -89,7 +89,7 @@ void Supervisor::on_child_exit(size_t i, const std::string& why) {
     return;
   }
   if (giving_up_) return;
-  bool clean = why == reason::kNormal || why == reason::kShutdown;
+  bool clean = why == reason::kNormal || why == reason::kShutdown || why == reason::kMigrated;
   bool restart = c.spec.restart == Restart::kPermanent ||
                  (c.spec.restart == Restart::kTransient && !clean);
   if (!restart) return;

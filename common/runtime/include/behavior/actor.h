@@ -28,6 +28,7 @@ class Signals;
 class Calls;
 class ClientWriter;
 class Durability;
+class Migration;
 }  // namespace detail
 
 using TimerId = uint64_t;
@@ -156,6 +157,7 @@ class Actor {
   friend class detail::Calls;
   friend class detail::ClientWriter;
   friend class detail::Durability;
+  friend class detail::Migration;
   friend class CallAwaiter;
   friend class SaveAwaiter;
   Actor() = default;

@@ -24,6 +24,12 @@ class RemoteRoute {
   virtual Status route_named(std::string name, Message* m) = 0;
   // Called by the runtime when a local process with a cluster-visible name exits.
   virtual void name_released(const std::string& name, Pid pid) = 0;
+  // A message for a process that moved (live migration) to m->to() on another node, relayed
+  // by `via`, its old pid, with its own sender kept. Default: sent as it is.
+  virtual Status forward(Message* m, Pid via) {
+    (void)via;
+    return route_remote(m);
+  }
   // Called by Node::shutdown before the workers stop (the network may run on one of them).
   virtual void before_shutdown() {}
 };

@@ -19,6 +19,9 @@ inline constexpr uint32_t kDown = kSystemBase + 2;           // body: DownSignal
 inline constexpr uint32_t kError = kSystemBase + 3;          // body: ErrorFrame (to clients)
 inline constexpr uint32_t kUndeliverable = kSystemBase + 4;  // body: Undeliverable (bounce)
 inline constexpr uint32_t kStop = kSystemBase + 5;           // body: reason bytes
+// A process moved to another node (live migration, docs/durable.md): its monitors and links
+// get this from the old pid before the DOWN (or exit) with reason "migrated". Body: pb::Moved.
+inline constexpr uint32_t kMoved = kSystemBase + 6;
 // The client protocol (gateway).
 inline constexpr uint32_t kAuth = kSystemBase + 16;          // first client frame: the ticket
 inline constexpr uint32_t kHeartbeat = kSystemBase + 17;     // answered by the gateway
@@ -37,6 +40,20 @@ inline constexpr uint32_t kLookup = kSystemBase + 33;  // name bytes → Pid
 inline constexpr uint32_t kSaveState = kSystemBase + 34;
 // A durable process's own periodic save (DurableOptions::save_every); the runtime handles it.
 inline constexpr uint32_t kSaveTick = kSystemBase + 35;
+// Live migration (docs/durable.md), calls to the cluster service of the node that holds the
+// process. JsonMap{name, to} → Pid: the durable process `name` moved to node `to`; the reply
+// is its new pid once it runs there (an error: it did not move and runs on where it was).
+inline constexpr uint32_t kMigrate = kSystemBase + 36;
+// Source node's process → target node's cluster service: pb::Adopt → Pid. Spawns the process
+// held, hands its name over in the directory (only from the old pid), starts it with the state.
+inline constexpr uint32_t kAdopt = kSystemBase + 37;
+// A message for a process that moved, relayed by its old node: the body is the message's
+// s2s envelope, from the old pid to the new one. Unwrapped by the receiving node's cluster.
+inline constexpr uint32_t kForwarded = kSystemBase + 38;
+// JsonMap{} → JsonMap{names, durable, ordered}: move every durable process off this node
+// (to live local nodes that are not draining) and stop the other named ones gracefully; a
+// step per call, so the caller polls until `names` is 0.
+inline constexpr uint32_t kEvacuate = kSystemBase + 39;
 // A gateway's control address (service::kGatewayControl): calls.
 // JsonMap{user, reason} → uint64: every connection of that user gets a KICK frame (body: the
 // reason, default "kicked by operator") and is closed; the user's process is told the client

@@ -59,7 +59,7 @@ inline constexpr std::string_view kDiscarded = "discarded";
 inline constexpr std::string_view kFenced = "fenced";
 inline constexpr std::string_view kMigrated = "migrated";
 // Normal exits do not take linked processes down and do not restart transient children.
-inline bool is_normal(std::string_view r) { return r == kNormal || r == kShutdown; }
+inline bool is_normal(std::string_view r) { return r == kNormal || r == kShutdown || r == kMigrated; }
 }  // namespace reason
 
 // Where to send the reply to a call; can outlive the call message (deferred replies).
