@@ -33,6 +33,7 @@ struct GameOptions {
   Millis user_idle{20 * 60 * 1000};  // the seed's 20 minutes
   Millis room_idle{10 * 60 * 1000};  // an empty room ends after this long without traffic
   Millis user_save_every{1000};      // a dirty player's state is saved this often (0: only on passivation)
+  Millis room_save_every{1000};      // and a dirty room's
   int width = 40;                    // map size in cells
   int height = 30;
 };

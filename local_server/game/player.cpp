@@ -48,10 +48,17 @@ class Player : public Durable<PlayerRecord> {
   void on_start() override {
     const std::string& name = actor().name();
     user_ = name.starts_with(kUserPrefix) ? name.substr(kUserPrefix.size()) : name;
-    spdlog::debug("activated {} as {}", name, actor().pid().to_string());
+    // Moved here from another node with its client still playing: back into its room before
+    // anything else is handled (the room has followed the move; this rebuilds our side).
+    rejoin_ = actor().moved_here() && !state().room().empty();
+    spdlog::debug("{} {} as {}", rejoin_ ? "moved" : "activated", name, actor().pid().to_string());
   }
 
   Task<> route(Message& m) override {
+    if (rejoin_) {
+      rejoin_ = false;
+      co_await rejoin();
+    }
     ++handled_;
     const uint32_t id = m.proto_id();
     if (room_pid_.valid() && m.from() == room_pid_ && is_room_event(id)) {
@@ -114,6 +121,15 @@ class Player : public Durable<PlayerRecord> {
         if (m.kind() == Kind::kClient) co_return refuse(ERROR_UNKNOWN_PROTO, "unknown protoID " + std::to_string(id));
         co_await diagnostics(m);
         break;
+      case proto::kMoved: {  // our room moved to another node (live migration): follow it
+        pb::Moved mv = m.as<pb::Moved>();
+        if (room_pid_.valid() && mv.old_pid() == room_pid_.raw()) {
+          actor().demonitor(room_ref_);  // its DOWN "migrated" no longer matches
+          room_pid_ = Pid::from_raw(mv.new_pid());
+          room_ref_ = actor().monitor(room_pid_);
+        }
+        break;
+      }
       case proto::kDown: {
         if (m.request_id() == room_ref_ && room_ref_ != 0) {  // the runtime's DOWN carries our ref
           room_pid_ = Pid();
@@ -244,6 +260,32 @@ class Player : public Durable<PlayerRecord> {
     actor().send_to_client_bytes(JOINED, std::move(bytes));
   }
 
+  // After a move: the room we were in, entered again with our saved state and without a
+  // JOINED for the client, which never left. A room that cannot be reached is reported as
+  // when it ends (the client joins again).
+  Task<> rejoin() {
+    const std::string room = state().room();
+    Result<Pid> pid = co_await ensure_room(room);
+    Reply entered;
+    if (pid.ok()) {
+      PlayerState me;
+      me.set_user(user_);
+      me.set_x(state().x());
+      me.set_y(state().y());
+      me.set_score(state().score());
+      me.set_restored(state().placed());
+      entered = co_await actor().call(*pid, kRoomEnter, Body::bytes(me.SerializeAsString()));
+    }
+    if (!pid.ok() || !entered.ok()) {
+      co_return refuse(ERROR_ROOM_UNAVAILABLE, "the room " + room + " ended (" +
+                                                   (pid.ok() ? entered.status() : pid.status()).message() +
+                                                   "); join again");
+    }
+    room_ref_ = actor().monitor(*pid);
+    room_pid_ = *pid;
+    room_name_ = room;
+  }
+
   // The room's process, activated once in the whole cluster (the cluster service of this
   // node claims the name in the directory); a standalone node activates it locally.
   Task<Result<Pid>> ensure_room(const std::string& room) {
@@ -270,6 +312,7 @@ class Player : public Durable<PlayerRecord> {
   Pid room_pid_;
   uint64_t room_ref_ = 0;
   uint64_t handled_ = 0;
+  bool rejoin_ = false;  // moved here: enter the room again first
 };
 
 }  // namespace

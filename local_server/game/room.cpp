@@ -1,8 +1,9 @@
 // room.cpp — a room's process ("room/<name>"): the authority on who is in the room, where
-// they stand and their scores while they are in it. It keeps no durable state of its own: a
-// player's position and score are the player's (Durable<PlayerRecord>), given back to the
-// room when the player enters it again (after its node died, the room's node died, or a
-// reconnect found the room without it). Every move, chat line and score goes out to all members
+// they stand and their scores while they are in it. Durable (RoomRecord, saved every
+// second): a room moves to another node with its members (live migration) and comes back
+// after a crash with those still alive. A player's own position and score are the player's
+// too (Durable<PlayerRecord>), given back to the room when it enters a room that does not
+// know it. Every move, chat line and score goes out to all members
 // (the mover and the speaker too, so their clients can check what arrived).
 #include <algorithm>
 #include <map>
@@ -27,7 +28,40 @@ class Room : public Router {
   explicit Room(const GameOptions& options)
       : width_(options.width), height_(options.height), rng_(std::random_device{}()) {}
 
-  void on_start() override { place_coin(); }
+  void on_start() override {
+    if (!loaded_) place_coin();
+    for (auto& [user, mb] : members_) mb.ref = actor().monitor(mb.pid);  // gone ones send their DOWN
+  }
+
+  // Durable (docs/game.md#durable-players): the members, their places and scores, the coin.
+  std::string save_state() override {
+    RoomRecord rec;
+    for (const auto& [user, mb] : members_) {
+      RoomRecord::Member* m = rec.add_members();
+      *m->mutable_state() = mb.state;
+      m->set_pid(mb.pid.raw());
+    }
+    rec.set_coin_x(coin_x_);
+    rec.set_coin_y(coin_y_);
+    return rec.SerializeAsString();
+  }
+  Status load_state(std::string_view bytes, uint32_t) override {
+    RoomRecord rec;
+    if (!rec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return Status::invalid_argument("not a RoomRecord");
+    }
+    for (const RoomRecord::Member& m : rec.members()) {
+      Member& mb = members_[m.state().user()];
+      mb.user = m.state().user();
+      mb.state = m.state();
+      mb.pid = Pid::from_raw(m.pid());
+      by_pid_[mb.pid] = mb.user;
+    }
+    coin_x_ = rec.coin_x();
+    coin_y_ = rec.coin_y();
+    loaded_ = true;
+    return {};
+  }
 
   Task<> route(Message& m) override {
     switch (m.proto_id()) {
@@ -43,6 +77,19 @@ class Room : public Router {
       case kRoomLeave:
         if (Member* who = member(m.from())) remove(who->user);
         break;
+      case proto::kMoved: {  // a member's process moved to another node: follow it
+        pb::Moved mv = m.as<pb::Moved>();
+        auto it = by_pid_.find(Pid::from_raw(mv.old_pid()));
+        if (it == by_pid_.end()) break;
+        Member& mb = members_.at(it->second);
+        by_pid_.erase(it);
+        actor().demonitor(mb.ref);  // its DOWN "migrated" no longer matches
+        mb.pid = Pid::from_raw(mv.new_pid());
+        mb.ref = actor().monitor(mb.pid);
+        by_pid_[mb.pid] = mb.user;
+        actor().mark_dirty();
+        break;
+      }
       case proto::kDown: {  // a member's process ended (or its node died) without leaving
         for (auto& [user, mb] : members_) {
           if (mb.ref == m.request_id()) {  // the runtime's DOWN carries our monitor's ref
@@ -103,6 +150,7 @@ class Room : public Router {
       by_pid_[mb.pid] = mb.user;
     }
     if (fresh) broadcast(PLAYER_JOINED, mb.state.SerializeAsString(), mb.pid);
+    actor().mark_dirty();
 
     Joined joined;
     joined.set_room(actor().name().substr(actor().name().find('/') + 1));
@@ -120,6 +168,7 @@ class Room : public Router {
     if (!parse(m, &mv)) return;  // the player process checked it already
     mb.state.set_x(std::clamp(mv.x(), 0, width_ - 1));
     mb.state.set_y(std::clamp(mv.y(), 0, height_ - 1));
+    actor().mark_dirty();
     Position pos;
     pos.set_user(mb.user);
     pos.set_x(mb.state.x());
@@ -154,6 +203,7 @@ class Room : public Router {
     actor().demonitor(it->second.ref);
     by_pid_.erase(it->second.pid);
     members_.erase(it);
+    actor().mark_dirty();
     PlayerLeft left;
     left.set_user(user);
     broadcast(PLAYER_LEFT, left.SerializeAsString());
@@ -176,6 +226,7 @@ class Room : public Router {
   std::mt19937 rng_;
   int coin_x_ = 0;
   int coin_y_ = 0;
+  bool loaded_ = false;  // restored from its saved state (a move, a restart)
   std::map<std::string, Member> members_;  // by user name
   std::map<Pid, std::string> by_pid_;      // player process → user name
 };

@@ -423,7 +423,9 @@ void Driver::setup_done(Player& p, SetupResult r) {
   } else if (r.pid == p.pid) {
     ++tally_.same_process;
   } else {
-    error(p, "process_changed", "AUTH named the user process " + r.pid + ", before " + p.pid);
+    // A new activation (its node died, it idled out) or the same process moved (live
+    // migration): not an error in itself; what it kept is checked at the next JOINED.
+    ++tally_.process_changes;
     p.pid = r.pid;
   }
   p.client = std::move(r.client);

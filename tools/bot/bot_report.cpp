@@ -119,6 +119,7 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_u64(w, "joins", t.joins);
   json_u64(w, "reconnects", t.reconnects);
   json_u64(w, "same_process", t.same_process);
+  json_u64(w, "process_changes", t.process_changes);
   json_u64(w, "msgs_sent", t.msgs_sent);
   json_u64(w, "msgs_received", t.msgs_received);
   json_double(w, "sent_per_s", per_s(t.msgs_sent, elapsed_s));
@@ -185,8 +186,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
                "(%.0f logins/s); login p50 %.2f ms p99 %.2f ms\n",
                static_cast<ull>(t.logins), static_cast<ull>(t.login_throttled), static_cast<ull>(t.players_joined),
                ramp_s, per_s(t.players_joined, ramp_s), ms(t.login_us.percentile(50)), ms(t.login_us.percentile(99)));
-  std::fprintf(out, "reconnects   %llu deliberate, %llu found the same user process again (AUTH pid)\n",
-               static_cast<ull>(t.reconnects), static_cast<ull>(t.same_process));
+  std::fprintf(out,
+               "reconnects   %llu deliberate, %llu found the same user process again (AUTH pid), %llu another one "
+               "(a new activation or a move)\n",
+               static_cast<ull>(t.reconnects), static_cast<ull>(t.same_process), static_cast<ull>(t.process_changes));
   std::fprintf(out, "messages     sent %llu (%.0f msg/s), received %llu (%.0f msg/s) over %.1f s\n",
                static_cast<ull>(t.msgs_sent), per_s(t.msgs_sent, elapsed_s), static_cast<ull>(t.msgs_received),
                per_s(t.msgs_received, elapsed_s), elapsed_s);

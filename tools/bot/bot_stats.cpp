@@ -47,6 +47,7 @@ void Tally::merge(Tally& o) {
   drain_timeouts += o.drain_timeouts;
   stale_refusals += o.stale_refusals;
   state_checks += o.state_checks;
+  process_changes += o.process_changes;
   state_violations += o.state_violations;
   for (const auto& [k, v] : o.errors) errors[k] += v;
   chat_rtt_us.merge(o.chat_rtt_us);

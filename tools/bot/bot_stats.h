@@ -72,6 +72,7 @@ struct Tally {
   uint64_t joins = 0;         // JOINED received
   uint64_t reconnects = 0;    // deliberate drops followed by a new login
   uint64_t same_process = 0;  // a reconnect's AUTH named the same user process as before
+  uint64_t process_changes = 0;  // ... named another (a new activation, or a move)
   uint64_t msgs_sent = 0;
   uint64_t msgs_received = 0;
   EchoCounts chat, ping, position;  // own streams; position: reliable transports only

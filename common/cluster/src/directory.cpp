@@ -281,6 +281,7 @@ void Directory::adopt(const std::string& name, const std::string& kind, Pid writ
     }
     pb::LoadedState loaded;
     loaded.set_epoch(static_cast<uint64_t>(r->element[1]->integer));
+    loaded.set_moved(true);
     if (r->elements == 4 && r->element[2]->type == REDIS_REPLY_STRING) {
       loaded.set_found(true);
       loaded.set_data(reply_string(r->element[2]));

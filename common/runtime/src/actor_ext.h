@@ -36,6 +36,7 @@ struct ActorExt {
   uint64_t epoch = 0;
   bool dirty = false;
   bool saving_behind = false;  // an interval save is on its way: the next tick waits for it
+  bool moved_here = false;     // this activation is a live process moved from another node
   // Live migration (migration.cpp): where the process moved; set just before it ends.
   Pid moved_to;
 

@@ -40,6 +40,7 @@ Status Durability::load(Actor* a, Body& body) {
     return Status::internal(std::string("the release carried no readable state: ") + e.what());
   }
   a->ext().epoch = loaded.epoch();
+  a->ext().moved_here = loaded.moved();
   if (!loaded.found()) return {};
   Status s;
   try {

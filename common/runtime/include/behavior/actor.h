@@ -143,6 +143,11 @@ class Actor {
   bool durable() const;
   // This activation's fencing epoch (grows with every activation of the name); 0 if none.
   uint64_t epoch() const;
+  // True when this process is a live process moved here from another node (live migration:
+  // its client is still connected, its monitors were told), false for a new activation.
+  // Known from on_start on. What a router rebuilds that is not in its state (a room's pid,
+  // a subscription) it rebuilds here.
+  bool moved_here() const;
 
   // Model clean: stop after this long without traffic (0 = never). Pressure shortens it.
   void set_idle_timeout(Millis timeout);
