@@ -243,8 +243,9 @@ std::optional<Progress> wait_progress(ChildProcess& bot, size_t from, Millis tim
   return std::nullopt;
 }
 
-// 24 bots play over TCP, WebSocket and UDP while, in turn, a local server and a gateway are
-// killed with SIGKILL and Redis is killed and restarted. Every fault is survived the way the
+// 24 bots play over TCP, WebSocket and UDP while, in turn, a local server is evacuated (live
+// migration), a local server and a gateway are killed with SIGKILL and Redis is killed and
+// restarted. Every fault is survived the way the
 // cluster promises: no acknowledged message (an echo that came back) is lost, reordered or
 // duplicated on any stream; what was in flight on a connection that failed (or to a room
 // whose node died) is "abandoned", never counted as delivered; the only errors are those the
@@ -291,6 +292,33 @@ TEST_F(Chaos, BotsUnderLoadSurviveAKilledNodeGatewayAndRedisWithNothingAcknowled
                 "seen %d; progress lines come once a second)\n",
                 what.c_str(), affected, kPlayers, seconds_since(t0), lowest);
   };
+
+  // 0. A live migration in the middle: local_server-3 is evacuated (every process on it moved
+  //    to the others while it serves), then takes players again. Nobody has to join again.
+  {
+    const Progress was = latest();
+    ChildProcess ctl;
+    const std::string node3 = std::to_string(cluster_->node_id("local_server-3"));
+    const std::vector<std::string> common = {"--redis", cluster_->redis_address(), "--redis-prefix",
+                                             cluster_->redis_prefix(), "--cluster-secret", cluster_->secret(),
+                                             "--name-server", cluster_->name_server_url(), "--admin-token",
+                                             cluster_->admin_token()};
+    std::vector<std::string> args = {"drain", node3, "--evacuate"};
+    args.insert(args.end(), common.begin(), common.end());
+    ASSERT_TRUE(ctl.start(std::string(BEHAVIOR_BIN_DIR) + "/ctl", args));
+    const int status = ctl.wait_exit(Millis(60000));
+    ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << ctl.output();
+    EXPECT_EQ(redis({"SCARD", cluster_->redis_prefix() + "node:" + node3 + ":names"}), "0");
+    ChildProcess resume;
+    args = {"resume", node3};
+    args.insert(args.end(), common.begin(), common.end());
+    ASSERT_TRUE(resume.start(std::string(BEHAVIOR_BIN_DIR) + "/ctl", args));
+    EXPECT_EQ(resume.wait_exit(Millis(30000)) >> 8, 0) << resume.output();
+    std::optional<Progress> next = wait_progress(bot, was.end, Millis(10000), any);
+    ASSERT_TRUE(next) << bot.output();
+    EXPECT_EQ(latest().joins, was.joins) << "a player had to join again after the evacuation\n" << bot.output();
+    std::printf("[ measured ] local_server-3 evacuated under %d players; nobody joined again\n", kPlayers);
+  }
 
   // 1. A local server dies under its players (error 410, log in again, placed elsewhere);
   //    players elsewhere whose room was on it join the room again on a live node. Who is
