@@ -36,7 +36,7 @@
 #include <cstring>
 #include <thread>
 
-#include "bench_process.h"
+#include "bench_redis.h"
 
 using namespace behavior;
 
@@ -169,43 +169,9 @@ double percentile(std::vector<float>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(static_cast<double>(v.size()) * p))];
 }
 
-// A plain hiredis connection of the benchmark's own: seeding states, INFO figures.
-struct RedisSide {
-  redisContext* c = nullptr;
-  explicit RedisSide(const std::string& hostport) {
-    auto colon = hostport.rfind(':');
-    c = redisConnect(hostport.substr(0, colon).c_str(), std::atoi(hostport.c_str() + colon + 1));
-  }
-  ~RedisSide() {
-    if (c) redisFree(c);
-  }
-  bool ok() const { return c && !c->err; }
-  std::string info(const char* section) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "INFO %s", section));
-    std::string s = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
-    if (r) freeReplyObject(r);
-    return s;
-  }
-  static double field(const std::string& text, const std::string& key) {
-    auto at = text.find(key);
-    return at == std::string::npos ? 0 : std::atof(text.c_str() + at + key.size());
-  }
-  struct Sample {
-    double cpu_s, eval_calls, eval_usec;
-  };
-  Sample sample() {
-    std::string cpu = info("cpu"), cmd = info("commandstats");
-    // Saves go by EVALSHA (EVAL once per script after a restart); claims by EVAL.
-    double calls = 0, usec = 0;
-    for (const char* key : {"cmdstat_eval:", "cmdstat_evalsha:"}) {
-      auto at = cmd.find(key);
-      if (at == std::string::npos) continue;
-      std::string line = cmd.substr(at, cmd.find('\n', at) - at);
-      calls += field(line, "calls=");
-      usec += field(line, "usec=");
-    }
-    return {field(cpu, "used_cpu_sys:") + field(cpu, "used_cpu_user:"), calls, usec};
-  }
+// The benchmark's own Redis connection: INFO figures (bench_redis.h) and seeding states.
+struct RedisSide : bench::RedisProbe {
+  using RedisProbe::RedisProbe;
   // What the benchmark's Redis did since `a`, over `secs` seconds: " redis_cpu=<%> eval_us=<>".
   std::string since(const Sample& a, double secs) {
     Sample b = sample();
@@ -223,7 +189,7 @@ struct RedisSide {
     auto drain = [&](size_t down_to) {
       while (sent - done > down_to) {
         void* r = nullptr;
-        if (redisGetReply(c, &r) != REDIS_OK) return false;
+        if (redisGetReply(context(), &r) != REDIS_OK) return false;
         good = good && static_cast<redisReply*>(r)->type == REDIS_REPLY_INTEGER;
         freeReplyObject(r);
         ++done;
@@ -236,7 +202,7 @@ struct RedisSide {
       size_t lens[std::size(argv)];
       for (size_t i = 0; i < std::size(argv); ++i) lens[i] = std::strlen(argv[i]);
       lens[3] = data.size();
-      redisAppendCommandArgv(c, static_cast<int>(std::size(argv)), argv, lens);
+      redisAppendCommandArgv(context(), static_cast<int>(std::size(argv)), argv, lens);
       ++sent;
       if (!drain(1000)) return false;
     }
@@ -479,14 +445,7 @@ int main(int argc, char** argv) {
     cfg.seconds = 0.5;
   }
 
-  pid_t redis_pid = -1;
-  if (cfg.redis.empty()) {
-    int port = bench::free_port();
-    cfg.redis = "127.0.0.1:" + std::to_string(port);
-    redis_pid = bench::spawn_process({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"});
-    for (int i = 0; i < 100 && !RedisSide(cfg.redis).ok(); ++i) std::this_thread::sleep_for(Millis(20));
-  }
+  pid_t redis_pid = cfg.redis.empty() ? bench::start_redis(&cfg.redis) : -1;
   int rc = 0;
   for (const char* mode : {"write-through", "batched", "activation"}) {
     if (what == mode || what == "all") rc |= run_case(mode, cfg);

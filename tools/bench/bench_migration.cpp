@@ -45,7 +45,7 @@
 #include <memory>
 #include <thread>
 
-#include "bench_process.h"
+#include "bench_redis.h"
 
 using namespace behavior;
 
@@ -275,46 +275,9 @@ pid_t worker_tid(Node& node) {
   return r.ok() ? static_cast<pid_t>(r.as<int64_t>()) : 0;
 }
 
-// A plain hiredis connection of the benchmark's own: INFO figures and the directory check.
-struct RedisSide {
-  redisContext* c = nullptr;
-  explicit RedisSide(const std::string& hostport) {
-    auto colon = hostport.rfind(':');
-    c = redisConnect(hostport.substr(0, colon).c_str(), std::atoi(hostport.c_str() + colon + 1));
-  }
-  ~RedisSide() {
-    if (c) redisFree(c);
-  }
-  RedisSide(const RedisSide&) = delete;
-  RedisSide& operator=(const RedisSide&) = delete;
-  bool ok() const { return c && !c->err; }
-  std::string text(const std::string& cmd, const std::string& arg) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "%s %s", cmd.c_str(), arg.c_str()));
-    std::string s;
-    if (r && r->type == REDIS_REPLY_STRING) s.assign(r->str, r->len);
-    if (r && r->type == REDIS_REPLY_INTEGER) s = std::to_string(r->integer);
-    if (r) freeReplyObject(r);
-    return s;
-  }
-  static double field(const std::string& text, const std::string& key) {
-    auto at = text.find(key);
-    return at == std::string::npos ? 0 : std::atof(text.c_str() + at + key.size());
-  }
-  struct Sample {
-    double cpu_s, eval_calls, eval_usec;
-  };
-  Sample sample() {
-    std::string cpu = text("INFO", "cpu"), cmd = text("INFO", "commandstats");
-    double calls = 0, usec = 0;
-    for (const char* key : {"cmdstat_eval:", "cmdstat_evalsha:"}) {
-      auto at = cmd.find(key);
-      if (at == std::string::npos) continue;
-      std::string line = cmd.substr(at, cmd.find('\n', at) - at);
-      calls += field(line, "calls=");
-      usec += field(line, "usec=");
-    }
-    return {field(cpu, "used_cpu_sys:") + field(cpu, "used_cpu_user:"), calls, usec};
-  }
+// The benchmark's own Redis connection: INFO figures (bench_redis.h) and the directory check.
+struct RedisSide : bench::RedisProbe {
+  using RedisProbe::RedisProbe;
   // " redis_cpu=<%> eval_us=<> evals_per_move=<>" since `a`, over `secs` and `moves`.
   std::string since(const Sample& a, double secs, size_t moves) {
     Sample b = sample();
@@ -567,14 +530,7 @@ int main(int argc, char** argv) {
     cfg.sample = 10;
   }
 
-  pid_t redis_pid = -1;
-  if (cfg.redis.empty()) {
-    int port = bench::free_port();
-    cfg.redis = "127.0.0.1:" + std::to_string(port);
-    redis_pid = bench::spawn_process({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"});
-    for (int i = 0; i < 100 && !RedisSide(cfg.redis).ok(); ++i) std::this_thread::sleep_for(Millis(20));
-  }
+  pid_t redis_pid = cfg.redis.empty() ? bench::start_redis(&cfg.redis) : -1;
   int rc = 0;
   for (const char* mode : {"moves", "pause"}) {
     if (what == mode || what == "all") rc |= run_case(mode, cfg);
