@@ -16,6 +16,9 @@ inline constexpr uint32_t kRoomEnter = 200;  // call, PlayerState{user} → Join
 inline constexpr uint32_t kRoomMove = 201;   // info, Move
 inline constexpr uint32_t kRoomChat = 202;   // info, Chat
 inline constexpr uint32_t kRoomLeave = 203;  // info, no body
+// Room → player: the room moved here (live migration); sent to every member before anything
+// else from the new pid, so the player takes the new pid before the first event from it.
+inline constexpr uint32_t kRoomMovedHere = 204;
 
 // Diagnostics every user process also answers (the gateway's tests and bench_gateway use them).
 inline constexpr uint32_t kEcho = 1;            // call: the same body back; info: to the client

@@ -118,8 +118,15 @@ class Player : public Durable<PlayerRecord> {
       case kAddLater:
       case kBump:
       case kCrash:
-        if (m.kind() == Kind::kClient) co_return refuse(ERROR_UNKNOWN_PROTO, "unknown protoID " + std::to_string(id));
+        if (from_client(m)) co_return refuse(ERROR_UNKNOWN_PROTO, "unknown protoID " + std::to_string(id));
         co_await diagnostics(m);
+        break;
+      case kRoomMovedHere:  // our room moved (live migration): its events come from here now
+        if (!from_client(m) && room_pid_.valid() && m.from() != room_pid_) {
+          actor().demonitor(room_ref_);
+          room_pid_ = m.from();
+          room_ref_ = actor().monitor(room_pid_);
+        }
         break;
       case proto::kMoved: {  // our room moved to another node (live migration): follow it
         pb::Moved mv = m.as<pb::Moved>();
@@ -142,9 +149,9 @@ class Player : public Durable<PlayerRecord> {
       default:
         if (m.is_call()) {
           actor().reply_error(m.reply_to(), Status::invalid_argument("unknown protoID"));
-        } else if (!proto::is_system(id)) {
+        } else if (from_client(m) && !proto::is_system(id)) {
           refuse(ERROR_UNKNOWN_PROTO, "unknown protoID " + std::to_string(id));
-        }
+        }  // from a process: a room we left still sending, say; dropped
     }
   }
 
@@ -155,6 +162,9 @@ class Player : public Durable<PlayerRecord> {
 
  private:
   bool in_room() const { return room_pid_.valid(); }
+  // A frame of our client (relayed by its gateway connection, our writer), not a process's.
+  bool from_client(const Message& m) const { return m.from().valid() && m.from() == writer(); }
+  Pid writer() const { return const_cast<Player*>(this)->actor().writer(); }
 
   // This player's own position and score, as the room reports them to everyone, kept in its
   // durable state. A score is saved (write-through) before the client hears of it, so a

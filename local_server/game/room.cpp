@@ -30,7 +30,11 @@ class Room : public Router {
 
   void on_start() override {
     if (!loaded_) place_coin();
-    for (auto& [user, mb] : members_) mb.ref = actor().monitor(mb.pid);  // gone ones send their DOWN
+    for (auto& [user, mb] : members_) {
+      mb.ref = actor().monitor(mb.pid);  // gone ones send their DOWN
+      // Moved here: each member learns our new pid before any event we send it.
+      if (actor().moved_here()) actor().send(mb.pid, kRoomMovedHere);
+    }
   }
 
   // Durable (docs/game.md#durable-players): the members, their places and scores, the coin.

@@ -236,9 +236,13 @@ TEST_F(MigrationTest, AMoveThatCannotHappenLeavesTheProcessServingWhereItWas) {
   EXPECT_EQ(gw.status().code(), Code::kInvalidArgument) << gw.status().to_string();
   Result<Pid> nowhere = migrate("user/noa", 1, 77);  // no such node
   EXPECT_EQ(nowhere.status().code(), Code::kUnavailable) << nowhere.status().to_string();
-  Result<Pid> room = cluster_->ensure("room/r1", "room", 1);
-  ASSERT_TRUE(room.ok()) << room.status().to_string();
-  Result<Pid> not_durable = migrate("room/r1", 1, 2);
+  // A kind that is not durable (the demo's users and rooms both are): one on the test node.
+  node_->register_kind("plain", [](const std::string&) {
+    return std::make_unique<FnRouter<Task<> (*)(Actor&, Message&)>>([](Actor&, Message&) -> Task<> { co_return; });
+  });
+  Result<Pid> plain = cluster_->ensure("plain/r1", "plain");
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  Result<Pid> not_durable = migrate("plain/r1", kTestNode, 1);
   EXPECT_EQ(not_durable.status().code(), Code::kInvalidArgument) << not_durable.status().to_string();
   Result<Pid> other = migrate("user/nobody", 1, 2);
   EXPECT_EQ(other.status().code(), Code::kNotFound) << other.status().to_string();
