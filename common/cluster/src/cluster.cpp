@@ -91,8 +91,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (!running_.exchange(false)) return;
     rt_.set_remote(nullptr);
     rt_.remove_endpoint(service_pid_);
-    // The durable processes' last saves (Node::shutdown passivated them) are acknowledged
-    // before the node leaves; bounded, for a Redis that does not answer.
+    // Their last saves are acknowledged before the node leaves; bounded, for a Redis that
+    // does not answer.
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.redis_timeout_ms + 1000);
     while (state_.in_flight() > 0 && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));

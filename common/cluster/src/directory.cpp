@@ -172,16 +172,7 @@ void Directory::claim(const std::string& name, Pid pid, bool activating, bool du
       owner = parse_dir_value(reply_string(r));
     } else if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING) {
       owner = parse_dir_value(reply_string(r->element[0]));
-      if (r->elements == 4 && owner == pid) {
-        pb::LoadedState loaded;
-        loaded.set_epoch(static_cast<uint64_t>(r->element[1]->integer));
-        if (r->element[2]->type == REDIS_REPLY_STRING) {
-          loaded.set_found(true);
-          loaded.set_data(reply_string(r->element[2]));
-          loaded.set_version(static_cast<uint32_t>(std::strtoul(reply_string(r->element[3]).c_str(), nullptr, 10)));
-        }
-        state = Body(std::move(loaded));
-      }
+      if (r->elements == 4 && owner == pid) state = Body(StateStore::loaded(r, false));
     }
     if (owner.valid() && owner != pid && owner.node() != rt_.node_id() && !hooks_.node_live(owner.node()) &&
         attempt == 0) {
@@ -279,14 +270,7 @@ void Directory::adopt(const std::string& name, const std::string& kind, Pid writ
                                             (cur.empty() ? " (nobody holds it)" : " (it is at " + cur + ")")));
       return;
     }
-    pb::LoadedState loaded;
-    loaded.set_epoch(static_cast<uint64_t>(r->element[1]->integer));
-    loaded.set_moved(true);
-    if (r->elements == 4 && r->element[2]->type == REDIS_REPLY_STRING) {
-      loaded.set_found(true);
-      loaded.set_data(reply_string(r->element[2]));
-      loaded.set_version(static_cast<uint32_t>(std::strtoul(reply_string(r->element[3]).c_str(), nullptr, 10)));
-    }
+    pb::LoadedState loaded = StateStore::loaded(r, true);
     claimed_[name] = pid;
     durable_.insert(name);  // released on the state connection, after its last save
     cache_.erase(name);

@@ -12,6 +12,8 @@
 #include <behavior/cluster.h>
 #include <behavior/redis_client.h>
 
+#include "state_store.h"
+
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -70,7 +72,7 @@ class Directory {
   std::string dir_key(const std::string& name) const { return prefix_ + "dir:" + name; }
   std::string names_key() const;
   std::string names_key(uint16_t node) const;
-  std::string state_key(const std::string& name) const { return prefix_ + "state:" + name; }
+  std::string state_key(const std::string& name) const { return StateStore::key(prefix_, name); }
   // `durable`: the activation of a durable kind, which takes a fencing epoch and its stored
   // state in the same script (StateStore::claim_script) and starts with them.
   void claim(const std::string& name, Pid pid, bool activating, bool durable = false, int attempt = 0);

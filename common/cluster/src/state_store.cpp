@@ -58,6 +58,18 @@ const std::string& save_sha() {
 
 const char* StateStore::claim_script() { return kClaimDurableScript; }
 
+pb::LoadedState StateStore::loaded(const redisReply* r, bool moved) {
+  pb::LoadedState state;
+  state.set_epoch(static_cast<uint64_t>(r->element[1]->integer));
+  state.set_moved(moved);
+  if (r->elements == 4 && r->element[2]->type == REDIS_REPLY_STRING) {
+    state.set_found(true);
+    state.set_data(reply_string(r->element[2]));
+    state.set_version(static_cast<uint32_t>(std::strtoul(reply_string(r->element[3]).c_str(), nullptr, 10)));
+  }
+  return state;
+}
+
 void StateStore::set_redis(RedisClient* redis) {
   redis_ = redis;
   redis_->on_connected([this] { redis_->command({"SCRIPT", "LOAD", kSaveScript}, {}); });
@@ -106,7 +118,8 @@ void StateStore::save(MessagePtr m, Pid service) {
     return;
   }
   if (s.behind() && in_flight() > kMaxInFlight) {
-    answer(*m, service, Status::unavailable("the state store is busy: " + std::to_string(in_flight()) + " saves in flight"), 0);
+    answer(*m, service, Status::unavailable("the state store is busy: " + std::to_string(in_flight()) + " saves in flight"), 0,
+           true);
     return;
   }
   const auto started = std::chrono::steady_clock::now();
@@ -116,7 +129,7 @@ void StateStore::save(MessagePtr m, Pid service) {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       answer(*m, service,
              Status::unavailable(r && r->type == REDIS_REPLY_ERROR ? "the state store refused the save: " + reply_string(r)
-                                                                   : std::string("the state store did not answer in time")),
+                                                                   : std::string("the Redis connection dropped before the save was acknowledged")),
              epoch);
       return;
     }
@@ -152,20 +165,18 @@ void StateStore::eval(std::vector<std::string> args, RedisClient::Callback cb) {
   redis_->command(args, std::move(retry));
 }
 
-void StateStore::answer(const Message& m, Pid service, const Status& outcome, uint64_t epoch) {
+void StateStore::answer(const Message& m, Pid service, const Status& outcome, uint64_t epoch, bool busy) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   if (outcome.ok()) {
     saved_->inc();
-  } else if (outcome.code() == Code::kUnavailable && outcome.message().rfind("the state store is busy", 0) == 0) {
+  } else if (busy) {
     busy_->inc();  // expected under load: not logged
-    if (m.is_call()) rt_.route(Message::error_reply(m.reply_to().caller, service, m.reply_to().request_id, outcome));
-    return;
   } else if (outcome.code() == Code::kFenced) {
     fenced_->inc();
   } else {
     failed_->inc();
   }
-  if (!outcome.ok()) {
+  if (!outcome.ok() && !busy) {
     static LogThrottle throttle;
     if (uint64_t left_out; throttle.allow(&left_out)) {
       spdlog::warn("state: a save from {} was not written: {}{}", m.from().to_string(), outcome.to_string(),

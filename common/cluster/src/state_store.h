@@ -20,6 +20,7 @@
 #include <behavior/message.h>
 #include <behavior/metrics.h>
 #include <behavior/redis_client.h>
+#include <behavior/system.pb.h>
 
 #include <atomic>
 #include <string>
@@ -39,7 +40,11 @@ class StateStore {
   static constexpr uint64_t kMaxInFlight = 8192;
   void register_metrics(MetricsRegistry& metrics, const Labels& node);
 
-  std::string key(const std::string& name) const { return prefix_ + "state:" + name; }
+  std::string key(const std::string& name) const { return key(prefix_, name); }
+  static std::string key(const std::string& prefix, const std::string& name) { return prefix + "state:" + name; }
+  // The state a claim or handover script returned ({_, epoch, data|nil, v|nil}), as the
+  // release that starts the process carries it.
+  static pb::LoadedState loaded(const redisReply* r, bool moved);
 
   // Any thread: a save is on its way to the loop (so stop() can wait for it).
   void arriving() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
@@ -53,7 +58,8 @@ class StateStore {
   static const char* claim_script();
 
  private:
-  void answer(const Message& call, Pid service, const Status& outcome, uint64_t epoch);
+  // `busy`: an interval save refused because too many await Redis (counted, not logged).
+  void answer(const Message& call, Pid service, const Status& outcome, uint64_t epoch, bool busy = false);
   // EVALSHA, falling back to EVAL once when Redis does not have the script (a restart).
   void eval(std::vector<std::string> args, RedisClient::Callback cb);
 
