@@ -459,19 +459,18 @@ void Shard::add_forward(Pid old_pid, Pid new_pid) {
   const int64_t until = now_ns_ + kForwardForNs;
   forwards_[old_pid.serial()] = Forward{new_pid, until};
   forward_order_.emplace_back(old_pid.serial(), until);
-  while (forward_order_.size() > kMaxForwards) {
-    auto [serial, when] = forward_order_.front();
-    forward_order_.pop_front();
-    if (auto it = forwards_.find(serial); it != forwards_.end() && it->second.until_ns == when) forwards_.erase(it);
-  }
+  while (forward_order_.size() > kMaxForwards) drop_oldest_forward();
 }
 
 void Shard::expire_forwards() {
-  while (!forward_order_.empty() && forward_order_.front().second <= now_ns_) {
-    auto [serial, when] = forward_order_.front();
-    forward_order_.pop_front();
-    if (auto it = forwards_.find(serial); it != forwards_.end() && it->second.until_ns == when) forwards_.erase(it);
-  }
+  while (!forward_order_.empty() && forward_order_.front().second <= now_ns_) drop_oldest_forward();
+}
+
+// The oldest entry goes, unless its pid was moved again since (a newer entry holds it).
+void Shard::drop_oldest_forward() {
+  auto [serial, when] = forward_order_.front();
+  forward_order_.pop_front();
+  if (auto it = forwards_.find(serial); it != forwards_.end() && it->second.until_ns == when) forwards_.erase(it);
 }
 
 bool Shard::forward_moved(MessagePtr& m) {

@@ -130,6 +130,7 @@ class Shard {
   // dispatch() found no process: if m's target moved, m goes on to its new pid (taken).
   bool forward_moved(MessagePtr& m);
   void expire_forwards();
+  void drop_oldest_forward();
 
   Runtime& rt_;
   const uint8_t index_;
