@@ -107,6 +107,7 @@ class ClusterTest : public ::testing::Test {
 
   // Monitors a remote demo "user" process and acks with kWatch once the monitor is in place
   // at the remote node: its echo call travels the same link as the monitor signal, after it.
+  // Then passes on what the monitor hears: kMoved (live migration), kDown.
   class RemoteWatcher : public Router {
    public:
     RemoteWatcher(Pid target, Pid probe) : target_(target), probe_(probe) {}
@@ -118,6 +119,8 @@ class ClusterTest : public ::testing::Test {
       if (m.proto_id() == kWatch) {
         co_await actor().call(target_, kEcho, std::string("sync"));
         actor().send(probe_, kWatch);
+      } else if (m.proto_id() == proto::kMoved) {
+        actor().send(probe_, proto::kMoved, pb::Moved(m.as<pb::Moved>()));
       } else if (m.proto_id() == proto::kDown) {
         actor().send(probe_, proto::kDown, pb::DownSignal(m.as<pb::DownSignal>()));
       }

@@ -22,30 +22,6 @@ constexpr uint16_t kGatewayNode = 40;
 constexpr uint32_t kAdd = 4, kGet = 5;  // the demo player's durable counter (game.h)
 using Transport = GameClient::Transport;
 
-// Monitors a process from the test node and tells `to` what it hears: kMoved, then kDown.
-class MoveWatcher : public Router {
- public:
-  MoveWatcher(Pid target, Pid to) : target_(target), to_(to) {}
-  void on_start() override {
-    actor().monitor(target_);
-    actor().send(actor().pid(), kWatch);
-  }
-  Task<> route(Message& m) override {
-    if (m.proto_id() == kWatch) {
-      // The echo's reply comes after the monitor signal on the same link: it is in place.
-      co_await actor().call(target_, kEcho, std::string("sync"));
-      actor().send(to_, kWatch);
-    } else if (m.proto_id() == proto::kMoved) {
-      actor().send(to_, proto::kMoved, pb::Moved(m.as<pb::Moved>()));
-    } else if (m.proto_id() == proto::kDown) {
-      actor().send(to_, proto::kDown, pb::DownSignal(m.as<pb::DownSignal>()));
-    }
-  }
-
- private:
-  Pid target_, to_;
-};
-
 uint16_t node_of(const std::string& pid_text) {  // "<node.shard.serial>"
   return static_cast<uint16_t>(std::stoi(pid_text.substr(1)));
 }
@@ -169,7 +145,7 @@ TEST_F(MigrationTest, AStreamAcrossTheMoveLosesAndReordersNothingAndTheStateMove
   Result<int64_t> v = call(*old, kAdd, 42);
   ASSERT_TRUE(v.ok()) << v.status().to_string();
   Inbox events(*node_);
-  ASSERT_TRUE(node_->spawn(std::make_unique<MoveWatcher>(*old, events.pid())).ok());
+  ASSERT_TRUE(node_->spawn(std::make_unique<RemoteWatcher>(*old, events.pid())).ok());
   ASSERT_NE(expect_message(events, kWatch), nullptr);
 
   // A numbered stream of infos to the pid the sender knows, before, during and after the move.
