@@ -199,6 +199,11 @@ TEST_F(GameTest, BadInputGetsErrorFramesAndTheConnectionLivesOn) {
   EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_BAD_MESSAGE));
   ASSERT_TRUE(p.client->send(999, "?").ok());
   EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_UNKNOWN_PROTO));
+  // The durable-state diagnostics (game.h kAdd = 4, kCrash = 8) are for processes, not clients.
+  ASSERT_TRUE(p.client->send(4, std::string(8, '\x01')).ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_UNKNOWN_PROTO));
+  ASSERT_TRUE(p.client->send(8, "").ok());
+  EXPECT_EQ(next_error(), static_cast<uint32_t>(g::ERROR_UNKNOWN_PROTO));
   g::Ping ping;
   ping.set_seq(42);
   ping.set_client_time_us(123456);
