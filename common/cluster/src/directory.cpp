@@ -139,7 +139,7 @@ void Directory::ensure(const std::string& name, const std::string& kind, Pid wri
     done(*pid);
     return;
   }
-  const KindEntry* k = rt_.kind(kind);
+  KindRef k = rt_.kind(kind);
   if (!k) {
     done(Status::not_found("unknown process kind " + kind));
     return;
@@ -148,9 +148,8 @@ void Directory::ensure(const std::string& name, const std::string& kind, Pid wri
     done(directory_down());
     return;
   }
-  SpawnOptions o = k->spawn_options(name, kind, writer);
-  o.held = true;  // exists (so messages can queue), starts only if the claim is ours
-  Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
+  // Held: it exists (so messages can queue), and starts only if the claim is ours.
+  Result<Pid> spawned = rt_.spawn_kind(k, name, writer, true, nullptr);
   if (!spawned.ok()) {
     if (auto pid = rt_.names().lookup(name)) {
       done(*pid);
@@ -229,7 +228,7 @@ void Directory::finish_claim(const std::string& name, Pid pid, bool activating, 
 }
 
 void Directory::adopt(const std::string& name, const std::string& kind, Pid writer, Pid old_pid, Done done) {
-  const KindEntry* k = rt_.kind(kind);
+  KindRef k = rt_.kind(kind);
   if (!k) {
     done(Status::not_found("unknown process kind " + kind + " on node " + std::to_string(rt_.node_id())));
     return;
@@ -246,9 +245,7 @@ void Directory::adopt(const std::string& name, const std::string& kind, Pid writ
     done(Status::already_exists("node " + std::to_string(rt_.node_id()) + " already has a process named " + name));
     return;
   }
-  SpawnOptions o = k->spawn_options(name, kind, writer);
-  o.held = true;
-  Result<Pid> spawned = rt_.spawn(k->factory(name), std::move(o), nullptr);
+  Result<Pid> spawned = rt_.spawn_kind(k, name, writer, true, nullptr);
   if (!spawned.ok()) {
     done(spawned.status());
     return;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <coroutine>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "behavior/actor.h"
 
 namespace behavior::detail {
+
+struct KindEntry;
 
 struct PendingCall {
   uint64_t request_id = 0;
@@ -21,8 +24,12 @@ struct PendingCall {
 };
 
 struct ActorExt {
+  // The kind entry this process's router was built from: it keeps the code's library loaded
+  // (declared first, destroyed last). Null for a process spawned with a router of its own.
+  std::shared_ptr<const KindEntry> code;
   std::string name;
   std::string kind;
+  uint32_t version = 1;  // of the kind whose code runs it (KindOptions::version)
   std::vector<Pid> links;
   std::vector<std::pair<Pid, uint64_t>> monitored_by;  // watcher, ref
   std::vector<std::pair<uint64_t, Pid>> monitoring;    // ref, target

@@ -44,7 +44,10 @@ Status Durability::load(Actor* a, Body& body) {
   if (!loaded.found()) return {};
   Status s;
   try {
-    s = a->router_->load_state(loaded.data(), loaded.version());
+    // Saved by another version of the kind: its code_change.
+    s = loaded.version() == a->ext().version
+            ? a->router_->load_state(loaded.data(), loaded.version())
+            : a->router_->upgrade_state(loaded.version(), Body::copy_of(loaded.data()));
   } catch (...) {
     s = Status::internal("load_state threw: " + describe(std::current_exception()));
   }
@@ -90,7 +93,7 @@ Result<Body> Durability::snapshot(Actor* a, bool behind) {
   save.set_name(x.name);
   save.set_kind(x.kind);
   save.set_data(std::move(bytes));
-  save.set_version(x.durable.version);
+  save.set_version(x.version);
   save.set_epoch(x.epoch);
   save.set_behind(behind);
   x.dirty = false;

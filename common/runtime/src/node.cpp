@@ -82,10 +82,15 @@ Result<Pid> Node::spawn(std::unique_ptr<Router> router, SpawnOptions options) {
 }
 
 Result<Pid> Node::spawn_kind(std::string_view kind, std::string name, Pid writer) {
-  const detail::KindEntry* k = rt_->kind(kind);
+  detail::KindRef k = rt_->kind(kind);
   if (!k) return Status::not_found("unknown process kind " + std::string(kind));
-  auto router = k->factory(name);
-  return spawn(std::move(router), k->spawn_options(std::move(name), std::string(kind), writer));
+  return rt_->spawn_kind(k, std::move(name), writer, false, detail::Shard::current_actor());
+}
+
+std::vector<KindInfo> Node::kinds() const {
+  std::vector<KindInfo> out;
+  for (const auto& k : rt_->kinds()) out.push_back({k->name, k->options.version, k->library_path, k->options.durable.enabled});
+  return out;
 }
 
 Result<Pid> Node::new_actor(std::string name, Pid writer, std::unique_ptr<Router> router) {

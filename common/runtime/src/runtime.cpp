@@ -3,8 +3,11 @@
 // (another worker) Shard::post → its loop's drain → dispatch → mailbox → execute → route().
 #include "runtime.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -77,7 +80,7 @@ Shard* Runtime::place(const SpawnOptions& o, Shard* here) {
   return least;
 }
 
-Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor* parent) {
+Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor* parent, KindRef code) {
   if (!running()) return Status::shutdown("node is not running");
   if (!router) return Status::invalid_argument("spawn needs a router");
   if (o.durable.enabled && passivating_.load(std::memory_order_relaxed)) {
@@ -104,10 +107,12 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor
   a->idle_ns_ = o.idle_timeout.count() * 1'000'000;
   a->held_ = o.held;
   const bool parent_link = o.link.valid() && parent && parent->pid_ == o.link;
-  if (!o.name.empty() || !o.kind.empty() || o.link.valid()) {
+  if (!o.name.empty() || !o.kind.empty() || o.link.valid() || code) {
     auto& x = a->ext();
     x.name = std::move(o.name);
     x.kind = std::move(o.kind);
+    x.version = o.version;
+    x.code = std::move(code);
     if (o.link.valid()) x.links.push_back(o.link);  // born linked; the other side is told below
   }
   if (parent_link) parent->ext().links.push_back(pid);
@@ -125,12 +130,23 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Router> router, SpawnOptions o, Actor
   return pid;
 }
 
+Result<Pid> Runtime::spawn_kind(const KindRef& k, std::string name, Pid writer, bool held, Actor* parent) {
+  std::unique_ptr<Router> router;
+  try {
+    router = k->factory(name);
+  } catch (...) {
+    return Status::internal("the factory of kind " + k->name + " threw: " + describe(std::current_exception()));
+  }
+  SpawnOptions o = k->spawn_options(std::move(name), writer);
+  o.held = held;
+  return spawn(std::move(router), std::move(o), parent, k);
+}
+
 Result<Pid> Runtime::ensure(std::string_view name, std::string_view kind_name, Pid writer) {
   if (auto pid = names_.lookup(name)) return *pid;
-  const KindEntry* k = kind(kind_name);
+  KindRef k = kind(kind_name);
   if (!k) return Status::not_found("unknown process kind " + std::string(kind_name));
-  SpawnOptions o = k->spawn_options(std::string(name), std::string(kind_name), writer);
-  Result<Pid> r = spawn(k->factory(o.name), std::move(o), Shard::current_actor());
+  Result<Pid> r = spawn_kind(k, std::string(name), writer, false, Shard::current_actor());
   if (!r.ok() && r.status().code() == Code::kAlreadyExists) {
     if (auto pid = names_.lookup(name)) return *pid;  // lost the race: use the winner
   }
@@ -250,13 +266,46 @@ Result<Pid> Runtime::resolve(std::string_view name) const {
 
 void Runtime::register_kind(std::string kind, RouterFactory factory, KindOptions options) {
   std::unique_lock lock(kinds_mu_);
-  kinds_[std::move(kind)] = KindEntry{std::move(factory), options};
+  if (staging_ && staging_->thread == std::this_thread::get_id()) {
+    auto e = std::make_shared<KindEntry>(KindEntry{staging_->library, staging_->path, kind, std::move(factory), options});
+    std::erase_if(staging_->entries, [&](const KindRef& k) { return k->name == kind; });
+    staging_->entries.push_back(std::move(e));
+    return;
+  }
+  auto e = std::make_shared<KindEntry>(KindEntry{nullptr, "", kind, std::move(factory), options});
+  kinds_[std::move(kind)] = std::move(e);
 }
 
-const KindEntry* Runtime::kind(std::string_view name) const {
+KindRef Runtime::kind(std::string_view name) const {
   std::shared_lock lock(kinds_mu_);
   auto it = kinds_.find(std::string(name));
-  return it == kinds_.end() ? nullptr : &it->second;
+  return it == kinds_.end() ? nullptr : it->second;
+}
+
+std::vector<KindRef> Runtime::kinds() const {
+  std::shared_lock lock(kinds_mu_);
+  std::vector<KindRef> all;
+  all.reserve(kinds_.size());
+  for (const auto& [name, k] : kinds_) all.push_back(k);
+  std::sort(all.begin(), all.end(), [](const KindRef& a, const KindRef& b) { return a->name < b->name; });
+  return all;
+}
+
+void Runtime::begin_staging(std::shared_ptr<const void> library, std::string path) {
+  std::unique_lock lock(kinds_mu_);
+  staging_ = std::make_unique<Staging>(Staging{std::this_thread::get_id(), std::move(library), std::move(path), {}});
+}
+
+std::vector<KindRef> Runtime::end_staging() {
+  std::unique_lock lock(kinds_mu_);
+  std::vector<KindRef> entries = staging_ ? std::move(staging_->entries) : std::vector<KindRef>{};
+  staging_.reset();
+  return entries;
+}
+
+void Runtime::install_kinds(const std::vector<KindRef>& entries) {
+  std::unique_lock lock(kinds_mu_);
+  for (const auto& e : entries) kinds_[e->name] = e;
 }
 
 Pid Runtime::add_endpoint(Endpoint* endpoint, uint64_t serial) {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -18,22 +19,31 @@
 
 namespace behavior::detail {
 
+// A registered kind. Immutable once registered: a reload installs new entries, and every
+// process holds the entry it was built from (ActorExt::code), which keeps the kinds library
+// its code lives in loaded for as long as the process runs (docs/hot_update.md).
 struct KindEntry {
+  // Declared first, so it is destroyed last: `factory`'s own code may live in that library.
+  std::shared_ptr<const void> library;
+  std::string library_path;  // "" when the kind comes from the binary itself
+  std::string name;
   RouterFactory factory;
   KindOptions options;
   // What a process of this kind is spawned with.
-  SpawnOptions spawn_options(std::string name, std::string kind, Pid writer) const {
+  SpawnOptions spawn_options(std::string process_name, Pid writer) const {
     SpawnOptions o;
-    o.name = std::move(name);
-    o.kind = std::move(kind);
+    o.name = std::move(process_name);
+    o.kind = name;
     o.writer = writer;
     o.idle_timeout = options.idle_timeout;
     o.mailbox_limit = options.mailbox_limit;
     o.overflow = options.overflow;
     o.durable = options.durable;
+    o.version = options.version;
     return o;
   }
 };
+using KindRef = std::shared_ptr<const KindEntry>;
 
 class Runtime {
  public:
@@ -48,8 +58,11 @@ class Runtime {
   Status start();
   void shutdown();
 
-  // Spawns from any thread; `parent` is the spawning process when inside a handler.
-  Result<Pid> spawn(std::unique_ptr<Router> router, SpawnOptions options, Actor* parent);
+  // Spawns from any thread; `parent` is the spawning process when inside a handler. `code`:
+  // the kind the router was built from (kept by the process; hot update replaces it).
+  Result<Pid> spawn(std::unique_ptr<Router> router, SpawnOptions options, Actor* parent, KindRef code = nullptr);
+  // A process of kind `k` (its router from k's factory; a factory that throws is an error).
+  Result<Pid> spawn_kind(const KindRef& k, std::string name, Pid writer, bool held, Actor* parent);
   Result<Pid> ensure(std::string_view name, std::string_view kind, Pid writer);
   // Takes ownership of m and delivers it. On failure a call gets an error reply and a
   // link/monitor its noproc answer, so no caller waits for a timeout that cannot end well.
@@ -71,7 +84,14 @@ class Runtime {
   NameRegistry& names() { return names_; }
 
   void register_kind(std::string kind, RouterFactory factory, KindOptions options);
-  const KindEntry* kind(std::string_view name) const;
+  KindRef kind(std::string_view name) const;
+  std::vector<KindRef> kinds() const;
+  // Hot update (hot_update.cpp). While staging, register_kind calls from this thread build
+  // entries for `library` instead of replacing the live ones; end_staging returns them.
+  void begin_staging(std::shared_ptr<const void> library, std::string path);
+  std::vector<KindRef> end_staging();
+  // Replaces the entries of the same names: new activations use them from now on.
+  void install_kinds(const std::vector<KindRef>& entries);
 
   // Receivers outside the workers (Inbox, node services). Serials below kFirstDynamicEndpoint
   // are well-known service addresses (e.g. the cluster service), the same on every node.
@@ -121,7 +141,14 @@ class Runtime {
   std::atomic<uint32_t> cursor_{0};
   NameRegistry names_;
   mutable std::shared_mutex kinds_mu_;
-  std::unordered_map<std::string, KindEntry> kinds_;
+  std::unordered_map<std::string, KindRef> kinds_;
+  struct Staging {
+    std::thread::id thread;
+    std::shared_ptr<const void> library;
+    std::string path;
+    std::vector<KindRef> entries;
+  };
+  std::unique_ptr<Staging> staging_;  // under kinds_mu_
   std::mutex endpoint_mu_;
   std::unordered_map<uint64_t, Endpoint*> endpoints_;
   std::atomic<uint64_t> endpoint_serial_{kFirstDynamicEndpoint};

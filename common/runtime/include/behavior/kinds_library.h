@@ -52,8 +52,9 @@ using RegisterKindsFn = Status (*)(KindsContext&);
 Status call_register_kinds(RegisterKindsFn fn, KindsContext& ctx, const std::string& who);
 
 // Bumped whenever KindsStamp, KindsContext, the registration contract or the layout of what a
-// library subclasses or fills in (Router, KindOptions) changes. 2: durable state.
-inline constexpr uint32_t kKindsAbi = 2;
+// library subclasses or fills in (Router, KindOptions) changes. 2: durable state. 3: versioned
+// kinds and Router::upgrade_state (hot update).
+inline constexpr uint32_t kKindsAbi = 3;
 
 // The C++ ABI of this compiler and standard library (libstdc++'s dual string ABI included).
 #if defined(__GXX_ABI_VERSION)

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "behavior/actor.h"
 #include "behavior/endpoint.h"
@@ -34,6 +35,14 @@ struct NodeStats {
   uint64_t durable = 0;        // durable processes alive now
   uint64_t state_load_failures = 0;  // activations that did not start: the stored state did not load
   uint64_t state_save_failures = 0;  // saves refused (too big, fenced) or failed (timeout, store down)
+};
+
+// A kind as this node runs it (Node::kinds): published in the node's registration.
+struct KindInfo {
+  std::string name;
+  uint32_t version = 1;
+  std::string library;  // the kinds library its code comes from ("" = the binary)
+  bool durable = false;
 };
 
 class Node {
@@ -89,6 +98,9 @@ class Node {
   Status stop(std::string_view name, std::string_view reason = reason::kNormal);
   // Exit signal from outside ("kill" cannot be trapped).
   Status exit(Pid pid, std::string_view reason);
+
+  // The kinds registered here, by name, with their versions (a reload changes them).
+  std::vector<KindInfo> kinds() const;
 
   std::optional<Pid> whereis(std::string_view name) const;
   NodeStats stats() const;

@@ -25,7 +25,6 @@ enum class Overflow : uint8_t {
 // The router provides the bytes (Router::save_state / load_state, or the Durable<State> base).
 struct DurableOptions {
   bool enabled = false;
-  uint32_t version = 1;  // the kind's state version, stored beside the bytes, given to load_state
   // 0: saved on passivation (idle expiry, stop, shutdown, migration) and when a handler
   // awaits actor().save(). N: also every N ms while the state is dirty (a batched write-behind).
   Millis save_every{0};
@@ -46,6 +45,7 @@ struct SpawnOptions {
   // this to claim a name only for a process that already exists.
   bool held = false;
   DurableOptions durable;  // from the kind; only processes with a cluster name can be durable
+  uint32_t version = 1;    // the kind's version (KindOptions::version)
 };
 
 struct KindOptions {
@@ -53,6 +53,12 @@ struct KindOptions {
   uint32_t mailbox_limit = 0;
   Overflow overflow = Overflow::kReject;
   DurableOptions durable;
+  // The kind's version: of its code and of the state it saves (stored beside a durable
+  // state's bytes). A process whose state comes from another version gets it through
+  // Router::upgrade_state (Erlang's code_change): at activation, and when a reload of its
+  // kinds library replaces its code in place (docs/hot_update.md). Published per node; new
+  // activations prefer nodes with the newest version of their kind.
+  uint32_t version = 1;
 };
 
 // Model clean under pressure: when live/capacity reaches `fill`, idle timeouts are scaled by

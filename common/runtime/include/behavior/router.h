@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "behavior/body.h"
 #include "behavior/message.h"
 #include "behavior/pid.h"
 #include "behavior/status.h"
@@ -33,7 +34,7 @@ class Router {
 
   // Durable kinds (KindOptions::durable, docs/durable.md). save_state returns the bytes to
   // store (protobuf, JSON: the router's choice); load_state restores them, before on_start,
-  // when the store has a saved state for this name. `version` is the DurableOptions::version
+  // when the store has a saved state for this name. `version` is the KindOptions::version
   // of the code that saved them. An error (or exception) from load_state stops the
   // activation: the process does not start and nothing is overwritten.
   virtual std::string save_state() { return {}; }
@@ -41,6 +42,15 @@ class Router {
     (void)bytes;
     (void)version;
     return {};
+  }
+  // State saved by another version of the kind (Erlang's code_change): at activation, when
+  // the store holds bytes of an older (or newer) version, and in a hot update, when this
+  // instance replaces a live process's code (docs/hot_update.md: save_state of the old
+  // instance, then this, instead of on_start). The default hands the bytes to load_state.
+  // An error or exception: the activation does not start, or the live process keeps its old
+  // code; either way nothing is overwritten.
+  virtual Status upgrade_state(uint32_t from_version, Body old_state) {
+    return load_state(old_state.raw(), from_version);
   }
 
   Actor& actor() { return *actor_; }
