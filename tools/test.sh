@@ -26,11 +26,11 @@ echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
 ninja -C build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway|e2e|chaos|tls|durable|migration'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|runtime|integration|cluster|name_server|gateway|e2e|chaos|tls|durable|migration|hot_update'
 
 echo "== TSan build"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_SANITIZE=thread
-ninja -C build-tsan -j"$jobs" runtime_tests cluster_tests gateway_tests durable_tests migration_tests local_server name_server gateway ctl
+ninja -C build-tsan -j"$jobs" runtime_tests cluster_tests gateway_tests durable_tests migration_tests bench_hot_update local_server name_server gateway ctl
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L 'runtime|cluster|gateway|durable|migration'
 

@@ -8,12 +8,14 @@ namespace behavior::game {
 
 void register_game_kinds(Node& node, const GameOptions& options) {
   KindOptions user;
+  user.version = kGameVersion;
   user.idle_timeout = options.user_idle;
   user.durable.enabled = true;
   user.durable.save_every = options.user_save_every;
   node.register_kind(
       "user", [](const std::string&) { return make_player(); }, user);
   KindOptions room;
+  room.version = kGameVersion;
   room.idle_timeout = options.room_idle;
   room.durable.enabled = true;
   room.durable.save_every = options.room_save_every;

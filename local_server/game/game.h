@@ -32,6 +32,21 @@ inline constexpr uint32_t kBump = 7;      // info, int64: the counter += n, not 
 inline constexpr uint32_t kCrash = 8;     // info: the handler throws
 inline constexpr Millis kAddLaterDelay{1500};
 
+// The version of the game's code, for both kinds (KindOptions::version). The same sources
+// build lib/libbehavior_demo_game.so (1) and lib/libbehavior_demo_game_v2.so (2: PONG says
+// version 2 and carries the player's level, a state field derived from version 1's score);
+// docs/hot_update.md walks through reloading one over the other.
+#ifndef BEHAVIOR_DEMO_GAME_VERSION
+#define BEHAVIOR_DEMO_GAME_VERSION 1
+#endif
+inline constexpr uint32_t kGameVersion = BEHAVIOR_DEMO_GAME_VERSION;
+// A test build (tests/support/kinds): upgrade_state throws for some players.
+#ifdef BEHAVIOR_DEMO_GAME_UPGRADE_THROWS
+inline constexpr bool kUpgradeThrowsForSome = true;
+#else
+inline constexpr bool kUpgradeThrowsForSome = false;
+#endif
+
 struct GameOptions {
   Millis user_idle{20 * 60 * 1000};  // the seed's 20 minutes
   Millis room_idle{10 * 60 * 1000};  // an empty room ends after this long without traffic

@@ -4,6 +4,7 @@
 #include <behavior/cluster.h>
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +16,12 @@ namespace behavior::game {
 namespace {
 
 constexpr std::string_view kUserPrefix = "user/";
+
+std::string user_name(const std::string& process_name) {
+  return process_name.starts_with(kUserPrefix) ? process_name.substr(kUserPrefix.size()) : process_name;
+}
+
+int32_t level_for(int32_t score) { return 1 + score / 5; }
 constexpr size_t kMaxChat = 256;
 
 template <class T>
@@ -45,9 +52,43 @@ bool is_room_event(uint32_t id) {
 
 class Player : public Durable<PlayerRecord> {
  public:
+  // What is stored and what a hot update carries: the record, with the live fields filled
+  // (harmless in the store: an activation ignores them).
+  std::string save_state() override {
+    PlayerRecord rec = state();
+    PlayerRecord::Live* live = rec.mutable_live();
+    live->set_room_pid(room_pid_.raw());
+    live->set_room_ref(room_ref_);
+    live->set_room_name(room_name_);
+    live->set_handled(handled_);
+    live->set_rejoin(rejoin_);
+    return rec.SerializeAsString();
+  }
+  // Erlang's code_change: state from another version of this code. In a hot update the
+  // process lives on, so its room, monitor and counters carry over; at an activation they
+  // are stale and ignored. Version 2 derives the player's level from its score.
+  Status upgrade_state(uint32_t from_version, Body old_state) override {
+    if (Status s = Durable::load_state(old_state.raw(), from_version); !s.ok()) return s;
+    if constexpr (kUpgradeThrowsForSome) {
+      // The broken v3 test library: an upgrade that throws for a third of the players.
+      if (std::hash<std::string>{}(actor().name()) % 3 == 0) throw std::runtime_error("v3 cannot upgrade this player");
+    }
+    if (actor().started()) {
+      const PlayerRecord::Live& live = state().live();
+      user_ = user_name(actor().name());
+      room_pid_ = Pid::from_raw(live.room_pid());
+      room_ref_ = live.room_ref();
+      room_name_ = live.room_name();
+      handled_ = live.handled();
+      rejoin_ = live.rejoin();
+    }
+    if (kGameVersion >= 2 && from_version < 2) mutable_state().set_level(level_for(state().score()));
+    return {};
+  }
+
   void on_start() override {
     const std::string& name = actor().name();
-    user_ = name.starts_with(kUserPrefix) ? name.substr(kUserPrefix.size()) : name;
+    user_ = user_name(name);
     // Moved here from another node with its client still playing: back into its room before
     // anything else is handled (the room has followed the move; this rebuilds our side).
     rejoin_ = actor().moved_here() && !state().room().empty();
@@ -106,6 +147,8 @@ class Player : public Durable<PlayerRecord> {
       case PING: {
         Ping ping;
         if (!parse(m, &ping)) co_return bad_message("PING does not parse");
+        ping.set_version(kGameVersion);  // which code answered: a hot update shows here
+        if (kGameVersion >= 2) ping.set_level(state().level());
         actor().send_to_client_bytes(PONG, ping.SerializeAsString());
         break;
       }
@@ -182,6 +225,7 @@ class Player : public Durable<PlayerRecord> {
     Score score;
     if (!parse(m, &score) || score.user() != user_) co_return;
     mutable_state().set_score(score.score());
+    if (kGameVersion >= 2) mutable_state().set_level(level_for(score.score()));
     (void)co_await actor().save();  // on failure the interval save retries; the client is told anyway
   }
 

@@ -44,6 +44,7 @@ class Room : public Router {
       RoomRecord::Member* m = rec.add_members();
       *m->mutable_state() = mb.state;
       m->set_pid(mb.pid.raw());
+      m->set_ref(mb.ref);  // for a hot update; an activation monitors again (on_start)
     }
     rec.set_coin_x(coin_x_);
     rec.set_coin_y(coin_y_);
@@ -59,6 +60,7 @@ class Room : public Router {
       mb.user = m.state().user();
       mb.state = m.state();
       mb.pid = Pid::from_raw(m.pid());
+      mb.ref = m.ref();
       by_pid_[mb.pid] = mb.user;
     }
     coin_x_ = rec.coin_x();

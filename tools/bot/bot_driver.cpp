@@ -149,6 +149,7 @@ struct Player {
   bool backlog = false;  // frames may be buffered in the client beyond what poll sees
   bool kicked = false;
   bool joined_once = false;
+  uint32_t code_version = 0;  // of the last PONG: the game code that answered (hot update)
   uint64_t session = 0;  // connections that authenticated
   std::string pid;       // the user's process from the first AUTH
 
@@ -241,6 +242,7 @@ void Driver::run() {
   for (auto& p : players_) start_setup(*p);
   uv_timer_start(&tick_, &Driver::on_tick, kTickMs, kTickMs);
   uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& p : players_) ++tally_.players_by_code_version[p->code_version];
 }
 
 void Driver::on_tick(uv_timer_t* t) { static_cast<Driver*>(t->data)->tick(); }
@@ -569,6 +571,10 @@ void Driver::handle_frame(Player& p, ClientFrame& f) {
       game::Ping pong;
       if (!parse(f.body, &pong)) return error(p, "bad_frame", "PONG does not parse");
       echo(p.pings, "PONG", pong.seq(), &tally_.ping_rtt_us);
+      // The version of the code that answered (a hot update shows here): never backwards,
+      // unless a reload was rolled back.
+      if (pong.version() < p.code_version) ++tally_.code_version_regressions;
+      p.code_version = pong.version();
       return;
     }
     case game::SCORE: {

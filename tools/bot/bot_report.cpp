@@ -146,6 +146,11 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_u64(w, "stale_refusals", t.stale_refusals);
   json_u64(w, "state_checks", t.state_checks);
   json_u64(w, "state_violations", t.state_violations);
+  w.Key("players_by_code_version");
+  w.StartObject();
+  for (const auto& [v, n] : t.players_by_code_version) json_u64(w, std::to_string(v).c_str(), n);
+  w.EndObject();
+  json_u64(w, "code_version_regressions", t.code_version_regressions);
   json_u64(w, "players_cut_off_by_drain_deadline", t.drain_timeouts);
   json_u64(w, "lost", t.lost());
   json_u64(w, "reordered", t.reordered());
@@ -217,6 +222,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
                static_cast<ull>(t.player_joined_events), static_cast<ull>(t.player_left_events));
   std::fprintf(out, "state        %llu rejoins checked for position and score: %llu violations\n",
                static_cast<ull>(t.state_checks), static_cast<ull>(t.state_violations));
+  std::fprintf(out, "code         players by the game version of their last PONG:");
+  for (const auto& [v, n] : t.players_by_code_version) std::fprintf(out, " v%u=%llu", v, static_cast<ull>(n));
+  std::fprintf(out, "; %llu PONGs from an older version than one seen before\n",
+               static_cast<ull>(t.code_version_regressions));
   std::fprintf(out, "errors       %llu (max %llu)", static_cast<ull>(t.error_total()), static_cast<ull>(config.max_errors));
   for (const auto& [kind, n] : t.errors) std::fprintf(out, " %s=%llu", kind.c_str(), static_cast<ull>(n));
   std::fprintf(out, "\n");

@@ -49,6 +49,8 @@ void Tally::merge(Tally& o) {
   state_checks += o.state_checks;
   process_changes += o.process_changes;
   state_violations += o.state_violations;
+  for (const auto& [v, n] : o.players_by_code_version) players_by_code_version[v] += n;
+  code_version_regressions += o.code_version_regressions;
   for (const auto& [k, v] : o.errors) errors[k] += v;
   chat_rtt_us.merge(o.chat_rtt_us);
   ping_rtt_us.merge(o.ping_rtt_us);

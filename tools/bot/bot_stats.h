@@ -90,6 +90,10 @@ struct Tally {
   uint64_t stale_refusals = 0;  // 409 for frames a dropped connection left in flight
   uint64_t state_checks = 0;      // rejoins whose position and score were checked
   uint64_t state_violations = 0;  // ... and were not what the player had (docs/durable.md)
+  // Hot update (docs/hot_update.md): players by the game version of their last PONG, and
+  // PONGs from an older version than one the player had already seen.
+  std::map<uint32_t, uint64_t> players_by_code_version;
+  uint64_t code_version_regressions = 0;
   std::map<std::string, uint64_t> errors;  // by kind
   LatencySamples chat_rtt_us, ping_rtt_us, login_us;
   int64_t first_join_done_us = 0;  // latest first JOINED over this driver's players (ramp)

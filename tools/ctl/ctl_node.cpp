@@ -189,6 +189,15 @@ Result<Pid> CtlNode::migrate(const std::string& name, uint16_t to, Millis timeou
   return r.as<Pid>();
 }
 
+Result<std::string> CtlNode::reload(uint16_t node, const std::string& path, Millis timeout) {
+  if (Status s = reach(node); !s.ok()) return s;
+  JsonMap req;
+  req.set("path", path);
+  Reply r = inbox_->call(Cluster::service_pid(node), proto::kReload, std::move(req), timeout);
+  if (!r.ok()) return r.status();
+  return std::string(r.message().body().raw());
+}
+
 Result<JsonMap> CtlNode::evacuate(uint16_t node) {
   if (Status s = reach(node); !s.ok()) return s;
   Reply r = inbox_->call(Cluster::service_pid(node), proto::kEvacuate, JsonMap(), timeout_);

@@ -54,6 +54,9 @@ class CtlNode {
   // Moves the durable process `name` to node `to` (live migration, through the cluster service
   // of the node that holds it); its new pid. Waits up to `timeout`.
   Result<Pid> migrate(const std::string& name, uint16_t to, Millis timeout);
+  // Hot update: node `node` reloads the kinds library at `path` (a path on its machine);
+  // the reload's report as JSON (ok or not: see its "ok"). Waits up to `timeout`.
+  Result<std::string> reload(uint16_t node, const std::string& path, Millis timeout);
   // One step of evacuating `node` (proto::kEvacuate): what is left there.
   Result<JsonMap> evacuate(uint16_t node);
   // Leaves the cluster (registration removed at once) and stops the node. Idempotent.

@@ -1,8 +1,9 @@
 // main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
-// stop, drain [--evacuate], resume, kick, migrate), each printing a table or one JSON document. Exit 0/1/2.
+// stop, drain [--evacuate], resume, kick, migrate, reload), each printing a table or one JSON document. Exit 0/1/2.
 #include <behavior/cli.h>
 #include <behavior/clock.h>
 #include <behavior/json_map.h>
+#include <rapidjson/document.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -486,6 +487,39 @@ int cmd_migrate(const Flags& f) {
   return kOk;
 }
 
+// reload NODE PATH: the node's report, as JSON or as a few lines; exit 1 unless it runs the
+// new library now.
+int cmd_reload(const Flags& f) {
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  // Upgrading every live process, then (on a failure) rolling back: up to 30 s each.
+  Result<std::string> report = j->node->reload(static_cast<uint16_t>(f.node_id), f.name, std::max(f.timeout(), Millis(75000)));
+  j->node->leave();
+  if (!report.ok()) return failed(report.status()).report(f);
+  rapidjson::Document d;
+  if (d.Parse(report->c_str()).HasParseError() || !d.IsObject() || !d.HasMember("ok")) {
+    return failed(Status::internal("node " + std::to_string(f.node_id) + " answered no report: " + *report)).report(f);
+  }
+  const bool ok = d["ok"].GetBool();
+  if (f.json) {
+    std::printf("%s\n", report->c_str());
+  } else {
+    auto num = [&](const char* k) { return static_cast<unsigned long long>(d[k].GetUint64()); };
+    if (ok) {
+      std::printf("node %d runs %s now:", f.node_id, f.name.c_str());
+      for (const auto& k : d["kinds"].GetArray()) std::printf(" %s v%u", k["kind"].GetString(), k["version"].GetUint());
+      std::printf("\n%llu live processes upgraded in %.3f s (longest pause %.2f ms)", num("upgraded"),
+                  d["seconds"].GetDouble(), d["longest_slice_ms"].GetDouble());
+      if (num("busy")) std::printf("; %llu were mid-handler and keep the old code until they end", num("busy"));
+      std::printf("\n");
+    } else {
+      std::fprintf(stderr, "%s\n", d["error"].GetString());
+      for (const auto& e : d["errors"].GetArray()) std::fprintf(stderr, "  %s\n", e.GetString());
+    }
+  }
+  return ok ? kOk : kFailed;
+}
+
 // drain --evacuate, after the drain itself: steps of the node's evacuation until it holds no
 // named process, a progress line whenever the count changes.
 int evacuate(const Flags& f) {
@@ -625,6 +659,9 @@ int main(int argc, char** argv) {
   kick->add_option("user", f.name, "User name (or user/<name>)")->required();
   kick->add_option("--reason", f.kick_reason, "Reason sent in the KICK frame")->capture_default_str();
 
+  auto* reload = app.add_subcommand("reload", "Hot update: a node reloads a kinds library, live processes upgraded in place");
+  reload->add_option("node", f.node_id, "The local server's node id")->required()->check(behavior::integer_in(1, 65535));
+  reload->add_option("path", f.name, "The new library's path, on that node's machine")->required();
   auto* migrate = app.add_subcommand("migrate", "Move a durable process to another node while it keeps serving");
   migrate->add_option("name", f.name, "Process name, e.g. user/alice")->required();
   migrate->add_option("--to", f.to_node, "The node to move it to")->required()->check(behavior::integer_in(1, 65535));
@@ -650,5 +687,6 @@ int main(int argc, char** argv) {
   if (resume->parsed()) return cmd_drain(f, false);
   if (kick->parsed()) return cmd_kick(f);
   if (migrate->parsed()) return cmd_migrate(f);
+  if (reload->parsed()) return cmd_reload(f);
   return kUsage;
 }

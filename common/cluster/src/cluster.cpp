@@ -35,6 +35,7 @@
 #include <unordered_set>
 
 #include "behavior/clock.h"
+#include "behavior/crypto.h"
 #include "behavior/http_server.h"
 #include "behavior/inbox.h"
 #include "behavior/metrics.h"
@@ -188,6 +189,11 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
       });
       http_->route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n", {}}; });
       http_->route("GET", "/readyz", [this](const HttpRequest&) { return readiness_response(); });
+      if (options_.reload) {
+        http_->route_async("POST", "/v1/reload", [this](const HttpRequest& req, HttpServer::Respond done) {
+          admin_reload(req, std::move(done));
+        });
+      }
       if (Status s = http_->listen(options_.metrics_host, options_.metrics_port); !s.ok()) return s;
       metrics_port_ = http_->port();
     }
@@ -366,12 +372,47 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
         }
       } else if (m->proto_id() == proto::kEvacuate) {
         evacuate(to);
+      } else if (m->proto_id() == proto::kReload) {
+        auto path = m->as<JsonMap>().get_string("path");
+        if (!options_.reload) {
+          reply_error(to, Status::invalid_argument("node " + std::to_string(rt_.node_id()) + " reloads no kinds libraries"));
+        } else if (!path || path->empty()) {
+          reply_error(to, Status::invalid_argument("reload needs a path"));
+        } else {
+          options_.reload(*path, [this, to](bool, std::string json) { reply(to, proto::kReload, Body::bytes(std::move(json))); });
+        }
       } else {
         reply_error(to, Status::invalid_argument("unknown cluster request"));
       }
     } catch (const std::exception& e) {
       reply_error(to, Status::invalid_argument(std::string("bad cluster request: ") + e.what()));
     }
+  }
+
+  // --- hot update (docs/hot_update.md) -----------------------------------------------------
+
+  // POST /v1/reload, body: the library's path. 200 with the report when it runs now, 409
+  // with the report when it was refused or rolled back.
+  void admin_reload(const HttpRequest& req, HttpServer::Respond done) {
+    auto answer = [](int status, std::string body) {
+      return HttpResponse{status, "application/json", std::move(body) + "\n", {}};
+    };
+    if (!options_.admin_token.empty()) {
+      auto auth = req.headers.find("authorization");
+      if (auth == req.headers.end() || !constant_time_equal(auth->second, "Bearer " + options_.admin_token)) {
+        return done(answer(401, R"js({"error":"reload needs the admin token (Authorization: Bearer ...)"})js"));
+      }
+    } else if (req.peer_ip.rfind("127.", 0) != 0) {
+      return done(answer(403, R"({"error":"without an admin token, reload is taken from loopback only"})"));
+    }
+    std::string path = req.body;
+    while (!path.empty() && (path.back() == '\n' || path.back() == '\r' || path.back() == ' ')) path.pop_back();
+    if (path.empty()) return done(answer(400, R"({"error":"the body is the kinds library's path"})"));
+    options_.reload(path, [this, answer, done = std::move(done)](bool ok, std::string json) mutable {
+      net_.post([answer, ok, done = std::move(done), json = std::move(json)]() mutable {
+        done(answer(ok ? 200 : 409, std::move(json)));
+      });
+    });
   }
 
   // --- live migration (docs/durable.md) -------------------------------------------------------

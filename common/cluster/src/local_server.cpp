@@ -72,6 +72,9 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
   app.add_option("--kinds-lib", libraries, "A shared library of process kinds to load (repeatable)")
       ->envname("BEHAVIOR_KINDS_LIB")
       ->delimiter(',');
+  app.add_option("--admin-token", flags.cluster.admin_token,
+                 "Bearer token for POST /v1/reload on the metrics port (empty: from loopback only)")
+      ->envname("BEHAVIOR_ADMIN_TOKEN");
   std::vector<std::string> kinds_opts;
   app.add_option("--kinds-opt", kinds_opts, "key=value setting for the kinds (repeatable)")
       ->envname("BEHAVIOR_KINDS_OPTS")
@@ -86,35 +89,28 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
   }
   options.emplace("user_idle_minutes", std::to_string(idle_minutes));
 
-  // Loaded before the node exists and released after it is gone: no process outlives its code.
-  std::vector<std::shared_ptr<KindsLibrary>> loaded;
-  for (const auto& path : libraries) {
-    if (path.empty()) continue;  // an empty BEHAVIOR_KINDS_LIB
-    auto lib = KindsLibrary::load(path);
-    if (!lib.ok()) {
-      spdlog::critical("{}", lib.status().message());
-      return 1;
-    }
-    spdlog::info("kinds library {} ({}) loaded", (*lib)->name(), path);
-    loaded.push_back(std::move(lib.value()));
-  }
   Node node(flags.node);
-  KindsContext ctx{node, options, nullptr};
+  // Each kind's entry holds the library its code lives in, and each process its kind's
+  // entry: no process outlives its code, across reloads too.
+  KindsHost kinds(node, options);
   std::vector<std::function<Status(Node&)>> started_hooks;
   // The binary's own kinds first, then each library's, in the order given.
-  std::vector<std::pair<RegisterKindsFn, std::string>> registrations;
-  if (register_kinds) registrations.emplace_back(register_kinds, game.empty() ? "the game" : game);
-  for (const auto& lib : loaded) registrations.emplace_back(lib->stamp().register_kinds, "kinds library " + lib->path());
-  for (const auto& [fn, who] : registrations) {
-    if (Status s = call_register_kinds(fn, ctx, who); !s.ok()) {
+  if (register_kinds) {
+    if (Status s = kinds.register_builtin(register_kinds, game.empty() ? "the game" : game, &started_hooks); !s.ok()) {
       spdlog::critical("{}", s.to_string());
       return 1;
     }
-    if (ctx.on_started) started_hooks.push_back(std::exchange(ctx.on_started, nullptr));
   }
-  if (registrations.empty()) {
+  if (Status s = kinds.load(libraries, &started_hooks); !s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  if (node.kinds().empty()) {
     spdlog::warn("local_server hosts no game: give --kinds-lib (the demo game is lib/libbehavior_demo_game.so)");
   }
+  flags.cluster.reload = [&kinds](const std::string& path, std::function<void(bool, std::string)> done) {
+    kinds.reload_async(path, [done = std::move(done)](ReloadReport r) { done(r.status.ok(), r.to_json()); });
+  };
   if (auto s = node.start(); !s.ok()) {
     spdlog::critical("cannot start: {}", s.to_string());
     return 1;
@@ -143,6 +139,7 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
                  node.options().capacity, cluster ? cluster->s2s_port() : 0, cluster ? cluster->metrics_port() : 0);
   }
   int sig = node.run_until_signal();
+  kinds.join();  // a reload in progress answers before the cluster goes
   if (cluster) cluster->stop();
   spdlog::info("local_server stopped on signal {}", sig);
   return 0;

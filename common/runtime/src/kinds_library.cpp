@@ -19,6 +19,10 @@ int64_t KindsContext::option_int(const std::string& key, int64_t fallback) const
   return ec == std::errc() && p == end ? v : fallback;
 }
 
+KindsLibrary::~KindsLibrary() {
+  if (handle_) dlclose(handle_);  // the last process, kind entry or reload holding it is gone
+}
+
 Result<std::shared_ptr<KindsLibrary>> KindsLibrary::load(const std::string& path) {
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {

@@ -308,6 +308,12 @@ void Runtime::install_kinds(const std::vector<KindRef>& entries) {
   for (const auto& e : entries) kinds_[e->name] = e;
 }
 
+void Runtime::remove_kind(const std::string& name, const std::vector<KindRef>& entries) {
+  std::unique_lock lock(kinds_mu_);
+  auto it = kinds_.find(name);
+  if (it != kinds_.end() && std::find(entries.begin(), entries.end(), it->second) != entries.end()) kinds_.erase(it);
+}
+
 Pid Runtime::add_endpoint(Endpoint* endpoint, uint64_t serial) {
   if (serial == 0) serial = endpoint_serial_.fetch_add(1) + 1;
   Pid pid(node_id(), Pid::kExternalShard, serial);

@@ -92,6 +92,8 @@ class Runtime {
   std::vector<KindRef> end_staging();
   // Replaces the entries of the same names: new activations use them from now on.
   void install_kinds(const std::vector<KindRef>& entries);
+  // Unregisters kind `name` if its entry is one of `entries` (a rolled-back addition).
+  void remove_kind(const std::string& name, const std::vector<KindRef>& entries);
 
   // Receivers outside the workers (Inbox, node services). Serials below kFirstDynamicEndpoint
   // are well-known service addresses (e.g. the cluster service), the same on every node.
@@ -108,6 +110,7 @@ class Runtime {
   uint64_t live() const;
   // True when a worker other than `self` is running or spinning (not asleep).
   Shard* shard(size_t i) const { return shards_[i].get(); }
+  size_t shard_count() const { return shards_.size(); }
   bool other_worker_awake(const Shard* self) const {
     for (auto& s : shards_) {
       if (s.get() != self && !s->asleep()) return true;

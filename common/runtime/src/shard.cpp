@@ -55,6 +55,7 @@ std::string describe(std::exception_ptr e) {
 
 Shard* Shard::current() { return tls_shard; }
 Actor* Shard::current_actor() { return tls_actor; }
+Actor* Shard::exchange_current_actor(Actor* a) { return std::exchange(tls_actor, a); }
 
 Shard::Shard(Runtime& rt, uint8_t index)
     : rt_(rt), index_(index), timers_(uint64_t{index} << 56), request_seq_(uint64_t{index} << 56) {

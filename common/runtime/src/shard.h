@@ -30,6 +30,7 @@ namespace behavior::detail {
 
 class Runtime;
 class Migration;
+class HotUpdate;
 
 // "exception: <what>", for a crash reason or a log line.
 std::string describe(std::exception_ptr e);
@@ -63,6 +64,9 @@ class Shard {
   // The worker thread only.
   static Shard* current();
   static Actor* current_actor();
+  // Makes `a` the process whose code runs now (for code run outside its turns); returns the
+  // previous one, to put back.
+  static Actor* exchange_current_actor(Actor* a);
   // Delivers m to one of this worker's processes: to its mailbox, or, for a signal or a
   // reply, to what handles it, and takes it. What cannot be delivered and must be answered
   // (no such process; a full mailbox that rejects, or a call) stays in `m`, with the reason
@@ -119,6 +123,7 @@ class Shard {
   void free_queued();
 
   friend class Migration;
+  friend class HotUpdate;
   void start(Actor* a);
   Status load_durable(Actor* a, Message& release);
   void execute(Actor* a);

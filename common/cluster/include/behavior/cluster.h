@@ -55,6 +55,13 @@ struct ClusterOptions {
   // Client connections held (gateways), read at each heartbeat for the registration: the
   // name server sends players to the gateway with the fewest. Called on the network loop.
   std::function<uint64_t()> connections;
+  // Hot update (docs/hot_update.md): reloads the kinds library at a path and calls `done`
+  // (from any thread) with whether it runs now and the report as JSON. Set by local
+  // servers; reached by proto::kReload from ctl and POST /v1/reload on the metrics port.
+  std::function<void(const std::string& path, std::function<void(bool ok, std::string json)> done)> reload;
+  // The bearer token for the metrics port's admin requests (POST /v1/reload); empty: they
+  // are taken from loopback addresses only.
+  std::string admin_token;
 
   // How to reach Redis, for a RedisClient of one's own (redis_client.h).
   RedisOptions redis() const;

@@ -29,6 +29,7 @@ class Calls;
 class ClientWriter;
 class Durability;
 class Migration;
+class HotUpdate;
 }  // namespace detail
 
 using TimerId = uint64_t;
@@ -148,6 +149,11 @@ class Actor {
   // Known from on_start on. What a router rebuilds that is not in its state (a room's pid,
   // a subscription) it rebuilds here.
   bool moved_here() const;
+  // True once on_start has run. In Router::upgrade_state it tells the two cases apart:
+  // false at an activation (the state comes from the store; monitors, pids and timers of
+  // the old activation are gone), true in a hot update (the process lives on: its monitors,
+  // timers and links are still in force, so pids and refs in the state are still valid).
+  bool started() const { return started_; }
 
   // Model clean: stop after this long without traffic (0 = never). Pressure shortens it.
   void set_idle_timeout(Millis timeout);
@@ -163,6 +169,7 @@ class Actor {
   friend class detail::ClientWriter;
   friend class detail::Durability;
   friend class detail::Migration;
+  friend class detail::HotUpdate;
   friend class CallAwaiter;
   friend class SaveAwaiter;
   Actor() = default;

@@ -54,6 +54,9 @@ inline constexpr uint32_t kForwarded = kSystemBase + 38;
 // (to live local nodes that are not draining) and stop the other named ones gracefully; a
 // step per call, so the caller polls until `names` is 0.
 inline constexpr uint32_t kEvacuate = kSystemBase + 39;
+// JsonMap{path} → the reload's report (JSON text, KindsHost ReloadReport::to_json): a hot
+// update of the kinds library at `path` on that node (docs/hot_update.md). Local servers only.
+inline constexpr uint32_t kReload = kSystemBase + 40;
 // A gateway's control address (service::kGatewayControl): calls.
 // JsonMap{user, reason} → uint64: every connection of that user gets a KICK frame (body: the
 // reason, default "kicked by operator") and is closed; the user's process is told the client

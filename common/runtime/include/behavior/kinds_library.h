@@ -15,16 +15,23 @@
 //
 // The library links no behavior library: it uses the runtime already in the local_server
 // that loads it (CMake target behavior::kinds gives it the headers and the shared
-// dependencies). A loaded library stays mapped until the process exits, so no code of it can
-// be unmapped under a running process; reloading it at run time is a later step, and this
-// is designed for it: the stamp travels with each library, and a library is found by path.
+// dependencies).
+//
+// Hot update (docs/hot_update.md): KindsHost reloads a library while the node runs. The new
+// library's kinds replace the old ones for new activations, and live processes of those
+// kinds move to the new code between messages (Router::upgrade_state). A library stays
+// mapped while any process, kind entry or reload still holds it (Erlang's old and current
+// code), and is unmapped after the last one lets go.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "behavior/node.h"
 #include "behavior/status.h"
@@ -81,13 +88,74 @@ class KindsLibrary {
   const std::string& path() const { return path_; }
   const std::string& name() const { return name_; }
   const KindsStamp& stamp() const { return *stamp_; }
+  ~KindsLibrary();  // dlclose: only once nothing of it can run any more
 
  private:
   KindsLibrary() = default;
   std::string path_;
   std::string name_;
-  void* handle_ = nullptr;  // never closed: see above
+  void* handle_ = nullptr;
   const KindsStamp* stamp_ = nullptr;
+};
+
+// What a reload did (KindsHost::reload); to_json() is what ctl and the admin endpoint print.
+struct ReloadReport {
+  Status status;              // ok: the library runs; an error: refused, or rolled back
+  std::string library;        // the path given
+  std::string name;           // the library's own name (its stamp)
+  std::string replaced;       // the path of the library it replaced ("" = an addition)
+  std::vector<KindInfo> kinds;  // what it registered
+  uint64_t upgraded = 0;      // live processes moved to its code
+  uint64_t failed = 0;        // live processes whose upgrade failed (they kept the old code)
+  uint64_t busy = 0;          // live processes still mid-handler at the deadline (old code)
+  bool rolled_back = false;   // failed > 0: the old library's kinds are back, for everyone
+  uint64_t restored = 0;      // processes put back on the old code by the rollback
+  double seconds = 0;
+  double longest_slice_ms = 0;  // the longest a worker paused its processes to upgrade them
+  std::vector<std::string> errors;
+  std::string to_json() const;
+};
+
+// The kinds libraries a node runs: loaded at start, reloaded on command. One reload at a
+// time; each is all or nothing for the kinds table (see ReloadReport::rolled_back).
+class KindsHost {
+ public:
+  KindsHost(Node& node, std::map<std::string, std::string> options);
+  ~KindsHost();  // waits for a reload in progress
+  KindsHost(const KindsHost&) = delete;
+  KindsHost& operator=(const KindsHost&) = delete;
+
+  // Before the node starts: loads each library and registers its kinds; what they ask to
+  // run once the node runs (KindsContext::on_started) is appended to `started`.
+  Status load(const std::vector<std::string>& paths, std::vector<std::function<Status(Node&)>>* started);
+  // The binary's own kinds (never reloaded).
+  Status register_builtin(RegisterKindsFn fn, const std::string& who, std::vector<std::function<Status(Node&)>>* started);
+
+  // Loads `path` and replaces the loaded library of the same name (its stamp's) with it, or
+  // adds it. Refused, with nothing changed, when it does not load, does not fit, fails to
+  // register, drops a kind the old one had, or changes whether a kind is durable. Then
+  // every live process of its kinds is upgraded in place; if any upgrade fails, the whole
+  // reload is rolled back. Blocks up to about `timeout` (+ the rollback's); not from a worker.
+  ReloadReport reload(const std::string& path, Millis timeout = Millis(30000));
+  // The same on a thread of its own; `done` runs there. A second one while one runs is
+  // answered at once with kUnavailable.
+  void reload_async(std::string path, std::function<void(ReloadReport)> done);
+  // Waits for a reload in progress to finish (it ends soon once the node stops).
+  void join();
+  // The paths of the libraries running now.
+  std::vector<std::string> libraries() const;
+
+ private:
+  ReloadReport reload_locked(const std::string& path, Millis timeout);
+
+  Node& node_;
+  const std::map<std::string, std::string> options_;
+  mutable std::mutex mu_;  // loaded_
+  std::vector<std::shared_ptr<KindsLibrary>> loaded_;
+  std::mutex reload_mu_;  // one reload at a time
+  std::mutex thread_mu_;  // worker_, closed_
+  std::thread worker_;
+  bool closed_ = false;
 };
 
 }  // namespace behavior
