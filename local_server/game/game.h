@@ -39,6 +39,10 @@ struct GameOptions {
   Millis room_save_every{1000};      // and a dirty room's
   int width = 40;                    // map size in cells
   int height = 30;
+  // The kinds' versions (KindOptions::version), published with the node's registration:
+  // new players and rooms prefer the nodes with the newest (a rolling upgrade, the tests).
+  uint32_t user_version = 1;
+  uint32_t room_version = 1;
 };
 
 std::unique_ptr<Router> make_player();
