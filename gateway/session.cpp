@@ -217,8 +217,11 @@ void Session::authenticate(std::string_view token) {
 }
 
 void Session::ensure_user(uint16_t node) {
-  auto* m = new Message(Cluster::service_pid(node), pid_, Kind::kCall, proto::kEnsure,
-                        Body(Cluster::ensure_request(user_process_name(user_name_), ctx_.options->user_kind, pid_)));
+  // "here": on the node the name server placed the player on (it already preferred the
+  // newest version of the user's kind), never passed on by that node.
+  auto* m = new Message(
+      Cluster::service_pid(node), pid_, Kind::kCall, proto::kEnsure,
+      Body(Cluster::ensure_request(user_process_name(user_name_), ctx_.options->user_kind, pid_, true)));
   ensure_ref_ = ++ctx_.refs;
   m->set_request_id(ensure_ref_);
   ctx_.node->route(m);

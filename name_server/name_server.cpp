@@ -313,7 +313,8 @@ class NameServer::Impl {
     std::vector<NodeLoad> locals;
     for (const auto& n : view_) {
       if (n.kind != "local") continue;
-      locals.push_back(NodeLoad{n.id, n.kind, n.capacity, n.live, n.draining, n.heartbeat_ms});
+      locals.push_back(NodeLoad{n.id, n.kind, n.capacity, n.live, n.draining, n.heartbeat_ms,
+                                n.kind_version(options_.user_kind)});
     }
     Result<Placed> placed = placement_.place(sticky, locals, now);
     if (!placed.ok()) {

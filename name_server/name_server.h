@@ -40,6 +40,9 @@ struct NameServerOptions {
   HttpLimits limits;
   std::shared_ptr<TlsContext> tls;  // set: the HTTP API speaks HTTPS only
   int view_refresh_ms = 100;  // how often the HTTP loop copies the cluster view
+  // The kind a player's process is (the gateways' user_kind): placement prefers the nodes
+  // that run its newest version and skips those that do not run it.
+  std::string user_kind = "user";
 };
 
 class NameServer {

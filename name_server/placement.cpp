@@ -4,10 +4,13 @@
 // shortens lifetimes under pressure).
 #include "placement.h"
 
+#include <algorithm>
+
 namespace behavior::name_server {
 
 bool Placement::eligible(const NodeLoad& n, int64_t now_ms) const {
-  return n.kind == "local" && !n.draining && n.capacity > 0 && now_ms - n.heartbeat_ms < fresh_ms_;
+  return n.kind == "local" && !n.draining && n.capacity > 0 && now_ms - n.heartbeat_ms < fresh_ms_ &&
+         n.kind_version.has_value();
 }
 
 Result<Placed> Placement::place(std::optional<uint16_t> sticky, const std::vector<NodeLoad>& nodes, int64_t now_ms) {
@@ -17,19 +20,31 @@ Result<Placed> Placement::place(std::optional<uint16_t> sticky, const std::vecto
     }
     // Its node is dead, stale or draining: fall through to 4 (KBEngine's failure mode).
   }
-  std::vector<const NodeLoad*> candidates;
-  std::vector<double> free_weights, capacity_weights;
-  bool any_free = false;
+  struct Candidate {
+    const NodeLoad* node;
+    double free;
+  };
+  std::vector<Candidate> all;
   for (const auto& n : nodes) {
     if (!eligible(n, now_ms)) continue;
     Recent& r = recent_[n.id];
     if (r.heartbeat_ms != n.heartbeat_ms) r = Recent{n.heartbeat_ms, 0};  // fresh data counts them now
-    double used = static_cast<double>(n.live + r.count);
-    double free = static_cast<double>(n.capacity) - used;
-    candidates.push_back(&n);
-    free_weights.push_back(free > 0 ? free : 0);
-    capacity_weights.push_back(n.capacity);
-    any_free |= free > 0;
+    all.push_back({&n, static_cast<double>(n.capacity) - static_cast<double>(n.live + r.count)});
+  }
+  bool any_free = false;
+  for (const auto& c : all) any_free |= c.free > 0;
+  // The newest version among the nodes with room (all of them when none has room) wins.
+  uint32_t newest = 0;
+  for (const auto& c : all) {
+    if (!any_free || c.free > 0) newest = std::max(newest, *c.node->kind_version);
+  }
+  std::vector<const NodeLoad*> candidates;
+  std::vector<double> free_weights, capacity_weights;
+  for (const auto& c : all) {
+    if ((any_free && c.free <= 0) || *c.node->kind_version != newest) continue;
+    candidates.push_back(c.node);
+    free_weights.push_back(c.free > 0 ? c.free : 0);
+    capacity_weights.push_back(c.node->capacity);
   }
   if (candidates.empty()) return Status::unavailable("no live node can take the user");
   auto& weights = any_free ? free_weights : capacity_weights;

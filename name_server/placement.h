@@ -23,6 +23,10 @@ struct NodeLoad {
   uint64_t live = 0;
   bool draining = false;
   int64_t heartbeat_ms = 0;  // wall clock of the node's last heartbeat
+  // The version of the placed kind ("user") it runs, from its registration's kinds:
+  // nullopt = it does not run the kind (not eligible); 0 = its kinds are unknown (a binary
+  // that does not publish them: eligible, ranked below any known version).
+  std::optional<uint32_t> kind_version = 0;
 };
 
 enum class Rule : uint8_t { kSticky, kBalanced };

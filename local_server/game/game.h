@@ -54,6 +54,10 @@ struct GameOptions {
   Millis room_save_every{1000};      // and a dirty room's
   int width = 40;                    // map size in cells
   int height = 30;
+  // The kinds' versions (KindOptions::version), published with the node's registration:
+  // new players and rooms prefer the nodes with the newest (a rolling upgrade, the tests).
+  uint32_t user_version = kGameVersion;
+  uint32_t room_version = kGameVersion;
 };
 
 std::unique_ptr<Router> make_player();

@@ -1,7 +1,9 @@
 // placement_test.cpp — the 7+4 rule: shares follow free capacity (1000/2000/3000 → within
 // 10% of 1/6, 2/6, 3/6 over 10k logins), sticky users go back to their node, dead, stale and
 // draining nodes get nothing, and two name servers working from the same heartbeat do not
-// herd onto one node.
+// herd onto one node. Versions: new users go to the nodes running the newest version of the
+// user's kind while they have room, never to a node that does not run it, and a node whose
+// kinds are unknown (an older binary) still takes users.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -120,6 +122,74 @@ TEST(Placement, TwoNameServersWithTheSameDataDoNotBothPickTheEmptiestNode) {
   }
   // Weighted random, not "pick the max": the fuller node still gets its share.
   EXPECT_GT(on_second, 300);
+}
+
+// Versions of the user's kind: kind_version is the last member of NodeLoad.
+NodeLoad versioned(uint16_t id, uint32_t capacity, uint64_t live, std::optional<uint32_t> version) {
+  NodeLoad n{id, "local", capacity, live, false, kNow};
+  n.kind_version = version;
+  return n;
+}
+
+TEST(PlacementVersions, NewUsersAllGoToTheNodesWithTheNewestVersionWhileTheyHaveRoom) {
+  Placement p(5);
+  // Node 3 runs v2 with the least free capacity: the version wins over free capacity.
+  std::vector<NodeLoad> nodes{versioned(1, 1000, 0, 1), versioned(2, 1000, 0, 1), versioned(3, 1000, 900, 2),
+                              versioned(4, 1000, 950, 2)};
+  std::map<uint16_t, int> count;
+  for (int i = 0; i < 100; ++i) ++count[p.place(std::nullopt, nodes, kNow)->node];
+  EXPECT_EQ(count[1] + count[2], 0);
+  EXPECT_EQ(count[3] + count[4], 100);
+  // Within the newest version the existing rule applies: free capacity (100 vs 50).
+  EXPECT_GT(count[3], count[4]);
+}
+
+TEST(PlacementVersions, WhenTheNewestVersionIsFullUsersGoToAnOlderOneThatHasRoom) {
+  Placement p(6);
+  std::vector<NodeLoad> nodes{versioned(1, 1000, 0, 1), versioned(2, 10, 0, 2)};
+  std::map<uint16_t, int> count;
+  for (int i = 0; i < 30; ++i) ++count[p.place(std::nullopt, nodes, kNow)->node];  // one heartbeat
+  EXPECT_EQ(count[2], 10);  // filled to its capacity by this name server's own count
+  EXPECT_EQ(count[1], 20);
+}
+
+TEST(PlacementVersions, WhenEveryNodeIsFullTheNewestVersionStillWins) {
+  Placement p(7);
+  std::vector<NodeLoad> nodes{versioned(1, 100, 100, 1), versioned(2, 100, 150, 3)};
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(p.place(std::nullopt, nodes, kNow)->node, 2);
+}
+
+TEST(PlacementVersions, ANodeThatDoesNotRunTheKindGetsNoUserEvenWhenItIsStickyOrEmptiest) {
+  Placement p(8);
+  std::vector<NodeLoad> nodes{versioned(1, 100000, 0, std::nullopt), versioned(2, 10, 9, 1)};
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(p.place(std::nullopt, nodes, kNow)->node, 2);
+  Result<Placed> sticky = p.place(1, nodes, kNow);
+  ASSERT_TRUE(sticky.ok());
+  EXPECT_EQ(sticky->node, 2);
+  EXPECT_EQ(sticky->rule, Rule::kBalanced);
+  EXPECT_EQ(p.place(std::nullopt, {versioned(1, 100, 0, std::nullopt)}, kNow).status().code(), Code::kUnavailable);
+}
+
+TEST(PlacementVersions, NodesWithUnknownKindsTakeUsersButRankBelowAnyKnownVersion) {
+  Placement p(9);
+  // Old binaries only (version 0 = unknown): the plain rule, as before versions existed.
+  std::vector<NodeLoad> old{versioned(1, 1000, 0, 0), versioned(2, 1000, 0, 0)};
+  std::map<uint16_t, int> count;
+  for (int i = 0; i < 200; ++i) ++count[p.place(std::nullopt, old, kNow)->node];
+  EXPECT_GT(count[1], 50);
+  EXPECT_GT(count[2], 50);
+  // A new binary joins (v1): it takes the new users while it has room.
+  std::vector<NodeLoad> mixed{versioned(1, 1000, 0, 0), versioned(2, 1000, 0, 1)};
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(p.place(std::nullopt, mixed, kNow)->node, 2);
+}
+
+TEST(PlacementVersions, AStickyUserGoesBackToItsNodeWhateverVersionItRuns) {
+  Placement p(10);
+  std::vector<NodeLoad> nodes{versioned(1, 1000, 0, 1), versioned(2, 1000, 0, 2)};
+  Result<Placed> r = p.place(1, nodes, kNow);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->node, 1);
+  EXPECT_EQ(r->rule, Rule::kSticky);
 }
 
 }  // namespace

@@ -139,6 +139,17 @@ std::string client_addresses(const ClusterNodeInfo& n) {
   return out;
 }
 
+// "room:1 user:2"; "?" when the registration has no kinds (an older binary), "-" for none.
+std::string kinds_column(const ClusterNodeInfo& n) {
+  if (!n.kinds) return "?";
+  if (n.kinds->empty()) return "-";
+  std::string out;
+  for (const auto& [kind, version] : *n.kinds) {
+    out += (out.empty() ? "" : " ") + kind + ":" + std::to_string(version);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Read-only commands (Redis only).
 
@@ -162,8 +173,8 @@ int cmd_nodes(const Flags& f) {
     });
     return kOk;
   }
-  Table t({"ID", "KIND", "S2S", "CAPACITY", "LIVE", "CONNS", "CLIENT ADDRESSES", "DRAINING", "HEARTBEAT"},
-          {true, false, false, true, true, true, false, false, true});
+  Table t({"ID", "KIND", "S2S", "CAPACITY", "LIVE", "CONNS", "CLIENT ADDRESSES", "DRAINING", "HEARTBEAT", "KINDS"},
+          {true, false, false, true, true, true, false, false, true, false});
   for (const auto& r : *rows) {
     const auto& n = r.info;
     const std::string age = show_age(now - n.heartbeat_ms) + " ago";
@@ -173,7 +184,8 @@ int cmd_nodes(const Flags& f) {
     }
     const bool gw = n.kind == "gateway";
     t.add({std::to_string(n.id), n.kind, n.s2s, std::to_string(n.capacity), std::to_string(n.live),
-           gw ? std::to_string(n.connections) : "-", client_addresses(n), n.draining ? "yes" : "no", age});
+           gw ? std::to_string(n.connections) : "-", client_addresses(n), n.draining ? "yes" : "no", age,
+           kinds_column(n)});
   }
   std::fputs(t.render().c_str(), stdout);
   return kOk;

@@ -188,6 +188,9 @@ Status LocalCluster::start(int timeout_ms) {
     }
     for (const auto& lib : o_.kinds_libs) s.args.insert(s.args.end(), {"--kinds-lib", lib});
     s.args.insert(s.args.end(), o_.local_server_args.begin(), o_.local_server_args.end());
+    if (auto own = o_.local_server_args_of.find(i); own != o_.local_server_args_of.end()) {
+      s.args.insert(s.args.end(), own->second.begin(), own->second.end());
+    }
     s.ready_line = "local_server ready";
     services_.push_back(std::move(s));
     if (Status st = launch(services_.back(), left()); !st.ok()) return st;

@@ -41,6 +41,9 @@ struct LocalClusterOptions {
   std::vector<std::string> kinds_libs;
   // Extra flags for every instance of a binary.
   std::vector<std::string> local_server_args;
+  // ... and for one local server, by its 1-based index (after the flags for all of them):
+  // e.g. {{2, {"--kinds-opt", "user_version=2"}}} runs a newer "user" on local_server-2.
+  std::map<int, std::vector<std::string>> local_server_args_of;
   std::vector<std::string> gateway_args;
   std::vector<std::string> name_server_args;
 };

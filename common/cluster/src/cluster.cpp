@@ -349,6 +349,19 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
           reply_error(to, Status::invalid_argument("ensure needs a name and a kind"));
           return;
         }
+        const auto* here = req.get("here");
+        const bool pinned = here && std::holds_alternative<bool>(*here) && std::get<bool>(*here);
+        if (!pinned && m->from().node() == rt_.node_id() && !rt_.names().lookup(*name)) {
+          if (uint16_t newer = node_with_newer_kind(*kind); newer != 0) {
+            // Passed on whole: the peer answers the caller itself (replies match by request
+            // id), and a call pending on it fails at once if it goes down.
+            req.set("here", true);
+            ++ensures_passed_on_;
+            m->set_to(Cluster::service_pid(newer));
+            rt_.route(m.release());
+            return;
+          }
+        }
         directory_.ensure(*name, *kind, Pid::from_raw(static_cast<uint64_t>(req.get_int("writer").value_or(0))),
                           answer);
       } else if (m->proto_id() == proto::kLookup) {
@@ -437,6 +450,34 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     order.set_evacuating(evacuating);
     rt_.route(new Message(it->second, service_pid_, Kind::kInfo, proto::kMigrate, Body(std::move(order))));
     return {};
+  }
+
+  // A new activation asked of this node by one of its own processes (a player's room) goes
+  // to the node that runs the newest version of its kind when that is newer than ours (or we
+  // do not run the kind at all): a live local node, not draining, with room (fewer live
+  // processes than its capacity), the least loaded of those with that version. 0: here.
+  // Ensures from other nodes (a gateway's, to the node the name server placed the player
+  // on) and those marked "here" are never passed on, so an ensure moves at most once; the
+  // directory's claim still decides who runs the name.
+  uint16_t node_with_newer_kind(const std::string& kind) {
+    KindRef k = rt_.kind(kind);
+    const uint32_t ours = k ? k->options.version : 0;
+    uint16_t best = 0;
+    uint32_t best_version = 0;
+    double best_load = 0;
+    for (const auto& n : membership_.view()) {
+      if (n.id == rt_.node_id() || n.kind != "local" || n.draining || !membership_.live(n.id)) continue;
+      if (!n.kinds || n.capacity == 0 || n.live >= n.capacity) continue;  // unknown kinds: not a target
+      auto v = n.kind_version(kind);
+      if (!v || *v <= ours) continue;
+      const double load = double(n.live) / n.capacity;
+      if (best == 0 || *v > best_version || (*v == best_version && load < best_load)) {
+        best = n.id;
+        best_version = *v;
+        best_load = load;
+      }
+    }
+    return best;
   }
 
   // One step of evacuating this node: every named process held here is ordered to move to a
@@ -549,6 +590,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     counter("behavior_cluster_fenced_total",
             "Times this node found it had been declared dead and dropped its cluster names.",
             [this] { return double(membership_.fenced()); });
+    counter("behavior_cluster_ensures_passed_on_total",
+            "Activations asked here that went to a node running a newer version of their kind.",
+            [this] { return double(ensures_passed_on_); });
     state_.register_metrics(metrics_, node);
     remote_.set_call_histogram(&metrics_.histogram(
         "behavior_remote_call_seconds", "Calls to processes on other nodes, from the call leaving to its reply.",
@@ -557,6 +601,14 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
 
   std::string metrics_on_loop() {
     std::string out = metrics_.text();
+    // Read at each scrape: a reload of the kinds library changes them while the node runs.
+    MetricsRegistry kinds;
+    for (const auto& k : rt_.kinds()) {
+      kinds.gauge("behavior_kind_version", "The version of each kind this node runs (as its registration publishes).",
+                  {{"node", std::to_string(rt_.node_id())}, {"kind", k->name}})
+          .set(k->options.version);
+    }
+    out += kinds.text();
     if (options_.extra_metrics) out += options_.extra_metrics();
     return out + common_metrics_text({{"node", std::to_string(rt_.node_id())}, {"kind", options_.kind}});
   }
@@ -598,6 +650,7 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   RemoteTracker remote_{rt_};  // calls and watches on other nodes
   std::unordered_map<std::string, int64_t> evacuating_;  // names ordered to move → wall ms
   size_t evacuate_cursor_ = 0;
+  uint64_t ensures_passed_on_ = 0;  // to a node with a newer version of the kind
   StateStore state_{rt_, options_.prefix};  // durable process state
   MetricsRegistry metrics_;
 };
@@ -629,9 +682,10 @@ std::string Cluster::metrics_text() const { return impl_->metrics_text(); }
 
 Pid Cluster::service_pid(uint16_t node) { return Pid(node, Pid::kExternalShard, detail::kServiceSerial); }
 
-JsonMap Cluster::ensure_request(const std::string& name, const std::string& kind, Pid writer) {
+JsonMap Cluster::ensure_request(const std::string& name, const std::string& kind, Pid writer, bool here) {
   JsonMap m;
   m.set("name", name).set("kind", kind).set("writer", static_cast<int64_t>(writer.raw()));
+  if (here) m.set("here", true);
   return m;
 }
 
@@ -639,7 +693,7 @@ Result<Pid> Cluster::ensure(const std::string& name, const std::string& kind, ui
                             Millis timeout) {
   Inbox inbox(node_);
   Reply r = inbox.call(service_pid(on_node ? on_node : node_.id()), proto::kEnsure,
-                       ensure_request(name, kind, writer), timeout);
+                       ensure_request(name, kind, writer, on_node != 0), timeout);
   if (!r.ok()) return r.status();
   return r.as<Pid>();
 }
@@ -694,9 +748,102 @@ std::string ClusterNodeInfo::to_json(int64_t now_ms, std::string_view extra_memb
   w.StartObject();
   for (const auto& [k, v] : attributes) text(k.c_str(), v);
   w.EndObject();
+  w.Key("kinds");
+  if (kinds) {
+    w.StartObject();
+    for (const auto& [k, v] : *kinds) {
+      w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+      w.Uint(v);
+    }
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   w.EndObject();
   std::string out(sb.GetString(), sb.GetSize());
   if (!extra_members.empty()) out.insert(1, std::string(extra_members) + (out.size() > 2 ? "," : ""));
+  return out;
+}
+
+std::optional<uint32_t> ClusterNodeInfo::kind_version(const std::string& k) const {
+  if (!kinds) return 0;
+  auto it = kinds->find(k);
+  if (it == kinds->end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
+bool plain_name_byte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string format_kind_versions(const KindVersions& kinds) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const auto& [name, version] : kinds) {
+    if (!out.empty()) out += ',';
+    for (char ch : name) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (plain_name_byte(c)) {
+        out += ch;
+      } else {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+    out += ':';
+    out += std::to_string(version);
+  }
+  return out;
+}
+
+std::optional<KindVersions> parse_kind_versions(std::string_view text) {
+  KindVersions out;
+  if (text.empty()) return out;
+  size_t pos = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', pos), text.size());
+    const std::string_view item = text.substr(pos, end - pos);
+    const size_t colon = item.find(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    std::string name;
+    for (size_t i = 0; i < colon; ++i) {
+      const char c = item[i];
+      if (c == '%') {
+        if (i + 2 >= colon) return std::nullopt;
+        const int hi = hex_value(item[i + 1]), lo = hex_value(item[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        name += static_cast<char>(hi * 16 + lo);
+        i += 2;
+      } else if (plain_name_byte(static_cast<unsigned char>(c))) {
+        name += c;
+      } else {
+        return std::nullopt;
+      }
+    }
+    const std::string_view digits = item.substr(colon + 1);
+    if (digits.empty() || digits.size() > 10) return std::nullopt;
+    uint64_t version = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      version = version * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (version == 0 || version > UINT32_MAX) return std::nullopt;
+    if (!out.emplace(std::move(name), static_cast<uint32_t>(version)).second) return std::nullopt;
+    if (end == text.size()) break;
+    pos = end + 1;
+  }
   return out;
 }
 
@@ -713,6 +860,7 @@ void ClusterNodeInfo::set_field(const std::string& k, const std::string& v) {
   else if (k == "heartbeat_ms") heartbeat_ms = std::atoll(v.c_str());
   else if (k == "draining") draining = v == "1";
   else if (k == "connections") connections = std::strtoull(v.c_str(), nullptr, 10);
+  else if (k == "kinds") kinds = parse_kind_versions(v);
   else if (k.rfind("a.", 0) == 0) attributes[k.substr(2)] = v;
 }
 

@@ -143,6 +143,10 @@ void Membership::heartbeat() {
   // shows at once, not one heartbeat later from our cached flag).
   field("connections", std::to_string(options_.connections ? options_.connections() : 0));
   for (const auto& [k, v] : options_.attributes) field(("a." + k).c_str(), v);
+  // Read at each heartbeat, never cached: a reload of the kinds library changes them.
+  KindVersions kinds;
+  for (const auto& k : rt_.kinds()) kinds[k->name] = k->options.version;
+  field("kinds", format_kind_versions(kinds));
   const int64_t sent = steady_ms();
   redis_->command(args, [this, now, sent](redisReply* r) {
     if (leaving_) return;

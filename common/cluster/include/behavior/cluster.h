@@ -8,7 +8,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "behavior/http_types.h"
@@ -67,6 +69,16 @@ struct ClusterOptions {
   RedisOptions redis() const;
 };
 
+// The kinds a node runs with their versions, as its registration publishes them (field
+// "kinds", docs/cluster.md): "<name>:<version>" joined by ",", sorted by name, e.g.
+// "room:1,user:2". In a name every byte outside [A-Za-z0-9_.-] is written %XX (so ',', ':'
+// and '%' never appear raw); a version is a decimal from 1 to 4294967295. "" = no kinds.
+using KindVersions = std::map<std::string, uint32_t>;
+std::string format_kind_versions(const KindVersions& kinds);
+// nullopt when `text` is malformed (a bad escape, an empty or repeated name, a version that
+// is not a number in range): the caller treats the node's kinds as unknown.
+std::optional<KindVersions> parse_kind_versions(std::string_view text);
+
 struct ClusterNodeInfo {
   uint16_t id = 0;
   std::string kind;
@@ -81,13 +93,21 @@ struct ClusterNodeInfo {
   bool draining = false;
   uint64_t connections = 0;  // gateways: client connections
   std::map<std::string, std::string> attributes;
+  // The kinds it runs and their versions; nullopt when its registration has none (a binary
+  // older than the field, or a malformed one): unknown, treated as able to run any kind.
+  std::optional<KindVersions> kinds;
+
+  // The version of `kind` that it runs: nullopt when it does not run it, 0 when its kinds
+  // are unknown (eligible, ranked below any known version).
+  std::optional<uint32_t> kind_version(const std::string& kind) const;
 
   // Sets one field of a node's registration hash (`<p>node:<id>`, docs/cluster.md) by its
   // name there; unknown names are ignored. What the cluster's view and ctl both read with.
   void set_field(const std::string& key, const std::string& value);
   // The node as one JSON object, the same wherever it is shown (the name server's
   // /v1/cluster, ctl --json): id kind s2s metrics version capacity processes connections
-  // load draining started_ms heartbeat_ms heartbeat_age_ms attributes. `extra_members`,
+  // load draining started_ms heartbeat_ms heartbeat_age_ms attributes kinds (an object
+  // kind → version, null when unknown). `extra_members`,
   // already JSON ("\"alive\":true"), go first.
   std::string to_json(int64_t now_ms, std::string_view extra_members = {}) const;
 };
@@ -121,7 +141,8 @@ class Cluster {
   std::vector<ClusterNodeInfo> nodes() const;  // the cached view of live nodes
 
   // From a plain thread: the process named `name`, activated from `kind` on `on_node`
-  // (0 = this node) unless it already lives somewhere. One activation cluster-wide.
+  // (0 = this node, or a node that runs a newer version of `kind` when this one runs an
+  // older one) unless it already lives somewhere. One activation cluster-wide.
   Result<Pid> ensure(const std::string& name, const std::string& kind, uint16_t on_node = 0,
                      Pid writer = {}, Millis timeout = kDefaultCallTimeout);
   // Where `name` lives, from the directory.
@@ -129,7 +150,9 @@ class Cluster {
   std::string metrics_text() const;
 
   static Pid service_pid(uint16_t node);
-  static JsonMap ensure_request(const std::string& name, const std::string& kind, Pid writer = {});
+  // `here`: activate it on the node asked, never passed on to a node with a newer version
+  // of the kind (see the cluster service's ensure in cluster.cpp).
+  static JsonMap ensure_request(const std::string& name, const std::string& kind, Pid writer = {}, bool here = false);
 
  private:
   Node& node_;
