@@ -64,7 +64,7 @@ TEST_F(BotTest, AllTransportsWithReconnectsPass) {
                       "--user-prefix", "pass", "--seed", "11"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::regex summary(
-      R"(\nbot summary: players=24 logins=48 msgs_sent=[1-9]\d* msgs_received=[1-9]\d* lost=0 reordered=0 )"
+      R"(\nbot summary: players=24 logins=48 gateway_reconnects=0 msgs_sent=[1-9]\d* msgs_received=[1-9]\d* lost=0 reordered=0 )"
       R"(duplicated=0 state_violations=0 errors=0 result=PASS\n)");
   EXPECT_TRUE(std::regex_search(r.output, summary)) << r.output;
   // Every reconnect found the player's process again.

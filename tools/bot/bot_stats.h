@@ -71,6 +71,7 @@ struct Tally {
   uint64_t login_throttled = 0;  // 429 from the name server (per-address limit), retried
   uint64_t joins = 0;         // JOINED received
   uint64_t reconnects = 0;    // deliberate drops followed by a new login
+  uint64_t gateway_reconnects = 0;  // RECONNECT frames obeyed (a draining gateway): a new login
   uint64_t same_process = 0;  // a reconnect's AUTH named the same user process as before
   uint64_t process_changes = 0;  // ... named another (a new activation, or a move)
   uint64_t msgs_sent = 0;
