@@ -121,6 +121,19 @@ TEST_F(BotTest, NoNameServerMeansErrorsOverTheLimitAndExitOne) {
   EXPECT_NE(tolerant.output.find("result=PASS"), std::string::npos) << tolerant.output;
 }
 
+// Name servers are stateless: a bot given several logs in at the next when one is down.
+TEST_F(BotTest, ALoginGoesToTheNextNameServerWhenOneIsDown) {
+  const int nobody = free_port();  // nothing listens there
+  BotRun r = run_bot({"--name-server", "http://127.0.0.1:" + std::to_string(nobody) + "," + cluster_->name_server_url(),
+                      "--players", "4", "--duration", "2", "--transports", "tcp", "--rate", "5", "--user-prefix",
+                      "failover", "--drain", "2", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_summary(r.output, &d)) << r.output;
+  EXPECT_EQ(field(d, "logins"), 4u) << r.output;
+  EXPECT_EQ(field(d, "errors"), 0u) << r.output;
+}
+
 TEST_F(BotTest, AGatewayKilledMidRunFails) {
   ChildProcess bot;
   ASSERT_TRUE(bot.start(kBot, {"--name-server", cluster_->name_server_url(), "--players", "6", "--duration", "6",

@@ -67,9 +67,18 @@ SetupResult Setup::run(const Job& job) const {
   r.player = job.player;
   const Millis timeout(config_.setup_timeout_ms);
   const int64_t t0 = now_us();
-  Result<LoginResult> login =
-      behavior::login(config_.name_server_host, config_.name_server_port, job.user, config_.password, timeout,
-                      config_.https_login ? config_.tls.get() : nullptr);
+  // Players spread over the name servers; one that does not answer (down, or a 5xx) sends
+  // the login to the next. An answer (401, 429...) is final.
+  const size_t n = std::max<size_t>(1, config_.name_servers.size());
+  Result<LoginResult> login = Status::unavailable("no name server");
+  for (size_t i = 0; i < n; ++i) {
+    const auto& [host, port] = config_.name_servers.empty()
+                                   ? std::pair<std::string, int>(config_.name_server_host, config_.name_server_port)
+                                   : config_.name_servers[(job.player + i) % n];
+    login = behavior::login(host, port, job.user, config_.password, timeout,
+                            config_.https_login ? config_.tls.get() : nullptr);
+    if (login.ok() || login.status().message().starts_with("4")) break;
+  }
   r.login_us = now_us() - t0;
   if (!login.ok()) {
     r.stage = "login";

@@ -188,10 +188,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
                static_cast<ull>(t.logins), static_cast<ull>(t.login_throttled), static_cast<ull>(t.players_joined),
                ramp_s, per_s(t.players_joined, ramp_s), ms(t.login_us.percentile(50)), ms(t.login_us.percentile(99)));
   std::fprintf(out,
-               "reconnects   %llu deliberate, %llu asked by a draining gateway (RECONNECT); %llu found the same user "
-               "process again (AUTH pid), %llu another one (a new activation or a move)\n",
-               static_cast<ull>(t.reconnects), static_cast<ull>(t.gateway_reconnects), static_cast<ull>(t.same_process),
-               static_cast<ull>(t.process_changes));
+               "reconnects   %llu deliberate, %llu found the same user process again (AUTH pid), %llu another one "
+               "(a new activation or a move); %llu of them asked by a draining gateway (RECONNECT)\n",
+               static_cast<ull>(t.reconnects + t.gateway_reconnects), static_cast<ull>(t.same_process),
+               static_cast<ull>(t.process_changes), static_cast<ull>(t.gateway_reconnects));
   std::fprintf(out, "messages     sent %llu (%.0f msg/s), received %llu (%.0f msg/s) over %.1f s\n",
                static_cast<ull>(t.msgs_sent), per_s(t.msgs_sent, elapsed_s), static_cast<ull>(t.msgs_received),
                per_s(t.msgs_received, elapsed_s), elapsed_s);

@@ -20,6 +20,10 @@ using Transport = GameClient::Transport;
 struct Config {
   std::string name_server_host = "127.0.0.1";
   int name_server_port = 8080;
+  // Every name server given (--name-server a,b,...; the first is the one above): a login
+  // that gets no answer from one (down, or 5xx) is tried at the next. Name servers are
+  // stateless: any of them gives a valid ticket.
+  std::vector<std::pair<std::string, int>> name_servers;
   int players = 10;
   double duration_s = 20;
   std::vector<Transport> transports{Transport::kTcp};
