@@ -36,6 +36,25 @@ namespace behavior::gateway {
 namespace {
 
 constexpr uint64_t kSweepMs = 200;
+constexpr uint64_t kDrainTickMs = 20;  // how finely the drain spreads its RECONNECTs
+
+// The drain mark (docs/cluster.md: an operator's drain sets <p>drain:<id> to "1" through the
+// name server; every heartbeat writes "draining" from it). The gateway's own mark is
+// "gateway", expires on its own (a gateway killed mid-drain leaves none for long), never
+// replaces an operator's, and the node's hash shows it at once. KEYS: the node's hash, the
+// mark; ARGV: its lifetime in ms, the events channel, the node id. The PUBLISH makes every
+// node (the name servers) read the cluster's view again now rather than at its next refresh.
+constexpr const char* kDrainSelfScript = R"lua(
+redis.call('SET', KEYS[2], 'gateway', 'NX', 'PX', ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'draining', '1') end
+redis.call('PUBLISH', ARGV[2], 'up ' .. ARGV[3])
+return 1
+)lua";
+// A gateway that starts takes back a mark its predecessor with this node id left.
+constexpr const char* kUndrainSelfScript = R"lua(
+if redis.call('GET', KEYS[1]) == 'gateway' then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
 constexpr int64_t kClosingTimeoutMs = 2000;  // for a client to take our last bytes
 
 // The client connections the descriptor limit allows. The soft RLIMIT_NOFILE is raised to
@@ -166,6 +185,10 @@ class Gateway::Impl final : public Endpoint {
     series(true, "behavior_gateway_kicks_total", "Connections kicked (a second login, an operator).", {}, s.kicks);
     series(true, "behavior_gateway_process_moves_total",
            "Times a connection's user process moved to another node and the connection followed it.", {}, s.moves);
+    series(true, "behavior_gateway_reconnects_total",
+           "RECONNECT frames sent: the gateway drains and its clients log in again elsewhere.", {}, s.reconnects);
+    series(false, "behavior_gateway_draining", "1 while the gateway drains (no new logins, clients told to reconnect).",
+           {}, s.draining);
     series(true, "behavior_gateway_frames_in_total", "Frames from clients.", {}, s.frames_in);
     series(true, "behavior_gateway_frames_out_total", "Frames to clients.", {}, s.frames_out);
     series(true, "behavior_gateway_bytes_in_total", "Bytes from clients.", {}, s.bytes_in);
@@ -192,6 +215,15 @@ class Gateway::Impl final : public Endpoint {
   Status start_on_loop() {
     redis_ = std::make_unique<RedisClient>(net_.loop(), cluster_options_.redis(), "gateway");
     ctx_.redis = redis_.get();
+    redis_->on_connected([this] {
+      if (undrained_ || draining_) return;
+      undrained_ = true;
+      redis_->command({"EVAL", kUndrainSelfScript, "1", drain_key()}, [](redisReply* r) {
+        if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+          spdlog::info("gateway: removed the drain mark a previous gateway with this node id left");
+        }
+      });
+    });
     redis_->start();
     if (options_.tcp_port >= 0) {
       tcp_listener_ = std::make_unique<TcpListener>(
@@ -229,6 +261,8 @@ class Gateway::Impl final : public Endpoint {
   }
 
   void stop_on_loop() {
+    if (drain_timer_open_) uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    drain_timer_open_ = false;
     if (tcp_listener_) tcp_listener_->close();
     if (ws_listener_) ws_listener_->close();
     std::vector<Session*> all;
@@ -369,6 +403,92 @@ class Gateway::Impl final : public Endpoint {
   }
 
   // ---------------------------------------------------------------------------------------
+  // The drain (GatewayOptions::drain_ms): no new clients, and every logged-in one told to
+  // log in again elsewhere, spread over a window.
+
+ public:
+  void begin_drain() {
+    if (!running_) return;
+    net_.post([this] { start_drain(); });
+  }
+  bool drained() const { return drained_; }
+
+ private:
+  std::string drain_key() const { return cluster_options_.prefix + "drain:" + std::to_string(node_.id()); }
+
+  void start_drain() {
+    if (draining_ || !sweep_open_) return;  // sweep_open_: not stopped yet
+    draining_ = true;
+    ctx_.draining = true;
+    stats_.draining = 1;
+    drain_started_ = ctx_.now();
+    // New connections are refused by the kernel from now on; AUTH on a connection accepted
+    // before is answered 503 (Session::authenticate); UDP AUTHs too (they reach the session).
+    if (tcp_listener_) tcp_listener_->close();
+    if (ws_listener_) ws_listener_->close();
+    const std::string id = std::to_string(node_.id());
+    if (redis_->connected()) {
+      const int64_t mark_ms = int64_t{options_.drain_timeout_ms} + 2 * cluster_options_.ttl.count() + 1000;
+      redis_->command({"EVAL", kDrainSelfScript, "2", cluster_options_.prefix + "node:" + id, drain_key(),
+                       std::to_string(mark_ms), cluster_options_.prefix + "events", id},
+                      [](redisReply* r) {
+                        if (!reply_ok(r)) {
+                          spdlog::warn("gateway: could not mark this gateway draining in Redis ({}); the name server "
+                                       "may still send it logins, which it refuses",
+                                       r && r->str ? r->str : "no answer");
+                        }
+                      });
+    } else {
+      spdlog::warn("gateway: Redis is down: this gateway cannot be marked draining; new logins sent here are refused");
+    }
+    spdlog::info("gateway: draining: {} sessions; RECONNECT to every client over {} ms after {} ms of notice",
+                 sessions_.size(), options_.drain_ms, options_.drain_notice_ms);
+    uv_timer_init(net_.loop(), &drain_timer_);
+    drain_timer_open_ = true;
+    drain_timer_.data = this;
+    uv_timer_start(&drain_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->drain_tick(); }, kDrainTickMs,
+                   kDrainTickMs);
+  }
+
+  void drain_tick() {
+    const int64_t now = ctx_.now();
+    // AUTH is refused while draining: once no client is logged in (or logging in), none
+    // will be, and the drain is over, whatever is left of the notice or the window.
+    bool left = false;
+    for (auto& [serial, s] : sessions_) left |= s->state() != Session::State::kAuth;
+    if (left && now - drain_started_ >= options_.drain_notice_ms) {
+      if (!spread_started_) {
+        spread_started_ = true;
+        spread_start_ = now;
+        for (auto& [serial, s] : sessions_) {
+          if (s->state() == Session::State::kReady || s->state() == Session::State::kEnsuring) to_tell_.push_back(serial);
+        }
+      }
+      const int64_t elapsed = now - spread_start_;
+      const bool spread_over = elapsed >= options_.drain_ms;
+      // The first k of n clients by now: evenly over the window, the last at its end.
+      const size_t due = spread_over ? to_tell_.size()
+                                     : static_cast<size_t>(static_cast<double>(to_tell_.size()) *
+                                                           static_cast<double>(elapsed) / options_.drain_ms);
+      for (; next_to_tell_ < due; ++next_to_tell_) {
+        Session* s = find(to_tell_[next_to_tell_]);
+        if (s && s->reconnect(options_.drain_reason)) ++told_;
+      }
+      if (spread_over) {  // those that finished logging in after the spread began, or during their turn
+        for (auto& [serial, s] : sessions_) {
+          if (s->reconnect(options_.drain_reason)) ++told_;
+        }
+      }
+      flush();
+    }
+    if (!left && !drained_) {
+      drained_ = true;
+      spdlog::info("gateway: drained: {} clients told to reconnect; none left {} ms after the drain began", told_,
+                   now - drain_started_);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Deadlines.
 
   void sweep() {
@@ -402,6 +522,14 @@ class Gateway::Impl final : public Endpoint {
   std::unordered_map<uint64_t, Session*> sessions_;  // by the session address's serial
   std::vector<Session*> graveyard_;
   std::atomic<bool> running_{false};
+  // The drain (loop thread, but drained_).
+  bool draining_ = false, undrained_ = false, spread_started_ = false, drain_timer_open_ = false;
+  int64_t drain_started_ = 0, spread_start_ = 0;
+  std::vector<uint64_t> to_tell_;  // sessions logged in when the spread began, by serial
+  size_t next_to_tell_ = 0;
+  uint64_t told_ = 0;
+  uv_timer_t drain_timer_{};
+  std::atomic<bool> drained_{false};
   std::atomic<int> tcp_port_{0}, ws_port_{0}, udp_port_{0};
 };
 
@@ -410,6 +538,8 @@ Gateway::Gateway(Node& node, const ClusterOptions& cluster_options, GatewayOptio
 Gateway::~Gateway() { stop(); }
 Status Gateway::start() { return impl_->start(); }
 void Gateway::stop() { impl_->stop(); }
+void Gateway::begin_drain() { impl_->begin_drain(); }
+bool Gateway::drained() const { return impl_->drained(); }
 std::map<std::string, std::string> Gateway::attributes() const { return impl_->attributes(); }
 int Gateway::tcp_port() const { return impl_->tcp_port(); }
 int Gateway::ws_port() const { return impl_->ws_port(); }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <behavior/client_frame.h>
+#include <behavior/ids.h>
 #include <behavior/cluster.h>
 #include <behavior/node.h>
 #include <behavior/tls.h>
@@ -56,6 +57,16 @@ struct GatewayOptions {
   // client's frame reaches the user's node with no thread hand-off in the gateway);
   // false: on a thread of their own.
   bool io_on_worker = true;
+  // The drain (begin_drain(); the gateway binary on SIGTERM or SIGINT): the gateway marks
+  // itself draining in its registration (the name server gives it no new logins), closes its
+  // listeners and refuses AUTH; after drain_notice_ms (for the name servers to see the mark)
+  // every logged-in client gets a RECONNECT frame, spread evenly over drain_ms so that they
+  // do not all log in again at once. The binary stops once they have left, or at
+  // drain_timeout_ms after the signal (0: no drain, stop at once as before).
+  int drain_notice_ms = 1000;
+  int drain_ms = 3000;
+  int drain_timeout_ms = 8000;
+  std::string drain_reason{proto::kDefaultReconnectReason};
 };
 
 class Gateway {
@@ -68,6 +79,12 @@ class Gateway {
 
   // Listens. Start it before the Cluster, so attributes() can go into the registration.
   Status start();
+  // Starts the drain (see GatewayOptions::drain_ms); any thread, returns at once, a second
+  // call does nothing. stop() still ends it, whatever is left.
+  void begin_drain();
+  // The drain is over: every RECONNECT went out and no client that logged in is left (those
+  // still waiting for their AUTH are closed by stop()). Any thread.
+  bool drained() const;
   // Closes every connection (each user's process is told), then stops. Before the cluster.
   void stop();
 

@@ -1,12 +1,51 @@
 // main.cpp — gateway: parse config, start the node, open the client listeners, join the
-// cluster as a "gateway" (publishing the listeners' addresses), serve until SIGINT/SIGTERM.
+// cluster as a "gateway" (publishing the listeners' addresses), serve until SIGINT/SIGTERM,
+// then drain (clients told to reconnect elsewhere, --drain-ms) and stop.
 #include <behavior/behavior.h>
 #include <behavior/node_flags.h>
 #include <behavior/tls_flags.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "gateway.h"
+
+namespace {
+
+// The drain after the first SIGTERM or SIGINT (GatewayOptions::drain_ms): until every
+// logged-in client has left, the deadline, or a second signal (stop at once).
+void drain(behavior::gateway::Gateway& gateway, int timeout_ms, int sig) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  spdlog::info("gateway: signal {}: draining (at most {} ms; a second signal stops at once)", sig, timeout_ms);
+  gateway.begin_drain();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  while (!gateway.drained()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      spdlog::warn("gateway: drain timeout ({} ms): closing the {} connections left", timeout_ms,
+                   gateway.connections());
+      return;
+    }
+    const long wait_ms = std::min<long>(static_cast<long>(left), 50);
+    timespec ts{0, wait_ms * 1'000'000L};
+    const int got = sigtimedwait(&set, nullptr, &ts);
+    if (got == SIGINT || got == SIGTERM) {
+      spdlog::warn("gateway: second signal {} while draining: stopping now, {} connections left", got,
+                   gateway.connections());
+      return;
+    }
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   behavior::Node::block_termination_signals();  // a signal before the wait is not lost
@@ -65,6 +104,21 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_AUTH_TIMEOUT_PRESSURE_MS")
       ->check(behavior::integer_in(100, 3'600'000))
       ->capture_default_str();
+  app.add_option("--drain-ms", gw.drain_ms,
+                 "On SIGTERM/SIGINT: spread the clients' RECONNECT frames over this window (0 = all at once)")
+      ->envname("BEHAVIOR_DRAIN_MS")
+      ->check(behavior::integer_in(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--drain-notice-ms", gw.drain_notice_ms,
+                 "On SIGTERM/SIGINT: wait this long after marking the gateway draining before the first RECONNECT")
+      ->envname("BEHAVIOR_DRAIN_NOTICE_MS")
+      ->check(behavior::integer_in(0, 60'000))
+      ->capture_default_str();
+  app.add_option("--drain-timeout-ms", gw.drain_timeout_ms,
+                 "On SIGTERM/SIGINT: stop at the latest this long after the signal (0 = no drain, stop at once)")
+      ->envname("BEHAVIOR_DRAIN_TIMEOUT_MS")
+      ->check(behavior::integer_in(0, 3'600'000))
+      ->capture_default_str();
   behavior::TlsFlags tls;
   behavior::add_tls_flags(app, tls, "the WebSocket port (wss://)");
   bool tls_tcp = false;
@@ -80,6 +134,13 @@ int main(int argc, char** argv) {
     if (tls_tcp) gw.tcp_tls = gw.ws_tls;
   } else {
     std::fprintf(stderr, "gateway: %s\n", ctx.status().message().c_str());
+    return 2;
+  }
+  if (gw.drain_timeout_ms > 0 && gw.drain_timeout_ms < gw.drain_notice_ms + gw.drain_ms) {
+    std::fprintf(stderr,
+                 "gateway: --drain-timeout-ms %d is shorter than --drain-notice-ms %d + --drain-ms %d: some clients "
+                 "would never be told to reconnect\n",
+                 gw.drain_timeout_ms, gw.drain_notice_ms, gw.drain_ms);
     return 2;
   }
   if (!behavior::finish_server_flags("gateway", flags, true)) return 2;
@@ -107,6 +168,7 @@ int main(int argc, char** argv) {
                  cluster.metrics_port());
   }
   int sig = behavior::wait_for_signal_reloading(gw.ws_tls);
+  if (gw.drain_timeout_ms > 0) drain(gateway, gw.drain_timeout_ms, sig);
   gateway.stop();  // players' processes are told while the cluster still runs
   cluster.stop();
   node.shutdown();

@@ -179,6 +179,12 @@ void Session::authenticate(std::string_view token) {
     auth_failed(GatewayStats::kOtherGateway, "the ticket is for another gateway");
     return;
   }
+  if (ctx_.draining) {  // the name server gives out no more tickets for this gateway
+    ++ctx_.stats->auth_failures[GatewayStats::kDraining];
+    send_error(kErrUnavailable, "this gateway is draining: log in again at the name server");
+    close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
+    return;
+  }
   if (!ctx_.redis->connected()) {
     send_error(kErrUnavailable, "tickets cannot be checked now (Redis is down); retry");
     close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
@@ -327,6 +333,14 @@ void Session::kick(const std::string& why) {
   spdlog::info("gateway: kicking user {} ({}): {}", user_name_, pid_.to_string(), why);
   send_frame(proto::kKick, why);
   close_after_write(CloseReason::kKicked, ws::kCloseNormal);  // the process is told (kDetach) and lives on
+}
+
+bool Session::reconnect(const std::string& why) {
+  if (state_ != State::kReady || told_to_reconnect_) return false;
+  told_to_reconnect_ = true;
+  ++ctx_.stats->reconnects;
+  send_frame(proto::kReconnect, why);
+  return true;
 }
 
 // -----------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ struct SessionContext {
   std::function<void(Session*)> forget;               // released: out of the table, freed later
   std::function<void(uint64_t peer)> authenticated;   // a counted unauthenticated session left kAuth
   uint64_t refs = 0;                                  // request ids of the sessions' calls
+  bool draining = false;                              // the gateway drains: AUTH is refused (503)
   Histogram* auth_seconds = nullptr;                  // AUTH to ready
   int64_t now() const { return static_cast<int64_t>(uv_now(loop)); }
   void send(Pid from, Pid to, Kind kind, uint32_t proto, Body body, uint64_t request_id = 0) const {
@@ -78,6 +79,12 @@ class Session final : public TransportUser {
   // An operator's kick: a KICK frame with the reason, then the connection closes (the user's
   // process is told the client left and lives on).
   void kick(const std::string& why);
+  // The gateway drains: a RECONNECT frame with the reason (docs/protocol.md). The session
+  // stays open and relays on until the client leaves (it logs in again elsewhere) or the
+  // gateway stops; then the user's process is told (kDetach) and lives on. False if the
+  // session is not ready or was told already.
+  bool reconnect(const std::string& why);
+  bool told_to_reconnect() const { return told_to_reconnect_; }
   // Counted among its address's unauthenticated connections until AUTH succeeds or it ends.
   void count_unauthenticated(uint64_t peer) { unauth_peer_ = peer; }
   // Deadlines passed (the gateway's sweep).
@@ -123,6 +130,7 @@ class Session final : public TransportUser {
   const TransportKind kind_;
   State state_ = State::kAuth;
   bool released_ = false;
+  bool told_to_reconnect_ = false;
   CloseReason why_ = CloseReason::kClientLeft;
   Pid pid_;   // this session's address
   Pid user_;  // the user's process, once ensured (and while watched)

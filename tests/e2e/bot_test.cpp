@@ -64,7 +64,7 @@ TEST_F(BotTest, AllTransportsWithReconnectsPass) {
                       "--user-prefix", "pass", "--seed", "11"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::regex summary(
-      R"(\nbot summary: players=24 logins=48 msgs_sent=[1-9]\d* msgs_received=[1-9]\d* lost=0 reordered=0 )"
+      R"(\nbot summary: players=24 logins=48 gateway_reconnects=0 msgs_sent=[1-9]\d* msgs_received=[1-9]\d* lost=0 reordered=0 )"
       R"(duplicated=0 state_violations=0 errors=0 result=PASS\n)");
   EXPECT_TRUE(std::regex_search(r.output, summary)) << r.output;
   // Every reconnect found the player's process again.
@@ -119,6 +119,19 @@ TEST_F(BotTest, NoNameServerMeansErrorsOverTheLimitAndExitOne) {
                              "--duration", "0.5", "--drain", "0", "--max-errors", "1000"});
   EXPECT_EQ(tolerant.exit_code, 0) << tolerant.output;
   EXPECT_NE(tolerant.output.find("result=PASS"), std::string::npos) << tolerant.output;
+}
+
+// Name servers are stateless: a bot given several logs in at the next when one is down.
+TEST_F(BotTest, ALoginGoesToTheNextNameServerWhenOneIsDown) {
+  const int nobody = free_port();  // nothing listens there
+  BotRun r = run_bot({"--name-server", "http://127.0.0.1:" + std::to_string(nobody) + "," + cluster_->name_server_url(),
+                      "--players", "4", "--duration", "2", "--transports", "tcp", "--rate", "5", "--user-prefix",
+                      "failover", "--drain", "2", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_summary(r.output, &d)) << r.output;
+  EXPECT_EQ(field(d, "logins"), 4u) << r.output;
+  EXPECT_EQ(field(d, "errors"), 0u) << r.output;
 }
 
 TEST_F(BotTest, AGatewayKilledMidRunFails) {

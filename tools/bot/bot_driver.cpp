@@ -67,9 +67,18 @@ SetupResult Setup::run(const Job& job) const {
   r.player = job.player;
   const Millis timeout(config_.setup_timeout_ms);
   const int64_t t0 = now_us();
-  Result<LoginResult> login =
-      behavior::login(config_.name_server_host, config_.name_server_port, job.user, config_.password, timeout,
-                      config_.https_login ? config_.tls.get() : nullptr);
+  // Players spread over the name servers; one that does not answer (down, or a 5xx) sends
+  // the login to the next. An answer (401, 429...) is final.
+  const size_t n = std::max<size_t>(1, config_.name_servers.size());
+  Result<LoginResult> login = Status::unavailable("no name server");
+  for (size_t i = 0; i < n; ++i) {
+    const auto& [host, port] = config_.name_servers.empty()
+                                   ? std::pair<std::string, int>(config_.name_server_host, config_.name_server_port)
+                                   : config_.name_servers[(job.player + i) % n];
+    login = behavior::login(host, port, job.user, config_.password, timeout,
+                            config_.https_login ? config_.tls.get() : nullptr);
+    if (login.ok() || login.status().message().starts_with("4")) break;
+  }
   r.login_us = now_us() - t0;
   if (!login.ok()) {
     r.stage = "login";
@@ -151,6 +160,8 @@ struct Player {
   bool joined_once = false;
   uint32_t code_version = 0;  // of the last PONG: the game code that answered (hot update)
   uint64_t session = 0;  // connections that authenticated
+  uint16_t gateway_id = 0;     // the gateway of the current connection (from its login)
+  uint16_t left_gateway = 0;   // the gateway whose RECONNECT we obey (until logged in elsewhere)
   std::string pid;       // the user's process from the first AUTH
 
   int width = 1, height = 1, x = 0, y = 0;
@@ -390,6 +401,11 @@ void Driver::setup_done(Player& p, SetupResult r) {
     tally_.login_us.add(r.login_us);
   }
   const int64_t now = now_us();
+  if (r.logged_in && p.left_gateway != 0 && r.login.gateway_id == p.left_gateway) {
+    // The name server must not send anyone to a gateway that drains.
+    error(p, "sent_to_draining_gateway",
+          "the login after a RECONNECT named gateway " + std::to_string(p.left_gateway) + " again");
+  }
   if (!r.stage.empty()) {
     if (r.stage == "login" && r.status.message().starts_with("429")) {
       // The name server limits logins per client address, and every bot shares one: that
@@ -431,6 +447,8 @@ void Driver::setup_done(Player& p, SetupResult r) {
     p.pid = r.pid;
   }
   p.client = std::move(r.client);
+  p.gateway_id = r.login.gateway_id;
+  p.left_gateway = 0;
   p.kicked = false;
   p.backlog = true;  // AUTH may have read frames past its answer
   p.state = State::kJoining;
@@ -458,6 +476,24 @@ void Driver::room_lost(Player& p, const std::string& detail) {
   p.unreliable_pending.clear();
   p.state = State::kJoining;
   (void)send_join(p, now_us());  // a failed send was handled (connection_failed)
+}
+
+// The gateway drains and asks us to log in again (a RECONNECT frame): like a deliberate
+// reconnect, not a failure. What was in flight on this connection is abandoned by reconnect
+// (its echo would come back on the connection we leave), a skipped seq is still lost; the
+// login that follows must name another gateway and find the same process.
+void Driver::gateway_reconnect(Player& p, const std::string& reason) {
+  ++tally_.gateway_reconnects;
+  if (tally_.gateway_reconnects == 1) note("gateway " + std::to_string(p.gateway_id) + " asks its clients to reconnect: " + reason);
+  p.left_gateway = p.gateway_id;
+  const bool play_on = p.state == State::kPlaying || p.state == State::kJoining;
+  end_connection(p, End::kDeliberate);
+  if (play_on && phase_ == Phase::kPlay) {
+    p.state = State::kWaiting;
+    p.wake_us = now_us();
+  } else {
+    p.state = State::kDone;  // play is over: what it still waited for was abandoned, not lost
+  }
 }
 
 // A poll handle on the client's socket: the loop reads only when there is something to read.
@@ -592,6 +628,8 @@ void Driver::handle_frame(Player& p, ClientFrame& f) {
       return;
     case proto::kHeartbeat:
       return;
+    case proto::kReconnect:
+      return gateway_reconnect(p, f.body);
     case proto::kKick:
       p.kicked = true;
       return error(p, "kicked", "the gateway kicked us: " + f.body);

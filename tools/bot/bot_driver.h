@@ -108,6 +108,7 @@ class Driver {
   void on_joined(Player& p, const std::string& body);
   bool send_join(Player& p, int64_t now);
   void room_lost(Player& p, const std::string& detail);
+  void gateway_reconnect(Player& p, const std::string& reason);
   void check_state(Player& p, const game::PlayerState& s);
   void act(Player& p);
   bool send(Player& p, uint32_t proto_id, const std::string& body);

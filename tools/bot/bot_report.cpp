@@ -118,6 +118,7 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_latency(w, "login_ms", t.login_us);
   json_u64(w, "joins", t.joins);
   json_u64(w, "reconnects", t.reconnects);
+  json_u64(w, "gateway_reconnects", t.gateway_reconnects);
   json_u64(w, "same_process", t.same_process);
   json_u64(w, "process_changes", t.process_changes);
   json_u64(w, "msgs_sent", t.msgs_sent);
@@ -193,8 +194,9 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
                ramp_s, per_s(t.players_joined, ramp_s), ms(t.login_us.percentile(50)), ms(t.login_us.percentile(99)));
   std::fprintf(out,
                "reconnects   %llu deliberate, %llu found the same user process again (AUTH pid), %llu another one "
-               "(a new activation or a move)\n",
-               static_cast<ull>(t.reconnects), static_cast<ull>(t.same_process), static_cast<ull>(t.process_changes));
+               "(a new activation or a move); %llu of them asked by a draining gateway (RECONNECT)\n",
+               static_cast<ull>(t.reconnects + t.gateway_reconnects), static_cast<ull>(t.same_process),
+               static_cast<ull>(t.process_changes), static_cast<ull>(t.gateway_reconnects));
   std::fprintf(out, "messages     sent %llu (%.0f msg/s), received %llu (%.0f msg/s) over %.1f s\n",
                static_cast<ull>(t.msgs_sent), per_s(t.msgs_sent, elapsed_s), static_cast<ull>(t.msgs_received),
                per_s(t.msgs_received, elapsed_s), elapsed_s);
@@ -230,9 +232,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
   for (const auto& [kind, n] : t.errors) std::fprintf(out, " %s=%llu", kind.c_str(), static_cast<ull>(n));
   std::fprintf(out, "\n");
   std::fprintf(out,
-               "bot summary: players=%llu logins=%llu msgs_sent=%llu msgs_received=%llu lost=%llu reordered=%llu "
-               "duplicated=%llu state_violations=%llu errors=%llu result=%s\n",
-               static_cast<ull>(t.players), static_cast<ull>(t.logins), static_cast<ull>(t.msgs_sent),
+               "bot summary: players=%llu logins=%llu gateway_reconnects=%llu msgs_sent=%llu msgs_received=%llu "
+               "lost=%llu reordered=%llu duplicated=%llu state_violations=%llu errors=%llu result=%s\n",
+               static_cast<ull>(t.players), static_cast<ull>(t.logins), static_cast<ull>(t.gateway_reconnects),
+               static_cast<ull>(t.msgs_sent),
                static_cast<ull>(t.msgs_received), static_cast<ull>(t.lost()), static_cast<ull>(t.reordered()),
                static_cast<ull>(t.duplicated()), static_cast<ull>(t.state_violations), static_cast<ull>(t.error_total()),
                pass ? "PASS" : "FAIL");

@@ -28,6 +28,7 @@ void Tally::merge(Tally& o) {
   login_throttled += o.login_throttled;
   joins += o.joins;
   reconnects += o.reconnects;
+  gateway_reconnects += o.gateway_reconnects;
   same_process += o.same_process;
   msgs_sent += o.msgs_sent;
   msgs_received += o.msgs_received;

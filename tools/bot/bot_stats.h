@@ -20,6 +20,10 @@ using Transport = GameClient::Transport;
 struct Config {
   std::string name_server_host = "127.0.0.1";
   int name_server_port = 8080;
+  // Every name server given (--name-server a,b,...; the first is the one above): a login
+  // that gets no answer from one (down, or 5xx) is tried at the next. Name servers are
+  // stateless: any of them gives a valid ticket.
+  std::vector<std::pair<std::string, int>> name_servers;
   int players = 10;
   double duration_s = 20;
   std::vector<Transport> transports{Transport::kTcp};
@@ -71,6 +75,7 @@ struct Tally {
   uint64_t login_throttled = 0;  // 429 from the name server (per-address limit), retried
   uint64_t joins = 0;         // JOINED received
   uint64_t reconnects = 0;    // deliberate drops followed by a new login
+  uint64_t gateway_reconnects = 0;  // RECONNECT frames obeyed (a draining gateway): a new login
   uint64_t same_process = 0;  // a reconnect's AUTH named the same user process as before
   uint64_t process_changes = 0;  // ... named another (a new activation, or a move)
   uint64_t msgs_sent = 0;

@@ -119,7 +119,9 @@ int run(int argc, char** argv) {
   CLI::App app{"behavior bot: simulated players of the demo game; checks that no reliable message is lost, "
                "duplicated or reordered, and measures round trips. Exit code 0 PASS, 1 FAIL, 2 bad flags."};
   behavior::add_version_flag(app, "bot");
-  app.add_option("--name-server", name_server, "The name server's URL (http:// or https://IPv4:port)")
+  app.add_option("--name-server", name_server,
+                 "The name server's URL (http:// or https://IPv4:port); several, comma-separated: a login that "
+                 "gets no answer from one is tried at the next")
       ->envname("BEHAVIOR_NAME_SERVER")
       ->capture_default_str();
   app.add_option("--players", config.players, "Simulated players")
@@ -191,7 +193,20 @@ int run(int argc, char** argv) {
   app.add_flag("--tls-insecure", tls_insecure, "Do not verify certificates at all (a self-signed pair, local use)");
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
-  if (!parse_name_server(name_server, &config, &error) || !parse_transports(transports, &config, &error)) {
+  // A comma-separated list: each one parsed alone; the first is the one players start with.
+  for (size_t from = 0; from <= name_server.size();) {
+    size_t comma = name_server.find(',', from);
+    if (comma == std::string::npos) comma = name_server.size();
+    if (!parse_name_server(name_server.substr(from, comma - from), &config, &error)) {
+      std::fprintf(stderr, "bot: %s\n", error.c_str());
+      return 2;
+    }
+    config.name_servers.emplace_back(config.name_server_host, config.name_server_port);
+    from = comma + 1;
+  }
+  config.name_server_host = config.name_servers.front().first;
+  config.name_server_port = config.name_servers.front().second;
+  if (!parse_transports(transports, &config, &error)) {
     std::fprintf(stderr, "bot: %s\n", error.c_str());
     return 2;
   }

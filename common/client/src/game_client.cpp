@@ -447,8 +447,14 @@ Result<ClientFrame> GameClient::receive(Millis timeout) {
   }
   ClientFrame f = std::move(ready_.front());
   ready_.pop_front();
+  if (f.proto_id == kReconnectFrame) {
+    reconnect_requested_ = true;
+    reconnect_reason_ = f.body;
+  }
   return f;
 }
+
+static_assert(GameClient::kReconnectFrame == proto::kReconnect);
 
 Result<std::string> GameClient::auth(const std::string& ticket, Millis timeout) {
   if (transport_ == Transport::kUdp) return auth_udp(ticket, timeout);

@@ -182,8 +182,15 @@ void Membership::heartbeat() {
 }
 
 void Membership::refresh() {
-  if (refreshing_ || !redis_->connected()) return;
+  if (!redis_->connected()) return;
+  if (refreshing_) {
+    // An event ("up": a node joined or changed, say a gateway that drains) during a read
+    // that may have passed it: read again once this one is done, rather than a heartbeat later.
+    refresh_again_ = true;
+    return;
+  }
   refreshing_ = true;
+  refresh_again_ = false;
   redis_->command({"ZRANGE", key("nodes"), "0", "-1"}, [this](redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY) {
       refreshing_ = false;  // Redis trouble is not evidence that nodes died
@@ -251,6 +258,7 @@ void Membership::apply_refresh(const std::map<uint16_t, ClusterNodeInfo>& fresh,
   ++refreshes_;
   have_view_ = true;
   if (hooks_.refreshed) hooks_.refreshed();
+  if (refresh_again_) refresh();
 }
 
 void Membership::on_event(std::string_view msg) {

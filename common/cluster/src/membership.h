@@ -101,6 +101,7 @@ class Membership {
   std::map<uint16_t, ClusterNodeInfo> nodes_;
   std::map<uint16_t, int64_t> absent_since_;  // steady ms of the first refresh that missed it
   bool refreshing_ = false;
+  bool refresh_again_ = false;  // an event came during a refresh: another one follows it
   uint64_t refreshes_ = 0;  // completed refreshes
   bool announced_ = false;
   bool draining_ = false;

@@ -78,6 +78,14 @@ class GameClient {
   void close();
   // For tests of bad input: bytes exactly as given.
   Status send_raw(std::string_view bytes);
+  // The gateway drains and asks this client to move (a RECONNECT frame, docs/protocol.md):
+  // receive() returns the frame as any other (protoID kReconnectFrame, body: the reason) and
+  // from then on reconnect_requested() is true. What to do: log in again (login(), which
+  // names another gateway), connect there, auth() with the new ticket, close() this client;
+  // the user's process lives on and is found again. Until then this connection still relays.
+  static constexpr uint32_t kReconnectFrame = 0xFFFF0015u;  // proto::kReconnect
+  bool reconnect_requested() const { return reconnect_requested_; }
+  const std::string& reconnect_reason() const { return reconnect_reason_; }
   // The WebSocket close code the gateway sent (0 if none).
   uint16_t close_code() const { return close_code_; }
   Transport transport() const { return transport_; }
@@ -100,6 +108,8 @@ class GameClient {
   uint32_t conv_ = 0;
   bool closed_ = false;
   uint16_t close_code_ = 0;
+  bool reconnect_requested_ = false;
+  std::string reconnect_reason_;
 };
 
 }  // namespace behavior

@@ -32,6 +32,11 @@ inline constexpr uint32_t kKick = kSystemBase + 18;          // to a connection:
 // clears the writer if it is still the sender (the client went away).
 inline constexpr uint32_t kAttach = kSystemBase + 19;
 inline constexpr uint32_t kDetach = kSystemBase + 20;
+// Gateway → client (docs/protocol.md): this gateway is going away (it drains). Body: a short
+// reason text. The client logs in again at the name server, connects to the gateway it
+// names and sends AUTH with the fresh ticket; the user's process lives on meanwhile.
+inline constexpr uint32_t kReconnect = kSystemBase + 21;
+inline constexpr std::string_view kDefaultReconnectReason = "gateway draining";
 // The cluster service (service::kCluster): calls.
 inline constexpr uint32_t kEnsure = kSystemBase + 32;  // JsonMap{name, kind, writer} → Pid
 inline constexpr uint32_t kLookup = kSystemBase + 33;  // name bytes → Pid
