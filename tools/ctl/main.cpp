@@ -54,6 +54,7 @@ struct Flags {
   int64_t stall_timeout_ms = 60000;      // drain --evacuate, upgrade: give up when no name moved for this long
   std::string old_nodes, new_nodes;      // upgrade --old, --new
   int64_t ready_timeout_ms = 60000;      // upgrade: the new nodes' readiness
+  int64_t settle_ms = kDefaultSettleMs;  // upgrade: an emptied node relays this long before "stop it now"
   Millis timeout() const { return Millis(timeout_ms); }
 };
 
@@ -605,6 +606,8 @@ int cmd_upgrade(const Flags& f) {
                                   (upgraded.empty() ? "none" : upgraded) + ")")
           .report(f);
     }
+    // It still relays what arrives for the pids that moved away: say "stop it" only after that.
+    std::this_thread::sleep_for(Millis(f.settle_ms));
     done.push_back({node, *e});
     if (!f.json) {
       std::printf("node %u is empty: %lld named processes moved or stopped in %.1f s; stop it now\n", node,
@@ -741,6 +744,9 @@ int main(int argc, char** argv) {
   upgrade->add_option("--old", f.old_nodes, "The old nodes, in order (e.g. 1,2,3)")->required();
   upgrade->add_option("--new", f.new_nodes, "Their replacements, already started: wait until they are ready");
   upgrade->add_option("--ready-timeout-ms", f.ready_timeout_ms, "How long the new nodes may take to be ready")
+      ->capture_default_str();
+  upgrade->add_option("--settle-ms", f.settle_ms,
+                      "After a node is empty, wait this long (it relays for the moved processes) before it may stop")
       ->capture_default_str();
   upgrade->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up a node's evacuation after this long")
       ->capture_default_str();

@@ -64,14 +64,25 @@ Result<Evacuated> evacuate_until_empty(CtlNode& ctl, uint16_t node, const Evacua
   auto last_drop = started;
   Evacuated out;
   int64_t last = -1;
-  for (bool first = true;; first = false) {
+  for (bool counted = false;;) {
     Result<JsonMap> step = ctl.evacuate(node);
     if (!step.ok()) {
+      // A busy node may answer a step late: ask again until the stall limit; anything else
+      // (the node gone, a refusal) ends the evacuation.
+      const bool late = step.status().code() == Code::kTimeout ||
+                        step.status().message().find("timed out") != std::string::npos;
+      if (late && Clock::now() - last_drop < limits.stall) {
+        std::this_thread::sleep_for(limits.step);
+        continue;
+      }
       return Status(step.status().code(), "evacuating node " + std::to_string(node) + ": " + step.status().message());
     }
     const int64_t left = step->get_int("names").value_or(-1);
     if (left < 0) return Status::internal("node " + std::to_string(node) + " answered an evacuation step without a count");
-    if (first) out.names = left;
+    if (!counted) {
+      out.names = left;
+      counted = true;
+    }
     if (left == 0) break;
     const auto now = Clock::now();
     if (left != last) {

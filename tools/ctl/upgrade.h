@@ -37,6 +37,11 @@ struct NameServerAdmin {
   Result<std::shared_ptr<TlsContext>> tls_context() const;
 };
 
+// How long an emptied node keeps running before it is stopped, relaying what still arrives
+// for the pids that moved away (docs/deployment.md#rolling-upgrade): longer than the
+// directory caches (2 s) and a gateway's barrier call behind the client's last frames.
+inline constexpr int kDefaultSettleMs = 3000;
+
 struct EvacuationLimits {
   Millis total{600000};  // give up when the node is not empty after this long
   Millis stall{60000};   // give up when the count of names has not gone down for this long

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "cluster_reader.h"
 #include "ctl_node.h"
@@ -116,6 +117,9 @@ Result<RollReport> roll_local_servers(LocalCluster& cluster, const RollOptions& 
         });
     if (!e.ok()) return fail("rolling node " + std::to_string(r.old_id) + ": " + e.status().message());
     r.moved = e->names;
+    say("roll: node " + std::to_string(r.old_id) + " is empty; it relays for " + std::to_string(o.settle_ms) +
+        " ms more, then stops");
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
     r.evacuate_s = since(t1);
     const auto t2 = Clock::now();
     if (Status s = cluster.signal(old, SIGTERM); !s.ok()) return fail("stopping node " + std::to_string(r.old_id) + ": " + s.to_string());
