@@ -13,7 +13,10 @@
 #   env:   ROLL_LOCAL_SERVERS (2), ROLL_BOTS (300), ROLL_BASE_IMAGE (behavior:latest: an image of
 #          deploy/Dockerfile whose runtime libraries the local build's binaries use),
 #          ROLL_OLD_IMAGE / ROLL_NEW_IMAGE (default: made from build/bin with
-#          deploy/Dockerfile.local as behavior:roll-old and behavior:roll-new)
+#          deploy/Dockerfile.local as behavior:roll-old and behavior:roll-new), ROLL_TTL_MS
+#          (3000: the nodes' registration TTL; a machine shared with builds may need 10000,
+#          else a busy node is declared down), ROLL_LOGS (/tmp/rolling_compose.logs: every
+#          container's log and the bots' output, written at the end)
 # Exit 0: every old node was emptied and exited 0, the bots passed with zero counts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,8 +40,10 @@ tmp=$(mktemp -d)
 bot_pid=""
 C() { docker-compose -p $project --env-file "$tmp/env" -f "$root/deploy/docker-compose.yml" \
         -f "$root/deploy/docker-compose.host.yml" "$@"; }
+logs=${ROLL_LOGS:-/tmp/rolling_compose.logs}
 cleanup() {
   [ -n "$bot_pid" ] && kill "$bot_pid" 2>/dev/null || true
+  { C logs --no-color 2>&1; cat "$tmp/bot.out" 2>/dev/null; } > "$logs" || true  # the containers' logs and the bots'
   C --profile bots down -v >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
@@ -68,6 +73,7 @@ BEHAVIOR_REDIS_PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BEHAVIOR_ADMIN_TOKEN=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BEHAVIOR_AUTH=dev
 BEHAVIOR_LOGIN_RATE=0
+BEHAVIOR_TTL_MS=${ROLL_TTL_MS:-3000}
 ENV
 set -a; . "$tmp/env"; set +a
 export BEHAVIOR_REDIS=127.0.0.1:16379 BEHAVIOR_NAME_SERVER=http://127.0.0.1:18080
@@ -128,7 +134,7 @@ for old in "${olds[@]}"; do
   new_id=$(node_of "$new")
   done_new="${done_new:-} $new"
   say "node $old_id ($old, $old_image) -> node $new_id ($new, $new_image)"
-  ctl upgrade --old "$old_id" --new "$new_id" --evacuate-timeout-ms 120000 --stall-timeout-ms 30000 ||
+  ctl upgrade --old "$old_id" --new "$new_id" --timeout-ms 20000 --evacuate-timeout-ms 120000 --stall-timeout-ms 30000 ||
     die "ctl upgrade of node $old_id failed; it keeps serving"
   t_stop=$(now)
   docker stop -t 30 "$old" >/dev/null

@@ -65,7 +65,7 @@ Run one_run(int local_servers, int bots, const std::string& new_bin, const std::
   o.bin_dir = bin_dir;
   o.local_servers = local_servers;
   o.gateways = 1;
-  o.log_level = "warn";
+  o.log_level = "info";  // the ready line is at info
   o.name_server_args = {"--login-rate", "0"};
   tools::LocalCluster cluster(o);
   if (Status s = cluster.start(); !s.ok()) {

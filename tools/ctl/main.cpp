@@ -38,6 +38,7 @@ struct Flags {
   bool tls_insecure = false;  // https name server: no certificate check (self-signed, local)
   bool json = false;
   int64_t timeout_ms = 5000;
+  int64_t heartbeat_ms = 1000, ttl_ms = 3000;  // the cluster's: ctl's node judges the others' heartbeats by them
   std::string log_level = "error";
   // Command arguments.
   std::string name;
@@ -130,6 +131,8 @@ ClusterOptions cluster_options(const Flags& f) {
   co.prefix = f.target.prefix;
   co.secret = f.secret;
   co.s2s_host = f.s2s_host;
+  co.heartbeat = Millis(f.heartbeat_ms);
+  co.ttl = Millis(f.ttl_ms);
   return co;
 }
 
@@ -694,6 +697,12 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", f.tls_ca, "An https name server: PEM CA file to verify it (default: the system's store)")
       ->envname("BEHAVIOR_TLS_CA");
   app.add_flag("--tls-insecure", f.tls_insecure, "An https name server: do not verify its certificate (local use)");
+  app.add_option("--heartbeat-ms", f.heartbeat_ms, "The cluster's heartbeat interval (as the servers')")
+      ->envname("BEHAVIOR_HEARTBEAT_MS")
+      ->capture_default_str();
+  app.add_option("--ttl-ms", f.ttl_ms, "The cluster's registration TTL (as the servers'): when a silent node is down")
+      ->envname("BEHAVIOR_TTL_MS")
+      ->capture_default_str();
   app.add_flag("--json", f.json, "Machine output: one JSON document per command");
   app.add_option("--timeout-ms", f.timeout_ms, "Deadline of each step (joining, a call, a stop, HTTP)")
       ->capture_default_str();

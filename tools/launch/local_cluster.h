@@ -99,6 +99,8 @@ class LocalCluster {
   const std::string& secret() const { return secret_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& redis_password() const { return o_.redis_password; }
+  int heartbeat_ms() const { return o_.heartbeat_ms; }
+  int ttl_ms() const { return o_.ttl_ms; }
   const std::string& log_dir() const { return log_dir_; }
   int name_server_port() const { return name_server_port_; }
   std::string name_server_url() const {

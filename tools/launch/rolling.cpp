@@ -60,6 +60,8 @@ Result<RollReport> roll_local_servers(LocalCluster& cluster, const RollOptions& 
   co.prefix = target->prefix;
   co.secret = cluster.secret();
   co.s2s_host = "127.0.0.1";
+  co.heartbeat = Millis(cluster.heartbeat_ms());  // judge the others' heartbeats as they do
+  co.ttl = Millis(cluster.ttl_ms());
   auto ctl = ctl::CtlNode::join(**reader, co, Millis(5000));
   if (!ctl.ok()) return Status(ctl.status().code(), "joining the cluster to drive the roll: " + ctl.status().message());
   ctl::NameServerAdmin ns;
