@@ -26,6 +26,7 @@ namespace behavior::testing {
 namespace {
 
 const std::string kBot = std::string(BEHAVIOR_BIN_DIR) + "/bot";
+const std::string kCtl = std::string(BEHAVIOR_BIN_DIR) + "/ctl";
 
 // "The new build": local_server copied to another path (the roll runs whatever is there).
 std::string copy_of_local_server(const std::string& dir) {
@@ -154,6 +155,50 @@ TEST_F(RollingUpgrade, AReplacementThatCannotStartStopsTheRollAndTheOldNodeServe
                                "--transports", "tcp,ws,udp", "--json", "--user-prefix", "after"}));
   const int status = bot.wait_exit(Millis(60000));
   EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << bot.output();
+}
+
+// The orchestrator's form: the new nodes are started by someone else (here the test), `ctl
+// upgrade` waits for them, drains and empties the old ones, and they then exit 0 on SIGTERM.
+// A new node that never comes is refused before anything is drained.
+TEST_F(RollingUpgrade, CtlUpgradeEmptiesTheOldNodesOnceTheNewOnesAreReady) {
+  tools::LocalClusterOptions o = options(1, 2);
+  o.name_server_args = {"--login-rate", "0"};
+  start(std::move(o));
+  if (HasFatalFailure()) return;
+  constexpr int kPlayers = 12;
+  ChildProcess bot;
+  start_playing_bots(bot, kBot, cluster_->name_server_url(), kPlayers, "ctlup", 300);
+  if (HasFatalFailure()) return;
+  const std::vector<std::string> cluster_flags = {
+      "--redis", cluster_->redis_address(), "--redis-prefix", cluster_->redis_prefix(), "--cluster-secret",
+      cluster_->secret(), "--name-server", cluster_->name_server_url(), "--admin-token", cluster_->admin_token()};
+  auto run_ctl = [&](std::vector<std::string> args, std::string* output) {
+    args.insert(args.end(), cluster_flags.begin(), cluster_flags.end());
+    ChildProcess ctl;
+    if (!ctl.start(kCtl, args)) return -1;
+    const int status = ctl.wait_exit(Millis(60000));
+    *output = ctl.output();
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+
+  std::string out;
+  EXPECT_EQ(run_ctl({"upgrade", "--old", "1,2", "--new", "9", "--ready-timeout-ms", "1000"}, &out), 1) << out;
+  EXPECT_NE(out.find("node 9 not registered"), std::string::npos) << out;
+  EXPECT_EQ(cluster_->name_server_get("/v1/cluster").find("\"draining\":true"), std::string::npos);
+
+  ASSERT_TRUE(cluster_->add_local_server(3).ok());
+  ASSERT_TRUE(cluster_->add_local_server(4).ok());
+  ASSERT_EQ(run_ctl({"upgrade", "--old", "1,2", "--new", "3,4", "--settle-ms", "1000"}, &out), 0) << out;
+  EXPECT_NE(out.find("node 1 is empty"), std::string::npos) << out;
+  EXPECT_NE(out.find("upgrade: 2 node(s) empty"), std::string::npos) << out;
+  for (const char* old : {"local_server-1", "local_server-2"}) {
+    EXPECT_EQ(redis_command(redis_port(), "", {"SCARD", names_key(cluster_->node_id(old))}), "0") << old;
+    ASSERT_TRUE(cluster_->signal(old, SIGTERM).ok());
+    const int status = cluster_->wait_exit(old, 20000);
+    EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << old << ": " << tools::LocalCluster::describe_exit(status);
+  }
+  play_on_and_expect_nothing_noticed(bot, kPlayers);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <functional>
 #include <thread>
+#include <tuple>
 
 #include <behavior/ids.h>
 
@@ -697,12 +698,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", f.tls_ca, "An https name server: PEM CA file to verify it (default: the system's store)")
       ->envname("BEHAVIOR_TLS_CA");
   app.add_flag("--tls-insecure", f.tls_insecure, "An https name server: do not verify its certificate (local use)");
-  app.add_option("--heartbeat-ms", f.heartbeat_ms, "The cluster's heartbeat interval (as the servers')")
-      ->envname("BEHAVIOR_HEARTBEAT_MS")
-      ->capture_default_str();
-  app.add_option("--ttl-ms", f.ttl_ms, "The cluster's registration TTL (as the servers'): when a silent node is down")
-      ->envname("BEHAVIOR_TTL_MS")
-      ->capture_default_str();
+  // The cluster's timing, as the servers have it: ctl's node judges the others' heartbeats by it.
+  for (auto [flag, value, env] : {std::tuple{"--heartbeat-ms", &f.heartbeat_ms, "BEHAVIOR_HEARTBEAT_MS"},
+                                  std::tuple{"--ttl-ms", &f.ttl_ms, "BEHAVIOR_TTL_MS"}}) {
+    app.add_option(flag, *value, "The cluster's value (as the servers')")->envname(env)->capture_default_str();
+  }
   app.add_flag("--json", f.json, "Machine output: one JSON document per command");
   app.add_option("--timeout-ms", f.timeout_ms, "Deadline of each step (joining, a call, a stop, HTTP)")
       ->capture_default_str();
@@ -733,11 +733,15 @@ int main(int argc, char** argv) {
   drain->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   drain->add_flag("--evacuate", f.evacuate,
                   "Also move every durable process off the node (the others stop gracefully) and wait until it is empty");
-  drain->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up the evacuation after this long")
-      ->capture_default_str();
-  drain->add_option("--stall-timeout-ms", f.stall_timeout_ms,
-                    "Give up the evacuation when no process moved off the node for this long")
-      ->capture_default_str();
+  // drain --evacuate and upgrade: when an evacuation gives up.
+  auto evacuation_limits = [&f](CLI::App* c) {
+    c->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up an evacuation after this long")
+        ->capture_default_str();
+    c->add_option("--stall-timeout-ms", f.stall_timeout_ms,
+                  "Give up an evacuation when no process moved off the node for this long")
+        ->capture_default_str();
+  };
+  evacuation_limits(drain);
   auto* resume = app.add_subcommand("resume", "Place players on a drained node again");
   resume->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   auto* kick = app.add_subcommand("kick", "Close a user's client connection with a KICK frame; the process lives on");
@@ -757,11 +761,7 @@ int main(int argc, char** argv) {
   upgrade->add_option("--settle-ms", f.settle_ms,
                       "After a node is empty, wait this long (it relays for the moved processes) before it may stop")
       ->capture_default_str();
-  upgrade->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up a node's evacuation after this long")
-      ->capture_default_str();
-  upgrade->add_option("--stall-timeout-ms", f.stall_timeout_ms,
-                      "Give up a node's evacuation when no process moved off it for this long")
-      ->capture_default_str();
+  evacuation_limits(upgrade);
 
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
