@@ -451,6 +451,15 @@ EvacuationLimits evacuation_limits(const Flags& f) {
   return l;
 }
 
+// Opens the JSON object of drain and drain --evacuate: {"node": N, "draining": on, ...
+void write_node_draining(JsonWriter& w, int node, bool on) {
+  w.StartObject();
+  w.Key("node");
+  w.Uint(static_cast<unsigned>(node));
+  w.Key("draining");
+  w.Bool(on);
+}
+
 int cmd_drain(const Flags& f, bool on) {
   if (Status s = name_server(f).drain(static_cast<uint16_t>(f.node_id), on); !s.ok()) return failed(s).report(f);
   if (on && f.evacuate) {
@@ -459,11 +468,7 @@ int cmd_drain(const Flags& f, bool on) {
   }
   if (f.json) {
     print_json([&](JsonWriter& w) {
-      w.StartObject();
-      w.Key("node");
-      w.Uint(static_cast<unsigned>(f.node_id));
-      w.Key("draining");
-      w.Bool(on);
+      write_node_draining(w, f.node_id, on);
       w.EndObject();
     });
   } else {
@@ -519,11 +524,7 @@ int evacuate(const Flags& f) {
   j->node->leave();
   if (f.json) {
     print_json([&](JsonWriter& w) {
-      w.StartObject();
-      w.Key("node");
-      w.Uint(static_cast<unsigned>(f.node_id));
-      w.Key("draining");
-      w.Bool(true);
+      write_node_draining(w, f.node_id, true);
       w.Key("evacuated");
       w.Int64(done->names);
       w.Key("seconds");
