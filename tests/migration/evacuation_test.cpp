@@ -21,17 +21,6 @@ namespace {
 const std::string kBot = std::string(BEHAVIOR_BIN_DIR) + "/bot";
 const std::string kCtl = std::string(BEHAVIOR_BIN_DIR) + "/ctl";
 
-int players_from_env() {
-  const char* v = std::getenv("BEHAVIOR_EVACUATION_BOTS");
-  const int n = v ? std::atoi(v) : 0;
-#if defined(BEHAVIOR_TSAN)
-  constexpr int kDefault = 24;  // every server under ThreadSanitizer runs several times slower
-#else
-  constexpr int kDefault = 90;
-#endif
-  return n > 0 ? n : kDefault;
-}
-
 class Evacuation : public LocalClusterTest {};
 
 TEST_F(Evacuation, EvacuatingANodeUnderBotsDisconnectsNobodyAndLosesNothing) {
@@ -39,14 +28,10 @@ TEST_F(Evacuation, EvacuatingANodeUnderBotsDisconnectsNobodyAndLosesNothing) {
   o.name_server_args = {"--login-rate", "0"};  // every bot logs in from 127.0.0.1
   start(std::move(o));
   if (HasFatalFailure()) return;
-  const int players = players_from_env();
-  const std::string all_in = "in room " + std::to_string(players) + "/" + std::to_string(players);
+  const int players = players_from_env("BEHAVIOR_EVACUATION_BOTS");
   ChildProcess bot;
-  ASSERT_TRUE(bot.start(kBot, {"--name-server", cluster_->name_server_url(), "--players", std::to_string(players),
-                               "--duration", "120", "--transports", "tcp,ws,udp", "--rooms", "6", "--rate", "10",
-                               "--drain", "10", "--json", "--progress", "--user-prefix", "evac"}));
-  ASSERT_TRUE(bot.wait_for_output(all_in, Millis(60000))) << bot.output();
-  std::this_thread::sleep_for(Millis(1000));
+  start_playing_bots(bot, kBot, cluster_->name_server_url(), players, "evac", 120);
+  if (HasFatalFailure()) return;
 
   const uint16_t node = cluster_->node_id("local_server-1");
   const std::string names_key = cluster_->redis_prefix() + "node:" + std::to_string(node) + ":names";
@@ -66,29 +51,7 @@ TEST_F(Evacuation, EvacuatingANodeUnderBotsDisconnectsNobodyAndLosesNothing) {
   EXPECT_EQ(redis_command(redis_port(), "", {"SCARD", names_key}), "0");
 
   // Play on a little after the move, then the summary.
-  const size_t at = bot.output().size();
-  ASSERT_TRUE(wait_until([&] { return bot.output().size() > at + 200; }, Millis(10000)));
-  std::this_thread::sleep_for(Millis(2000));
-  rapidjson::Document d;  // finish_bot ends the play (SIGINT), then reads the summary
-  std::string output;
-  finish_bot(bot, &d, &output);
-  if (HasFatalFailure()) return;
-  // Nobody disconnected, kicked or sent back to log in: no error of any kind, and every
-  // player joined its room exactly once.
-  EXPECT_EQ(field(d, "errors"), 0u) << output;
-  EXPECT_EQ(field(d, "joins"), static_cast<uint64_t>(players)) << output;
-  EXPECT_EQ(field(d, "lost"), 0u) << output;
-  EXPECT_EQ(field(d, "reordered"), 0u) << output;
-  EXPECT_EQ(field(d, "duplicated"), 0u) << output;
-  EXPECT_EQ(field(d, "abandoned_by_failure"), 0u) << output;
-  EXPECT_EQ(field(d, "state_violations"), 0u) << output;
-  for (const char* stream : {"chat", "pong", "position_reliable"}) {
-    EXPECT_GT(field(d[stream], "delivered"), 0u) << stream;
-  }
-  std::printf("[ measured ] %d players: %llu messages sent, %llu received, %llu joins, 0 errors\n", players,
-              static_cast<unsigned long long>(field(d, "msgs_sent")),
-              static_cast<unsigned long long>(field(d, "msgs_received")),
-              static_cast<unsigned long long>(field(d, "joins")));
+  play_on_and_expect_nothing_noticed(bot, players);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // bench_process.h — what the cluster benchmarks share: start a program as a child process
-// (its stdout to /dev/null), and find a free port on 127.0.0.1.
+// (its stdout to /dev/null, or stdout and stderr to a file), and find a free port on 127.0.0.1.
 #pragma once
 
 #include <arpa/inet.h>
@@ -13,14 +13,15 @@
 
 namespace behavior::bench {
 
-inline pid_t spawn_process(const std::vector<std::string>& argv) {
+inline pid_t spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path = "/dev/null") {
   pid_t pid = fork();
   if (pid == 0) {
     std::vector<char*> a;
     for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
     a.push_back(nullptr);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
+    int out = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    if (stdout_path != "/dev/null") dup2(out, 2);  // a log file takes both
     execv(a[0], a.data());
     _exit(127);
   }

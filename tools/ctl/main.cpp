@@ -1,5 +1,6 @@
 // main.cpp — ctl, the admin CLI: flags and subcommands (nodes, count, where, send, call,
-// stop, drain [--evacuate], resume, kick, migrate, reload), each printing a table or one JSON document. Exit 0/1/2.
+// stop, drain [--evacuate], resume, kick, migrate, upgrade, reload), each printing a table or one JSON document.
+// Exit 0/1/2.
 #include <behavior/cli.h>
 #include <behavior/clock.h>
 #include <behavior/json_map.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <thread>
+#include <tuple>
 
 #include <behavior/ids.h>
 
@@ -20,6 +22,7 @@
 #include "cluster_reader.h"
 #include "ctl_node.h"
 #include "output.h"
+#include "upgrade.h"
 
 namespace behavior::ctl {
 namespace {
@@ -38,6 +41,7 @@ struct Flags {
   bool tls_insecure = false;  // https name server: no certificate check (self-signed, local)
   bool json = false;
   int64_t timeout_ms = 5000;
+  int64_t heartbeat_ms = 1000, ttl_ms = 3000;  // the cluster's: ctl's node judges the others' heartbeats by them
   std::string log_level = "error";
   // Command arguments.
   std::string name;
@@ -50,7 +54,11 @@ struct Flags {
   int node_id = 0;
   int to_node = 0;                      // migrate --to
   bool evacuate = false;                // drain --evacuate
-  int64_t evacuate_timeout_ms = 600000;  // drain --evacuate: give up after
+  int64_t evacuate_timeout_ms = 600000;  // drain --evacuate, upgrade: give up after
+  int64_t stall_timeout_ms = 60000;      // drain --evacuate, upgrade: give up when no name moved for this long
+  std::string old_nodes, new_nodes;      // upgrade --old, --new
+  int64_t ready_timeout_ms = 60000;      // upgrade: the new nodes' readiness
+  int64_t settle_ms = kDefaultSettleMs;  // upgrade: an emptied node relays this long before "stop it now"
   Millis timeout() const { return Millis(timeout_ms); }
 };
 
@@ -126,6 +134,8 @@ ClusterOptions cluster_options(const Flags& f) {
   co.prefix = f.target.prefix;
   co.secret = f.secret;
   co.s2s_host = f.s2s_host;
+  co.heartbeat = Millis(f.heartbeat_ms);
+  co.ttl = Millis(f.ttl_ms);
   return co;
 }
 
@@ -438,28 +448,41 @@ int cmd_kick(const Flags& f) {
 
 int evacuate(const Flags& f);
 
+NameServerAdmin name_server(const Flags& f) {
+  NameServerAdmin ns;
+  ns.url = f.name_server;
+  ns.token = f.admin_token;
+  ns.tls_ca = f.tls_ca;
+  ns.tls_insecure = f.tls_insecure;
+  ns.timeout = f.timeout();
+  return ns;
+}
+
+EvacuationLimits evacuation_limits(const Flags& f) {
+  EvacuationLimits l;
+  l.total = Millis(f.evacuate_timeout_ms);
+  l.stall = Millis(f.stall_timeout_ms);
+  return l;
+}
+
+// Opens the JSON object of drain and drain --evacuate: {"node": N, "draining": on, ...
+void write_node_draining(JsonWriter& w, int node, bool on) {
+  w.StartObject();
+  w.Key("node");
+  w.Uint(static_cast<unsigned>(node));
+  w.Key("draining");
+  w.Bool(on);
+}
+
 int cmd_drain(const Flags& f, bool on) {
-  std::shared_ptr<TlsContext> tls;  // an https name server: its certificate checked against --tls-ca
-  if (f.name_server.starts_with("https://")) {
-    auto ctx = TlsContext::client(f.tls_ca, f.tls_insecure);
-    if (!ctx.ok()) return failed(ctx.status()).report(f);
-    tls = *ctx;
-  }
-  if (Status s = set_drain(f.name_server, static_cast<uint16_t>(f.node_id), on, f.admin_token, f.timeout(), tls.get());
-      !s.ok()) {
-    return failed(s).report(f);
-  }
+  if (Status s = name_server(f).drain(static_cast<uint16_t>(f.node_id), on); !s.ok()) return failed(s).report(f);
   if (on && f.evacuate) {
     if (!f.json) std::printf("node %d is draining: no new players are placed there\n", f.node_id);
     return evacuate(f);
   }
   if (f.json) {
     print_json([&](JsonWriter& w) {
-      w.StartObject();
-      w.Key("node");
-      w.Uint(static_cast<unsigned>(f.node_id));
-      w.Key("draining");
-      w.Bool(on);
+      write_node_draining(w, f.node_id, on);
       w.EndObject();
     });
   } else {
@@ -533,53 +556,143 @@ int cmd_reload(const Flags& f) {
 }
 
 // drain --evacuate, after the drain itself: steps of the node's evacuation until it holds no
-// named process, a progress line whenever the count changes.
+// named process, a progress line whenever the count changes (upgrade.h).
 int evacuate(const Flags& f) {
   auto j = join(f);
   if (!j.ok()) return failed(j.status()).report(f);
   const uint16_t node = static_cast<uint16_t>(f.node_id);
-  const auto started = std::chrono::steady_clock::now();
-  const auto deadline = started + Millis(f.evacuate_timeout_ms);
-  int64_t first = -1, last = -1;
-  while (true) {
-    Result<JsonMap> step = j->node->evacuate(node);
-    if (!step.ok()) return failed(step.status()).report(f);
-    const int64_t left = step->get_int("names").value_or(-1);
-    if (first < 0) first = left;
-    if (left == 0) break;
-    if (left != last && !f.json) {
-      std::printf("node %d: %lld named processes left (%lld moving)\n", f.node_id, static_cast<long long>(left),
-                  static_cast<long long>(step->get_int("moving").value_or(0)));
-      std::fflush(stdout);
-    }
-    last = left;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Failure(kFailed, "node " + std::to_string(f.node_id) + " still holds " + std::to_string(left) +
-                                  " named processes after " + std::to_string(f.evacuate_timeout_ms) + " ms")
-          .report(f);
-    }
-    std::this_thread::sleep_for(Millis(200));
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  Result<Evacuated> done = evacuate_until_empty(*j->node, node, evacuation_limits(f), [&](int64_t left, int64_t moving) {
+    if (f.json) return;
+    std::printf("node %d: %lld named processes left (%lld moving)\n", f.node_id, static_cast<long long>(left),
+                static_cast<long long>(moving));
+    std::fflush(stdout);
+  });
+  if (!done.ok()) return failed(done.status()).report(f);
   j->node->leave();
   if (f.json) {
     print_json([&](JsonWriter& w) {
-      w.StartObject();
-      w.Key("node");
-      w.Uint(static_cast<unsigned>(f.node_id));
-      w.Key("draining");
-      w.Bool(true);
+      write_node_draining(w, f.node_id, true);
       w.Key("evacuated");
-      w.Int64(first);
+      w.Int64(done->names);
       w.Key("seconds");
-      w.Double(secs);
+      w.Double(done->seconds);
       w.Key("empty");
       w.Bool(true);
       w.EndObject();
     });
   } else {
     std::printf("node %d is empty: %lld named processes moved or stopped in %.1f s\n", f.node_id,
-                static_cast<long long>(first), secs);
+                static_cast<long long>(done->names), done->seconds);
+  }
+  return kOk;
+}
+
+// upgrade: the orchestrator has started the new nodes (--new) next to the old ones (--old);
+// once the new ones are ready, each old node in turn is drained and evacuated until empty.
+// Stopping the old nodes is the orchestrator's part (they exit 0 on SIGTERM). A failure stops
+// the upgrade there: that node is resumed and keeps serving, the ones after it are untouched.
+int cmd_upgrade(const Flags& f) {
+  auto olds = parse_node_list(f.old_nodes);
+  if (!olds.ok()) return Failure(kUsage, "--old: " + olds.status().message()).report(f);
+  std::vector<uint16_t> news;
+  if (!f.new_nodes.empty()) {
+    auto parsed = parse_node_list(f.new_nodes);
+    if (!parsed.ok()) return Failure(kUsage, "--new: " + parsed.status().message()).report(f);
+    news = *parsed;
+  }
+  for (uint16_t n : news) {
+    for (uint16_t o : *olds) {
+      if (n == o) return Failure(kUsage, "node " + std::to_string(n) + " is both old and new").report(f);
+    }
+  }
+  auto j = join(f);
+  if (!j.ok()) return failed(j.status()).report(f);
+  const auto started = std::chrono::steady_clock::now();
+  const NameServerAdmin ns = name_server(f);
+  Status ready = wait_for_local_nodes(*j->reader, news, Millis(f.ready_timeout_ms));
+  if (ready.ok()) ready = ns.wait_until_placing(news, Millis(f.ready_timeout_ms));  // and it places players there
+  if (!ready.ok()) return failed(ready).report(f);
+  // Somewhere to go: at least one live local server that is neither old nor draining.
+  auto rows = j->reader->nodes();
+  if (!rows.ok()) return failed(rows.status()).report(f);
+  bool target = false;
+  for (const auto& r : *rows) {
+    bool old = false;
+    for (uint16_t o : *olds) old |= r.info.id == o;
+    target |= r.registered && r.info.kind == "local" && !r.info.draining && !old;
+  }
+  if (!target) {
+    return Failure(kFailed, "no live local server other than the old ones to move the processes to: start the new "
+                            "ones first")
+        .report(f);
+  }
+  struct Done {
+    uint16_t node;
+    Evacuated e;
+  };
+  std::vector<Done> done;
+  // Every old node drained at once: new players go to the new nodes only, and each process
+  // moves once (to a new node) instead of hopping from old node to old node.
+  for (uint16_t node : *olds) {
+    if (Status s = ns.drain(node, true); !s.ok()) {
+      for (uint16_t o : *olds) (void)ns.drain(o, false);
+      return Failure(kFailed, "draining node " + std::to_string(node) + ": " + s.message()).report(f);
+    }
+  }
+  for (uint16_t node : *olds) {
+    if (!f.json) {
+      std::printf("node %u: draining and evacuating\n", node);
+      std::fflush(stdout);
+    }
+    Result<Evacuated> e = drain_and_evacuate(ns, *j->node, node, evacuation_limits(f), [&](int64_t left, int64_t moving) {
+      if (f.json) return;
+      std::printf("node %u: %lld named processes left (%lld moving)\n", node, static_cast<long long>(left),
+                  static_cast<long long>(moving));
+      std::fflush(stdout);
+    });
+    if (!e.ok()) {
+      for (size_t i = done.size(); i < olds->size(); ++i) (void)ns.drain((*olds)[i], false);  // they keep serving
+      std::string upgraded;
+      for (const auto& d : done) upgraded += (upgraded.empty() ? "" : ",") + std::to_string(d.node);
+      return Failure(kFailed, e.status().message() + " (upgrade stopped; already empty: " +
+                                  (upgraded.empty() ? "none" : upgraded) + ")")
+          .report(f);
+    }
+    // It still relays what arrives for the pids that moved away: say "stop it" only after that.
+    std::this_thread::sleep_for(Millis(f.settle_ms));
+    done.push_back({node, *e});
+    if (!f.json) {
+      std::printf("node %u is empty: %lld named processes moved or stopped in %.1f s; stop it now\n", node,
+                  static_cast<long long>(e->names), e->seconds);
+      std::fflush(stdout);
+    }
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  j->node->leave();
+  if (f.json) {
+    print_json([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("nodes");
+      w.StartArray();
+      for (const auto& d : done) {
+        w.StartObject();
+        w.Key("node");
+        w.Uint(d.node);
+        w.Key("evacuated");
+        w.Int64(d.e.names);
+        w.Key("seconds");
+        w.Double(d.e.seconds);
+        w.Key("empty");
+        w.Bool(true);
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("seconds");
+      w.Double(total);
+      w.EndObject();
+    });
+  } else {
+    std::printf("upgrade: %zu node(s) empty in %.1f s\n", done.size(), total);
   }
   return kOk;
 }
@@ -633,6 +746,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", f.tls_ca, "An https name server: PEM CA file to verify it (default: the system's store)")
       ->envname("BEHAVIOR_TLS_CA");
   app.add_flag("--tls-insecure", f.tls_insecure, "An https name server: do not verify its certificate (local use)");
+  // The cluster's timing, as the servers have it: ctl's node judges the others' heartbeats by it.
+  for (auto [flag, value, env] : {std::tuple{"--heartbeat-ms", &f.heartbeat_ms, "BEHAVIOR_HEARTBEAT_MS"},
+                                  std::tuple{"--ttl-ms", &f.ttl_ms, "BEHAVIOR_TTL_MS"}}) {
+    app.add_option(flag, *value, "The cluster's value (as the servers')")->envname(env)->capture_default_str();
+  }
   app.add_flag("--json", f.json, "Machine output: one JSON document per command");
   app.add_option("--timeout-ms", f.timeout_ms, "Deadline of each step (joining, a call, a stop, HTTP)")
       ->capture_default_str();
@@ -663,8 +781,15 @@ int main(int argc, char** argv) {
   drain->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   drain->add_flag("--evacuate", f.evacuate,
                   "Also move every durable process off the node (the others stop gracefully) and wait until it is empty");
-  drain->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up the evacuation after this long")
-      ->capture_default_str();
+  // drain --evacuate and upgrade: when an evacuation gives up.
+  auto evacuation_limits = [&f](CLI::App* c) {
+    c->add_option("--evacuate-timeout-ms", f.evacuate_timeout_ms, "Give up an evacuation after this long")
+        ->capture_default_str();
+    c->add_option("--stall-timeout-ms", f.stall_timeout_ms,
+                  "Give up an evacuation when no process moved off the node for this long")
+        ->capture_default_str();
+  };
+  evacuation_limits(drain);
   auto* resume = app.add_subcommand("resume", "Place players on a drained node again");
   resume->add_option("node-id", f.node_id, "Node id")->required()->check(behavior::integer_in(1, 65535));
   auto* kick = app.add_subcommand("kick", "Close a user's client connection with a KICK frame; the process lives on");
@@ -677,6 +802,17 @@ int main(int argc, char** argv) {
   auto* migrate = app.add_subcommand("migrate", "Move a durable process to another node while it keeps serving");
   migrate->add_option("name", f.name, "Process name, e.g. user/alice")->required();
   migrate->add_option("--to", f.to_node, "The node to move it to")->required()->check(behavior::integer_in(1, 65535));
+
+  auto* upgrade = app.add_subcommand(
+      "upgrade", "Rolling upgrade: once the new nodes are ready, drain and evacuate each old node in turn");
+  upgrade->add_option("--old", f.old_nodes, "The old nodes, in order (e.g. 1,2,3)")->required();
+  upgrade->add_option("--new", f.new_nodes, "Their replacements, already started: wait until they are ready");
+  upgrade->add_option("--ready-timeout-ms", f.ready_timeout_ms, "How long the new nodes may take to be ready")
+      ->capture_default_str();
+  upgrade->add_option("--settle-ms", f.settle_ms,
+                      "After a node is empty, wait this long (it relays for the moved processes) before it may stop")
+      ->capture_default_str();
+  evacuation_limits(upgrade);
 
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   std::string error;
@@ -700,5 +836,6 @@ int main(int argc, char** argv) {
   if (kick->parsed()) return cmd_kick(f);
   if (migrate->parsed()) return cmd_migrate(f);
   if (reload->parsed()) return cmd_reload(f);
+  if (upgrade->parsed()) return cmd_upgrade(f);
   return kUsage;
 }

@@ -487,6 +487,44 @@ Status LocalCluster::restart(const std::string& service, int timeout_ms) {
   return launch(*s, timeout_ms);
 }
 
+Status LocalCluster::add_local_server(uint16_t node_id, const std::string& binary, int timeout_ms) {
+  const Service* model = nullptr;
+  for (const Service& s : services_) {
+    if (!model && s.info.name.starts_with("local_server-")) model = &s;
+    if (s.node_id == node_id) return Status::already_exists("node id " + std::to_string(node_id) + " is " + s.info.name + "'s");
+  }
+  if (!model) return Status::invalid_argument("the cluster has no local server to copy the flags of");
+  Service s;
+  s.info.name = "local_server-" + std::to_string(node_id);
+  if (find(s.info.name)) return Status::already_exists("there is a " + s.info.name + " already");
+  s.binary = binary.empty() ? o_.bin_dir + "/local_server" : binary;
+  s.node_id = node_id;
+  s.args = model->args;
+  for (size_t i = 0; i + 1 < s.args.size(); ++i) {
+    if (s.args[i] == "--node-id") s.args[i + 1] = std::to_string(node_id);
+  }
+  s.ready_line = model->ready_line;
+  services_.push_back(std::move(s));
+  Service& added = services_.back();
+  Status st = launch(added, timeout_ms);
+  if (!st.ok() && added.info.pid > 0) {  // never ready: it must not take players later
+    ::kill(added.info.pid, SIGKILL);
+    int status = 0;
+    ::waitpid(added.info.pid, &status, 0);
+    added.info.pid = -1;
+    added.exit_status = status;
+  }
+  return st;
+}
+
+std::vector<std::string> LocalCluster::running_local_servers() const {
+  std::vector<std::string> out;
+  for (const Service& s : services_) {
+    if (s.info.name.starts_with("local_server-") && s.info.pid > 0) out.push_back(s.info.name);
+  }
+  return out;
+}
+
 std::vector<ServiceInfo> LocalCluster::services() const {
   std::vector<ServiceInfo> out;
   for (const Service& s : services_) out.push_back(s.info);

@@ -75,6 +75,13 @@ class LocalCluster {
   int wait_exit(const std::string& service, int timeout_ms);
   // Starts a service that exited (or was killed) again with the same flags and ports.
   Status restart(const std::string& service, int timeout_ms = 15000);
+  // A further local server "local_server-<node_id>" with the flags of the first one but its
+  // own node id, running `binary` ("" = <bin_dir>/local_server): a replacement in a rolling
+  // upgrade. Returns once it printed that it is ready (within `timeout_ms`); on a failure it
+  // is stopped again. Its registration in Redis may lag the ready line by a heartbeat.
+  Status add_local_server(uint16_t node_id, const std::string& binary = "", int timeout_ms = 15000);
+  // The local servers running now, in start order.
+  std::vector<std::string> running_local_servers() const;
 
   std::vector<ServiceInfo> services() const;
   // Services that exited since the last call, without being asked to (a crash, a kill from
@@ -94,6 +101,9 @@ class LocalCluster {
   const std::string& redis_prefix() const { return prefix_; }
   const std::string& secret() const { return secret_; }
   const std::string& admin_token() const { return admin_token_; }
+  const std::string& redis_password() const { return o_.redis_password; }
+  int heartbeat_ms() const { return o_.heartbeat_ms; }
+  int ttl_ms() const { return o_.ttl_ms; }
   const std::string& log_dir() const { return log_dir_; }
   int name_server_port() const { return name_server_port_; }
   std::string name_server_url() const {

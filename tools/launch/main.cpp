@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@
 
 #include <behavior/cli.h>
 #include "local_cluster.h"
+#include "rolling.h"
 
 namespace {
 
@@ -34,8 +36,11 @@ std::string own_dir() {
 // Waits for the bot (pid > 0) to finish, or for SIGINT/SIGTERM (blocked, taken with
 // sigtimedwait); with no bot, only for the signal. A service that dies meanwhile is reported
 // at once, with the end of its log. Returns the bot's exit code, 130 when the bots were
-// interrupted (they are told to stop and print their summary first), or 0.
-int wait_for(pid_t bot, behavior::tools::LocalCluster& cluster) {
+// interrupted (they are told to stop and print their summary first), or 0. With `seconds`
+// >= 0 it returns kStillRunning once that long has passed with the bot still playing.
+constexpr int kStillRunning = -1;
+int wait_for(pid_t bot, behavior::tools::LocalCluster& cluster, double seconds = -1) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -53,6 +58,7 @@ int wait_for(pid_t bot, behavior::tools::LocalCluster& cluster) {
       std::fprintf(stderr, "\nlaunch: %s\n", report.c_str());
       std::fflush(stderr);
     }
+    if (seconds >= 0 && !interrupted && std::chrono::steady_clock::now() >= until) return kStillRunning;
     timespec tick{0, 100 * 1000 * 1000};
     if (::sigtimedwait(&set, nullptr, &tick) > 0) {
       if (bot <= 0) return 0;
@@ -102,6 +108,8 @@ int main(int argc, char** argv) {
   std::string transports = "tcp,ws,udp";
   bool forever = false;
   std::vector<std::string> bot_args;
+  double roll_after = -1;
+  std::string roll_bin;
   CLI::App app{
       "launch: redis-server, name server, gateway and local servers on this machine, with bots"};
   behavior::add_version_flag(app, "launch");
@@ -149,6 +157,12 @@ int main(int argc, char** argv) {
                "over https/wss trusting it (--tls-ca)");
   app.add_flag("--keep-running", forever, "After the bots, keep the cluster up until Ctrl-C");
   app.add_option("--bot-arg", bot_args, "Extra flag for the bot (repeatable)");
+  app.add_option("--roll-after", roll_after,
+                 "Rolling upgrade: this many seconds into the bots' run, replace every local server in turn "
+                 "(start a new one, evacuate the old one with live migration, stop it) and print the timings")
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--roll-bin", roll_bin, "The new local_server binary of the roll (default: the same one)")
+      ->check(CLI::ExistingFile);
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
 
   // Signals are taken synchronously (sigtimedwait); children unblock them after fork.
@@ -211,7 +225,36 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "launch: cannot run %s: %s\n", cargv[0], std::strerror(errno));
       ::_exit(127);
     }
-    code = wait_for(bot, cluster);
+    bool roll_failed = false;
+    if (roll_after >= 0) {
+      code = wait_for(bot, cluster, roll_after);
+      if (code == kStillRunning) {
+        std::printf("launch: rolling upgrade of %zu local server(s)%s\n", cluster.running_local_servers().size(),
+                    roll_bin.empty() ? "" : (" to " + roll_bin).c_str());
+        std::fflush(stdout);
+        behavior::tools::RollOptions ro;
+        ro.binary = roll_bin;
+        ro.log = [](const std::string& line) {
+          std::printf("launch: %s\n", line.c_str());
+          std::fflush(stdout);
+        };
+        behavior::tools::RollReport so_far;
+        auto rolled = behavior::tools::roll_local_servers(cluster, ro, &so_far);
+        std::printf("\n%s", behavior::tools::describe(so_far).c_str());
+        if (!rolled.ok()) {
+          roll_failed = true;
+          std::fprintf(stderr, "launch: the rolling upgrade stopped: %s\n", rolled.status().message().c_str());
+        }
+        std::fflush(stdout);
+        code = wait_for(bot, cluster);
+      } else {
+        roll_failed = true;
+        std::fprintf(stderr, "launch: the bots ended before --roll-after %.1f s: nothing was rolled\n", roll_after);
+      }
+    } else {
+      code = wait_for(bot, cluster);
+    }
+    if (roll_failed && code == 0) code = 1;
     std::printf("\nlaunch: the cluster after the run\n");
     print_cluster(cluster);
   }
