@@ -60,6 +60,8 @@ if [ -n "$bin_dir" ] && command -v dpkg >/dev/null; then
   for b in local_server name_server gateway bot ../lib/libbehavior_demo_game.so; do
     [ -e "$bin_dir/$b" ] || continue
     for lib in $(ldd "$bin_dir/$b" | awk '$3 ~ /^\// { print $3 }'); do
+      # The build's own libraries (the game's messages) ship beside game.so in the image.
+      [ "$(dirname "$(readlink -f "$lib")")" = "$(readlink -f "$bin_dir/../lib")" ] && continue
       pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1) || pkg=""
       [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1) || pkg=""
       [ -n "$pkg" ] || pkg=$(dpkg -S "/usr$lib" 2>/dev/null | head -1 | cut -d: -f1) || pkg=""

@@ -55,7 +55,8 @@ if [ -z "$old_image" ] || [ -z "$new_image" ]; then
   mkdir -p "$tmp/ctx/bin" "$tmp/ctx/lib"
   cp "$bin/local_server" "$bin/name_server" "$bin/gateway" "$bin/bot" "$tmp/ctx/bin/"
   cp "$bin/../lib/libbehavior_demo_game.so" "$tmp/ctx/lib/game.so"
-  strip --strip-debug "$tmp/ctx/bin/"* "$tmp/ctx/lib/game.so"
+  cp "$bin/../lib/libbehavior_demo_game_proto.so" "$tmp/ctx/lib/"
+  strip --strip-debug "$tmp/ctx/bin/"* "$tmp/ctx/lib/"*.so
   for tag in old new; do
     t0=$(now)
     docker build -q --network host -f "$root/deploy/Dockerfile.local" --build-arg BASE_IMAGE="$base" \
