@@ -54,18 +54,6 @@ class Chaos : public LocalClusterTest {
     return std::move(*c);
   }
 
-  // Pings through the user's process until the answer comes back.
-  static bool ping(GameClient& c, uint64_t seq) {
-    game::Ping p;
-    p.set_seq(seq);
-    if (!c.send(game::PING, p.SerializeAsString()).ok()) return false;
-    for (int i = 0; i < 50; ++i) {
-      auto f = c.receive(Millis(100));
-      if (f.ok() && f->proto_id == game::PONG) return true;
-      if (!f.ok() && f.status().code() != Code::kTimeout) return false;
-    }
-    return false;
-  }
 
   std::string service_of_gateway(uint16_t gateway_id) {
     for (const auto& s : cluster_->services()) {

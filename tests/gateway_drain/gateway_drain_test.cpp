@@ -17,6 +17,7 @@
 
 #include "bot_summary.h"
 #include "child_process.h"
+#include "client_frames.h"
 #include "game.pb.h"
 #include "local_cluster_test.h"
 #include "net_util.h"
@@ -76,17 +77,6 @@ class GatewayDrain : public LocalClusterTest {
     return Status::unavailable("the name server never named gateway " + std::to_string(id));
   }
 
-  static bool ping(GameClient& c, uint64_t seq) {
-    game::Ping p;
-    p.set_seq(seq);
-    if (!c.send(game::PING, p.SerializeAsString()).ok()) return false;
-    for (int i = 0; i < 50; ++i) {
-      auto f = c.receive(Millis(100));
-      if (f.ok() && f->proto_id == game::PONG) return true;
-      if (!f.ok() && f.status().code() != Code::kTimeout) return false;
-    }
-    return false;
-  }
 
   // Reads frames until a RECONNECT (true) or `timeout`.
   static bool await_reconnect(GameClient& c, Millis timeout) {

@@ -9,8 +9,6 @@
 // players (CI: 90, 24 under TSan; the full run: 300, docs/hot_update.md).
 #include <signal.h>
 
-#include <cstdlib>
-
 #include "bot_summary.h"
 #include "child_process.h"
 #include "local_cluster_test.h"
@@ -24,17 +22,6 @@ const std::string kBot = std::string(BEHAVIOR_BIN_DIR) + "/bot";
 const std::string kCtl = std::string(BEHAVIOR_BIN_DIR) + "/ctl";
 const std::string kLibDir = std::string(BEHAVIOR_BIN_DIR) + "/../lib";
 
-int players_from_env() {
-  const char* v = std::getenv("BEHAVIOR_RELOAD_BOTS");
-  const int n = v ? std::atoi(v) : 0;
-#if defined(BEHAVIOR_TSAN)
-  constexpr int kDefault = 24;
-#else
-  constexpr int kDefault = 90;
-#endif
-  return n > 0 ? n : kDefault;
-}
-
 class Reload : public LocalClusterTest {
  protected:
   // A cluster of two local servers running the demo game v1, and bots playing on it.
@@ -43,13 +30,8 @@ class Reload : public LocalClusterTest {
     o.name_server_args = {"--login-rate", "0"};  // every bot logs in from 127.0.0.1
     start(std::move(o));
     if (HasFatalFailure()) return;
-    players_ = players_from_env();
-    const std::string all_in = "in room " + std::to_string(players_) + "/" + std::to_string(players_);
-    ASSERT_TRUE(bot_.start(kBot, {"--name-server", cluster_->name_server_url(), "--players", std::to_string(players_),
-                                  "--duration", "120", "--transports", "tcp,ws,udp", "--rooms", "6", "--rate", "10",
-                                  "--drain", "10", "--json", "--progress", "--user-prefix", prefix}));
-    ASSERT_TRUE(bot_.wait_for_output(all_in, Millis(60000))) << bot_.output();
-    std::this_thread::sleep_for(Millis(1000));
+    players_ = players_from_env("BEHAVIOR_RELOAD_BOTS");
+    start_playing_bots(bot_, kBot, cluster_->name_server_url(), players_, prefix, 120);
   }
 
   // ctl reload; its exit code and output (the JSON report).
@@ -76,14 +58,7 @@ class Reload : public LocalClusterTest {
     std::this_thread::sleep_for(Millis(3000));
     finish_bot(bot_, d, output);
     if (HasFatalFailure()) return;
-    EXPECT_EQ(field(*d, "errors"), 0u) << *output;
-    EXPECT_EQ(field(*d, "joins"), static_cast<uint64_t>(players_)) << *output;  // nobody joined again
-    EXPECT_EQ(field(*d, "lost"), 0u) << *output;
-    EXPECT_EQ(field(*d, "reordered"), 0u) << *output;
-    EXPECT_EQ(field(*d, "duplicated"), 0u) << *output;
-    EXPECT_EQ(field(*d, "abandoned_by_failure"), 0u) << *output;
-    EXPECT_EQ(field(*d, "state_violations"), 0u) << *output;
-    for (const char* stream : {"chat", "pong", "position_reliable"}) EXPECT_GT(field((*d)[stream], "delivered"), 0u);
+    expect_nothing_noticed(*d, *output, players_);
   }
 
   ChildProcess bot_;
