@@ -4,7 +4,8 @@
 // moves every live player and room to version 2 in place: each bot's PONGs say version 2
 // from then on (and carry the level v2 derives from v1's score), nobody is disconnected or
 // has to join again, and no acknowledged message is lost, reordered or duplicated. Broken
-// libraries (one that cannot load; a v3 whose upgrade_state throws for some players) are
+// libraries (one that cannot load; one that would abort the server as it loads; a v3 whose
+// upgrade_state throws for some players) are
 // refused or rolled back with the players playing on. BEHAVIOR_RELOAD_BOTS sets the
 // players (CI: 90, 24 under TSan; the full run: 300, docs/hot_update.md).
 #include <signal.h>
@@ -139,6 +140,27 @@ TEST_F(Reload, BrokenLibrariesAreRefusedOrRolledBackWhilePlayersPlayOn) {
   EXPECT_EQ(players_on("1") + players_on("2"), static_cast<uint64_t>(players_))
       << output;
   EXPECT_FALSE(d["players_by_code_version"].HasMember("3")) << output;
+}
+
+// Both versions carry registered.proto (full protobuf runtime): loading v2 in the server would
+// abort it (a .proto file registered twice). The probe process takes the abort; the reload is
+// refused and the server, with its player, plays on.
+TEST_F(Reload, ALibraryThatWouldAbortTheServerAsItLoadsIsRefusedByTheProbe) {
+  tools::LocalClusterOptions o = options(1, 1);
+  o.kinds_libs = {kLibDir + "/libtest_full_proto_v1.so"};
+  start(std::move(o));
+  if (HasFatalFailure()) return;
+  players_ = 6;
+  start_playing_bots(bot_, kBot, cluster_->name_server_url(), players_, "probe", 60);
+  if (HasFatalFailure()) return;
+  const uint16_t node = cluster_->node_id("local_server-1");
+  std::string out;
+  EXPECT_EQ(reload(node, kLibDir + "/libtest_full_proto_v2.so", &out), 1) << out;
+  EXPECT_NE(out.find("killed a test process (signal 6)"), std::string::npos) << out;
+  EXPECT_NE(out.find("registered.proto"), std::string::npos) << out;  // the probe's own words
+  rapidjson::Document d;
+  std::string output;
+  finish_and_check(&d, &output);
 }
 
 }  // namespace

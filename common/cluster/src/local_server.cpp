@@ -7,6 +7,7 @@
 #include <behavior/node_flags.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <utility>
@@ -58,6 +59,16 @@ bool parse_kinds_options(const std::vector<std::string>& in, std::map<std::strin
 }  // namespace
 
 int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn register_kinds) {
+  // A reload's probe (KindsHost::set_probe): this binary, loading libraries in a child.
+  if (argc >= 2 && std::string(argv[1]) == "--kinds-probe") {
+    Status s = KindsHost::probe(std::vector<std::string>(argv + 2, argv + argc));
+    if (!s.ok()) fprintf(stderr, "%s\n", s.message().c_str());
+    // Only the loading was the question: no teardown (nor a sanitizer's exit checks) answers.
+    spdlog::default_logger()->flush();
+    fflush(stdout);
+    fflush(stderr);
+    std::_Exit(s.ok() ? 0 : 1);
+  }
   Node::block_termination_signals();  // a signal before the wait is not lost
   ServerFlags flags;
   CLI::App app{"behavior local_server: hosts processes" + (game.empty() ? std::string() : " (" + game + ")")};
@@ -93,6 +104,7 @@ int run_local_server(int argc, char** argv, std::string game, RegisterKindsFn re
   // Each kind's entry holds the library its code lives in, and each process its kind's
   // entry: no process outlives its code, across reloads too.
   KindsHost kinds(node, options);
+  kinds.set_probe("/proc/self/exe");
   std::vector<std::function<Status(Node&)>> started_hooks;
   // The binary's own kinds first, then each library's, in the order given.
   if (register_kinds) {

@@ -8,7 +8,16 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <set>
 
 #include "behavior/kinds_library.h"
@@ -150,6 +159,69 @@ void KindsHost::reload_async(std::string path, std::function<void(ReloadReport)>
   if (previous.joinable()) previous.join();
 }
 
+Status KindsHost::probe(const std::vector<std::string>& paths) {
+  Node scratch(NodeOptions{});  // never started: registrations only
+  KindsHost host(scratch, {});
+  return host.load(paths, nullptr);
+}
+
+// Runs the probe with a deadline and reads what it says. Its exit code 0: the libraries load
+// together; anything else, or a signal, is the refusal's reason.
+Status KindsHost::run_probe(const std::string& path) const {
+  constexpr auto kDeadline = std::chrono::seconds(20);
+  std::vector<std::string> args{probe_exe_, "--kinds-probe"};
+  for (const auto& l : libraries()) args.push_back(l);
+  args.push_back(path);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return Status::internal(std::string("probe: pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, probe_exe_.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  if (rc != 0) {
+    ::close(out[0]);
+    return Status::internal("probe: cannot run " + probe_exe_ + ": " + std::strerror(rc));
+  }
+  std::string said;
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;  // the probe is done
+    if (said.size() < 64 * 1024) said.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  // Its output ended (it closed it, exiting) or the deadline passed: it exits, or is killed.
+  int status = 0;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (done != pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return Status::timeout("probe: loading it did not finish within 20 s");
+  }
+  while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+  if (said.size() > 600) said = "..." + said.substr(said.size() - 600);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  if (WIFSIGNALED(status)) {
+    return Status::internal("loading it beside the running libraries killed a test process (signal " +
+                            std::to_string(WTERMSIG(status)) + "): " + said +
+                            " (protobuf messages compiled into two libraries do this: docs/hot_update.md)");
+  }
+  return Status::invalid_argument(said.empty() ? "the probe failed" : said);
+}
+
 ReloadReport KindsHost::reload_locked(const std::string& path, Millis timeout) {
   detail::Runtime& rt = detail::runtime_of(node_);
   ReloadReport r;
@@ -168,6 +240,10 @@ ReloadReport KindsHost::reload_locked(const std::string& path, Millis timeout) {
                                              "path of its own (say libgame-v2.so)"));
       }
     }
+  }
+  // First in a child process: what would abort or crash the server there only kills the probe.
+  if (!probe_exe_.empty()) {
+    if (Status s = run_probe(path); !s.ok()) return refuse(s);
   }
   auto loaded = KindsLibrary::load(path);
   if (!loaded.ok()) return refuse(loaded.status());

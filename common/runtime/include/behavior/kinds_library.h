@@ -142,11 +142,21 @@ class KindsHost {
   void reload_async(std::string path, std::function<void(ReloadReport)> done);
   // Waits for a reload in progress to finish (it ends soon once the node stops).
   void join();
+  // Before a reload loads a library into this process, `exe --kinds-probe LOADED... NEW`
+  // loads the running libraries and then the new one in a child process (run_local_server
+  // answers it): a library whose loading would abort or crash the server (a static
+  // initializer that throws, protobuf messages registered twice) is refused instead.
+  // Empty (the default): no probe.
+  void set_probe(std::string exe) { probe_exe_ = std::move(exe); }
+  // The probe's side: loads `paths` in order into a node that never starts; the error of the
+  // first that does not load or register.
+  static Status probe(const std::vector<std::string>& paths);
   // The paths of the libraries running now.
   std::vector<std::string> libraries() const;
 
  private:
   ReloadReport reload_locked(const std::string& path, Millis timeout);
+  Status run_probe(const std::string& path) const;
 
   Node& node_;
   const std::map<std::string, std::string> options_;
@@ -156,6 +166,7 @@ class KindsHost {
   std::mutex thread_mu_;  // worker_, closed_
   std::thread worker_;
   bool closed_ = false;
+  std::string probe_exe_;
 };
 
 }  // namespace behavior
