@@ -37,8 +37,10 @@
 #include <thread>
 
 #include "bench_redis.h"
+#include "bench_stats.h"
 
 using namespace behavior;
+using bench::percentile;
 
 namespace {
 
@@ -162,12 +164,6 @@ class Activator : public Router {
   std::vector<Pid>* pids_;
   std::vector<float>* lat_;
 };
-
-double percentile(std::vector<float>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(static_cast<double>(v.size()) * p))];
-}
 
 // The benchmark's own Redis connection: INFO figures (bench_redis.h) and seeding states.
 struct RedisSide : bench::RedisProbe {

@@ -25,18 +25,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.h"
+
 namespace {
 
 using namespace behavior;
+using bench::percentile;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kEcho = 1;  // the demo player's echo call (local_server/game/game.h)
-
-double percentile(std::vector<int64_t> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))]);
-}
 
 }  // namespace
 

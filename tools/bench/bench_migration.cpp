@@ -46,8 +46,10 @@
 #include <thread>
 
 #include "bench_redis.h"
+#include "bench_stats.h"
 
 using namespace behavior;
+using bench::percentile;
 
 namespace {
 
@@ -225,12 +227,6 @@ class Caller : public Router {
   uint16_t last_node_ = 0;
   Clock::time_point last_;
 };
-
-double percentile(std::vector<float> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(static_cast<double>(v.size()) * p))];
-}
 
 double cpu_seconds() {
   rusage u{};

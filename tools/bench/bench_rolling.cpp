@@ -24,10 +24,12 @@
 #include <thread>
 
 #include "bench_process.h"
+#include "bench_stats.h"
 #include "local_cluster.h"
 #include "rolling.h"
 
 using namespace behavior;
+using bench::median;
 
 namespace {
 
@@ -42,12 +44,6 @@ std::string slurp(const std::string& path) {
 
 uint64_t counter(const rapidjson::Value& d, const char* key) {
   return d.IsObject() && d.HasMember(key) && d[key].IsUint64() ? d[key].GetUint64() : ~uint64_t{0};
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 struct Run {
