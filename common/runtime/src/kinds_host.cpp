@@ -25,6 +25,19 @@
 #include "runtime.h"
 
 namespace behavior {
+namespace {
+
+// Runs `lib`'s registration into a staging table, so that each entry holds the library its
+// code lives in and the live kinds table stays untouched; the entries go to *entries.
+Status register_staged(detail::Runtime& rt, const std::shared_ptr<KindsLibrary>& lib, const std::string& path,
+                       KindsContext& ctx, std::vector<detail::KindRef>* entries) {
+  rt.begin_staging(lib, path);
+  Status s = call_register_kinds(lib->stamp().register_kinds, ctx, "kinds library " + path);
+  *entries = rt.end_staging();
+  return s;
+}
+
+}  // namespace
 
 std::string ReloadReport::to_json() const {
   rapidjson::StringBuffer buf;
@@ -103,12 +116,9 @@ Status KindsHost::load(const std::vector<std::string>& paths, std::vector<std::f
     if (path.empty()) continue;  // an empty BEHAVIOR_KINDS_LIB
     auto lib = KindsLibrary::load(path);
     if (!lib.ok()) return lib.status();
-    // Staged, so each kind's entry holds the library that its code lives in.
-    rt.begin_staging(*lib, path);
     KindsContext ctx{node_, options_, nullptr};
-    Status s = call_register_kinds((*lib)->stamp().register_kinds, ctx, "kinds library " + path);
-    std::vector<detail::KindRef> entries = rt.end_staging();
-    if (!s.ok()) return s;
+    std::vector<detail::KindRef> entries;
+    if (Status s = register_staged(rt, *lib, path, ctx, &entries); !s.ok()) return s;
     rt.install_kinds(entries);
     if (ctx.on_started && started) started->push_back(std::move(ctx.on_started));
     spdlog::info("kinds library {} ({}) loaded: {} kinds", (*lib)->name(), path, entries.size());
@@ -258,12 +268,10 @@ ReloadReport KindsHost::reload_locked(const std::string& path, Millis timeout) {
       if (l->name() == lib->name()) old = l;
     }
   }
-  // Register into a staging table: the live kinds are untouched until everything checks out.
-  rt.begin_staging(lib, path);
+  // The live kinds are untouched until everything checks out.
   KindsContext ctx{node_, options_, nullptr};
-  Status registered = call_register_kinds(lib->stamp().register_kinds, ctx, "kinds library " + path);
-  std::vector<detail::KindRef> entries = rt.end_staging();
-  if (!registered.ok()) return refuse(registered);
+  std::vector<detail::KindRef> entries;
+  if (Status s = register_staged(rt, lib, path, ctx, &entries); !s.ok()) return refuse(s);
   if (entries.empty()) return refuse(Status::invalid_argument("it registers no kinds"));
   std::vector<detail::KindRef> previous;  // the entries it replaces, to roll back to
   std::vector<std::string> added;         // kinds nobody had
