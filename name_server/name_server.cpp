@@ -447,12 +447,9 @@ class NameServer::Impl {
     char* end = nullptr;
     long id = std::strtol(id_text.c_str(), &end, 10);
     if (id_text.empty() || *end != '\0' || id <= 0 || id > 65535) return done(error_response(400, "bad node id"));
-    if (!options_.admin_token.empty()) {
-      auto auth = req.headers.find("authorization");
-      if (auth == req.headers.end() || !constant_time_equal(auth->second, "Bearer " + options_.admin_token)) {
-        return done(error_response(401, "drain needs the admin token (Authorization: Bearer ...)"));
-      }
-    } else if (req.peer_ip.rfind("127.", 0) != 0) {
+    if (int refused = admin_refusal(req, options_.admin_token); refused == 401) {
+      return done(error_response(401, "drain needs the admin token (Authorization: Bearer ...)"));
+    } else if (refused == 403) {
       return done(error_response(403, "without an admin token, drain is allowed from loopback only"));
     }
     bool known = false;

@@ -52,17 +52,6 @@ class KindVersionsCluster : public LocalClusterTest {
     return out;
   }
 
-  // The node's metrics address from /v1/cluster.
-  std::string metrics_of(uint16_t node) {
-    rapidjson::Document d;
-    d.Parse(cluster_->name_server_get("/v1/cluster").c_str());
-    if (!d.IsObject() || !d.HasMember("nodes")) return "";
-    for (const auto& n : d["nodes"].GetArray()) {
-      if (n["id"].GetUint() == node) return n["metrics"].GetString();
-    }
-    return "";
-  }
-
   std::string ctl(const std::vector<std::string>& args) {
     std::vector<std::string> all = args;
     all.insert(all.end(), {"--redis", cluster_->redis_address(), "--redis-prefix", cluster_->redis_prefix(),

@@ -13,6 +13,7 @@
 #include "bot_summary.h"
 #include "child_process.h"
 #include "local_cluster_test.h"
+#include "net_util.h"
 #include "redis_server.h"
 #include "test_support.h"
 
@@ -140,6 +141,36 @@ TEST_F(Reload, BrokenLibrariesAreRefusedOrRolledBackWhilePlayersPlayOn) {
   EXPECT_EQ(players_on("1") + players_on("2"), static_cast<uint64_t>(players_))
       << output;
   EXPECT_FALSE(d["players_by_code_version"].HasMember("3")) << output;
+}
+
+// POST /v1/reload on a node's metrics port: refused without the admin token or with a wrong
+// one (401) and without a path (400), each with nothing changed; with both, the same report
+// as ctl's, and the node runs v2.
+TEST_F(Reload, TheAdminEndpointWantsTheTokenAndAPathAndAnswersWithTheReport) {
+  tools::LocalClusterOptions o = options(1, 1);
+  o.local_server_args = {"--admin-token", "hot-update-token"};
+  start(std::move(o));
+  if (HasFatalFailure()) return;
+  const uint16_t node = cluster_->node_id("local_server-1");
+  std::string metrics;
+  ASSERT_TRUE(wait_until([&] { return !(metrics = metrics_of(node)).empty(); }, Millis(10000)));
+  HttpClient http(std::stoi(metrics.substr(metrics.rfind(':') + 1)));
+  ASSERT_TRUE(http.connected());
+  const std::string v2 = kLibDir + "/libbehavior_demo_game_v2.so";
+  EXPECT_EQ(http.request("POST", "/v1/reload", v2).status, 401);
+  EXPECT_EQ(http.request("POST", "/v1/reload", v2, "Authorization: Bearer wrong\r\n").status, 401);
+  EXPECT_EQ(http.request("POST", "/v1/reload", "\n", "Authorization: Bearer hot-update-token\r\n").status, 400);
+  HttpReply bad = http.request("POST", "/v1/reload", kLibDir + "/libno_such_game.so",
+                               "Authorization: Bearer hot-update-token\r\n");
+  EXPECT_EQ(bad.status, 409);
+  EXPECT_NE(bad.body.find("cannot load kinds library"), std::string::npos) << bad.body;
+  HttpReply ok = http.request("POST", "/v1/reload", v2 + "\n", "Authorization: Bearer hot-update-token\r\n");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  rapidjson::Document r = report(ok.body);
+  ASSERT_TRUE(r.IsObject() && r.HasMember("ok")) << ok.body;
+  EXPECT_TRUE(r["ok"].GetBool());
+  EXPECT_STREQ(r["library"].GetString(), v2.c_str());
+  EXPECT_EQ(r["kinds"][0]["version"].GetUint(), 2u) << ok.body;
 }
 
 // Both versions carry registered.proto (full protobuf runtime): loading v2 in the server would

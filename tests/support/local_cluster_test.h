@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 
 #include <memory>
 #include <string>
@@ -40,6 +41,16 @@ class LocalClusterTest : public ::testing::Test {
     if (cluster_) {
       EXPECT_TRUE(cluster_->stop()) << "a service did not stop cleanly; logs in " << cluster_->log_dir();
     }
+  }
+  // A node's metrics address ("127.0.0.1:port") as /v1/cluster shows it ("" if unknown).
+  std::string metrics_of(uint16_t node) {
+    rapidjson::Document d;
+    d.Parse(cluster_->name_server_get("/v1/cluster").c_str());
+    if (!d.IsObject() || !d.HasMember("nodes")) return "";
+    for (const auto& n : d["nodes"].GetArray()) {
+      if (n["id"].GetUint() == node) return n["metrics"].GetString();
+    }
+    return "";
   }
   // The port of the cluster's redis-server.
   int redis_port() const {

@@ -35,7 +35,6 @@
 #include <unordered_set>
 
 #include "behavior/clock.h"
-#include "behavior/crypto.h"
 #include "behavior/http_server.h"
 #include "behavior/inbox.h"
 #include "behavior/metrics.h"
@@ -410,12 +409,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     auto answer = [](int status, std::string body) {
       return HttpResponse{status, "application/json", std::move(body) + "\n", {}};
     };
-    if (!options_.admin_token.empty()) {
-      auto auth = req.headers.find("authorization");
-      if (auth == req.headers.end() || !constant_time_equal(auth->second, "Bearer " + options_.admin_token)) {
-        return done(answer(401, R"js({"error":"reload needs the admin token (Authorization: Bearer ...)"})js"));
-      }
-    } else if (req.peer_ip.rfind("127.", 0) != 0) {
+    if (int refused = admin_refusal(req, options_.admin_token); refused == 401) {
+      return done(answer(401, R"js({"error":"reload needs the admin token (Authorization: Bearer ...)"})js"));
+    } else if (refused == 403) {
       return done(answer(403, R"({"error":"without an admin token, reload is taken from loopback only"})"));
     }
     std::string path = req.body;

@@ -6,6 +6,7 @@
 
 #include "behavior/http_request_parser.h"
 #include "behavior/read_stream.h"
+#include "behavior/crypto.h"
 #include "behavior/tls.h"
 
 #include <memory>
@@ -395,6 +396,14 @@ void HttpServer::stop() {
   std::vector<Conn*> all(conns_.begin(), conns_.end());
   for (Conn* c : all) close(c);
   if (listener_) listener_->close();
+}
+
+int admin_refusal(const HttpRequest& req, const std::string& admin_token) {
+  if (!admin_token.empty()) {
+    auto auth = req.headers.find("authorization");
+    return auth != req.headers.end() && constant_time_equal(auth->second, "Bearer " + admin_token) ? 0 : 401;
+  }
+  return req.peer_ip.rfind("127.", 0) == 0 ? 0 : 403;
 }
 
 }  // namespace behavior

@@ -95,4 +95,10 @@ class HttpServer {
   std::shared_ptr<TlsContext> tls_;
 };
 
+// Whether `req` may use an admin request (the name server's drain, a node's reload): with an
+// admin token, it must carry `Authorization: Bearer <token>` (compared in constant time);
+// without one, it must come from a loopback address. 0 when allowed, else the HTTP status to
+// answer: 401 (no or a wrong token) or 403 (not from loopback).
+int admin_refusal(const HttpRequest& req, const std::string& admin_token);
+
 }  // namespace behavior
