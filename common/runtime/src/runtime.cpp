@@ -3,8 +3,6 @@
 // (another worker) Shard::post → its loop's drain → dispatch → mailbox → execute → route().
 #include "runtime.h"
 
-#include <algorithm>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -266,14 +264,15 @@ Result<Pid> Runtime::resolve(std::string_view name) const {
 
 void Runtime::register_kind(std::string kind, RouterFactory factory, KindOptions options) {
   std::unique_lock lock(kinds_mu_);
-  if (staging_ && staging_->thread == std::this_thread::get_id()) {
-    auto e = std::make_shared<KindEntry>(KindEntry{staging_->library, staging_->path, kind, std::move(factory), options});
+  const bool staged = staging_ && staging_->thread == std::this_thread::get_id();
+  auto e = std::make_shared<KindEntry>(KindEntry{staged ? staging_->library : nullptr, staged ? staging_->path : "",
+                                                 kind, std::move(factory), options});
+  if (staged) {
     std::erase_if(staging_->entries, [&](const KindRef& k) { return k->name == kind; });
     staging_->entries.push_back(std::move(e));
-    return;
+  } else {
+    kinds_[std::move(kind)] = std::move(e);
   }
-  auto e = std::make_shared<KindEntry>(KindEntry{nullptr, "", kind, std::move(factory), options});
-  kinds_[std::move(kind)] = std::move(e);
 }
 
 KindRef Runtime::kind(std::string_view name) const {
