@@ -60,13 +60,13 @@ Actor* Shard::exchange_current_actor(Actor* a) { return std::exchange(tls_actor,
 Shard::Shard(Runtime& rt, uint8_t index)
     : rt_(rt), index_(index), timers_(uint64_t{index} << 56), request_seq_(uint64_t{index} << 56) {
   uv_loop_init(&loop_);
-  uv_async_init(&loop_, &wake_, [](uv_async_t*) {});
+  wakeup_.open(&loop_);
   uv_timer_init(&loop_, &sleep_timer_);
 }
 
 Shard::~Shard() {
   free_queued();
-  uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  wakeup_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sleep_timer_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
@@ -78,7 +78,7 @@ void Shard::start() {
 
 void Shard::request_stop() {
   stop_requested_.store(true, std::memory_order_seq_cst);
-  uv_async_send(&wake_);
+  wakeup_.signal();
 }
 
 void Shard::join() {
@@ -87,12 +87,12 @@ void Shard::join() {
 
 void Shard::post(Message* m) {
   inbox_.push(m);
-  if (sleeping_.load(std::memory_order_seq_cst)) uv_async_send(&wake_);
+  wakeup_.wake();
 }
 
 void Shard::post_spawn(Actor* a) {
   spawns_.push(a);
-  if (sleeping_.load(std::memory_order_seq_cst)) uv_async_send(&wake_);
+  wakeup_.wake();
 }
 
 void Shard::post_task(std::function<void()> fn) {
@@ -101,7 +101,7 @@ void Shard::post_task(std::function<void()> fn) {
     tasks_.push_back(std::move(fn));
   }
   has_tasks_.store(true, std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_seq_cst)) uv_async_send(&wake_);
+  wakeup_.wake();
 }
 
 bool Shard::run_tasks() {
@@ -247,14 +247,14 @@ void Shard::sleep() {
     int64_t ms = (next - now_ns_ + 999'999) / 1'000'000;
     uv_timer_start(&sleep_timer_, [](uv_timer_t*) {}, static_cast<uint64_t>(std::max<int64_t>(ms, 0)), 0);
   }
-  // Dekker-style: a poster pushes then reads sleeping_; we write sleeping_ then read the
-  // queues. With seq_cst on both sides one of us sees the other, so no wake-up is lost.
-  sleeping_.store(true, std::memory_order_seq_cst);
+  // Dekker-style: a poster pushes then reads the wake-up's flag; we set the flag then read
+  // the queues. With seq_cst on both sides one of us sees the other, so no wake-up is lost.
+  wakeup_.arm();
   if (inbox_.empty() && spawns_.empty() && !has_tasks_.load(std::memory_order_seq_cst) &&
       !stop_requested_.load(std::memory_order_seq_cst)) {
     uv_run(&loop_, UV_RUN_ONCE);
   }
-  sleeping_.store(false, std::memory_order_relaxed);
+  wakeup_.disarm();
   uv_timer_stop(&sleep_timer_);
   last_poll_ns_ = clock_ns();
 }

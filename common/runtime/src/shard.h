@@ -25,6 +25,7 @@
 #include "idle_tracker.h"
 #include "signals.h"
 #include "timer_queue.h"
+#include "wakeup.h"
 
 namespace behavior::detail {
 
@@ -58,7 +59,7 @@ class Shard {
   // network handles on worker 0's loop this way).
   void post_task(std::function<void()> fn);
   uint64_t next_serial() { return serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
-  bool asleep() const { return sleeping_.load(std::memory_order_relaxed); }
+  bool asleep() const { return wakeup_.asleep(); }
   std::atomic<uint64_t> live{0};  // placement reads it; spawn adds, exit subtracts
 
   // The worker thread only.
@@ -141,11 +142,10 @@ class Shard {
   const uint8_t index_;
   std::thread thread_;
   uv_loop_t loop_{};
-  uv_async_t wake_{};
   uv_timer_t sleep_timer_{};
   MpscStack<Message, &Message::next> inbox_;
   MpscStack<Actor, &Actor::next_> spawns_;
-  alignas(64) std::atomic<bool> sleeping_{false};
+  Wakeup wakeup_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> has_tasks_{false};
   std::mutex tasks_mu_;
