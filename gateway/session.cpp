@@ -175,7 +175,7 @@ void Session::authenticate(std::string_view token) {
                 expired ? "the ticket has expired" : "the ticket is not valid");
     return;
   }
-  if (t->gateway != std::to_string(pid_.node())) {
+  if (t->gateway != pid_.node()) {
     auth_failed(GatewayStats::kOtherGateway, "the ticket is for another gateway");
     return;
   }

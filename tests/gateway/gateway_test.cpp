@@ -3,6 +3,7 @@
 // gateway and the name server, on 127.0.0.1. Clients log in through the name server and
 // talk to the gateway over TCP, WebSocket and UDP (KCP) with the client library
 // (game_client.h); a relay in the test drops and reorders UDP datagrams.
+#include <behavior/crypto.h>
 #include <behavior/game_client.h>
 #include <behavior/ticket.h>
 
@@ -102,7 +103,7 @@ class GatewayTest : public ClusterTest {
   }
 
   // The ticket a name server would sign, with chosen fields.
-  std::string ticket(const std::string& user, int64_t expires_ms, const std::string& gateway = std::to_string(kGatewayNode)) {
+  std::string ticket(const std::string& user, int64_t expires_ms, uint16_t gateway = kGatewayNode) {
     Ticket t;
     t.user = user;
     t.node = 1;
@@ -152,6 +153,31 @@ TEST_F(GatewayTest, EchoThroughTheUsersProcessOnEachTransport) {
   }
 }
 
+// The ticket's `g` is the gateway's node id as a JSON number (docs/protocol.md); a name
+// server from before wrote it as a decimal string, and the gateway still takes that.
+TEST_F(GatewayTest, ATicketWithTheGatewayAsAStringFromAnOlderNameServerIsAccepted) {
+  const std::string payload = R"({"e":)" + std::to_string(now_ms() + 30000) + R"(,"g":")" +
+                              std::to_string(kGatewayNode) + R"(","n":1,"r":")" + base64url_encode("old-nonce") +
+                              R"(","u":"olden","v":1})";
+  const std::string token = base64url_encode(payload) + "." + base64url_encode(hmac_sha256(kSecret, payload));
+  Result<Ticket> parsed = verify_ticket(token, kSecret, now_ms());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();
+  EXPECT_EQ(parsed->gateway, kGatewayNode);
+  auto c = GameClient::connect(Transport::kTcp, address(Transport::kTcp));
+  ASSERT_TRUE(c.ok());
+  Result<std::string> who = (*c)->auth(token);
+  ASSERT_TRUE(who.ok()) << who.status().to_string();
+  EXPECT_NE(who->find("<1."), std::string::npos) << *who;  // the user's process, on node 1
+  ASSERT_TRUE((*c)->send(kEcho, "from an old ticket").ok());
+  Result<ClientFrame> f = (*c)->receive();
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->body, "from an old ticket");
+  // Not a number in a string: refused.
+  const std::string bad_payload = R"({"e":)" + std::to_string(now_ms() + 30000) + R"(,"g":"gw40","n":1,"r":"AA","u":"olden","v":1})";
+  expect_refused(Transport::kTcp, base64url_encode(bad_payload) + "." + base64url_encode(hmac_sha256(kSecret, bad_payload)),
+                 "gateway not a number");
+}
+
 TEST_F(GatewayTest, AReconnectReturnsToTheSameProcess) {
   std::string first, second;
   {
@@ -191,7 +217,7 @@ TEST_F(GatewayTest, ForgedExpiredReplayedAndForeignTicketsAreRefused) {
   expect_refused(Transport::kTcp, forged, "forged");
   expect_refused(Transport::kWebSocket, "not.a-ticket", "garbage");
   expect_refused(Transport::kTcp, ticket("dave", now_ms() - 1000), "expired");
-  expect_refused(Transport::kTcp, ticket("dave", now_ms() + 30000, "99"), "for another gateway");
+  expect_refused(Transport::kTcp, ticket("dave", now_ms() + 30000, 99), "for another gateway");
   // The good one works once, then never again.
   auto c = GameClient::connect(Transport::kTcp, address(Transport::kTcp));
   ASSERT_TRUE(c.ok());
