@@ -197,6 +197,8 @@ class Gateway::Impl final : public Endpoint {
            s.dropped_rate);
     series(true, "behavior_gateway_refused_frames_total", "Client frames refused, by reason.",
            {{"reason", "reserved_proto"}}, s.refused_reserved);
+    series(true, "behavior_gateway_refused_frames_total", "Client frames refused, by reason.",
+           {{"reason", "heartbeat_too_long"}}, s.refused_heartbeat);
     const char* cut = "Clients the gateway cut off, by reason.";
     series(true, "behavior_gateway_disconnects_total", cut, {{"reason", "slow_reader"}}, s.cut_slow);
     const char* refused = "Client connections refused at accept, by limit.";

@@ -15,7 +15,7 @@ struct GatewayStats {
   Counter reconnects{0};  // RECONNECT frames sent (a drain: the client logs in elsewhere)
   Counter draining{0};    // 1 once the gateway drains
   Counter frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0};
-  Counter dropped_rate{0}, refused_reserved{0};
+  Counter dropped_rate{0}, refused_reserved{0}, refused_heartbeat{0};
   Counter cut_slow{0}, cut_idle{0}, cut_bad{0};
   Counter refused_full{0}, refused_unauth_per_address{0}, unauthenticated{0};
   Counter udp_malformed{0}, udp_unknown_conv{0}, udp_other_address{0}, udp_unreliable_out{0};

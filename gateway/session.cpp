@@ -23,13 +23,17 @@ constexpr const char* kReleaseTicketMark =
 constexpr size_t kMaxEarlyFrames = 32;  // frames a client may send while its process is being ensured
 constexpr size_t kMaxMovingFrames = 1024;  // frames held while the user's process moves
 
-// Error codes of kError frames (body: pb::ErrorFrame), for clients to act on.
+constexpr size_t kMaxHeartbeatBytes = 64;  // a longer heartbeat is refused (400), not echoed
+
+// Error codes of kError frames (body: pb::ErrorFrame), for clients to act on. The table
+// with each code's meaning and whether the connection closes is in docs/protocol.md.
 enum ErrorCode : uint32_t {
-  kErrUnauthenticated = 401,  // no, bad, expired, foreign or reused ticket; or AUTH not first
-  kErrBadFrame = 400,         // malformed or reserved protoID
+  kErrUnauthenticated = 401,  // no, bad, expired, foreign or reused ticket; AUTH not first or not in time
+  kErrBadFrame = 400,         // malformed, reserved protoID, heartbeat over 64 bytes
+  kErrIdle = 408,             // nothing from the client within --idle-timeout-ms
   kErrRateLimited = 429,
   kErrProcessGone = 410,      // the user's process ended: log in again
-  kErrUnavailable = 503,      // Redis or the user's node unreachable: retry
+  kErrUnavailable = 503,      // Redis or the user's node unreachable, or draining: retry
 };
 
 }  // namespace
@@ -105,7 +109,13 @@ void Session::take_frame(uint32_t proto, std::string_view body) {
   // answers before).
   if (!rate_allows(now)) return;
   if (proto == proto::kHeartbeat) {
-    send_frame(proto::kHeartbeat, body.substr(0, 64));
+    if (body.size() > kMaxHeartbeatBytes) {  // refused, not cut short: the client hears why
+      ++ctx_.stats->refused_heartbeat;
+      send_error(kErrBadFrame, "a heartbeat's body is at most " + std::to_string(kMaxHeartbeatBytes) + " bytes, not " +
+                                   std::to_string(body.size()));
+      return;
+    }
+    send_frame(proto::kHeartbeat, body);
     return;
   }
   if (proto::is_system(proto)) {  // kAttach, kStop, kExit, a second kAuth...: never relayed
@@ -155,7 +165,16 @@ void Session::on_alive() {
   if (state_ == State::kReady) touch(ctx_.now());
 }
 
-void Session::on_end(CloseReason why, uint16_t ws_code) { close_after_write(why, ws_code); }
+// A WebSocket protocol error gets the same error frame as a bad TCP frame, before the close
+// frame with the code that names it (1002, 1003, 1008 or 1009); the client's own close frame
+// is only answered.
+void Session::on_end(CloseReason why, uint16_t ws_code, const std::string& reason) {
+  if (why == CloseReason::kBadFrame && state_ != State::kClosing) {
+    bad_frame(reason, ws_code);
+    return;
+  }
+  close_after_write(why, ws_code);
+}
 
 void Session::on_closed(CloseReason why) {
   transport_ = nullptr;  // it ended itself
@@ -175,7 +194,7 @@ void Session::authenticate(std::string_view token) {
                 expired ? "the ticket has expired" : "the ticket is not valid");
     return;
   }
-  if (t->gateway != std::to_string(pid_.node())) {
+  if (t->gateway != pid_.node()) {
     auth_failed(GatewayStats::kOtherGateway, "the ticket is for another gateway");
     return;
   }
@@ -369,11 +388,11 @@ void Session::auth_failed(GatewayStats::AuthFailure reason, const std::string& m
   close_after_write(CloseReason::kAuthFailed, ws::kClosePolicy);
 }
 
-void Session::bad_frame(const std::string& why) {
+void Session::bad_frame(const std::string& why, uint16_t ws_code) {
   static LogThrottle throttle;
   if (uint64_t left_out; throttle.allow(&left_out)) spdlog::info("gateway: closing a client: {}{}", why, left_out_note(left_out));
   send_error(kErrBadFrame, why);
-  close_after_write(CloseReason::kBadFrame, ws::kClosePolicy);
+  close_after_write(CloseReason::kBadFrame, ws_code);
 }
 
 void Session::auth_timed_out() {
@@ -388,7 +407,7 @@ void Session::auth_timed_out() {
 }
 
 void Session::idle_timed_out() {
-  send_error(kErrBadFrame, "idle for too long (send heartbeats)");
+  send_error(kErrIdle, "idle for too long (send heartbeats)");
   close_after_write(CloseReason::kIdle, ws::kClosePolicy);
 }
 

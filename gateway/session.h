@@ -20,6 +20,7 @@
 #include <behavior/metrics.h>
 #include <behavior/node.h>
 #include <behavior/redis_client.h>
+#include <behavior/websocket.h>
 #include <uv.h>
 
 #include <functional>
@@ -99,7 +100,7 @@ class Session final : public TransportUser {
   void on_bad_input(const std::string& why) override;
   bool allow_control() override;
   void on_alive() override;
-  void on_end(CloseReason why, uint16_t ws_code) override;
+  void on_end(CloseReason why, uint16_t ws_code, const std::string& reason) override;
   void on_closed(CloseReason why) override;
 
   DeadlineList<Session>::Entry deadline_entry;  // in at most one of the context's lists
@@ -116,7 +117,7 @@ class Session final : public TransportUser {
   void send_frame(uint32_t proto, std::string_view body, bool unreliable = false);
   void send_error(uint32_t code, const std::string& message);
   void auth_failed(GatewayStats::AuthFailure reason, const std::string& message);
-  void bad_frame(const std::string& why);
+  void bad_frame(const std::string& why, uint16_t ws_code = ws::kClosePolicy);
   void close_after_write(CloseReason why, uint16_t ws_code);
   void ending(CloseReason why);  // the bookkeeping every way out shares
   void detach();

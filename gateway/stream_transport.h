@@ -120,6 +120,7 @@ class WsTransport final : public StreamTransport {
   ws::FrameDecoder frames_;
   bool open_ = false;        // the 101 was sent
   bool close_sent_ = false;  // our close frame is queued: nothing may follow it
+  std::string close_reason_;  // a protocol error's text, for our close frame
 };
 
 }  // namespace behavior::gateway

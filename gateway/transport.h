@@ -50,9 +50,10 @@ class TransportUser {
   virtual bool allow_control() = 0;
   // Input that proves the client alive without completing a frame (a KCP segment).
   virtual void on_alive() = 0;
-  // The client's protocol ends the connection (a WebSocket close frame, or a WebSocket
-  // protocol error and the close code it calls for): the user closes it politely.
-  virtual void on_end(CloseReason why, uint16_t ws_code) = 0;
+  // The client's protocol ends the connection (a WebSocket close frame: kClientLeft; or a
+  // WebSocket protocol error: kBadFrame, the close code it calls for and what was wrong):
+  // the user closes it politely, after an error frame for a protocol error.
+  virtual void on_end(CloseReason why, uint16_t ws_code, const std::string& reason) = 0;
   // The transport ended itself (see above); it is not to be called again.
   virtual void on_closed(CloseReason why) = 0;
 

@@ -329,7 +329,7 @@ class NameServer::Impl {
     Ticket t;
     t.user = user;
     t.node = placed->node;
-    t.gateway = std::to_string(gw->id);
+    t.gateway = gw->id;
     t.expires_ms = now + int64_t{options_.ticket_ttl_s} * 1000;
     t.nonce = base64url_encode(random_bytes(12));
     ++logins_["ok"];

@@ -69,6 +69,19 @@ class GameTest : public ::testing::Test {
     return p;
   }
 
+  // A fresh login and an authenticated connection for an existing user (it logs in again).
+  std::unique_ptr<GameClient> connect_as(const std::string& user, Transport t) {
+    Result<LoginResult> l = login("127.0.0.1", cluster_->name_server_port(), user);
+    EXPECT_TRUE(l.ok()) << l.status().to_string();
+    if (!l.ok()) return nullptr;
+    auto c = GameClient::connect(t, t == Transport::kTcp ? l->gateway_tcp : l->gateway_ws);
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    if (!c.ok()) return nullptr;
+    auto pid = (*c)->auth(l->ticket);
+    EXPECT_TRUE(pid.ok()) << pid.status().to_string();
+    return pid.ok() ? std::move(*c) : nullptr;
+  }
+
   // The next frame with `proto` (others skipped), parsed into T.
   template <class T>
   std::optional<T> expect(Player& p, uint32_t proto, Millis timeout = Millis(5000)) {
@@ -212,6 +225,77 @@ TEST_F(GameTest, BadInputGetsErrorFramesAndTheConnectionLivesOn) {
   ASSERT_TRUE(pong);
   EXPECT_EQ(pong->seq(), 42u);
   EXPECT_EQ(pong->client_time_us(), 123456u);
+}
+
+// The client-library example in README.md and docs/protocol.md, step by step: it must work
+// against the demo game as written (it sent kEcho, a diagnostic no client should know of).
+TEST_F(GameTest, TheDocumentedClientExampleGetsItsPong) {
+  auto login = behavior::login("127.0.0.1", cluster_->name_server_port(), "readme-alice");
+  ASSERT_TRUE(login.ok()) << login.status().to_string();
+  auto client = behavior::GameClient::connect(GameClient::Transport::kWebSocket, login->gateway_ws);
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  auto pid = (*client)->auth(login->ticket);
+  ASSERT_TRUE(pid.ok()) << pid.status().to_string();
+  behavior::game::Ping ping;
+  ping.set_seq(1);
+  ASSERT_TRUE((*client)->send(behavior::game::PING, ping.SerializeAsString()).ok());
+  behavior::Result<behavior::ClientFrame> f = (*client)->receive();
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ(f->proto_id, static_cast<uint32_t>(behavior::game::PONG)) << describe(*f);
+  behavior::game::Ping pong;
+  ASSERT_TRUE(pong.ParseFromString(f->body));
+  EXPECT_EQ(pong.seq(), 1u);
+  (*client)->close();
+}
+
+// docs/protocol.md, "Reconnecting and the room": a login that kicks a live connection takes
+// the player over where it is (still in its room: its MOVE needs no JOIN_ROOM, and the others
+// saw no PLAYER_LEFT); a connection that ends first takes the player out of its room (the
+// others see PLAYER_LEFT, and the next connection's MOVE gets 409 until it joins again).
+TEST_F(GameTest, AKickingLoginKeepsThePlayerInItsRoomAndADisconnectLeavesIt) {
+  Player a = join("stayer", Transport::kTcp);
+  Player b = join("witness", Transport::kTcp);
+  ASSERT_TRUE(a.client && b.client);
+  ASSERT_TRUE(enter(a, "kick-room"));
+  ASSERT_TRUE(enter(b, "kick-room"));
+
+  auto second = connect_as(a.user, Transport::kWebSocket);  // while the first is open
+  ASSERT_NE(second, nullptr);
+  bool kicked = false;
+  for (int i = 0; i < 20 && !kicked; ++i) {
+    auto f = a.client->receive(Millis(5000));
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    kicked = f->proto_id == proto::kKick;
+  }
+  ASSERT_TRUE(kicked);
+  ASSERT_TRUE(second->send(g::MOVE, move_body(3, 4, 77)).ok());  // no JOIN_ROOM: still in the room
+  for (;;) {  // b sees it move, and no PLAYER_LEFT came before
+    auto f = b.client->receive(Millis(5000));
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    ASSERT_NE(f->proto_id, static_cast<uint32_t>(g::PLAYER_LEFT)) << "the kick took the player out of its room";
+    g::Position pos;
+    if (f->proto_id == g::POSITION && pos.ParseFromString(f->body) && pos.user() == a.user) {
+      EXPECT_EQ(pos.seq(), 77u);
+      break;
+    }
+  }
+
+  second->close();  // the connection ends: the player leaves its room
+  auto left = expect<g::PlayerLeft>(b, g::PLAYER_LEFT);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->user(), a.user);
+  auto third = connect_as(a.user, Transport::kTcp);
+  ASSERT_NE(third, nullptr);
+  ASSERT_TRUE(third->send(g::MOVE, move_body(5, 5, 78)).ok());
+  auto f = third->receive(Millis(5000));
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(error_code(*f), static_cast<uint32_t>(g::ERROR_NOT_IN_ROOM)) << describe(*f);
+  Player again{a.user, a.node, std::move(third)};
+  ASSERT_TRUE(enter(again, "kick-room"));  // and after JOIN_ROOM it plays on
+  ASSERT_TRUE(again.client->send(g::MOVE, move_body(6, 6, 79)).ok());
+  auto pos = expect<g::Position>(again, g::POSITION);
+  ASSERT_TRUE(pos);
+  EXPECT_EQ(pos->seq(), 79u);
 }
 
 // Last: it kills a node (restarted at the end for the suite's clean stop).

@@ -3,6 +3,7 @@
 // gateway and the name server, on 127.0.0.1. Clients log in through the name server and
 // talk to the gateway over TCP, WebSocket and UDP (KCP) with the client library
 // (game_client.h); a relay in the test drops and reorders UDP datagrams.
+#include <behavior/crypto.h>
 #include <behavior/game_client.h>
 #include <behavior/ticket.h>
 
@@ -14,6 +15,7 @@
 
 #include <chrono>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "client_frames.h"
@@ -102,7 +104,7 @@ class GatewayTest : public ClusterTest {
   }
 
   // The ticket a name server would sign, with chosen fields.
-  std::string ticket(const std::string& user, int64_t expires_ms, const std::string& gateway = std::to_string(kGatewayNode)) {
+  std::string ticket(const std::string& user, int64_t expires_ms, uint16_t gateway = kGatewayNode) {
     Ticket t;
     t.user = user;
     t.node = 1;
@@ -134,7 +136,8 @@ TEST_F(GatewayTest, EchoThroughTheUsersProcessOnEachTransport) {
     std::string pid;
     auto c = connect(user, t, &pid);
     ASSERT_NE(c, nullptr);
-    EXPECT_NE(pid.find("<1."), std::string::npos) << pid;  // lives on node 1
+    // "<node.shard.serial>" in decimal (docs/protocol.md): lives on node 1.
+    EXPECT_TRUE(std::regex_match(pid, std::regex(R"(<1\.[0-9]{1,3}\.[0-9]+>)"))) << pid;
     for (int i = 0; i < 50; ++i) {
       std::string body = "hello " + std::to_string(i) + std::string(static_cast<size_t>(i) * 100, 'x');
       ASSERT_TRUE(c->send(kEcho, body).ok());
@@ -150,6 +153,57 @@ TEST_F(GatewayTest, EchoThroughTheUsersProcessOnEachTransport) {
     EXPECT_EQ(hb->proto_id, proto::kHeartbeat);
     EXPECT_EQ(hb->body, "beat");
   }
+}
+
+// A heartbeat's body is at most 64 bytes (docs/protocol.md): up to that it comes back
+// byte for byte; a longer one is refused with error 400 and not echoed (it was cut to 64
+// bytes without a word), and the connection goes on.
+TEST_F(GatewayTest, HeartbeatsUpTo64BytesAreEchoedAndLongerOnesRefused) {
+  for (Transport t : {Transport::kTcp, Transport::kWebSocket, Transport::kUdp}) {
+    auto c = connect("beat" + std::to_string(static_cast<int>(t)), t);
+    ASSERT_NE(c, nullptr);
+    const std::string full(64, 'b');
+    ASSERT_TRUE(c->send(proto::kHeartbeat, full).ok());
+    Result<ClientFrame> f = c->receive();
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    EXPECT_EQ(f->proto_id, proto::kHeartbeat) << describe(*f);
+    EXPECT_EQ(f->body, full);
+    ASSERT_TRUE(c->send(proto::kHeartbeat, std::string(65, 'b')).ok());
+    f = c->receive();
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    EXPECT_EQ(error_code(*f), 400u) << describe(*f);
+    ASSERT_TRUE(c->send(kEcho, "still open").ok());
+    f = c->receive();
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    EXPECT_EQ(f->body, "still open") << describe(*f);
+  }
+  EXPECT_NE(gateway_metrics().find("behavior_gateway_refused_frames_total{reason=\"heartbeat_too_long\"} 3"),
+            std::string::npos);
+}
+
+// The ticket's `g` is the gateway's node id as a JSON number (docs/protocol.md); a name
+// server from before wrote it as a decimal string, and the gateway still takes that.
+TEST_F(GatewayTest, ATicketWithTheGatewayAsAStringFromAnOlderNameServerIsAccepted) {
+  const std::string payload = R"({"e":)" + std::to_string(now_ms() + 30000) + R"(,"g":")" +
+                              std::to_string(kGatewayNode) + R"(","n":1,"r":")" + base64url_encode("old-nonce") +
+                              R"(","u":"olden","v":1})";
+  const std::string token = base64url_encode(payload) + "." + base64url_encode(hmac_sha256(kSecret, payload));
+  Result<Ticket> parsed = verify_ticket(token, kSecret, now_ms());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();
+  EXPECT_EQ(parsed->gateway, kGatewayNode);
+  auto c = GameClient::connect(Transport::kTcp, address(Transport::kTcp));
+  ASSERT_TRUE(c.ok());
+  Result<std::string> who = (*c)->auth(token);
+  ASSERT_TRUE(who.ok()) << who.status().to_string();
+  EXPECT_NE(who->find("<1."), std::string::npos) << *who;  // the user's process, on node 1
+  ASSERT_TRUE((*c)->send(kEcho, "from an old ticket").ok());
+  Result<ClientFrame> f = (*c)->receive();
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->body, "from an old ticket");
+  // Not a number in a string: refused.
+  const std::string bad_payload = R"({"e":)" + std::to_string(now_ms() + 30000) + R"(,"g":"gw40","n":1,"r":"AA","u":"olden","v":1})";
+  expect_refused(Transport::kTcp, base64url_encode(bad_payload) + "." + base64url_encode(hmac_sha256(kSecret, bad_payload)),
+                 "gateway not a number");
 }
 
 TEST_F(GatewayTest, AReconnectReturnsToTheSameProcess) {
@@ -191,7 +245,7 @@ TEST_F(GatewayTest, ForgedExpiredReplayedAndForeignTicketsAreRefused) {
   expect_refused(Transport::kTcp, forged, "forged");
   expect_refused(Transport::kWebSocket, "not.a-ticket", "garbage");
   expect_refused(Transport::kTcp, ticket("dave", now_ms() - 1000), "expired");
-  expect_refused(Transport::kTcp, ticket("dave", now_ms() + 30000, "99"), "for another gateway");
+  expect_refused(Transport::kTcp, ticket("dave", now_ms() + 30000, 99), "for another gateway");
   // The good one works once, then never again.
   auto c = GameClient::connect(Transport::kTcp, address(Transport::kTcp));
   ASSERT_TRUE(c.ok());
@@ -322,23 +376,28 @@ TEST_F(GatewayTest, OversizedAndMalformedFramesCloseOnlyThatConnection) {
     EXPECT_EQ(error_code(*f), 400u);
     EXPECT_EQ(c->receive().status().code(), Code::kUnavailable);
   }
-  {
-    auto c = connect("heidi", Transport::kWebSocket);
+  // WebSocket errors get the error frame too (docs/protocol.md, "When the gateway closes"),
+  // then a close frame whose code names the kind of error: 1003 a text message, 1002 a
+  // violation of RFC 6455, 1008 a message that is not `u32 protoID | body`.
+  const std::pair<std::string, uint16_t> ws_cases[] = {
+      {"heidi", ws::kCloseUnsupportedData}, {"ivan", ws::kCloseProtocolError}, {"ines", ws::kClosePolicy}};
+  for (const auto& [user, code] : ws_cases) {
+    auto c = connect(user, Transport::kWebSocket);
     ASSERT_NE(c, nullptr);
-    std::string text;
-    ws::append_frame(ws::Opcode::kText, "hello", true, &text);
-    c->send_raw(text);
-    EXPECT_EQ(c->receive().status().code(), Code::kUnavailable);
-    EXPECT_EQ(c->close_code(), ws::kCloseUnsupportedData);
-  }
-  {
-    auto c = connect("ivan", Transport::kWebSocket);
-    ASSERT_NE(c, nullptr);
-    std::string unmasked;
-    ws::append_frame(ws::Opcode::kBinary, std::string("\x00\x00\x00\x01hi", 6), false, &unmasked);
-    c->send_raw(unmasked);
-    EXPECT_EQ(c->receive().status().code(), Code::kUnavailable);
-    EXPECT_EQ(c->close_code(), ws::kCloseProtocolError);
+    std::string bad;
+    if (code == ws::kCloseUnsupportedData) {
+      ws::append_frame(ws::Opcode::kText, "hello", true, &bad);
+    } else if (code == ws::kCloseProtocolError) {  // unmasked
+      ws::append_frame(ws::Opcode::kBinary, std::string("\x00\x00\x00\x01hi", 6), false, &bad);
+    } else {  // 2 bytes: no room for a protoID
+      ws::append_frame(ws::Opcode::kBinary, "hi", true, &bad);
+    }
+    c->send_raw(bad);
+    Result<ClientFrame> f = c->receive();
+    ASSERT_TRUE(f.ok()) << user << ": " << f.status().to_string();
+    EXPECT_EQ(error_code(*f), 400u) << user << ": " << describe(*f);
+    EXPECT_EQ(c->receive().status().code(), Code::kUnavailable) << user;
+    EXPECT_EQ(c->close_code(), code) << user;
   }
   {
     auto c = connect("judy", Transport::kTcp);
@@ -370,14 +429,15 @@ TEST_F(GatewayTest, IdleConnectionsAreClosedAndHeartbeatsKeepThemOpen) {
     ASSERT_TRUE(hb.ok()) << "heartbeat " << i << ": " << hb.status().to_string() << "\n" << gateway_->output();
     EXPECT_EQ(hb->proto_id, proto::kHeartbeat);
   }
+  // 408: idle, a code of its own (docs/protocol.md's table), not 400 (a bad frame).
   Result<ClientFrame> f = idle->receive(Millis(100));
   ASSERT_TRUE(f.ok()) << f.status().to_string();
-  EXPECT_EQ(error_code(*f), 400u);
+  EXPECT_EQ(error_code(*f), 408u) << describe(*f);
   EXPECT_EQ(idle->receive().status().code(), Code::kUnavailable);
   // A WebSocket client is told the same, then gets a close frame (the closing handshake).
   f = idle_ws->receive(Millis(100));
   ASSERT_TRUE(f.ok()) << f.status().to_string();
-  EXPECT_EQ(error_code(*f), 400u);
+  EXPECT_EQ(error_code(*f), 408u) << describe(*f);
   EXPECT_EQ(idle_ws->receive().status().code(), Code::kUnavailable);
   EXPECT_EQ(idle_ws->close_code(), ws::kClosePolicy);
   ASSERT_TRUE(beating->send(kEcho, "alive").ok());
@@ -668,6 +728,34 @@ TEST_F(GatewayTest, UdpDatagramsForASessionFromAnotherAddressAreRefused) {
   EXPECT_EQ(f->proto_id, kEchoUnreliable);
   EXPECT_EQ(f->body, "state update");
   EXPECT_NE(gateway_metrics().find("behavior_gateway_udp_unreliable_out_total 1"), std::string::npos);
+}
+
+// The unreliable datagram byte by byte as docs/protocol.md gives it: 4 zero bytes, type 2,
+// the conv little-endian, the protoID big-endian, the body; both ways.
+TEST_F(GatewayTest, UnreliableDatagramsAreTheDocumentedBytes) {
+  auto c = connect("bytes", Transport::kUdp);
+  ASSERT_NE(c, nullptr);
+  const uint32_t conv = c->conv();
+  std::string head("\0\0\0\0\x02", 5);
+  for (int i = 0; i < 4; ++i) head.push_back(static_cast<char>(conv >> (8 * i)));
+  ASSERT_TRUE(c->send_raw(head + std::string("\0\0\0\x01", 4) + "by hand").ok());  // kEcho = 1
+  Result<ClientFrame> f = c->receive();
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->proto_id, kEcho) << describe(*f);
+  EXPECT_EQ(f->body, "by hand");
+  constexpr uint32_t kEchoUnreliable = 3;  // answered with send_to_client_unreliable
+  ASSERT_TRUE(c->send(kEchoUnreliable, "state").ok());
+  const std::string expected = head + std::string("\0\0\0\x03", 4) + "state";
+  std::string got;
+  for (int i = 0; i < 100 && got != expected; ++i) {  // KCP ACKs arrive on the same socket
+    pollfd p{c->fd(), POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) break;
+    char buf[2048];
+    ssize_t n = ::recv(c->fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    if (n >= 4 && std::string(buf, 4) == std::string(4, '\0')) got.assign(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, expected);
 }
 
 TEST_F(GatewayTest, UdpRefusesBadTicketsAndIsToldWhenClosed) {

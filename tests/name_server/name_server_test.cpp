@@ -2,6 +2,7 @@
 // three local_server processes (capacities 1000/2000/3000) and this test process as a
 // gateway node (the gateway binary comes with issue 5; the name server only needs a live
 // member of kind "gateway" with addresses). Everything over real HTTP on 127.0.0.1.
+#include <behavior/crypto.h>
 #include <behavior/game_client.h>
 #include <behavior/ticket.h>
 #include <rapidjson/document.h>
@@ -120,7 +121,7 @@ TEST_F(NameServerTest, DevLoginReturnsNodeGatewayAndASignedTicket) {
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   EXPECT_EQ(t->user, "alice");
   EXPECT_EQ(t->node, node);
-  EXPECT_EQ(t->gateway, std::to_string(kTestNode));
+  EXPECT_EQ(t->gateway, kTestNode);
   EXPECT_EQ(t->expires_ms, d["expires_at"].GetInt64());
   EXPECT_NEAR(static_cast<double>(t->expires_ms - now), 30000.0, 2000.0);  // default ttl 30 s
   // Signed with the cluster secret, nothing else.
@@ -216,6 +217,69 @@ TEST_F(NameServerTest, NoLiveGatewayMeans503) {
 
 // ---------------------------------------------------------------------------------------
 // Accounts.
+
+// The login answer and the ticket's payload, key by key and type by type, as
+// docs/protocol.md gives them: a client (or another gateway) written from the spec reads them.
+TEST_F(NameServerTest, TheLoginAnswerAndTheTicketPayloadAreAsDocumented) {
+  HttpReply r = login("spec");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = parse(r.body);
+  ASSERT_TRUE(d.IsObject()) << r.body;
+  std::vector<std::string> keys;
+  for (auto& m : d.GetObject()) keys.emplace_back(m.name.GetString());
+  EXPECT_EQ(keys, (std::vector<std::string>{"user", "node", "gateway", "ticket", "expires_at"})) << r.body;
+  ASSERT_TRUE(d["node"].IsUint() && d["expires_at"].IsInt64() && d["ticket"].IsString()) << r.body;
+  const rapidjson::Value& gw = d["gateway"];
+  keys.clear();
+  for (auto& m : gw.GetObject()) keys.emplace_back(m.name.GetString());
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "tcp", "tcps", "udp", "ws", "wss"})) << r.body;
+  ASSERT_TRUE(gw["id"].IsUint()) << r.body;  // a number, like the ticket's g
+  EXPECT_EQ(gw["id"].GetUint(), unsigned{kTestNode});
+  EXPECT_STREQ(gw["tcps"].GetString(), "");  // not offered: ""
+  EXPECT_STREQ(gw["wss"].GetString(), "");
+
+  // base64url(payload) "." base64url(HMAC-SHA256(secret, payload)), no padding.
+  const std::string ticket = d["ticket"].GetString();
+  const size_t dot = ticket.find('.');
+  ASSERT_NE(dot, std::string::npos);
+  EXPECT_EQ(ticket.find_first_of("+/="), std::string::npos) << ticket;
+  std::string payload, mac;
+  ASSERT_TRUE(base64url_decode(ticket.substr(0, dot), &payload));
+  ASSERT_TRUE(base64url_decode(ticket.substr(dot + 1), &mac));
+  EXPECT_EQ(mac, hmac_sha256(kSecret, payload));
+  rapidjson::Document p = parse(payload);
+  ASSERT_TRUE(p.IsObject()) << payload;
+  keys.clear();
+  for (auto& m : p.GetObject()) keys.emplace_back(m.name.GetString());
+  EXPECT_EQ(keys, (std::vector<std::string>{"e", "g", "n", "r", "u", "v"})) << payload;  // sorted, compact
+  EXPECT_EQ(p["v"].GetInt(), 1) << payload;
+  EXPECT_STREQ(p["u"].GetString(), "spec");
+  ASSERT_TRUE(p["n"].IsUint() && p["g"].IsUint() && p["e"].IsInt64() && p["r"].IsString()) << payload;
+  EXPECT_EQ(p["n"].GetUint(), d["node"].GetUint());
+  EXPECT_EQ(p["g"].GetUint(), gw["id"].GetUint());
+  EXPECT_EQ(p["e"].GetInt64(), d["expires_at"].GetInt64());
+  std::string nonce;
+  EXPECT_TRUE(base64url_decode(p["r"].GetString(), &nonce)) << payload;
+  EXPECT_FALSE(nonce.empty());
+}
+
+// --auth dev: any user logs in, with or without a password, right or wrong; register still
+// makes accounts (for a later --auth accounts), with its own rules.
+TEST_F(NameServerTest, DevModeLoginIgnoresThePasswordAndRegisterStillMakesAccounts) {
+  HttpClient c(port_);
+  EXPECT_EQ(c.request("POST", "/v1/login", login_body("devuser")).status, 200);
+  EXPECT_EQ(c.request("POST", "/v1/login", login_body("devuser", "anything at all")).status, 200);
+  HttpReply r = c.request("POST", "/v1/register", login_body("devuser", "long enough pw"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_STREQ(parse(r.body)["user"].GetString(), "devuser");
+  EXPECT_EQ(redis_.command({"GET", key("account:devuser")}).rfind("pbkdf2-sha256$", 0), 0u);
+  EXPECT_EQ(c.request("POST", "/v1/register", login_body("devuser", "long enough pw")).status, 409);
+  EXPECT_EQ(c.request("POST", "/v1/register", login_body("devshort", "short")).status, 400);
+  EXPECT_EQ(c.request("POST", "/v1/register", login_body("devnopw")).status, 400);
+  // The account does not matter to a dev login: the wrong password still gets in.
+  EXPECT_EQ(c.request("POST", "/v1/login", login_body("devuser", "not the password")).status, 200);
+  EXPECT_EQ(c.request("POST", "/v1/login", login_body("bad name!")).status, 400);  // names are checked
+}
 
 TEST_F(NameServerTest, AccountsRegisterThenLoginWithTheRightPasswordOnly) {
   int port = start_name_server({"--auth", "accounts", "--pbkdf2-iterations", "1000", "--login-rate", "0"});

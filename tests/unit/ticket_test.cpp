@@ -17,7 +17,7 @@ Ticket sample() {
   Ticket t;
   t.user = "user/42";
   t.node = 3;
-  t.gateway = "gw-1";
+  t.gateway = 101;
   t.expires_ms = kNow + 30'000;
   t.nonce = random_bytes(16);
   return t;
@@ -30,9 +30,33 @@ TEST(Ticket, SignedTicketVerifiesAndRoundTrips) {
   ASSERT_TRUE(back.ok()) << back.status().to_string();
   EXPECT_EQ(back->user, t.user);
   EXPECT_EQ(back->node, 3);
-  EXPECT_EQ(back->gateway, "gw-1");
+  EXPECT_EQ(back->gateway, 101);
   EXPECT_EQ(back->expires_ms, t.expires_ms);
   EXPECT_EQ(back->nonce, t.nonce);
+}
+
+// The payload's keys and types (docs/protocol.md#tickets): g is a number like n.
+TEST(Ticket, ThePayloadHasTheDocumentedKeys) {
+  Ticket t = sample();
+  t.nonce = "n0";
+  std::string token = sign_ticket(t, "secret");
+  std::string payload;
+  ASSERT_TRUE(base64url_decode(token.substr(0, token.find('.')), &payload));
+  EXPECT_EQ(payload, R"({"e":1800000030000,"g":101,"n":3,"r":"bjA","u":"user/42","v":1})");
+}
+
+// Name servers before issue 19 wrote g as a decimal string: still accepted, nothing else is.
+TEST(Ticket, AnOlderNameServersGatewayStringIsAccepted) {
+  auto signed_payload = [](const std::string& g) {
+    std::string payload = R"({"e":1800000030000,"g":)" + g + R"(,"n":3,"r":"bjA","u":"u","v":1})";
+    return base64url_encode(payload) + "." + base64url_encode(hmac_sha256("secret", payload));
+  };
+  Result<Ticket> old = verify_ticket(signed_payload(R"("101")"), "secret", kNow);
+  ASSERT_TRUE(old.ok()) << old.status().to_string();
+  EXPECT_EQ(old->gateway, 101);
+  for (const char* bad : {R"("")", R"("gw-1")", R"("-1")", R"("65536")", R"("123456")", "0", "70000", "1.5", "null"}) {
+    EXPECT_EQ(verify_ticket(signed_payload(bad), "secret", kNow).status().code(), Code::kInvalidArgument) << bad;
+  }
 }
 
 TEST(Ticket, ExpiredTicketIsRefused) {

@@ -499,7 +499,7 @@ int main(int argc, char** argv) {
     Ticket t;
     t.user = "bench" + std::to_string(i);
     t.node = 1;
-    t.gateway = "40";
+    t.gateway = 40;
     t.expires_ms = wall_ms() + 600000;
     t.nonce = std::to_string(getpid()) + "-" + std::to_string(i);
     return sign_ticket(t, secret);

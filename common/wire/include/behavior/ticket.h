@@ -1,7 +1,9 @@
 // ticket.h — the login ticket the name server issues and the gateway checks: who (user),
 // where (node, gateway), until when, and a random nonce, signed with HMAC-SHA256 under the
-// cluster secret. Wire form: base64url(JSON payload) "." base64url(MAC). Single use is the
-// gateway's job (it remembers nonces in Redis until expiry); this file only signs/verifies.
+// cluster secret. Wire form: base64url(JSON payload) "." base64url(MAC), the payload
+// {"e":expiry ms,"g":gateway node id,"n":node id,"r":nonce,"u":user,"v":1} (docs/protocol.md).
+// Single use is the gateway's job (it remembers nonces in Redis until expiry); this file only
+// signs/verifies.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,7 @@ namespace behavior {
 struct Ticket {
   std::string user;
   uint16_t node = 0;     // where the user's process lives or will be activated
-  std::string gateway;   // the gateway the client was sent to
+  uint16_t gateway = 0;  // the node id of the gateway the client was sent to
   int64_t expires_ms = 0;  // wall clock, ms since the epoch
   std::string nonce;       // random, makes every ticket unique (single use)
 };
