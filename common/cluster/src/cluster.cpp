@@ -541,6 +541,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
             [this] { return double(rt_.stats().dropped); });
     counter("behavior_processes_idle_expired_total", "Processes stopped by model clean.",
             [this] { return double(rt_.stats().idle_expired); });
+    counter("behavior_processes_moved_total", "Processes moved to the worker that messages them most.",
+            [this] { return double(rt_.stats().moved); });
     counter("behavior_s2s_messages_in_total", "Envelopes received from other nodes.",
             [this] { return double(s2s_->stats().frames_in); });
     counter("behavior_s2s_messages_out_total", "Envelopes sent to other nodes.",

@@ -46,6 +46,8 @@ struct ActorExt {
   bool moved_here = false;     // this activation is a live process moved from another node
   // Live migration (migration.cpp): where the process moved; set just before it ends.
   Pid moved_to;
+  // Affinity (shard.cpp): sends from the worker it moved to, waiting until it is settled.
+  std::vector<Message*> arrival_held;
 
   PendingCall* find_pending(uint64_t request_id) {
     for (auto& p : pending) {

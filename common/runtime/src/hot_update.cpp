@@ -172,6 +172,8 @@ UpgradeReport HotUpdate::upgrade(Runtime& rt, const std::vector<KindRef>& to, Mi
         if (report.errors.size() < kMaxErrors) report.errors.push_back(std::move(e));
       }
     }
+    // A process on its way between two workers (affinity) was in neither's listing.
+    busy += rt.moves_in_flight.load(std::memory_order_relaxed);
     report.busy = busy;
     // At least two rounds: a process spawned from the old entry just before the new one was
     // installed may reach its worker after the first round listed that worker's processes.

@@ -22,6 +22,7 @@ std::string_view kind_name(Kind k) {
     case Kind::kMonitor: return "monitor";
     case Kind::kDemonitor: return "demonitor";
     case Kind::kRelease: return "release";
+    case Kind::kPlace: return "place";
   }
   return "unknown";
 }

@@ -182,7 +182,12 @@ Status Runtime::route(Message* m) {
     }
   } else if (to.shard() < shards_.size()) {
     Shard* s = shards_[to.shard()].get();
-    if (Shard::current() == s) return deliver_here(s, m);
+    Shard* here = Shard::current();
+    if (here == s) return deliver_here(s, m);
+    const bool ours = here && &here->runtime() == this;
+    if (ours && here->has_guest(to)) [[unlikely]] return deliver_here(here, m);
+    // Which worker's process sent it: the receiver's affinity count (shard.cpp).
+    m->set_src_worker(ours && Shard::current_actor() ? here->index() : Message::kOutside);
     s->post(m);
     return {};
   }
@@ -353,6 +358,7 @@ NodeStats Runtime::stats() const {
     st.messages += c.messages.load(std::memory_order_relaxed);
     st.dropped += c.dropped.load(std::memory_order_relaxed);
     st.idle_expired += c.idle_expired.load(std::memory_order_relaxed);
+    st.moved += c.moved.load(std::memory_order_relaxed);
   }
   st.dropped += dropped_.load(std::memory_order_relaxed);
   st.durable = durable_.live.load(std::memory_order_relaxed);

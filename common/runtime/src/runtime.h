@@ -118,6 +118,9 @@ class Runtime {
     return false;
   }
   NodeStats stats() const;
+  // Processes on their way from one worker to another (affinity): a hot update counts
+  // them as busy, so that none is missed between two workers' listings.
+  std::atomic<uint32_t> moves_in_flight{0};
   void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
 
   struct DurableCounters {

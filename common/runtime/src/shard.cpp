@@ -39,6 +39,14 @@ constexpr int kBudgetPerTurn = 64;         // messages one process handles befor
 constexpr int kExecutionsPerRound = 4096;  // process turns before looking at the inbox again
 constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timers
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
+constexpr int64_t kLoadWindowNs = 10'000'000;  // load_permille's window
+constexpr uint8_t kLocalWeight = 4;  // a same-worker message against the affinity count
+
+// The steps of a move between workers (Kind::kPlace, request_id; see "Affinity" below).
+constexpr uint64_t kPlaceArrive = 1;   // home -> new worker: the Actor (body: its address)
+constexpr uint64_t kPlaceSettle = 2;   // new worker -> home: "pass on what you have for it"
+constexpr uint64_t kPlaceSettled = 3;  // home -> new worker: everything before this was passed on
+constexpr uint64_t kPlaceGone = 4;     // new worker -> home: it ended (from: where it migrated)
 
 
 }  // namespace
@@ -133,7 +141,7 @@ void Shard::run() {
   last_poll_ns_ = now_ns_;
   next_sweep_ns_ = now_ns_ + rt_.options().idle_sweep.count() * 1'000'000;
   while (true) {
-    now_ns_ = clock_ns();
+    account_time(clock_ns(), last_worked_);
     bool worked = run_tasks();
     worked |= drain();
     worked |= fire_timers();
@@ -141,7 +149,8 @@ void Shard::run() {
     flush_io();
     if (stop_requested_.load(std::memory_order_relaxed)) break;
     if (now_ns_ - last_poll_ns_ >= (hosts_io() ? kIoPollNs : kPollEveryNs)) worked |= poll_io();
-    if (worked || ready_head_) continue;
+    last_worked_ = worked || ready_head_;
+    if (last_worked_) continue;
     if (spin()) continue;
     sleep();
   }
@@ -281,6 +290,11 @@ void Shard::free_queued() {
   for (Message* m = inbox_.take_all(); m;) {
     MessagePtr dropped(m);
     m = m->next.load(std::memory_order_relaxed);
+    if (dropped->kind() == Kind::kPlace && dropped->request_id() == kPlaceArrive) {
+      auto* a = reinterpret_cast<Actor*>(dropped->body().as<uint64_t>());
+      if (!a->name().empty()) rt_.names().unregister(a->name(), a->pid_);
+      delete a;  // moving while the node stopped: it ends without on_stop, like a late spawn
+    }
   }
   for (Actor* a = spawns_.take_all(); a;) {
     Actor* next = a->next_.load(std::memory_order_relaxed);
@@ -294,12 +308,12 @@ void Shard::free_queued() {
 // Delivery.
 
 Actor* Shard::find(Pid pid) {
-  auto it = actors_.find(pid.serial());
+  auto it = actors_.find(key(pid));
   return it == actors_.end() ? nullptr : it->second;
 }
 
 void Shard::adopt(Actor* a) {
-  actors_.emplace(a->pid_.serial(), a);
+  actors_.emplace(key(a->pid_), a);
   bump(counters_.spawned);
   if (!a->held_) start(a);
 }
@@ -373,8 +387,22 @@ void Shard::enqueue(Actor* a, MessagePtr&& owned) {
 Status Shard::dispatch(MessagePtr& m) {
   Actor* a = find(m->to());
   if (!a || a->exiting_) [[unlikely]] {
+    if (!a && m->kind() == Kind::kPlace) {
+      on_place(m);
+      return {};
+    }
+    if (!a && !away_.empty()) {
+      if (auto it = away_.find(key(m->to())); it != away_.end()) {
+        rt_.shard(it->second)->post(m.release());  // one of ours, running on another worker
+        return {};
+      }
+    }
     if (!a && !forwards_.empty() && forward_moved(m)) return {};
     return Status::no_process("no process " + m->to().to_string());
+  }
+  if (a->place_ == kArriving && m->src_worker() == Message::kSameWorker) [[unlikely]] {
+    a->ext().arrival_held.push_back(m.release());  // after what its home passes on (on_place)
+    return {};
   }
   switch (m->kind()) {
     case Kind::kInfo:
@@ -458,8 +486,8 @@ void Shard::on_timer(uint64_t id, Timer& t) {
 
 void Shard::add_forward(Pid old_pid, Pid new_pid) {
   const int64_t until = now_ns_ + kForwardForNs;
-  forwards_[old_pid.serial()] = Forward{new_pid, until};
-  forward_order_.emplace_back(old_pid.serial(), until);
+  forwards_[key(old_pid)] = Forward{new_pid, until};
+  forward_order_.emplace_back(key(old_pid), until);
   while (forward_order_.size() > kMaxForwards) drop_oldest_forward();
 }
 
@@ -475,7 +503,7 @@ void Shard::drop_oldest_forward() {
 }
 
 bool Shard::forward_moved(MessagePtr& m) {
-  auto it = forwards_.find(m->to().serial());
+  auto it = forwards_.find(key(m->to()));
   if (it == forwards_.end() || it->second.until_ns <= now_ns_) return false;
   switch (m->kind()) {
     case Kind::kReply:
@@ -525,6 +553,7 @@ void Shard::execute(Actor* a) {
     schedule(a);
   } else {
     a->scheduled_ = false;
+    if (a->affinity_count_ >= kMoveAfter) [[unlikely]] consider_move(a);
   }
 }
 
@@ -538,6 +567,7 @@ void Shard::handle(Actor* a, MessagePtr&& m) {
     return;
   }
   bump(counters_.messages);
+  note_sender(a, *m);
   if (a->idle_ns_ > 0) idle_.touch(a, now_ns_);
   switch (m->kind()) {
     case Kind::kStop: {
@@ -627,6 +657,10 @@ void Shard::finalize(Actor* a) {
     if (queued->is_call()) rt_.bounce(std::move(queued), Status::no_process("callee exited: " + why));
   }
   a->mb_tail_ = nullptr;
+  for (Message* m : std::exchange(x.arrival_held, {})) {
+    MessagePtr queued(m);
+    if (queued->is_call()) rt_.bounce(std::move(queued), Status::no_process("callee exited: " + why));
+  }
   calls_.cancel_all(a);
   for (uint64_t id : x.timers) timers_.cancel(id);
   if (!stopping_) {
@@ -634,11 +668,147 @@ void Shard::finalize(Actor* a) {
     signals_.announce_exit(a, why);
   }
   if (a->idle_ns_ > 0 && a->started_) idle_.remove(a);
-  actors_.erase(a->pid_.serial());
+  actors_.erase(key(a->pid_));
+  if (a->place_ != kHome) {
+    --guests_;
+    // Its home worker stops forwarding (and forwards on for a process that left the node).
+    post_place(rt_.shard(a->pid_.shard()), kPlaceGone, Body(a->pid_.raw()), x.moved_to);
+  }
   live.fetch_sub(1, std::memory_order_relaxed);
   bump(counters_.exited);
   tls_actor = nullptr;
   delete a;
+}
+
+// ---------------------------------------------------------------------------------------
+// Affinity: a process moves, once, to the worker that messages it most.
+//
+// Cross-worker messages cost a cache-line hand-off each way (~250 ns here, measured with two
+// threads spinning on one atomic) and often a wake-up, so a pair or a chain of processes that
+// talk across two workers runs at a fraction of its same-worker speed. Erlang's schedulers
+// and CAF's work stealing move such processes together; here the receiver counts messages in
+// a row from one other worker (note_sender: one from its own worker takes kLocalWeight off,
+// so it moves when more than about four in five come from there), and
+// after kMoveAfter of them, between two of its turns, moves there when it can:
+//   - of two processes that talk, the one with the higher pid moves (they would swap);
+//   - only from its home worker (the one its pid names), once: a guest stays where it went;
+//   - only while the destination's load_permille is under kMoveBelowLoad, so work spread by
+//     load does not pile up on one worker;
+//   - only a process with nothing in flight here: no handler in progress, no pending call,
+//     no timer, not durable, nothing in its mailbox (movable()).
+// Its pid stays the same. Messages for it still reach its home worker, which passes them on
+// (away_), in order. Sends from the new worker go straight to it only once it is settled:
+// until its home has passed on everything sent before the move (kPlaceSettle, answered by
+// kPlaceSettled behind what it passed on), sends from there wait in arrival_held, so no
+// sender's messages overtake each other. When it ends, its home hears (kPlaceGone).
+
+void Shard::account_time(int64_t now, bool worked) {
+  (worked ? spent_busy_ns_ : spent_idle_ns_) += now - now_ns_;
+  now_ns_ = now;
+  if (now - window_start_ns_ >= kLoadWindowNs) {
+    const int64_t total = spent_busy_ns_ + spent_idle_ns_;
+    load_permille_.store(total > 0 ? static_cast<uint32_t>(spent_busy_ns_ * 1000 / total) : 0,
+                         std::memory_order_relaxed);
+    spent_busy_ns_ = spent_idle_ns_ = 0;
+    window_start_ns_ = now;
+  }
+}
+
+void Shard::note_sender(Actor* a, const Message& m) {
+  const uint8_t src = m.src_worker();
+  if (src == Message::kSameWorker || src == index_) {
+    a->affinity_count_ = a->affinity_count_ > kLocalWeight ? a->affinity_count_ - kLocalWeight : 0;
+    return;
+  }
+  if (src == Message::kOutside || a->place_ != kHome) return;
+  if (src != a->affinity_worker_) {
+    a->affinity_worker_ = src;
+    a->affinity_count_ = 1;
+  } else if (a->affinity_count_ < kMoveAfter && ++a->affinity_count_ == kMoveAfter &&
+             m.from().raw() > a->pid_.raw()) {
+    a->affinity_count_ = 0;  // its partner has the higher pid: the partner moves
+  }
+}
+
+bool Shard::movable(const Actor* a) const {
+  if (a->place_ != kHome || a->pid_.shard() != index_ || !a->started_ || a->held_ || a->exit_pending_ ||
+      a->exiting_ || a->scheduled_ || a->mb_head_ || a->task_ || a->resume_ || a->current_) {
+    return false;
+  }
+  if (const ActorExt* x = a->ext_) {
+    return x->pending.empty() && x->timers.empty() && !x->durable.enabled && !x->saving_behind &&
+           !x->moved_to.valid() && !x->moved_here;
+  }
+  return true;
+}
+
+void Shard::consider_move(Actor* a) {
+  const uint8_t to = a->affinity_worker_;
+  a->affinity_count_ = 0;
+  if (!rt_.options().affinity || to >= rt_.shard_count() || to == index_ || stopping_ ||
+      stop_requested_.load(std::memory_order_relaxed) || !movable(a)) {
+    return;
+  }
+  Shard* dest = rt_.shard(to);
+  if (dest->load_permille() >= kMoveBelowLoad) return;
+  actors_.erase(key(a->pid_));
+  if (a->idle_ns_ > 0) idle_.remove(a);
+  live.fetch_sub(1, std::memory_order_relaxed);
+  away_[key(a->pid_)] = to;
+  a->place_ = kArriving;
+  rt_.moves_in_flight.fetch_add(1, std::memory_order_relaxed);
+  bump(counters_.moved);
+  post_place(dest, kPlaceArrive, Body(reinterpret_cast<uint64_t>(a)));
+}
+
+void Shard::post_place(Shard* to, uint64_t step, Body body, Pid from) {
+  auto* m = new Message(Pid(), from, Kind::kPlace, 0, std::move(body));
+  m->set_request_id(step);
+  to->post(m);
+}
+
+void Shard::on_place(MessagePtr& m) {
+  MessagePtr owned = std::move(m);
+  switch (owned->request_id()) {
+    case kPlaceArrive: {
+      auto* a = reinterpret_cast<Actor*>(owned->body().as<uint64_t>());
+      rt_.moves_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      a->shard_ = this;
+      actors_.emplace(key(a->pid_), a);
+      ++guests_;
+      live.fetch_add(1, std::memory_order_relaxed);
+      if (a->idle_ns_ > 0) idle_.add(a, now_ns_);
+      post_place(rt_.shard(a->pid_.shard()), kPlaceSettle, Body(a->pid_.raw()));
+      return;
+    }
+    case kPlaceSettle: {  // at home
+      const Pid pid = Pid::from_raw(owned->body().as<uint64_t>());
+      if (auto it = away_.find(key(pid)); it != away_.end()) {
+        post_place(rt_.shard(it->second), kPlaceSettled, Body(pid.raw()));
+      }
+      return;
+    }
+    case kPlaceSettled: {
+      Actor* a = find(Pid::from_raw(owned->body().as<uint64_t>()));
+      if (!a || a->place_ != kArriving) return;
+      a->place_ = kSettled;
+      if (a->ext_) {
+        for (Message* held : std::exchange(a->ext_->arrival_held, {})) {
+          MessagePtr next(held);
+          if (Status why = dispatch(next); next) rt_.bounce(std::move(next), why);
+        }
+      }
+      return;
+    }
+    case kPlaceGone: {  // at home
+      const Pid pid = Pid::from_raw(owned->body().as<uint64_t>());
+      away_.erase(key(pid));
+      if (owned->from().valid()) add_forward(pid, owned->from());  // it migrated to another node
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 }  // namespace behavior::detail

@@ -60,6 +60,9 @@ class Shard {
   void post_task(std::function<void()> fn);
   uint64_t next_serial() { return serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
   bool asleep() const { return wakeup_.asleep(); }
+  // The share of the last ~10 ms this worker spent working (not spinning or asleep), in
+  // thousandths: a process moves here for affinity only while it is below kMoveBelowLoad.
+  uint32_t load_permille() const { return load_permille_.load(std::memory_order_relaxed); }
   std::atomic<uint64_t> live{0};  // placement reads it; spawn adds, exit subtracts
 
   // The worker thread only.
@@ -100,6 +103,21 @@ class Shard {
   // calls each flush(ctx) after each turn so that what its processes sent to other nodes
   // (or to clients) leaves at once, without a wake-up. Several loops may share the worker
   // (the cluster's and a gateway's). Worker thread only.
+  // Affinity ("Affinity" in shard.cpp): a process lives in the table of the worker it runs
+  // on, keyed by its pid without the node (its home worker and serial), so a guest from
+  // another worker fits beside the worker's own processes.
+  static uint64_t key(Pid p) { return p.raw() & ((uint64_t{1} << 48) - 1); }
+  // Worker thread: a process from another worker runs here, so a send to it from here is
+  // a same-worker send (dispatch holds it back while the guest is still arriving).
+  bool has_guest(Pid to) const {
+    if (guests_ == 0) return false;
+    auto it = actors_.find(key(to));
+    return it != actors_.end() && it->second->place_ != kHome;
+  }
+  enum Place : uint8_t { kHome = 0, kArriving = 1, kSettled = 2 };
+  static constexpr uint8_t kMoveAfter = 64;          // messages in a row from one other worker
+  static constexpr uint32_t kMoveBelowLoad = 900;    // the destination's load_permille
+
   void add_io_host(void (*flush)(void*), void* ctx) { io_hooks_.push_back({flush, ctx}); }
   void remove_io_host(void* ctx) {
     std::erase_if(io_hooks_, [ctx](const IoHook& h) { return h.ctx == ctx; });
@@ -107,7 +125,7 @@ class Shard {
 
   struct Counters {
     std::atomic<uint64_t> spawned{0}, exited{0}, crashed{0}, messages{0}, dropped{0},
-        idle_expired{0};
+        idle_expired{0}, moved{0};
   };
   const Counters& counters() const { return counters_; }
 
@@ -133,6 +151,13 @@ class Shard {
   void finalize(Actor* a);
   void on_timer(uint64_t id, Timer& t);
   Actor* find(Pid pid);
+  // Affinity (shard.cpp).
+  void note_sender(Actor* a, const Message& m);
+  void consider_move(Actor* a);
+  bool movable(const Actor* a) const;
+  void on_place(MessagePtr& m);
+  void post_place(Shard* to, uint64_t step, Body body, Pid from = Pid());
+  void account_time(int64_t now, bool worked);
   // dispatch() found no process: if m's target moved, m goes on to its new pid (taken).
   bool forward_moved(MessagePtr& m);
   void expire_forwards();
@@ -179,8 +204,16 @@ class Shard {
     Pid to;
     int64_t until_ns = 0;
   };
-  std::unordered_map<uint64_t, Forward> forwards_;  // moved pids by serial
-  std::deque<std::pair<uint64_t, int64_t>> forward_order_;  // (serial, until), oldest first
+  std::unordered_map<uint64_t, Forward> forwards_;  // moved pids by key()
+  std::deque<std::pair<uint64_t, int64_t>> forward_order_;  // (key, until), oldest first
+  // Affinity: this worker's own processes now running elsewhere (key() -> worker), and how
+  // many guests from other workers run here.
+  std::unordered_map<uint64_t, uint8_t> away_;
+  uint32_t guests_ = 0;
+  // Load: time working and time idle in the current window.
+  int64_t spent_busy_ns_ = 0, spent_idle_ns_ = 0, window_start_ns_ = 0;
+  bool last_worked_ = false;
+  std::atomic<uint32_t> load_permille_{0};
   Counters counters_;
   // Process semantics, apart from the loop.
   Signals signals_{*this};

@@ -199,6 +199,12 @@ class Actor {
   int64_t last_active_ns_ = 0;
   int64_t idle_ns_ = 0;
   uint16_t idle_list_ = 0;
+  // Where it runs (shard.cpp, "Affinity"): kHome on the worker its pid names; a guest, moved
+  // to the worker that messages it most, arriving (sends from there still go through its
+  // home worker) or settled. And the count of recent messages from one other worker.
+  uint8_t place_ = 0;
+  uint8_t affinity_worker_ = 0;
+  uint8_t affinity_count_ = 0;
   bool scheduled_ = false;
   bool held_ = false;
   bool started_ = false;

@@ -34,6 +34,7 @@ enum class Kind : uint8_t {
   kMonitor,
   kDemonitor,
   kRelease,  // start (request_id 1) or discard (0) a held process; never on the wire
+  kPlace,    // a process moving to another worker of its node (shard.cpp); never on the wire
 };
 
 std::string_view kind_name(Kind k);
@@ -105,6 +106,12 @@ class Message {
   void set_request_id(uint64_t id) { request_id_ = id; }
   void set_code(Code c) { code_ = c; }
   void set_to(Pid to) { to_ = to; }
+  // The worker whose process sent it, when it crossed from one worker to another (the
+  // affinity count, shard.cpp); kSameWorker when delivered where it was sent; kOutside
+  // when sent by a plain thread or the network.
+  static constexpr uint8_t kSameWorker = 0xFE, kOutside = 0xFF;
+  uint8_t src_worker() const { return src_worker_; }
+  void set_src_worker(uint8_t w) { src_worker_ = w; }
 
   // Pooled allocation (message_pool.cpp): messages often die on another thread.
   static void* operator new(std::size_t size);
@@ -120,6 +127,7 @@ class Message {
   uint32_t proto_id_ = 0;
   Kind kind_ = Kind::kInfo;
   Code code_ = Code::kOk;
+  uint8_t src_worker_ = kSameWorker;
   Body body_;
 };
 

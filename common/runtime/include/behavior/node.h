@@ -32,6 +32,7 @@ struct NodeStats {
   uint64_t messages = 0;       // handled by routers
   uint64_t dropped = 0;        // undeliverable or refused by a full mailbox
   uint64_t idle_expired = 0;   // stopped by model clean
+  uint64_t moved = 0;          // moved to the worker that messages them most (affinity)
   uint64_t durable = 0;        // durable processes alive now
   uint64_t state_load_failures = 0;  // activations that did not start: the stored state did not load
   uint64_t state_save_failures = 0;  // saves refused (too big, fenced) or failed (timeout, store down)

@@ -76,6 +76,10 @@ struct NodeOptions {
   // many more processes than the least loaded worker: processes created together talk
   // together, and same-worker sends need no atomics. 0 = strict least-loaded.
   uint32_t placement_slack = 64;
+  // A process that gets most of its messages from one other worker moves there once (when
+  // that worker has time to spare), so a pair or a chain that talks across workers ends up
+  // on one: docs/runtime.md, "Affinity". false = processes stay where they were placed.
+  bool affinity = true;
   int spin_us = 50;  // how long an idle worker polls its queue before sleeping
   Millis idle_sweep{100};
   std::vector<IdleWatermark> idle_watermarks{{0.50, 0.5}, {0.75, 0.25}, {0.90, 0.1}};
