@@ -1,0 +1,76 @@
+// A real cluster for the tests: build/bin/launch --bots 0 (redis-server on a free loopback
+// port, the name server, a gateway, two local servers), stopped with SIGTERM at the end.
+// BEHAVIOR_BIN_DIR names the binaries (CTest passes it; default: the repository's build/bin).
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const binDir = process.env.BEHAVIOR_BIN_DIR || path.resolve(here, "../../../../build/bin");
+
+export function haveBinaries() {
+  return existsSync(path.join(binDir, "launch"));
+}
+
+/** Starts a cluster; resolves with {nameServer, gateway: {tcp, ws, udp}, redis, logDir, env, stop()}. */
+export function startCluster(extraArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      path.join(binDir, "launch"),
+      ["--bots", "0", "--name-server-port", "0", "--gateway-tcp-port", "0", "--gateway-ws-port", "0",
+       "--gateway-udp-port", "0", ...extraArgs],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let done = false;
+    const timer = setTimeout(() => fail(new Error("launch did not come up in 60 s:\n" + out)), 60000);
+    const fail = (e) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(e);
+    };
+    const onData = (d) => {
+      out += d.toString();
+      if (done || !out.includes("launch: running")) return;
+      done = true;
+      clearTimeout(timer);
+      const ns = /name_server\s+\d+\s+(http:\/\/[0-9.]+:\d+)/.exec(out);
+      const gw = /gateway-1\s+\d+\s+tcp ([0-9.]+:\d+)\s+ws ws:\/\/([0-9.]+:\d+)\s+udp ([0-9.]+:\d+)/.exec(out);
+      const redis = /redis\s+\d+\s+redis:\/\/([0-9.]+:\d+)/.exec(out);
+      const logs = /logs:\s+(\S+)/.exec(out);
+      if (!ns || !gw) {
+        child.kill("SIGKILL");
+        reject(new Error("cannot read launch's table:\n" + out));
+        return;
+      }
+      const logDir = logs ? logs[1] : "";
+      const env = {};
+      try {
+        for (const line of readFileSync(path.join(logDir, "cluster.env"), "utf8").split("\n")) {
+          const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+          if (m) env[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
+        }
+      } catch { /* not needed by every test */ }
+      resolve({
+        nameServer: ns[1],
+        gateway: { tcp: gw[1], ws: gw[2], udp: gw[3] },
+        redis: redis ? redis[1] : "",
+        logDir,
+        env,
+        output: () => out,
+        stop: () => new Promise((res) => {
+          if (child.exitCode !== null) return res(child.exitCode);
+          const kill = setTimeout(() => child.kill("SIGKILL"), 15000);
+          child.once("exit", (code) => { clearTimeout(kill); res(code); });
+          child.kill("SIGTERM");
+        }),
+      });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => fail(new Error(`launch exited (${code}):\n` + out)));
+  });
+}
