@@ -448,8 +448,7 @@ export class Client<S extends Schema = GameSchema> {
     } else if (c.lastError) {
       error = new ConnectionLostError(`${c.lastError.message} (${describeClose(info)})`, info.code, false);
     } else {
-      const cut = !info.reason || info.code === 1006;
-      error = new ConnectionLostError(describeClose(info), info.code, cut && !info.clean);
+      error = new ConnectionLostError(describeClose(info), info.code, !!info.cut);
     }
     this.emit("disconnect", { ...info, error });
     this.emit("error", error);
@@ -503,6 +502,15 @@ export class Client<S extends Schema = GameSchema> {
     this.stopTimers();
     this.queue = [];
     this.emit("close", { error });
+  }
+
+  /**
+   * Drops the current connection as if the network had failed (for a network change, or a
+   * test): the client reconnects as after any lost connection.
+   */
+  dropConnection(reason = "dropped by the client"): void {
+    const c = this.conn;
+    if (c && this.stateValue === "open") this.drop(c, { code: 0, reason, clean: false });
   }
 
   /** Leaves politely (a WebSocket close, a TCP FIN) and stops reconnecting. */

@@ -11,6 +11,8 @@ export interface TransportClose {
   reason: string;
   /** The peer said goodbye (a WebSocket close frame); false for a cut or a network error. */
   clean: boolean;
+  /** The gateway ended it without a close frame or an error (not this client): how it cuts a slow reader. */
+  cut?: boolean;
 }
 
 export interface Transport {
@@ -56,6 +58,7 @@ async function openWebSocket(address: string, secure: boolean, timeoutMs: number
   const url = (secure || pageSecure ? "wss://" : "ws://") + host + ":" + port + "/";
   const socket = new WS(url);
   socket.binaryType = "arraybuffer";
+  let local = false;
   const t: Transport = {
     kind: "ws",
     onframe: noop,
@@ -67,6 +70,7 @@ async function openWebSocket(address: string, secure: boolean, timeoutMs: number
       return Number(socket.bufferedAmount ?? 0);
     },
     close() {
+      local = true;
       try {
         socket.close(1000, "bye");
       } catch {
@@ -103,7 +107,8 @@ async function openWebSocket(address: string, secure: boolean, timeoutMs: number
   };
   socket.onerror = () => {};  // the close event follows with the code
   socket.onclose = (ev: any) => {
-    t.onclose({ code: Number(ev?.code ?? 1006), reason: String(ev?.reason ?? ""), clean: ev?.code !== 1006 });
+    const code = Number(ev?.code ?? 1006);
+    t.onclose({ code, reason: String(ev?.reason ?? ""), clean: code !== 1006, cut: code === 1006 && !local });
   };
   return t;
 }
@@ -120,6 +125,7 @@ async function openTcp(address: string, secure: boolean, timeoutMs: number): Pro
     : net.connect({ host, port });
   socket.setNoDelay(true);
   let closed = false;
+  let local = false;
   const t: Transport = {
     kind: "tcp",
     onframe: noop,
@@ -131,6 +137,7 @@ async function openTcp(address: string, secure: boolean, timeoutMs: number): Pro
       return Number(socket.writableLength ?? 0);
     },
     close() {
+      local = true;
       socket.end();
     },
   };
@@ -167,6 +174,7 @@ async function openTcp(address: string, secure: boolean, timeoutMs: number): Pro
       const length = view.getUint32(0, false);
       if (length < 4 || length > 16 * MAX_FRAME_BYTES) {
         errorText = `a frame length of ${length} bytes`;
+        local = true;
         socket.destroy();
         return;
       }
@@ -185,7 +193,7 @@ async function openTcp(address: string, secure: boolean, timeoutMs: number): Pro
   socket.on("close", (hadError: boolean) => {
     if (closed) return;
     closed = true;
-    t.onclose({ code: 0, reason: errorText || (hadError ? "network error" : "closed by the peer"), clean: false });
+    t.onclose({ code: 0, reason: errorText || (hadError ? "network error" : "closed by the gateway"), clean: false, cut: !local });
   });
   return t;
 }

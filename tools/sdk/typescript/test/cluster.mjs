@@ -74,3 +74,56 @@ export function startCluster(extraArgs = []) {
     child.once("exit", (code) => fail(new Error(`launch exited (${code}):\n` + out)));
   });
 }
+
+/** A free loopback TCP port (closed again: a race is possible but harmless in tests). */
+export async function freePort() {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * One more name server in the cluster, in accounts mode (`--auth accounts`): the launcher's
+ * runs in dev mode. Resolves with {url, stop()}.
+ */
+export async function startAccountsNameServer(cluster) {
+  const port = await freePort();
+  const child = spawn(
+    path.join(binDir, "name_server"),
+    ["--node-id", "201", "--http-port", String(port), "--http-host", "127.0.0.1", "--auth", "accounts",
+     "--login-rate", "0", "--metrics-port", "-1"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...cluster.env } },
+  );
+  let out = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("name_server --auth accounts: no ready line:\n" + out)), 20000);
+    const onData = (d) => {
+      out += d.toString();
+      if (out.includes("name_server ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`name_server exited (${code}):\n` + out));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () => new Promise((res) => {
+      if (child.exitCode !== null) return res(child.exitCode);
+      const kill = setTimeout(() => child.kill("SIGKILL"), 10000);
+      child.once("exit", (code) => { clearTimeout(kill); res(code); });
+      child.kill("SIGTERM");
+    }),
+  };
+}
