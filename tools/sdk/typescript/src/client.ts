@@ -505,6 +505,20 @@ export class Client<S extends Schema = GameSchema> {
   }
 
   /**
+   * Stops reading from the gateway (Node; browsers cannot): frames wait in the kernel, then
+   * at the gateway. The gateway cuts a client with more than `--max-output-bytes` (1 MiB)
+   * waiting: the disconnect event then carries a ConnectionLostError with slowReader true
+   * (seen once reading resumes), and the client reconnects.
+   */
+  pauseReading(): void {
+    this.conn?.t.pause();
+  }
+
+  resumeReading(): void {
+    this.conn?.t.resume();
+  }
+
+  /**
    * Drops the current connection as if the network had failed (for a network change, or a
    * test): the client reconnects as after any lost connection.
    */

@@ -21,6 +21,9 @@ export interface Transport {
   /** Bytes handed over but not yet written to the network. */
   buffered(): number;
   close(): void;
+  /** Stops / resumes reading from the network (Node only; a no-op in browsers). */
+  pause(): void;
+  resume(): void;
   onframe: (protoId: number, body: Uint8Array) => void;
   onclose: (info: TransportClose) => void;
 }
@@ -68,6 +71,12 @@ async function openWebSocket(address: string, secure: boolean, timeoutMs: number
     },
     buffered() {
       return Number(socket.bufferedAmount ?? 0);
+    },
+    pause() {
+      if (typeof socket.pause === "function") socket.pause();  // the ws package; browsers cannot
+    },
+    resume() {
+      if (typeof socket.resume === "function") socket.resume();
     },
     close() {
       local = true;
@@ -135,6 +144,12 @@ async function openTcp(address: string, secure: boolean, timeoutMs: number): Pro
     },
     buffered() {
       return Number(socket.writableLength ?? 0);
+    },
+    pause() {
+      socket.pause();
+    },
+    resume() {
+      socket.resume();
     },
     close() {
       local = true;

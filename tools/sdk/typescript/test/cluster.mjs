@@ -14,13 +14,13 @@ export function haveBinaries() {
 }
 
 /** Starts a cluster; resolves with {nameServer, gateway: {tcp, ws, udp}, redis, logDir, env, stop()}. */
-export function startCluster(extraArgs = []) {
+export function startCluster(extraArgs = [], extraEnv = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       path.join(binDir, "launch"),
       ["--bots", "0", "--name-server-port", "0", "--gateway-tcp-port", "0", "--gateway-ws-port", "0",
        "--gateway-udp-port", "0", ...extraArgs],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...extraEnv } },
     );
     let out = "";
     let done = false;
@@ -54,7 +54,12 @@ export function startCluster(extraArgs = []) {
           if (m) env[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
         }
       } catch { /* not needed by every test */ }
+      const pids = {};
+      for (const m of out.matchAll(/^(\S+)\s+(\d+)\s+/gm)) pids[m[1]] = Number(m[2]);
+      const gateways = [...out.matchAll(/^(gateway-\d+)\s+\d+\s+tcp ([0-9.]+:\d+)/gm)].map((m) => ({ name: m[1], tcp: m[2] }));
       resolve({
+        pids,
+        gateways,
         nameServer: ns[1],
         gateway: { tcp: gw[1], ws: gw[2], udp: gw[3] },
         redis: redis ? redis[1] : "",

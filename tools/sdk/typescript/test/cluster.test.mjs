@@ -74,6 +74,16 @@ describe("@behavior/client on a launched cluster", { skip }, () => {
     assert.equal(r.gateway.tcp, cluster.gateway.tcp);
     assert.ok(r.node > 0);
     assert.ok(r.expiresAt > Date.now());
+    // The ticket's claims on the wire are {e, g, n, r, u, v}: expiry, gateway (a string), node,
+    // nonce, user, version (docs/protocol.md names them differently; the SDK treats it as opaque).
+    const claims = JSON.parse(Buffer.from(r.ticket.split(".")[0], "base64url").toString());
+    assert.deepEqual(Object.keys(claims).sort(), ["e", "g", "n", "r", "u", "v"]);
+    assert.equal(claims.g, String(r.gateway.id));
+    // Register works in dev mode too (201, then 409 taken); login there ignores the password.
+    const user = unique("devreg");
+    assert.deepEqual(await register(cluster.nameServer, user, "12345678"), { user });
+    await assert.rejects(register(cluster.nameServer, user, "12345678"), (e) => e instanceof LoginError && e.status === 409);
+    assert.equal((await login(cluster.nameServer, user, "not the password")).user, user);
   });
 
   it("registers and logs in in accounts mode, and refuses a wrong password", async () => {
@@ -273,5 +283,83 @@ describe("@behavior/client on a launched cluster", { skip }, () => {
       assert.deepEqual(p.errors, []);
     }
     await Promise.all(players.map((p) => p.c.close()));
+  });
+});
+
+// A cluster of two gateways that queue at most 64 KiB for a client and do not rate-limit:
+// a slow reader is cut quickly, and a drained gateway's clients have somewhere to go.
+describe("@behavior/client and the gateway's limits and drains", { skip }, () => {
+  let cluster;
+  const clients = [];
+  const connect = async (opts) => {
+    const c = await Client.connect({ nameServer: cluster.nameServer, ...opts });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    cluster = await startCluster(["--gateways", "2", "--local-servers", "1"],
+                                 { BEHAVIOR_MAX_OUTPUT_BYTES: "65536", BEHAVIOR_FRAME_RATE: "0" });
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    if (cluster) await cluster.stop();
+  });
+
+  it("tells a slow reader it was cut (ConnectionLostError.slowReader), then reconnects", { timeout: 60000 }, async () => {
+    const room = unique("slow");
+    const slow = await connect({ user: unique("slow"), transport: "tcp", reconnect: { initialDelayMs: 50 } });
+    slow.send(P.JOIN_ROOM, { room });
+    await slow.next(P.JOINED);
+    const lost = nextEvent(slow, "disconnect", 40000);
+    const reopened = nextEvent(slow, "open", 40000);
+    slow.pauseReading();
+    const flooders = [];
+    for (let i = 0; i < 4; i++) {
+      const f = await connect({ user: unique(`flood${i}`), transport: "tcp", maxBufferedBytes: 64 << 20 });
+      f.send(P.JOIN_ROOM, { room });
+      await f.next(P.JOINED);
+      flooders.push(f);
+    }
+    // 4 x 4000 chats of 250 bytes to everyone in the room: megabytes for the reader that does
+    // not read, far more than the kernel's buffers plus the gateway's 64 KiB for it.
+    const text = "x".repeat(250);
+    for (let k = 1; k <= 4000; k++) {
+      for (const f of flooders) f.send(P.CHAT, { text, seq: k });
+      if (k % 200 === 0) await sleep(20);
+    }
+    await sleep(1000);
+    slow.resumeReading();
+    const [info] = await lost;
+    assert.ok(info.error instanceof ConnectionLostError, String(info.error));
+    assert.equal(info.error.slowReader, true, info.error.message);
+    assert.match(info.error.message, /slow reader/);
+    const [open] = await reopened;
+    assert.equal(open.reconnected, true);
+    assert.equal(open.samePid, true);
+  });
+
+  it("follows a gateway's RECONNECT (SIGTERM: it drains) to the other gateway, to the same process", { timeout: 60000 }, async () => {
+    const first = cluster.gateways.find((g) => g.name === "gateway-1");
+    assert.ok(first, cluster.output());
+    const onFirst = [];
+    for (let i = 0; i < 12 && onFirst.length < 2; i++) {
+      const c = await connect({ user: unique(`drain${i}`), transport: i % 2 ? "tcp" : "ws" });
+      if (c.lastLogin.gateway.tcp === first.tcp) onFirst.push(c);
+    }
+    assert.ok(onFirst.length > 0, "no login was placed on gateway-1");
+    const reopened = onFirst.map((c) => nextEvent(c, "open", 30000));
+    const pids = onFirst.map((c) => c.pid);
+    process.kill(cluster.pids["gateway-1"], "SIGTERM");
+    const infos = (await Promise.all(reopened)).map(([info]) => info);
+    for (const [i, info] of infos.entries()) {
+      assert.equal(info.drained, true);
+      assert.equal(info.samePid, true);
+      assert.equal(info.pid, pids[i]);
+      assert.notEqual(onFirst[i].lastLogin.gateway.tcp, first.tcp, "still on the draining gateway");
+      onFirst[i].send(P.PING, { seq: 77 });
+      assert.equal((await onFirst[i].next(P.PONG)).seq, 77);
+    }
   });
 });
