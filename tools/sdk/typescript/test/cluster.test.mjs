@@ -238,8 +238,8 @@ describe("@behavior/client on a launched cluster", { skip }, () => {
     assert.throws(() => c.send(P.PING, { seq: 9 }), (e) => e.kind === "closed");
   });
 
-  it("200 clients play with zero loss: every chat and ping answered, in order", { timeout: 120000 }, async () => {
-    const N = 200, ROOMS = 10, CHATS = 5, PINGS = 3;
+  it("200 clients play with zero loss: every move, chat and ping answered, in order", { timeout: 120000 }, async () => {
+    const N = 200, ROOMS = 10, CHATS = 5, PINGS = 3, MOVES = 3;
     const tag = unique("load");
     const players = [];
     for (let i = 0; i < N; i += 25) {  // logins in batches
@@ -248,13 +248,14 @@ describe("@behavior/client on a launched cluster", { skip }, () => {
         batch.push(Client.connect({
           nameServer: cluster.nameServer, user: `${tag}-${j}`, transport: j % 2 ? "tcp" : "ws",
         }).then((c) => {
-          const p = { c, i: j, room: `${tag}-r${j % ROOMS}`, chats: new Map(), mine: [], pongs: [], errors: [] };
+          const p = { c, i: j, room: `${tag}-r${j % ROOMS}`, chats: new Map(), mine: [], pongs: [], moved: [], errors: [] };
           c.on("error", (e) => p.errors.push(e.message));
           c.onMessage(P.CHAT_MESSAGE, (m) => {
             p.chats.set(m.from, (p.chats.get(m.from) ?? 0) + 1);
             if (m.from === c.options.user) p.mine.push(m.seq);
           });
           c.onMessage(P.PONG, (m) => p.pongs.push(m.seq));
+          c.onMessage(P.POSITION, (m) => { if (m.user === c.options.user) p.moved.push(m.seq); });
           return p;
         }));
       }
@@ -270,16 +271,18 @@ describe("@behavior/client on a launched cluster", { skip }, () => {
       for (const p of players) p.c.send(P.CHAT, { text: `chat ${k} from ${p.i}`, seq: k });
     }
     for (let k = 1; k <= PINGS; k++) for (const p of players) p.c.send(P.PING, { seq: k });
+    for (let k = 1; k <= MOVES; k++) for (const p of players) p.c.send(P.MOVE, { x: (p.i + k) % 40, y: k, seq: k });
     const expectedChats = (N / ROOMS) * CHATS;
-    await waitFor(() => players.every((p) => p.mine.length === CHATS && p.pongs.length === PINGS &&
+    await waitFor(() => players.every((p) => p.mine.length === CHATS && p.pongs.length === PINGS && p.moved.length === MOVES &&
                                               [...p.chats.values()].reduce((a, b) => a + b, 0) === expectedChats),
                   60000, "every chat and pong").catch(() => {});
-    const short = players.filter((p) => p.mine.length !== CHATS || p.pongs.length !== PINGS ||
+    const short = players.filter((p) => p.mine.length !== CHATS || p.pongs.length !== PINGS || p.moved.length !== MOVES ||
                                         [...p.chats.values()].reduce((a, b) => a + b, 0) !== expectedChats);
-    assert.deepEqual(short.map((p) => `${p.i}: mine ${p.mine.length} pongs ${p.pongs.length} errors ${p.errors.join(",")}`), []);
+    assert.deepEqual(short.map((p) => `${p.i}: chats ${p.mine.length} pongs ${p.pongs.length} moves ${p.moved.length} errors ${p.errors.join(",")}`), []);
     for (const p of players) {
       assert.deepEqual(p.mine, [1, 2, 3, 4, 5], "own chats in order");
       assert.deepEqual(p.pongs, [1, 2, 3]);
+      assert.deepEqual(p.moved, [1, 2, 3], "own moves' positions in order");
       assert.deepEqual(p.errors, []);
     }
     await Promise.all(players.map((p) => p.c.close()));
