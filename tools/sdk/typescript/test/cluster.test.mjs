@@ -352,14 +352,18 @@ describe("@behavior/client and the gateway's limits and drains", { skip }, () =>
       await f.next(P.JOINED);
       flooders.push(f);
     }
-    // 4 x 4000 chats of 250 bytes to everyone in the room: megabytes for the reader that does
-    // not read, far more than the kernel's buffers plus the gateway's 64 KiB for it.
+    // Chats of 250 bytes to everyone in the room, until the room says the reader that does not
+    // read has left (its connection was cut, so its process left the room): megabytes, more
+    // than the kernel's buffers plus the gateway's 64 KiB for it.
+    const left = flooders[0].next(P.PLAYER_LEFT, (m) => m.user === slow.options.user, 45000);
+    let gone = false;
+    left.then(() => { gone = true; }, () => {});
     const text = "x".repeat(250);
-    for (let k = 1; k <= 4000; k++) {
+    for (let k = 1; k <= 100000 && !gone; k++) {
       for (const f of flooders) f.send(P.CHAT, { text, seq: k });
       if (k % 200 === 0) await sleep(20);
     }
-    await sleep(1000);
+    await left;
     slow.resumeReading();
     const [info] = await lost;
     assert.ok(info.error instanceof ConnectionLostError, String(info.error));
