@@ -22,7 +22,7 @@ const result = await build({
   charset: "utf8",
   legalComments: "none",
   // Node-only transports, loaded with import() only where there is no built-in WebSocket.
-  external: ["ws", "node:net", "node:tls"],
+  external: ["ws", "node:net", "node:tls", "node:dgram"],
   logLevel: "warning",
 });
 const js = result.outputFiles[0].text;

@@ -31,7 +31,7 @@ export interface ClientOptions<S extends Schema = GameSchema> {
   user: string;
   /** Accounts mode: the password. Dev mode (`--auth dev`) ignores it. */
   password?: string;
-  /** "ws" (default; the only one in browsers) or "tcp" (Node). */
+  /** "ws" (default; the only one in browsers), "tcp" or "udp" (KCP; Node). */
   transport?: TransportKind;
   /** protoID → codec for typed send and receive (default: the demo game's). */
   schema?: S;
@@ -242,6 +242,23 @@ export class Client<S extends Schema = GameSchema> {
     c.t.send(protoId, body);
   }
 
+  /**
+   * UDP: sends on the unreliable side channel (may be lost or reordered; for state updates
+   * such as MOVE). Other transports, or before a connection: the same as send().
+   */
+  sendUnreliable<K extends keyof S & number>(protoId: K, message: PartialMessage<MessageOf<S[K]>>): void {
+    const codec = this.schema[protoId];
+    if (!codec) throw new RangeError(`protoID ${protoId} is not in the schema`);
+    const body = encodeMessage(codec, message as any);
+    const c = this.conn;
+    if (c && this.stateValue === "open" && c.t.sendUnreliable) {
+      if (4 + body.length > MAX_FRAME_BYTES) throw new RangeError(`a frame of ${4 + body.length} bytes is over the gateway's ${MAX_FRAME_BYTES}`);
+      c.t.sendUnreliable(protoId, body);
+      return;
+    }
+    this.sendRaw(protoId, body);
+  }
+
   private flushQueue(): void {
     const q = this.queue;
     this.queue = [];
@@ -287,6 +304,9 @@ export class Client<S extends Schema = GameSchema> {
     if (this.transport === "tcp") {
       secure = !g.tcp && !!g.tcps;
       address = g.tcp || g.tcps;
+    } else if (this.transport === "udp") {
+      secure = false;
+      address = g.udp;
     } else {
       secure = !!g.wss;
       address = g.wss || g.ws;

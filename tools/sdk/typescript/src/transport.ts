@@ -1,8 +1,10 @@
-// The two stream transports: WebSocket (browsers: the built-in one; Node: the `ws` package
-// unless Node has one built in) and TCP (Node only, `node:net`). Both deliver whole frames.
-import { decodeFrame, encodeFrame, encodeTcpFrame, MAX_FRAME_BYTES } from "./protocol.js";
+// The transports: WebSocket (browsers: the built-in one; Node: the `ws` package unless Node
+// has one built in), TCP (Node only, `node:net`) and UDP with KCP (Node only, `node:dgram`).
+// Each delivers whole frames.
+import { KcpSession } from "./kcp.js";
+import { decodeFrame, encodeFrame, encodeTcpFrame, MAX_FRAME_BYTES, SystemProto } from "./protocol.js";
 
-export type TransportKind = "ws" | "tcp";
+export type TransportKind = "ws" | "tcp" | "udp";
 
 /** How one connection ended. */
 export interface TransportClose {
@@ -21,6 +23,8 @@ export interface Transport {
   /** Bytes handed over but not yet written to the network. */
   buffered(): number;
   close(): void;
+  /** UDP: a frame on the unreliable side channel (may be lost or reordered); else as send(). */
+  sendUnreliable?(protoId: number, body: Uint8Array): void;
   /** Stops / resumes reading from the network (Node only; a no-op in browsers). */
   pause(): void;
   resume(): void;
@@ -42,6 +46,7 @@ export function resolveHost(address: string): { host: string; port: number } {
 }
 
 export function openTransport(kind: TransportKind, address: string, secure: boolean, timeoutMs: number): Promise<Transport> {
+  if (kind === "udp") return openUdp(address);
   return kind === "tcp" ? openTcp(address, secure, timeoutMs) : openWebSocket(address, secure, timeoutMs);
 }
 
@@ -210,5 +215,142 @@ async function openTcp(address: string, secure: boolean, timeoutMs: number): Pro
     closed = true;
     t.onclose({ code: 0, reason: errorText || (hadError ? "network error" : "closed by the gateway"), clean: false, cut: !local });
   });
+  return t;
+}
+
+// UDP: control datagrams start with four zero bytes, then a type (1 AUTH, 2 unreliable
+// data, 3 AUTH refused, 4 BYE) and, but for the client's AUTH and the refusal, the conv
+// (u32 little-endian). Anything else is KCP for the conv the AUTH answer gave; each KCP
+// message is one frame `u32 protoID (big-endian) | body`, as are unreliable data's bytes
+// after the conv. send(AUTH, ticket) sends the AUTH datagram (again every 200 ms until
+// answered) and the answer comes out as an AUTH frame, like on the other transports.
+const UDP_AUTH = 1, UDP_DATA = 2, UDP_ERROR = 3, UDP_BYE = 4;
+
+function udpControl(type: number, conv: number, rest: Uint8Array): Uint8Array {
+  const head = conv ? 9 : 5;
+  const out = new Uint8Array(head + rest.length);
+  out[4] = type;
+  if (conv) new DataView(out.buffer).setUint32(5, conv >>> 0, true);
+  out.set(rest, head);
+  return out;
+}
+
+async function openUdp(address: string): Promise<Transport> {
+  if (typeof (globalThis as any).process?.versions?.node !== "string") {
+    throw new Error("UDP needs Node: use the WebSocket transport in a browser");
+  }
+  const { host, port } = resolveHost(address);
+  const dgram: any = await import(/* @vite-ignore */ "node:dgram");
+  const socket: any = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.connect(port, host, () => {
+      socket.removeListener("error", reject);
+      resolve();
+    });
+  });
+  const epoch = Date.now();
+  const clock = () => (Date.now() - epoch) >>> 0;
+  let kcp: KcpSession | null = null;
+  let conv = 0;
+  let authTimer: ReturnType<typeof setInterval> | undefined;
+  let tick: ReturnType<typeof setInterval> | undefined;
+  let closed = false;
+  let paused = false;
+  const write = (d: Uint8Array) => {
+    if (!closed) socket.send(d);
+  };
+  const finish = (reason: string, cut: boolean, local: boolean) => {
+    if (closed) return;
+    if (local && conv) write(udpControl(UDP_BYE, conv, new Uint8Array(0)));
+    closed = true;
+    if (authTimer) clearInterval(authTimer);
+    if (tick) clearInterval(tick);
+    try { socket.close(); } catch { /* closed */ }
+    // Asynchronous, like the other transports' close events.
+    setTimeout(() => t.onclose({ code: 0, reason, clean: !cut, cut }), 0);
+  };
+  const deliver = (message: Uint8Array) => {
+    if (message.length < 4) return;
+    const f = decodeFrame(message);
+    t.onframe(f.protoId, f.body.slice());
+  };
+  const t: Transport = {
+    kind: "udp",
+    onframe: noop,
+    onclose: noop,
+    send(protoId, body) {
+      if (closed) return;
+      if (protoId === SystemProto.AUTH && !kcp) {
+        const d = udpControl(UDP_AUTH, 0, body);
+        write(d);
+        if (authTimer) clearInterval(authTimer);
+        authTimer = setInterval(() => write(d), 200);
+        return;
+      }
+      if (!kcp) throw new Error("UDP: a frame before AUTH was answered");
+      kcp.send(encodeFrame(protoId, body));
+      kcp.flush(clock());
+    },
+    sendUnreliable(protoId, body) {
+      if (closed || !conv) return;
+      write(udpControl(UDP_DATA, conv, encodeFrame(protoId, body)));
+    },
+    buffered() {
+      return kcp ? kcp.waiting() * 1200 : 0;
+    },
+    close() {
+      finish("closed by the client", false, true);
+    },
+    pause() {
+      paused = true;  // datagrams that come meanwhile are dropped, as a full buffer would; KCP resends
+    },
+    resume() {
+      paused = false;
+    },
+  };
+  socket.on("message", (d: Uint8Array) => {
+    if (closed || paused || d.length < 4) return;
+    const zero = d[0] === 0 && d[1] === 0 && d[2] === 0 && d[3] === 0;
+    if (!zero) {
+      if (kcp && kcp.input(d, clock())) {
+        for (let m = kcp.receive(); m; m = kcp.receive()) {
+          deliver(m);
+          if (closed) return;
+        }
+        kcp.flush(clock());  // ACKs leave at once
+      }
+      return;
+    }
+    if (d.length < 5) return;
+    const type = d[4];
+    if (type === UDP_ERROR) {
+      t.onframe(SystemProto.ERROR, d.slice(5));
+      finish("AUTH refused", false, false);
+      return;
+    }
+    if (d.length < 9) return;
+    const c = new DataView(d.buffer, d.byteOffset + 5, 4).getUint32(0, true);
+    if (type === UDP_AUTH) {
+      if (kcp) return;  // an answer to a resend
+      conv = c;
+      if (authTimer) clearInterval(authTimer);
+      authTimer = undefined;
+      kcp = new KcpSession(conv, write);
+      tick = setInterval(() => {
+        if (!kcp || closed) return;
+        kcp.flush(clock());
+        if (kcp.dead) finish("the gateway stopped acknowledging", true, false);
+      }, 10);
+      t.onframe(SystemProto.AUTH, d.slice(9));
+    } else if (c !== conv) {
+      return;
+    } else if (type === UDP_DATA) {
+      deliver(d.slice(9));
+    } else if (type === UDP_BYE) {
+      finish("the gateway ended the session (BYE)", true, false);
+    }
+  });
+  socket.on("error", (e: Error) => finish(e.message, true, false));
   return t;
 }
