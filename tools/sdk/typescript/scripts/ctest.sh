@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CTest's entry to the TypeScript SDK (label sdk, tests/CMakeLists.txt):
 #   ctest.sh setup           npm ci (once: again only when package-lock.json changed), npm run build
-#   ctest.sh cluster BIN_DIR the Node tests against a cluster launched from BIN_DIR
+#   ctest.sh cluster BIN_DIR the Node tests: KCP over a lossy channel, and against a cluster launched from BIN_DIR
 #   ctest.sh play            the checked-in play page is the one the sources build
 # Exits 77 (CTest's skip) only when node or npm is not installed (tools/install_deps.sh
 # installs both: CI runs these for real).
@@ -21,7 +21,7 @@ case ${1:-} in
     npm run build
     ;;
   cluster)
-    BEHAVIOR_BIN_DIR=${2:?ctest.sh cluster BIN_DIR} node --test test/cluster.test.mjs
+    BEHAVIOR_BIN_DIR=${2:?ctest.sh cluster BIN_DIR} node --test test/kcp.test.mjs test/cluster.test.mjs
     ;;
   play)
     node scripts/build_play.mjs --check
