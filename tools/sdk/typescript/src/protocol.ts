@@ -19,7 +19,7 @@ export const SystemProto = {
 export const FIRST_SYSTEM_PROTO = 0xffff0000;
 
 /**
- * The codes of ERROR frames: the gateway's (400, 401, 410, 429, 503) and the demo game's
+ * The codes of ERROR frames: the gateway's (400, 401, 408, 410, 429, 503) and the demo game's
  * (400, 404, 409, 503, see game.proto's ErrorCode). A game may send others; they arrive as
  * plain numbers.
  */
@@ -30,6 +30,8 @@ export enum ErrorCode {
   Unauthorized = 401,
   /** The game does not know this protoID (demo game). */
   UnknownProto = 404,
+  /** Nothing from the client for --idle-timeout-ms (send heartbeats); the gateway closes. Gateways before the spec's fix sent 400. */
+  Idle = 408,
   /** MOVE or CHAT before JOIN_ROOM (demo game). */
   NotInRoom = 409,
   /** The user's process ended: log in again. */
