@@ -7,7 +7,8 @@
 #   build  compilers, CMake, and the -dev packages of every library (GoogleTest too: CMake
 #          configures the tests)
 #   run    redis-server and the tools the launcher, the scripts and the healthcheck use
-#   test   clang (libFuzzer), headless Chromium (dashboard and browser-client tests), wrk
+#   test   clang (libFuzzer), headless Chromium (dashboard and browser-client tests), Node and
+#          npm (the TypeScript SDK's tests and its play-page bundle, tools/sdk/typescript), wrk
 #          (name server benchmark), docker-compose (validates deploy/), iproute2 and
 #          iptables (network namespaces and partitions in tests/chaos)
 set -euo pipefail
@@ -20,7 +21,7 @@ BUILD=(
   libssl-dev libhttp-parser-dev libcli11-dev
 )
 RUN=(redis-server redis-tools curl procps)
-TEST=(clang libclang-rt-dev chromium chromium-driver wrk docker-compose iproute2 iptables openssl)
+TEST=(clang libclang-rt-dev chromium chromium-driver wrk docker-compose iproute2 iptables openssl nodejs npm)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build run test)
@@ -34,9 +35,19 @@ for g in "${groups[@]}"; do
   esac
 done
 
+# Installed, or (nodejs, npm) present as a command: another build of Node (one whose nodejs
+# package provides npm and conflicts with Debian's) must not be replaced.
+present() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" && return 0
+  case $1 in
+    nodejs) command -v node >/dev/null ;;
+    npm) command -v npm >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  present "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""

@@ -10,6 +10,7 @@
 #   3. build-fuzz  (clang, libFuzzer + ASan + UBSan): each parser (and the TLS glue) fuzzed
 #                  for a bounded time
 #   4. build       (optimized, warnings as errors): everything again, plus the bench smoke run
+#                  and the TypeScript SDK under Node (label sdk: npm ci, then a launched cluster)
 # Usage: tools/test.sh            (from anywhere; build trees land in the repo root)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

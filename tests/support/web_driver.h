@@ -63,7 +63,9 @@ inline std::vector<pid_t> pids_mentioning(const std::string& needle) {
 // chromedriver as a child process and one browser session, over WebDriver's HTTP/JSON.
 class WebDriver {
  public:
-  WebDriver() : profile_("/tmp/behavior-browser-test-" + std::to_string(::getpid())) {}
+  // tag: tells apart the profiles of several browsers in one test process.
+  explicit WebDriver(const std::string& tag = "")
+      : profile_("/tmp/behavior-browser-test-" + std::to_string(::getpid()) + (tag.empty() ? "" : "-" + tag)) {}
   ~WebDriver() { quit(); }
 
   static bool available() { return ::access(kChromeDriver.c_str(), X_OK) == 0 && ::access(kChromium.c_str(), X_OK) == 0; }
