@@ -286,6 +286,7 @@ int main(int argc, char** argv) {
   app.add_option("n", n, "message (or process) count")->required()->check(CLI::PositiveNumber);
   app.add_option("--workers", opts.workers, "worker threads (0 = cores)");
   app.add_option("--slack", opts.placement_slack, "placement slack (0 = strict least-loaded)");
+  app.add_flag("!--no-affinity", opts.affinity, "processes stay on the worker they were placed on");
   app.add_option("--procs", procs, "m2m: processes (each sends n/(2*procs) requests)")
       ->check(CLI::Range(1L, 1'000'000L));
   app.add_option("--subs", subs, "broadcast: subscribers (rounds = n/(2*subs))")
@@ -408,8 +409,9 @@ int main(int argc, char** argv) {
   if (!t_end) t_end = std::chrono::steady_clock::now();
   double s = std::chrono::duration<double>(*t_end - t0).count();
   if (!ok) return 1;
-  std::printf("behavior %s n=%ld time=%.3fs rate=%.0f msg/s workers=%d slack=%u%s\n", what.c_str(),
-              n, s, static_cast<double>(msgs) / s, node.options().workers,
-              node.options().placement_slack, extra.c_str());
+  if (!opts.affinity) extra += " affinity=0";
+  std::printf("behavior %s n=%ld time=%.3fs rate=%.0f msg/s workers=%d slack=%u moved=%llu%s\n", what.c_str(),
+              n, s, static_cast<double>(msgs) / s, node.options().workers, node.options().placement_slack,
+              static_cast<unsigned long long>(node.stats().moved), extra.c_str());
   return 0;
 }

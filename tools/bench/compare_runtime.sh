@@ -13,9 +13,11 @@
 #   --spawn-n N     processes for spawn (default 200000)
 #   --procs P       m2m processes (default 1000)
 #   --subs S        broadcast subscribers (default 10000)
-#   --cases LIST    comma-separated subset of: pingpong,counting,ring,ring-slack0,m2m,
-#                   broadcast,spawn (default all; ring-slack0 is ours only: `--slack 0`, every
-#                   hop between workers; the anchors have no such knob)
+#   --cases LIST    comma-separated subset of: pingpong,pingpong-slack0,counting,ring,
+#                   ring-slack0,m2m,broadcast,spawn (default all; the -slack0 cases are ours
+#                   only: `--slack 0` places each process on the least loaded worker, so
+#                   neighbours start on different workers; the anchors have no such knob and
+#                   are compared by their default figure)
 #   --bench PATH    the bench_runtime to run (default build/bin/bench_runtime)
 #   --ab OTHER      A/B mode: alternate --bench (a) with OTHER (b), another bench_runtime
 #                   built from the commit before a change, instead of the anchors
@@ -25,7 +27,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 anchors=${ANCHORS:-$root/../shared/anchors}
 more=$root/tools/bench/anchors
 runs=5 n=1000000 spawn_n=200000 procs=1000 subs=10000
-cases=pingpong,counting,ring,ring-slack0,m2m,broadcast,spawn
+cases=pingpong,pingpong-slack0,counting,ring,ring-slack0,m2m,broadcast,spawn
 bench=$root/build/bin/bench_runtime
 other=
 positional=()
@@ -55,7 +57,7 @@ else
   systems=(behavior caf erlang)
 fi
 for c in ${cases//,/ }; do
-  case $c in pingpong|counting|ring|ring-slack0|m2m|broadcast|spawn) ;;
+  case $c in pingpong|pingpong-slack0|counting|ring|ring-slack0|m2m|broadcast|spawn) ;;
     *) echo "compare_runtime.sh: unknown case $c" >&2; exit 2 ;; esac
 done
 
@@ -67,6 +69,7 @@ trap 'rm -f "$results"' EXIT
 command_for() {
   local c=$1 sys=$2 bin=$bench args
   case $c in
+    pingpong-slack0) args="pingpong $n --slack 0" ;;
     ring-slack0) args="ring $n --slack 0" ;;
     m2m) args="m2m $n --procs $procs" ;;
     broadcast) args="broadcast $n --subs $subs" ;;
@@ -78,7 +81,7 @@ command_for() {
     b) echo "$other $args" ;;
     caf|erlang)
       case $c in
-        ring-slack0) ;;
+        pingpong-slack0|ring-slack0) ;;
         m2m) echo "$more/run m2m $n $sys $procs" ;;
         broadcast) echo "$more/run broadcast $n $sys $subs" ;;
         spawn) echo "$anchors/run spawn $spawn_n $sys" ;;

@@ -40,7 +40,11 @@ constexpr int kExecutionsPerRound = 4096;  // process turns before looking at th
 constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timers
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
 constexpr int64_t kLoadWindowNs = 10'000'000;  // load_permille's window
-constexpr uint8_t kLocalWeight = 4;  // a same-worker message against the affinity count
+constexpr uint8_t kLocalWeight = 4;
+// Pacing the takes from the inbox (pace_takes).
+constexpr int kSmallTake = 16;
+constexpr uint32_t kFirstTakeDelay = 32, kMaxTakeDelay = 256;  // pauses
+constexpr int kTakesBeforeRetry = 1024;  // a same-worker message against the affinity count
 
 // The steps of a move between workers (Kind::kPlace, request_id; see "Affinity" below).
 constexpr uint64_t kPlaceArrive = 1;   // home -> new worker: the Actor (body: its address)
@@ -162,8 +166,12 @@ bool Shard::drain() {
   // Messages first, then spawns: a message that causally follows a spawn was pushed after
   // it, so if this take sees the message, the next take sees the spawn. Adopting before
   // dispatching then never finds a message for a process not yet known.
+  if (take_delay_ > 0 && inbox_.maybe_nonempty_relaxed()) {
+    for (uint32_t i = 0; i < take_delay_; ++i) BEHAVIOR_CPU_RELAX();
+  }
   Message* m = inbox_.take_all();
   Actor* a = spawns_.take_all();
+  pace_takes(m);
   if (!m && !a) return false;
   while (a) {
     Actor* next = a->next_.load(std::memory_order_relaxed);
@@ -212,6 +220,37 @@ bool Shard::run_ready() {
   return n > 0;
 }
 
+// A worker that keeps up with a fast producer (a plain thread or another worker sending it
+// message after message) finds one or two messages at each take, and each take's exchange
+// takes the queue's cache line away from the producer, whose next push then misses: both
+// slow down, and stay slow (counting: ~3M msg/s, against ~20M when the worker falls behind
+// and takes big batches; the runs were bimodal). So after a few small takes in a row the
+// worker tries a delay before the next take (kFirstTakeDelay pauses, ~20 ns each here):
+//   - if the take after it holds at least two messages, the producer is streaming: the delay
+//     doubles (up to kMaxTakeDelay) until takes hold kSmallTake, and halves above that;
+//   - if not, the messages come one at a time because each waits for an answer (a call and
+//     its reply): the delay goes, and is not tried again for kTakesBeforeRetry takes, so a
+//     request/reply exchange pays one delay in a thousand.
+void Shard::pace_takes(const Message* taken) {
+  if (!taken) return;
+  int n = 0;
+  for (const Message* m = taken; m && n < kSmallTake; m = m->next.load(std::memory_order_relaxed)) ++n;
+  if (n >= kSmallTake) {
+    take_delay_ /= 2;
+    small_takes_ = 0;
+  } else if (take_delay_ > 0) {
+    if (n < 2) {
+      take_delay_ = 0;
+      small_takes_ = -kTakesBeforeRetry;
+    } else {
+      take_delay_ = std::min(take_delay_ * 2, kMaxTakeDelay);
+    }
+  } else if (++small_takes_ >= 4) {
+    take_delay_ = kFirstTakeDelay;
+    small_takes_ = 0;
+  }
+}
+
 // Polls the queues for up to spin_us before sleeping: a wake-up costs a system call on
 // each side, a poll costs nothing when the answer comes within microseconds. Only pause
 // instructions between polls: yielding to the kernel here was measured to halve the
@@ -240,7 +279,9 @@ bool Shard::spin() {
       }
       continue;
     }
-    BEHAVIOR_CPU_RELAX();
+    // While a producer streams to us, look at the queue only as often as we take from it:
+    // each look pulls its cache line away from the producer too.
+    for (uint32_t k = 0, gap = std::max<uint32_t>(take_delay_, 1); k < gap; ++k) BEHAVIOR_CPU_RELAX();
     if ((i & 63) == 0 && clock_ns() >= until) {
       last_spin_found_work_ = false;
       return false;

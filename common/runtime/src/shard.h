@@ -137,6 +137,7 @@ class Shard {
   bool fire_timers();
   bool run_ready();
   bool spin();
+  void pace_takes(const Message* taken);
   void sleep();
   void stop_all();
   void free_queued();
@@ -188,6 +189,8 @@ class Shard {
   int64_t last_poll_ns_ = 0;
   int64_t next_sweep_ns_ = 0;
   bool last_spin_found_work_ = true;
+  uint32_t take_delay_ = 0;    // pauses before the next take (pace_takes)
+  int small_takes_ = 0;
   struct IoHook {
     void (*flush)(void*);
     void* ctx;
