@@ -39,6 +39,7 @@ constexpr int kBudgetPerTurn = 64;         // messages one process handles befor
 constexpr int kExecutionsPerRound = 4096;  // process turns before looking at the inbox again
 constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timers
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
+constexpr int64_t kRecentWorkNs = 1'000'000; // ... spins while it worked this recently
 constexpr int64_t kLoadWindowNs = 10'000'000;  // load_permille's window
 constexpr uint8_t kLocalWeight = 4;
 // Pacing the takes from the inbox (pace_takes).
@@ -154,7 +155,10 @@ void Shard::run() {
     if (stop_requested_.load(std::memory_order_relaxed)) break;
     if (now_ns_ - last_poll_ns_ >= (hosts_io() ? kIoPollNs : kPollEveryNs)) worked |= poll_io();
     last_worked_ = worked || ready_head_;
-    if (last_worked_) continue;
+    if (last_worked_) {
+      last_work_ns_ = now_ns_;
+      continue;
+    }
     if (spin()) continue;
     sleep();
   }
@@ -262,7 +266,15 @@ void Shard::pace_takes(const Message* taken) {
 // that carries the network polls its sockets while it spins: a reply from another node
 // is then taken without a wake-up.
 bool Shard::spin() {
-  if (!last_spin_found_work_ && !rt_.other_worker_awake(this) && (++idle_rounds_ & 15) != 0) return false;
+  // The worker that carries the network also spins while it worked within the last
+  // kRecentWorkNs: a peer that answers a little later than spin_us once (a preempted peer)
+  // would otherwise make it sleep at once the next time, and each answer after that would
+  // cost a wake-up (~50 us here), which makes the peer's answers later still: serial calls
+  // to another node fell from ~30k to ~16k/s that way.
+  const bool network_busy = hosts_io() && now_ns_ - last_work_ns_ < kRecentWorkNs;
+  if (!last_spin_found_work_ && !network_busy && !rt_.other_worker_awake(this) && (++idle_rounds_ & 15) != 0) {
+    return false;
+  }
   int64_t until = now_ns_ + int64_t{rt_.options().spin_us} * 1000;
   for (int i = 1;; ++i) {
     if (inbox_.maybe_nonempty_relaxed() || spawns_.maybe_nonempty_relaxed() ||

@@ -187,6 +187,7 @@ class Shard {
   std::vector<Actor*> expired_;
   int64_t now_ns_ = 0;
   int64_t last_poll_ns_ = 0;
+  int64_t last_work_ns_ = 0;
   int64_t next_sweep_ns_ = 0;
   bool last_spin_found_work_ = true;
   uint32_t take_delay_ = 0;    // pauses before the next take (pace_takes)
