@@ -39,7 +39,7 @@ echo "== Fuzz build (clang + libFuzzer)"
 configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEHAVIOR_FUZZ=ON \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DBEHAVIOR_FUZZ_SECONDS="${BEHAVIOR_FUZZ_SECONDS:-20}"
 ninja -C build-fuzz -j"$jobs"
-ctest --test-dir build-fuzz --output-on-failure -L fuzz
+ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L fuzz  # each target for BEHAVIOR_FUZZ_SECONDS, two at a time
 
 echo "== Optimized build"
 configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -74,6 +74,12 @@ class Affinity : public NodeTest {
     });
   }
 
+  // A pinger on worker 0 plays `rounds` with `target`; true when it finished.
+  bool ping_from_worker_0(Pid target, int rounds) {
+    node().send(spawn_pinger(0, target, rounds), kGo);
+    return expect_message(probe(), kDone, Millis(20000)) != nullptr;
+  }
+
   // Asks the target for its tally until it has received `want` (or 10 s passed).
   Tally tally_of(Pid target, uint32_t want) {
     Tally t{0, 0};
@@ -90,9 +96,7 @@ class Affinity : public NodeTest {
 
 TEST_F(Affinity, APairTalkingAcrossWorkersEndsUpOnOneWorker) {
   Pid target = spawn_target(1);  // on worker 1: the higher pid of the two, so it moves
-  Pid pinger = spawn_pinger(0, target, 5000);
-  node().send(pinger, kGo);
-  ASSERT_NE(expect_message(probe(), kDone, Millis(20000)), nullptr);
+  ASSERT_TRUE(ping_from_worker_0(target, 5000));
   EXPECT_EQ(node().stats().moved, 1u);
   // It still answers, at the same pid, from its new worker.
   Reply r = probe().call(target, kReport, {}, Millis(2000));
@@ -128,9 +132,7 @@ TEST_F(Affinity, EverySendersMessagesStayInOrderWhileAProcessMoves) {
 
 TEST_F(Affinity, AMovedProcessThatEndsIsReportedAndCallsToItFailAtOnce) {
   Pid target = spawn_target(1);
-  Pid pinger = spawn_pinger(0, target, 2000);
-  node().send(pinger, kGo);
-  ASSERT_NE(expect_message(probe(), kDone, Millis(20000)), nullptr);
+  ASSERT_TRUE(ping_from_worker_0(target, 2000));
   ASSERT_EQ(node().stats().moved, 1u);
   watch(target);
   ASSERT_TRUE(node().stop(target).ok());
@@ -143,9 +145,7 @@ TEST_F(Affinity, AMovedProcessThatEndsIsReportedAndCallsToItFailAtOnce) {
 TEST_F(Affinity, AProcessWithATimerStaysOnItsWorker) {
   Pid target = spawn_target(1, /*with_timer=*/true);
   node().send(target, kNote);  // starts its tick
-  Pid pinger = spawn_pinger(0, target, 2000);
-  node().send(pinger, kGo);
-  ASSERT_NE(expect_message(probe(), kDone, Millis(20000)), nullptr);
+  ASSERT_TRUE(ping_from_worker_0(target, 2000));
   EXPECT_EQ(node().stats().moved, 0u);
 }
 
@@ -160,9 +160,7 @@ class AffinityOff : public Affinity {
 
 TEST_F(AffinityOff, ProcessesStayWhereTheyWerePlaced) {
   Pid target = spawn_target(1);
-  Pid pinger = spawn_pinger(0, target, 2000);
-  node().send(pinger, kGo);
-  ASSERT_NE(expect_message(probe(), kDone, Millis(20000)), nullptr);
+  ASSERT_TRUE(ping_from_worker_0(target, 2000));
   EXPECT_EQ(node().stats().moved, 0u);
 }
 

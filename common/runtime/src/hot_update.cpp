@@ -97,16 +97,21 @@ void HotUpdate::run_slice(Shard* shard, const std::shared_ptr<Round>& round, siz
   std::unordered_set<uint64_t>& failed_before = (*round->failed)[index];
   if (!ps.listed) {
     ps.listed = true;
-    for (const auto& [serial, a] : shard->actors_) {
-      if (round->target(a) && !failed_before.count(serial)) ps.candidates.push_back(serial);
+    for (const auto& [key, a] : shard->actors_) {
+      if (round->target(a) && !failed_before.count(key)) ps.candidates.push_back(key);
     }
   }
   const int64_t started = now_ns();
   size_t done = 0;
   while (ps.next < ps.candidates.size() && done < kSlice) {
-    const uint64_t serial = ps.candidates[ps.next++];
-    auto it = shard->actors_.find(serial);
-    if (it == shard->actors_.end()) continue;  // ended meanwhile: its next activation runs the new code
+    const uint64_t key = ps.candidates[ps.next++];
+    auto it = shard->actors_.find(key);
+    if (it == shard->actors_.end()) {
+      // Moved to another worker meanwhile (affinity), after that worker listed its own:
+      // another round finds it there. Otherwise it ended: its next activation runs the new code.
+      if (shard->away_.count(key)) ++ps.busy;
+      continue;
+    }
     Actor* a = it->second;
     const KindRef* to = round->target(a);
     if (!to || a->exiting_ || a->exit_pending_) continue;
@@ -121,7 +126,7 @@ void HotUpdate::run_slice(Shard* shard, const std::shared_ptr<Round>& round, siz
       ++ps.upgraded;
     } else {
       ++ps.failed;
-      failed_before.insert(serial);
+      failed_before.insert(key);
       if (ps.errors.size() < kMaxErrors) ps.errors.push_back(s.message());
     }
   }
