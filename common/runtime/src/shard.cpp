@@ -804,7 +804,8 @@ void Shard::consider_move(Actor* a) {
     return;
   }
   Shard* dest = rt_.shard(to);
-  if (dest->load_permille() >= kMoveBelowLoad) return;
+  // A sleeping worker's load is that of the window before it slept: it has time to spare.
+  if (!dest->asleep() && dest->load_permille() >= kMoveBelowLoad) return;
   actors_.erase(key(a->pid_));
   if (a->idle_ns_ > 0) idle_.remove(a);
   live.fetch_sub(1, std::memory_order_relaxed);
