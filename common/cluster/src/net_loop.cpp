@@ -59,7 +59,7 @@ void NetLoop::start() {
   host_->post_task([this, &ready] {
     uv_async_init(loop_, &wake_, &NetLoop::on_wake);
     thread_id_ = std::this_thread::get_id();
-    host_->add_io_host(&NetLoop::flush_local, this);
+    host_->add_io_host(&NetLoop::flush_local, &NetLoop::has_pending, this);
     ready.set_value();
   });
   ready.get_future().wait();
@@ -127,8 +127,15 @@ void NetLoop::send(Message* m) {
     return;
   }
   outbox_.push(m);
+  if (host_) {
+    // The host worker takes the outbox after each of its turns (flush_local), so only a
+    // sleeping host needs waking: through its own wake-up, not uv_async_send, whose
+    // receiving side spins while a preempted sender is inside its write() (wakeup.h).
+    host_->wake();
+    return;
+  }
   // Coalesces: one wake-up per batch however many sends.
-  if (!stopping_.load(std::memory_order_relaxed) || !host_) uv_async_send(&wake_);
+  uv_async_send(&wake_);
 }
 
 // Whatever the stop function left open on a loop of its own is closed here, so uv_run can
@@ -152,6 +159,8 @@ Message* NetLoop::take_batch() {
   local_head_ = local_tail_ = nullptr;
   return batch;
 }
+
+bool NetLoop::has_pending(void* arg) { return !static_cast<NetLoop*>(arg)->outbox_.empty(); }
 
 void NetLoop::flush_local(void* arg) {
   auto* self = static_cast<NetLoop*>(arg);

@@ -314,7 +314,7 @@ void Shard::sleep() {
   // the queues. With seq_cst on both sides one of us sees the other, so no wake-up is lost.
   wakeup_.arm();
   if (inbox_.empty() && spawns_.empty() && !has_tasks_.load(std::memory_order_seq_cst) &&
-      !stop_requested_.load(std::memory_order_seq_cst)) {
+      !stop_requested_.load(std::memory_order_seq_cst) && !io_pending()) {
     uv_run(&loop_, UV_RUN_ONCE);
   }
   wakeup_.disarm();

@@ -47,6 +47,9 @@ class Shard {
   Runtime& runtime() { return rt_; }
   uv_loop_t* loop() { return &loop_; }
 
+  // Any thread, after it left work for one of this worker's I/O hosts: wakes it if asleep.
+  void wake() { wakeup_.wake(); }
+
   // Lifecycle, from the thread that owns the Node.
   void start();
   void request_stop();
@@ -118,7 +121,12 @@ class Shard {
   static constexpr uint8_t kMoveAfter = 64;          // messages in a row from one other worker
   static constexpr uint32_t kMoveBelowLoad = 900;    // the destination's load_permille
 
-  void add_io_host(void (*flush)(void*), void* ctx) { io_hooks_.push_back({flush, ctx}); }
+  // `pending(ctx)` says, with a seq_cst load, whether other threads left it work that
+  // flush would take: the worker looks before it sleeps, and such a thread calls wake()
+  // after it leaves work (the same handshake as post()).
+  void add_io_host(void (*flush)(void*), bool (*pending)(void*), void* ctx) {
+    io_hooks_.push_back({flush, pending, ctx});
+  }
   void remove_io_host(void* ctx) {
     std::erase_if(io_hooks_, [ctx](const IoHook& h) { return h.ctx == ctx; });
   }
@@ -194,8 +202,15 @@ class Shard {
   int small_takes_ = 0;
   struct IoHook {
     void (*flush)(void*);
+    bool (*pending)(void*);
     void* ctx;
   };
+  bool io_pending() const {
+    for (const IoHook& h : io_hooks_) {
+      if (h.pending(h.ctx)) return true;
+    }
+    return false;
+  }
   std::vector<IoHook> io_hooks_;
   bool hosts_io() const { return !io_hooks_.empty(); }
   void flush_io() {

@@ -50,6 +50,7 @@ class NetLoop {
  private:
   static void on_wake(uv_async_t* h);
   static void flush_local(void* self);
+  static bool has_pending(void* self);  // the host looks before it sleeps
   Message* take_batch();
   void close_handles();
 
