@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <optional>
+#include <thread>
 #include <vector>
 
 using namespace behavior;
@@ -269,6 +271,31 @@ bool collect_tallies(Inbox& inbox, const std::vector<Pid>& pids, long& handled, 
   return true;
 }
 
+// The floor under any cross-worker message: two plain threads handing one cache line back
+// and forth (each waits, spinning, for the other's store), no runtime at all. Prints the
+// round trip; a cross-worker pingpong cannot beat 2 / round trip messages a second.
+int run_handoff(long n) {
+  alignas(64) std::atomic<long> there{0};
+  alignas(64) std::atomic<long> back{0};
+  auto t0 = std::chrono::steady_clock::now();
+  std::thread peer([&] {
+    for (long i = 1; i <= n; ++i) {
+      while (there.load(std::memory_order_acquire) != i) {
+      }
+      back.store(i, std::memory_order_release);
+    }
+  });
+  for (long i = 1; i <= n; ++i) {
+    there.store(i, std::memory_order_release);
+    while (back.load(std::memory_order_acquire) != i) {
+    }
+  }
+  peer.join();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("handoff n=%ld time=%.3fs round_trip_ns=%.0f limit=%.0f msg/s\n", n, s, s / n * 1e9, 2.0 * n / s);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -280,9 +307,9 @@ int main(int argc, char** argv) {
   behavior::add_version_flag(app, "bench_runtime");
   long procs = 1000;
   long subs = 10000;
-  app.add_option("case", what, "pingpong, counting, ring, spawn, m2m or broadcast")
+  app.add_option("case", what, "pingpong, counting, ring, spawn, m2m, broadcast, or handoff (two bare threads)")
       ->required()
-      ->check(CLI::IsMember({"pingpong", "counting", "ring", "spawn", "m2m", "broadcast"}));
+      ->check(CLI::IsMember({"pingpong", "counting", "ring", "spawn", "m2m", "broadcast", "handoff"}));
   app.add_option("n", n, "message (or process) count")->required()->check(CLI::PositiveNumber);
   app.add_option("--workers", opts.workers, "worker threads (0 = cores)");
   app.add_option("--slack", opts.placement_slack, "placement slack (0 = strict least-loaded)");
@@ -293,6 +320,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1L, 1'000'000L));
   if (int code = behavior::parse_command_line(app, argc, argv); code >= 0) return code;
   spdlog::set_level(spdlog::level::warn);
+  if (what == "handoff") return run_handoff(n);
   // m2m: M requests per process; broadcast: rounds. Both need at least one.
   const long per_proc = n / (2 * procs);
   const long rounds = n / (2 * subs);
