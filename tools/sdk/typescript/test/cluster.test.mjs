@@ -363,7 +363,10 @@ describe("@behavior/client and the gateway's limits and drains", { skip }, () =>
 
   it("tells a slow reader it was cut (ConnectionLostError.slowReader), then reconnects", { timeout: 60000 }, async () => {
     const room = unique("slow");
-    const slow = await connect({ user: unique("slow"), transport: "tcp", reconnect: { initialDelayMs: 50 } });
+    // Its own silence check waits longer than the flood takes on a loaded machine: the cut
+    // must come from the gateway (a paused reader hears nothing, so it would give up first).
+    const slow = await connect({ user: unique("slow"), transport: "tcp", reconnect: { initialDelayMs: 50 },
+                                 deadAfterMs: 120000 });
     slow.send(P.JOIN_ROOM, { room });
     await slow.next(P.JOINED);
     const lost = nextEvent(slow, "disconnect", 40000);
