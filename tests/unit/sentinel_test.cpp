@@ -80,6 +80,18 @@ TEST(SentinelTest, MasterAddrReply) {
   EXPECT_FALSE(parse_master_addr_reply(&not_strings.r, &host, &port));
 }
 
+TEST(SentinelTest, SwitchMasterMessage) {
+  std::string name, host;
+  int port = 0;
+  ASSERT_TRUE(parse_switch_master("behavior 127.0.0.1 6379 127.0.0.1 6380", &name, &host, &port));
+  EXPECT_EQ(name, "behavior");
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 6380);
+  EXPECT_FALSE(parse_switch_master("behavior 127.0.0.1 6379 127.0.0.1", &name, &host, &port));
+  EXPECT_FALSE(parse_switch_master("behavior 127.0.0.1 6379 127.0.0.1 x", &name, &host, &port));
+  EXPECT_FALSE(parse_switch_master("", &name, &host, &port));
+}
+
 TEST(SentinelTest, Role) {
   Reply master({"master"});
   EXPECT_TRUE(role_is_master(&master.r));

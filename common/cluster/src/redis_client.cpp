@@ -127,6 +127,24 @@ bool parse_master_addr_reply(const redisReply* r, std::string* host, int* port) 
   return parse_host_port(h + ":" + std::string(r->element[1]->str, r->element[1]->len), host, port);
 }
 
+bool parse_switch_master(std::string_view payload, std::string* name, std::string* host, int* port) {
+  std::vector<std::string_view> words;
+  while (!payload.empty()) {
+    const size_t space = payload.find(' ');
+    if (space != 0) words.push_back(payload.substr(0, space));
+    if (space == std::string_view::npos) break;
+    payload.remove_prefix(space + 1);
+  }
+  if (words.size() != 5) return false;
+  std::string h;
+  int p = 0;
+  if (!parse_host_port(std::string(words[3]) + ":" + std::string(words[4]), &h, &p)) return false;
+  *name = std::string(words[0]);
+  *host = std::move(h);
+  *port = p;
+  return true;
+}
+
 bool role_is_master(const redisReply* r) {
   return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && reply_string(r->element[0]) == "master";
 }
@@ -192,6 +210,12 @@ void RedisClient::start() {
   uv_timer_init(loop_, &sentinel_timer_);
   sentinel_timer_.data = this;
   sentinel_timer_open_ = true;
+  if (options_.use_sentinel()) {
+    uv_timer_init(loop_, &watch_timer_);
+    watch_timer_.data = this;
+    watch_timer_open_ = true;
+    watch_connect();
+  }
   connect();
 }
 
@@ -213,6 +237,84 @@ void RedisClient::stop() {
   if (sentinel_timer_open_) {
     sentinel_timer_open_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&sentinel_timer_), nullptr);
+  }
+  if (watch_ac_) {
+    redisAsyncContext* ac = watch_ac_;
+    watch_ac_ = nullptr;
+    ac->data = nullptr;
+    redisAsyncFree(ac);
+  }
+  if (watch_timer_open_) {
+    watch_timer_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&watch_timer_), nullptr);
+  }
+}
+
+void RedisClient::watch_connect() {
+  if (stopped_ || watch_ac_) return;
+  const std::string& sentinel = options_.sentinels[watch_index_++ % options_.sentinels.size()];
+  std::string host;
+  int port = 0;
+  if (!parse_host_port(sentinel, &host, &port)) return;
+  watch_ac_ = redisAsyncConnect(host.c_str(), port);
+  if (!watch_ac_ || watch_ac_->err || !attach_to_loop(watch_ac_, loop_)) {
+    if (watch_ac_) redisAsyncFree(watch_ac_);
+    watch_ac_ = nullptr;
+    watch_lost();
+    return;
+  }
+  watch_ac_->data = this;
+  redisAsyncSetConnectCallback(watch_ac_, &RedisClient::on_watch_connect);
+  redisAsyncSetDisconnectCallback(watch_ac_, &RedisClient::on_watch_disconnect);
+  if (!options_.sentinel_password.empty()) {
+    const char* argv[] = {"AUTH", options_.sentinel_password.c_str()};
+    size_t lens[] = {4, options_.sentinel_password.size()};
+    redisAsyncCommandArgv(watch_ac_, nullptr, nullptr, 2, argv, lens);
+  }
+  const char* argv[] = {"SUBSCRIBE", "+switch-master"};
+  size_t lens[] = {9, 14};
+  redisAsyncCommandArgv(watch_ac_, &RedisClient::on_watch_message, nullptr, 2, argv, lens);
+}
+
+// The subscription's sentinel is gone: the next one in a second.
+void RedisClient::watch_lost() {
+  if (stopped_ || !watch_timer_open_) return;
+  uv_timer_start(
+      &watch_timer_, [](uv_timer_t* t) { static_cast<RedisClient*>(t->data)->watch_connect(); }, 1000, 0);
+}
+
+void RedisClient::on_watch_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  if (!self || status == REDIS_OK || self->watch_ac_ != ac) return;
+  self->watch_ac_ = nullptr;  // hiredis frees it
+  self->watch_lost();
+}
+
+void RedisClient::on_watch_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  if (!self || self->watch_ac_ != ac) return;
+  self->watch_ac_ = nullptr;
+  self->watch_lost();
+}
+
+void RedisClient::on_watch_message(redisAsyncContext* ac, void* reply, void*) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  auto* r = static_cast<redisReply*>(reply);
+  if (!self || self->stopped_ || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+  if (reply_string(r->element[0]) != "message") return;
+  std::string name, host;
+  int port = 0;
+  if (!parse_switch_master(reply_string(r->element[2]), &name, &host, &port) || name != self->options_.master_name) {
+    return;
+  }
+  if (host == self->options_.host && port == self->options_.port && (self->connected_ || self->ac_)) return;
+  spdlog::info("redis {}: +switch-master: the primary of '{}' is now {}:{}", self->name_, name, host, port);
+  self->backoff_ms_ = 50;
+  if (self->ac_) {
+    self->lost_primary("+switch-master");  // reconnects through the sentinels
+  } else if (!self->sentinel_ac_ && self->timer_open_) {
+    uv_timer_stop(&self->timer_);  // waiting out a backoff: ask the sentinels now
+    self->connect();
   }
 }
 

@@ -7,8 +7,9 @@
 // and checked with ROLE once connected. The client asks again and reconnects when the link
 // to the primary drops, when a reply says the server is no longer a writable primary
 // (READONLY, LOADING, MASTERDOWN), and when a request waited past its deadline and the
-// sentinels name another primary. There is no +switch-master subscription: a primary
-// that was killed closes its sockets, and one that was demoted answers READONLY.
+// sentinels name another primary. Each client also keeps a subscription to +switch-master
+// on one sentinel (the next one when that link fails): a failover announced there moves the
+// client to the new primary at once instead of after its next reconnect backoff.
 #pragma once
 
 #include <hiredis/async.h>
@@ -47,6 +48,9 @@ bool parse_sentinel_list(std::string_view text, std::vector<std::string>* out, s
 // The reply of SENTINEL get-master-addr-by-name: an array of [ip, port]. False for a nil
 // reply (the sentinel does not know the name), an error or anything malformed.
 bool parse_master_addr_reply(const redisReply* r, std::string* host, int* port);
+// A +switch-master message: "<master name> <old ip> <old port> <new ip> <new port>"; false
+// when malformed.
+bool parse_switch_master(std::string_view payload, std::string* name, std::string* host, int* port);
 // The reply of ROLE: true when its first element is "master".
 bool role_is_master(const redisReply* r);
 // An error reply after which a Sentinel client must ask for the primary again.
@@ -106,6 +110,12 @@ class RedisClient {
   // Drop the link to the primary: on_disconnect asks the sentinels again.
   void lost_primary(const std::string& why);
   void check_primary();
+  // The +switch-master subscription on one sentinel.
+  void watch_connect();
+  void watch_lost();
+  static void on_watch_connect(const redisAsyncContext* ac, int status);
+  static void on_watch_disconnect(const redisAsyncContext* ac, int status);
+  static void on_watch_message(redisAsyncContext* ac, void* reply, void* privdata);
 
   uv_loop_t* loop_;
   RedisOptions options_;
@@ -125,6 +135,10 @@ class RedisClient {
   std::string sentinel_error_;
   uv_timer_t sentinel_timer_{};  // bounds one sentinel's exchange
   bool sentinel_timer_open_ = false;
+  redisAsyncContext* watch_ac_ = nullptr;
+  size_t watch_index_ = 0;
+  uv_timer_t watch_timer_{};  // redials the subscription
+  bool watch_timer_open_ = false;
   std::function<void()> on_connected_;
   std::string channel_;
   std::function<void(std::string_view)> on_message_;
