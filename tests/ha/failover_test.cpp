@@ -10,6 +10,7 @@
 #include <behavior/pid.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
@@ -151,8 +152,17 @@ TEST_F(RedisFailover, PrimaryKilledUnderBotsTheReplicaTakesOverAndEveryPlayerPla
               "the kill (%llu joins again; progress lines come once a second)\n",
               kPlayers, players_back, static_cast<unsigned long long>(back->joins - before.joins));
 
+  // ctl with the launcher's environment (BEHAVIOR_REDIS still names the dead primary;
+  // BEHAVIOR_REDIS_SENTINELS wins) reads the cluster from the new primary.
+  {
+    ChildProcess ctl;
+    ASSERT_TRUE(ctl.start(std::string(BEHAVIOR_BIN_DIR) + "/ctl", {"nodes"}, cluster_->env()));
+    const int status = ctl.wait_exit(Millis(20000));
+    EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << ctl.output();
+    EXPECT_NE(ctl.output().find("gateway"), std::string::npos) << ctl.output();
+  }
   // Play on for a few seconds more, then the bots' verdict: nothing acknowledged lost.
-  std::this_thread::sleep_for(Millis(3000));
+  std::this_thread::sleep_for(Millis(2000));
   rapidjson::Document d;
   std::string output;
   finish_bot(bot, &d, &output);
