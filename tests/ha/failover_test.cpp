@@ -4,7 +4,8 @@
 // primary through the sentinels). Under 24 bots over TCP, WebSocket and UDP the primary is
 // killed with SIGKILL: the sentinels promote the replica, every server follows it, logins
 // work again and every player plays on with nothing acknowledged lost; the old primary
-// comes back as a replica. Prints the measured times (asserted only against generous
+// comes back as a replica. And a failover asked of the sentinels demotes a live primary: the
+// servers leave it on +switch-master. Prints the measured times (asserted only against generous
 // deadlines).
 #include <behavior/game_client.h>
 #include <behavior/pid.h>
@@ -223,6 +224,54 @@ TEST_F(RedisFailover, PrimaryKilledUnderBotsTheReplicaTakesOverAndEveryPlayerPla
   EXPECT_EQ(primary(), replica);
   EXPECT_TRUE(wait_until([&] { return login_as("ha-after").ok(); }, Millis(10000)));
   for (const auto& s : cluster_->services()) EXPECT_GT(s.pid, 0) << s.name << " died";
+}
+
+// A failover asked of the sentinels (SENTINEL FAILOVER: an upgrade of the primary's host, say)
+// demotes a primary that is alive: the servers' connections to it stay open and would get
+// READONLY on their next write. They follow +switch-master (or the READONLY) to the new
+// primary: a login succeeds, every node registers there, a connected player plays on.
+TEST_F(RedisFailover, AManualFailoverDemotesTheLivePrimaryAndEveryServerFollows) {
+  tools::LocalClusterOptions o = options(1, 2);
+  o.redis_ha = true;
+  start(o);
+  const std::string old_primary = cluster_->redis_address();
+  const std::string replica = cluster_->redis_replica_address();
+  Result<LoginResult> l = login_as("steady");
+  ASSERT_TRUE(l.ok()) << l.status().to_string();
+  auto player = GameClient::connect(Transport::kTcp, l->gateway_tcp);
+  ASSERT_TRUE(player.ok());
+  ASSERT_TRUE((*player)->auth(l->ticket).ok());
+
+  const auto t0 = SteadyClock::now();
+  const std::string sentinel = split(cluster_->sentinels(), ',').front();
+  ASSERT_EQ(redis_command(port_of(sentinel), "", {"SENTINEL", "FAILOVER", "behavior"}), "OK");
+  ASSERT_TRUE(wait_until([&] { return primary() == replica && role(replica) == "master"; }, Millis(20000)));
+  const double promoted = seconds_since(t0);
+  ASSERT_TRUE(wait_until([&] { return login_as("newcomer").ok(); }, Millis(10000)));
+  std::printf("[ measured ] a manual failover: the replica promoted %.2f s after it was asked, a login %.2f s\n",
+              promoted, seconds_since(t0));
+  // The sentinels turn the old primary into a replica only a while later (10 s here): until
+  // then it still takes writes, so the servers must have left it on +switch-master.
+  ASSERT_TRUE(wait_until([&] { return role(old_primary) == "slave"; }, Millis(20000)));
+  const std::string prefix = cluster_->redis_prefix();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const char* s : {"local_server-1", "local_server-2", "gateway-1", "name_server"}) {
+          const std::string id = std::to_string(cluster_->node_id(s));
+          // The heartbeat refreshes the registration's expiry: still there after a TTL means
+          // it is being written to the new primary.
+          if (redis_command(port_of(replica), "", {"PTTL", prefix + "node:" + id}) == "-2") return false;
+        }
+        return true;
+      },
+      Millis(10000)));
+  std::this_thread::sleep_for(Millis(cluster_->ttl_ms() + 500));
+  for (const char* s : {"local_server-1", "local_server-2", "gateway-1", "name_server"}) {
+    const std::string id = std::to_string(cluster_->node_id(s));
+    EXPECT_EQ(redis_command(port_of(replica), "", {"EXISTS", prefix + "node:" + id}), "1") << s;
+  }
+  EXPECT_TRUE(ping(**player, 1)) << "a connected player must play on";
+  for (const auto& svc : cluster_->services()) EXPECT_GT(svc.pid, 0) << svc.name << " died";
 }
 
 }  // namespace
