@@ -20,7 +20,7 @@ BUILD=(
   libspdlog-dev libfmt-dev libhiredis-dev libgtest-dev libgmock-dev
   libssl-dev libhttp-parser-dev libcli11-dev
 )
-RUN=(redis-server redis-tools curl procps)
+RUN=(redis-server redis-sentinel redis-tools curl procps)
 TEST=(clang libclang-rt-dev chromium chromium-driver wrk docker-compose iproute2 iptables openssl nodejs npm)
 
 groups=("$@")

@@ -9,14 +9,17 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include <behavior/ids.h>
+#include <behavior/redis_client.h>
 
 #include "admin_http.h"
 #include "cluster_reader.h"
@@ -32,6 +35,9 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
 struct Flags {
   std::string redis = "127.0.0.1:6379";
+  std::string redis_sentinels;  // Sentinel instead of --redis
+  std::vector<std::string> sentinels;
+  std::string master_name, sentinel_password;
   RedisTarget target;
   std::string secret;
   std::string s2s_host = "127.0.0.1";
@@ -131,6 +137,9 @@ ClusterOptions cluster_options(const Flags& f) {
   co.redis_host = f.target.host;
   co.redis_port = f.target.port;
   co.redis_password = f.target.password;
+  co.redis_sentinels = f.sentinels;
+  co.redis_master_name = f.master_name;
+  co.redis_sentinel_password = f.sentinel_password;
   co.prefix = f.target.prefix;
   co.secret = f.secret;
   co.s2s_host = f.s2s_host;
@@ -698,6 +707,30 @@ int cmd_upgrade(const Flags& f) {
 }
 
 bool finish(Flags& f, std::string* error) {
+  if (f.timeout_ms <= 0) {
+    *error = "--timeout-ms must be positive";
+    return false;
+  }
+  if (!f.redis_sentinels.empty()) {
+    // The cluster is read from the primary the sentinels name now; ctl's own node (send,
+    // call, drain) follows a failover like a server's.
+    if (!parse_sentinel_list(f.redis_sentinels, &f.sentinels, error)) return false;
+    if (f.sentinels.empty() || f.master_name.empty()) {
+      *error = "--redis-sentinels needs sentinels and --redis-master-name";
+      return false;
+    }
+    RedisOptions o;
+    o.sentinels = f.sentinels;
+    o.master_name = f.master_name;
+    o.sentinel_password = f.sentinel_password;
+    std::string why;
+    if (!resolve_primary_blocking(o, static_cast<int>(std::min<int64_t>(f.timeout_ms, 2000)), &f.target.host,
+                                  &f.target.port, &why)) {
+      *error = "no sentinel named the primary of '" + f.master_name + "': " + why;
+      return false;
+    }
+    return true;
+  }
   auto colon = f.redis.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     *error = "--redis must be host:port, got '" + f.redis + "'";
@@ -730,6 +763,13 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags may follow the subcommand
   app.add_option("--redis", f.redis, "Redis host:port of the cluster")->envname("BEHAVIOR_REDIS")->capture_default_str();
   app.add_option("--redis-password", f.target.password, "Redis AUTH password")->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_option("--redis-sentinels", f.redis_sentinels,
+                 "Redis Sentinel: host:port,... asked for the primary of --redis-master-name (replaces --redis)")
+      ->envname("BEHAVIOR_REDIS_SENTINELS");
+  app.add_option("--redis-master-name", f.master_name, "Redis Sentinel: the master name the sentinels monitor")
+      ->envname("BEHAVIOR_REDIS_MASTER_NAME");
+  app.add_option("--redis-sentinel-password", f.sentinel_password, "Redis Sentinel: AUTH password of the sentinels")
+      ->envname("BEHAVIOR_REDIS_SENTINEL_PASSWORD");
   app.add_option("--redis-prefix", f.target.prefix, "Prefix of every Redis key")
       ->envname("BEHAVIOR_REDIS_PREFIX")
       ->capture_default_str();

@@ -130,11 +130,15 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : o_(std::move(options))
 LocalCluster::~LocalCluster() { stop(); }
 
 std::vector<std::string> LocalCluster::common_args() const {
-  std::vector<std::string> a = {"--redis",        redis_,
-                                "--redis-prefix", prefix_,
+  std::vector<std::string> a = {"--redis-prefix", prefix_,
                                 "--heartbeat-ms", std::to_string(o_.heartbeat_ms),
                                 "--ttl-ms",       std::to_string(o_.ttl_ms),
                                 "--log-level",    o_.log_level};
+  if (sentinels_.empty()) {
+    a.insert(a.end(), {"--redis", redis_});
+  } else {
+    a.insert(a.end(), {"--redis-sentinels", sentinels_, "--redis-master-name", o_.redis_master_name});
+  }
   if (!o_.redis_password.empty()) a.insert(a.end(), {"--redis-password", o_.redis_password});
   return a;
 }
@@ -162,7 +166,9 @@ Status LocalCluster::start(int timeout_ms) {
     if (Status s = make_tls_pair(); !s.ok()) return s;
   }
 
-  if (o_.redis.empty()) {
+  if (o_.redis_ha) {
+    if (Status s = start_redis_ha(); !s.ok()) return s;
+  } else if (o_.redis.empty()) {
     if (Status s = start_redis(); !s.ok()) return s;
   } else {
     redis_ = o_.redis;
@@ -300,10 +306,107 @@ Status LocalCluster::start_redis() {
   s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
             "--appendonly", "yes", "--appendfsync", "everysec"};
   if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
+  // With replicas (redis_ha) a primary shutting down waits up to shutdown-timeout (10 s) for
+  // them to catch up; on loopback one second is plenty.
+  if (o_.redis_ha) s.args.insert(s.args.end(), {"--shutdown-timeout", "1"});
   s.ready_line = "Ready to accept connections";
   s.info.listens = "redis://" + redis_;
   services_.push_back(std::move(s));
   return launch(services_.back(), 10000);
+}
+
+Status LocalCluster::start_redis_ha() {
+  if (Status s = start_redis(); !s.ok()) return s;
+  const std::string primary_port = redis_.substr(redis_.rfind(':') + 1);
+  {
+    const int port = free_port();
+    replica_ = "127.0.0.1:" + std::to_string(port);
+    std::string dir = log_dir_ + "/redis-replica";
+    ::mkdir(dir.c_str(), 0755);
+    Service s;
+    s.info.name = "redis-replica";
+    s.binary = "redis-server";
+    s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+              "--appendonly", "yes", "--appendfsync", "everysec", "--replicaof", "127.0.0.1", primary_port,
+              "--shutdown-timeout", "1"};
+    if (!o_.redis_password.empty()) {
+      s.args.insert(s.args.end(), {"--requirepass", o_.redis_password, "--masterauth", o_.redis_password});
+    }
+    s.ready_line = "MASTER <-> REPLICA sync: Finished with success";  // the first full sync
+    s.info.listens = "redis://" + replica_ + " (replica)";
+    services_.push_back(std::move(s));
+    if (Status st = launch(services_.back(), 10000); !st.ok()) return st;
+  }
+  for (int i = 1; i <= 3; ++i) {
+    const int port = free_port();
+    std::string dir = log_dir_ + "/sentinel-" + std::to_string(i);
+    ::mkdir(dir.c_str(), 0755);
+    // Sentinel rewrites its configuration file (what it learns: replicas, other sentinels,
+    // the current epoch), so each gets one of its own.
+    const std::string& m = o_.redis_master_name;
+    std::string conf = "port " + std::to_string(port) + "\nbind 127.0.0.1\ndir " + dir + "\n" +
+                       "sentinel monitor " + m + " 127.0.0.1 " + primary_port + " 2\n" +
+                       "sentinel down-after-milliseconds " + m + " " + std::to_string(o_.sentinel_down_after_ms) +
+                       "\n" + "sentinel failover-timeout " + m + " " +
+                       std::to_string(o_.sentinel_failover_timeout_ms) + "\n" + "sentinel parallel-syncs " + m +
+                       " 1\n";
+    if (!o_.redis_password.empty()) conf += "sentinel auth-pass " + m + " " + o_.redis_password + "\n";
+    const std::string path = dir + "/sentinel.conf";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return Status::internal("cannot write " + path + ": " + std::strerror(errno));
+    const bool written = ::write(fd, conf.data(), conf.size()) == static_cast<ssize_t>(conf.size());
+    ::close(fd);
+    if (!written) return Status::internal("cannot write " + path);
+    Service s;
+    s.info.name = "sentinel-" + std::to_string(i);
+    s.binary = "redis-server";  // redis-sentinel is the same program in sentinel mode
+    s.args = {path, "--sentinel"};
+    s.ready_line = "+monitor master " + m;
+    s.info.listens = "sentinel 127.0.0.1:" + std::to_string(port);
+    services_.push_back(std::move(s));
+    if (Status st = launch(services_.back(), 10000); !st.ok()) return st;
+    sentinels_ += (sentinels_.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(port);
+  }
+  return wait_for_sentinels(20000);
+}
+
+Status LocalCluster::wait_for_sentinels(int timeout_ms) const {
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last;
+  while (Clock::now() < deadline) {
+    size_t ready = 0;
+    size_t from = 0;
+    while (from < sentinels_.size()) {
+      size_t comma = sentinels_.find(',', from);
+      if (comma == std::string::npos) comma = sentinels_.size();
+      const std::string addr = sentinels_.substr(from, comma - from);
+      from = comma + 1;
+      const timeval wait{1, 0};
+      redisContext* c = redisConnectWithTimeout("127.0.0.1", std::atoi(addr.c_str() + addr.rfind(':') + 1), wait);
+      if (!c || c->err) {
+        if (c) redisFree(c);
+        continue;
+      }
+      redisSetTimeout(c, wait);
+      auto* r = static_cast<redisReply*>(redisCommand(c, "SENTINEL master %s", o_.redis_master_name.c_str()));
+      long replicas = -1, others = -1;
+      if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t k = 0; k + 1 < r->elements; k += 2) {
+          const std::string key(r->element[k]->str ? r->element[k]->str : "", r->element[k]->len);
+          const char* v = r->element[k + 1]->str;
+          if (key == "num-slaves" && v) replicas = std::atol(v);
+          if (key == "num-other-sentinels" && v) others = std::atol(v);
+        }
+      }
+      if (r) freeReplyObject(r);
+      redisFree(c);
+      last = addr + ": replicas " + std::to_string(replicas) + ", other sentinels " + std::to_string(others);
+      if (replicas >= 1 && others >= 2) ++ready;
+    }
+    if (ready == 3) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::timeout("the sentinels do not see each other and the replica yet (" + last + ")");
 }
 
 Status LocalCluster::launch(Service& s, int timeout_ms) {
@@ -450,6 +553,14 @@ bool LocalCluster::stop() {
       status = wait_exit(s.info.name, 3000);
       if (status == -1) ::kill(s.info.pid, SIGTERM);
     }
+    if (s.info.name.rfind("redis", 0) == 0) {
+      // Redis refuses a SIGTERM while it writes its first append-only file (a replica right
+      // after a sync: "Writing initial AOF, can't exit") and never looks at it again.
+      for (int i = 0; i < 10 && status == -1; ++i) {
+        status = wait_exit(s.info.name, 1000);
+        if (status == -1) ::kill(s.info.pid, SIGTERM);
+      }
+    }
     if (status == -1) status = wait_exit(s.info.name, 10000);
     if (status == -1) {
       ::kill(s.info.pid, SIGKILL);
@@ -457,7 +568,8 @@ bool LocalCluster::stop() {
       s.info.pid = -1;
       clean = false;
       std::fprintf(stderr, "%s did not stop within 10 s: killed\n", s.info.name.c_str());
-    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && s.info.name != "redis") {
+    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && s.info.name.rfind("redis", 0) != 0 &&
+               s.info.name.rfind("sentinel", 0) != 0) {
       clean = false;
       std::fprintf(stderr, "%s exited (%s); see %s\n", s.info.name.c_str(), describe_exit(status).c_str(),
                    s.info.log.c_str());
@@ -564,6 +676,10 @@ std::vector<std::string> LocalCluster::env() const {
                                 "BEHAVIOR_CLUSTER_SECRET=" + secret_,
                                 "BEHAVIOR_NAME_SERVER=" + name_server_url(),
                                 "BEHAVIOR_ADMIN_TOKEN=" + admin_token_};
+  if (!sentinels_.empty()) {
+    e.push_back("BEHAVIOR_REDIS_SENTINELS=" + sentinels_);
+    e.push_back("BEHAVIOR_REDIS_MASTER_NAME=" + o_.redis_master_name);
+  }
   if (o_.tls) e.push_back("BEHAVIOR_TLS_CA=" + tls_cert());  // bot and ctl trust the self-signed pair
   if (!o_.redis_password.empty()) e.push_back("BEHAVIOR_REDIS_PASSWORD=" + o_.redis_password);
   return e;

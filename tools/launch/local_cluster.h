@@ -22,6 +22,13 @@ struct LocalClusterOptions {
   std::string redis;           // host:port of a running Redis; "" = start redis-server here
   std::string redis_password;  // for an own redis-server too (requirepass)
   std::string redis_prefix;    // "" = a fresh "behavior-<random>:" so runs never mix
+  // Redis with Sentinel instead of one redis-server: a primary ("redis"), a replica
+  // ("redis-replica") and three sentinels ("sentinel-1".."sentinel-3", quorum 2) on free
+  // loopback ports; the servers find the primary through the sentinels.
+  bool redis_ha = false;
+  std::string redis_master_name = "behavior";
+  int sentinel_down_after_ms = 1000;
+  int sentinel_failover_timeout_ms = 5000;
   int local_servers = 2;
   int gateways = 1;
   int name_server_port = 0;  // 0 = a free port
@@ -97,7 +104,11 @@ class LocalCluster {
   pid_t pid(const std::string& service) const;
   std::string log_text(const std::string& service) const;
 
+  // The primary's address at start (with redis_ha it may have moved since: see sentinels()).
   const std::string& redis_address() const { return redis_; }
+  // With redis_ha: "host:port,host:port,host:port" of the sentinels; else "".
+  const std::string& sentinels() const { return sentinels_; }
+  const std::string& redis_replica_address() const { return replica_; }
   const std::string& redis_prefix() const { return prefix_; }
   const std::string& secret() const { return secret_; }
   const std::string& admin_token() const { return admin_token_; }
@@ -134,6 +145,9 @@ class LocalCluster {
     int exit_status = -1;
   };
   Status start_redis();
+  Status start_redis_ha();
+  // Until every sentinel sees the replica and the other two sentinels (a failover needs both).
+  Status wait_for_sentinels(int timeout_ms) const;
   Status make_tls_pair();
   Status check_redis() const;
   Status launch(Service& s, int timeout_ms);
@@ -145,7 +159,7 @@ class LocalCluster {
   std::vector<std::string> common_args() const;
 
   LocalClusterOptions o_;
-  std::string log_dir_, redis_, prefix_, secret_, admin_token_;
+  std::string log_dir_, redis_, prefix_, secret_, admin_token_, sentinels_, replica_;
   int name_server_port_ = 0;
   std::vector<GatewayPorts> gateway_ports_;
   std::vector<Service> services_;  // in start order

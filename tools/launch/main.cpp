@@ -124,6 +124,12 @@ int main(int argc, char** argv) {
   app.add_option("--redis", o.redis, "Use this Redis (host:port) instead of starting redis-server");
   app.add_option("--redis-password", o.redis_password, "Redis AUTH password")
       ->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_flag("--redis-ha", o.redis_ha,
+               "Redis with Sentinel: a primary, a replica and three sentinels (quorum 2); the servers "
+               "follow a failover")
+      ->excludes("--redis");
+  app.add_option("--redis-master-name", o.redis_master_name, "With --redis-ha: the master name the sentinels monitor")
+      ->capture_default_str();
   app.add_option("--local-servers", o.local_servers, "How many local servers")
       ->capture_default_str()
       ->check(behavior::integer_in(1, 50));
@@ -178,7 +184,10 @@ int main(int argc, char** argv) {
   }
   behavior::tools::LocalCluster cluster(o);
   std::printf("launch: %s, %d local server(s), %d gateway(s) and the name server\n",
-              o.redis.empty() ? "starting redis-server" : ("using Redis at " + o.redis).c_str(), o.local_servers,
+              o.redis_ha       ? "starting redis-server (primary, replica, 3 sentinels)"
+              : o.redis.empty() ? "starting redis-server"
+                                : ("using Redis at " + o.redis).c_str(),
+              o.local_servers,
               o.gateways);
   std::fflush(stdout);
   behavior::Status started = cluster.start();

@@ -77,8 +77,13 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     rt_.add_endpoint(this, kServiceSerial);
     rt_.set_remote(this);
     running_ = true;
-    spdlog::info("cluster: node {} s2s {}:{} redis {}:{} prefix {}{}", rt_.node_id(), options_.s2s_host,
-                 s2s_port_.load(), options_.redis_host, options_.redis_port, options_.prefix,
+    spdlog::info("cluster: node {} s2s {}:{} redis {} prefix {}{}", rt_.node_id(), options_.s2s_host,
+                 s2s_port_.load(),
+                 options_.redis_sentinels.empty()
+                     ? options_.redis_host + ":" + std::to_string(options_.redis_port)
+                     : "master '" + options_.redis_master_name + "' of " + std::to_string(options_.redis_sentinels.size()) +
+                           " sentinels",
+                 options_.prefix,
                  metrics_port_ >= 0 ? " metrics port " + std::to_string(metrics_port_.load()) : "");
     return {};
   }
@@ -709,6 +714,9 @@ RedisOptions ClusterOptions::redis() const {
   o.port = redis_port;
   o.password = redis_password;
   o.request_timeout_ms = redis_timeout_ms;
+  o.sentinels = redis_sentinels;
+  o.master_name = redis_master_name;
+  o.sentinel_password = redis_sentinel_password;
   return o;
 }
 

@@ -6,6 +6,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "behavior/redis_client.h"
+
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -54,7 +56,17 @@ Result<uint16_t> allocate_node_id(const ClusterOptions& o, Millis wait, Millis c
   for (;;) {
     std::string error;
     timeval tv{2, 0};
-    redisContext* c = redisConnectWithTimeout(o.redis_host.c_str(), o.redis_port, tv);
+    std::string host = o.redis_host;
+    int port = o.redis_port;
+    if (!o.redis_sentinels.empty() && !resolve_primary_blocking(o.redis(), 1000, &host, &port, &error)) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::unavailable("cannot allocate a node id: no sentinel named the primary of '" +
+                                   o.redis_master_name + "': " + error);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    redisContext* c = redisConnectWithTimeout(host.c_str(), port, tv);
     if (c && !c->err) {
       redisSetTimeout(c, tv);
       redisReply* r = nullptr;
@@ -83,8 +95,8 @@ Result<uint16_t> allocate_node_id(const ClusterOptions& o, Millis wait, Millis c
     }
     if (c) redisFree(c);
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::unavailable("cannot allocate a node id from Redis " + o.redis_host + ":" +
-                                 std::to_string(o.redis_port) + ": " + error);
+      return Status::unavailable("cannot allocate a node id from Redis " + host + ":" +
+                                 std::to_string(port) + ": " + error);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -133,6 +145,14 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   app.add_option("--redis-password", c.redis_password, "Redis AUTH password")
       ->envname("BEHAVIOR_REDIS_PASSWORD");
+  app.add_option("--redis-sentinels", f.redis_sentinels,
+                 "Redis Sentinel: host:port,host:port,... asked for the primary of --redis-master-name "
+                 "(replaces --redis)")
+      ->envname("BEHAVIOR_REDIS_SENTINELS");
+  app.add_option("--redis-master-name", c.redis_master_name, "Redis Sentinel: the master name the sentinels monitor")
+      ->envname("BEHAVIOR_REDIS_MASTER_NAME");
+  app.add_option("--redis-sentinel-password", c.redis_sentinel_password, "Redis Sentinel: AUTH password of the sentinels")
+      ->envname("BEHAVIOR_REDIS_SENTINEL_PASSWORD");
   app.add_option("--redis-timeout-ms", c.redis_timeout_ms,
                  "A client's request waiting on Redis (login, AUTH) is answered 'retry' after this long")
       ->envname("BEHAVIOR_REDIS_TIMEOUT_MS")
@@ -201,6 +221,26 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
 }
 
 bool ServerFlags::finish(std::string* error) {
+  if (!redis_sentinels.empty()) {
+    if (!parse_sentinel_list(redis_sentinels, &cluster.redis_sentinels, error)) {
+      *error = "--redis-sentinels: " + *error;
+      return false;
+    }
+    if (cluster.redis_sentinels.empty()) {
+      *error = "--redis-sentinels lists no sentinel";
+      return false;
+    }
+    if (cluster.redis_master_name.empty()) {
+      *error = "--redis-sentinels needs --redis-master-name";
+      return false;
+    }
+    redis.clear();  // the sentinels name the primary
+    return finish_cluster(error);
+  }
+  if (!cluster.redis_master_name.empty()) {
+    *error = "--redis-master-name needs --redis-sentinels";
+    return false;
+  }
   if (redis.empty()) {
     if (metrics_port_given) {  // the metrics port belongs to the cluster: say so, do not ignore it
       *error = "--metrics-port needs --redis: a standalone node (no cluster) has no /metrics port";
@@ -221,6 +261,10 @@ bool ServerFlags::finish(std::string* error) {
     *error = "--redis has a bad port: '" + redis + "'";
     return false;
   }
+  return finish_cluster(error);
+}
+
+bool ServerFlags::finish_cluster(std::string* error) {
   if (cluster.secret.empty()) {
     *error = "a cluster needs a secret: set BEHAVIOR_CLUSTER_SECRET";
     return false;

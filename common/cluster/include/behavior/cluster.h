@@ -29,6 +29,11 @@ struct ClusterOptions {
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
   std::string redis_password;       // AUTH; from env/config, never the repo
+  // Sentinel (docs/configuration.md): when not empty, the primary is asked of these
+  // ("host:port" each) by master name, and redis_host/redis_port are not used.
+  std::vector<std::string> redis_sentinels;
+  std::string redis_master_name;
+  std::string redis_sentinel_password;  // AUTH to the sentinels
   std::string prefix = "behavior:";  // every Redis key starts with it
   // A request a client waits on (a login, an AUTH's ticket check) is answered "retry" when
   // Redis has not answered it in this long (a stalled Redis).

@@ -18,13 +18,16 @@ struct ServerFlags {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json (logging.h)
   std::string redis;  // host:port; empty = standalone (no cluster)
+  std::string redis_sentinels;  // host:port,host:port,...: Sentinel instead of `redis`
   bool metrics_port_given = false;  // --metrics-port (or its env, or config) was set
   ClusterOptions cluster;
-  bool clustered() const { return !redis.empty(); }
-  // Fills cluster.redis_host/port from `redis`; false (with a message) when malformed or
+  bool clustered() const { return !redis.empty() || !redis_sentinels.empty(); }
+  // Fills cluster.redis_host/port from `redis` (or cluster.redis_sentinels from
+  // `redis_sentinels`, which then needs cluster.redis_master_name and wins over `redis`); false (with a message) when malformed or
   // when clustered without a secret. With --node-id 0 ("auto", needs --redis) it also takes
   // an unused node id from Redis (allocate_node_id), before the Node is built.
   bool finish(std::string* error);
+  bool finish_cluster(std::string* error);  // finish()'s checks shared by both ways to Redis
 
   // A cluster service's defaults (the gateway, the name server): Redis at 127.0.0.1:6379,
   // one worker, registered as `kind`.
