@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -78,6 +79,19 @@ inline void start_playing_bots(ChildProcess& bot, const std::string& bot_binary,
                                      "10", "--drain", "10", "--json", "--progress", "--user-prefix", user_prefix}));
   ASSERT_TRUE(bot.wait_for_output(all_in, std::chrono::milliseconds(60000))) << bot.output();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+}
+
+// The verdict of a load test under a fault: every error kind in the summary is one the fault
+// explains (`explained`). Returns "kind=count ..." for the test's measured line.
+inline std::string expect_only_explained_errors(const rapidjson::Document& d, const std::string& output,
+                                                const std::set<std::string>& explained) {
+  std::string kinds;
+  for (const auto& m : d["errors_by_kind"].GetObject()) {
+    const std::string kind = m.name.GetString();
+    kinds += kind + "=" + std::to_string(m.value.GetUint64()) + " ";
+    EXPECT_TRUE(explained.count(kind)) << "an error the fault does not explain: " << kind << "\n" << output;
+  }
+  return kinds;
 }
 
 // The verdict of a load test whose players must notice nothing (an evacuation, a rolling
