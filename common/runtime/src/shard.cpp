@@ -41,11 +41,11 @@ constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timer
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
 constexpr int64_t kRecentWorkNs = 1'000'000; // ... spins while it worked this recently
 constexpr int64_t kLoadWindowNs = 10'000'000;  // load_permille's window
-constexpr uint8_t kLocalWeight = 4;
+constexpr uint8_t kLocalWeight = 4;          // a same-worker message against the affinity count
 // Pacing the takes from the inbox (pace_takes).
 constexpr int kSmallTake = 64;
 constexpr uint32_t kFirstTakeDelay = 32, kMaxTakeDelay = 1024;  // pauses
-constexpr int kTakesBeforeRetry = 1024;  // a same-worker message against the affinity count
+constexpr int kTakesBeforeRetry = 1024;
 
 // The steps of a move between workers (Kind::kPlace, request_id; see "Affinity" below).
 constexpr uint64_t kPlaceArrive = 1;   // home -> new worker: the Actor (body: its address)
@@ -175,19 +175,20 @@ bool Shard::drain() {
   }
   Message* m = inbox_.take_all();
   Actor* a = spawns_.take_all();
-  pace_takes(m);
   if (!m && !a) return false;
   while (a) {
     Actor* next = a->next_.load(std::memory_order_relaxed);
     adopt(a);
     a = next;
   }
-  while (m) {
+  int taken = 0;
+  for (; m; ++taken) {
     Message* next = m->next.load(std::memory_order_relaxed);
     MessagePtr owned(m);
     if (Status why = dispatch(owned); owned) rt_.bounce(std::move(owned), why);
     m = next;
   }
+  if (taken > 0) pace_takes(taken);
   return true;
 }
 
@@ -236,10 +237,7 @@ bool Shard::run_ready() {
 //   - if not, the messages come one at a time because each waits for an answer (a call and
 //     its reply): the delay goes, and is not tried again for kTakesBeforeRetry takes, so a
 //     request/reply exchange pays one delay in a thousand.
-void Shard::pace_takes(const Message* taken) {
-  if (!taken) return;
-  int n = 0;
-  for (const Message* m = taken; m && n < kSmallTake; m = m->next.load(std::memory_order_relaxed)) ++n;
+void Shard::pace_takes(int n) {
   if (n >= kSmallTake) {
     take_delay_ /= 2;
     small_takes_ = 0;
@@ -345,17 +343,21 @@ void Shard::free_queued() {
     MessagePtr dropped(m);
     m = m->next.load(std::memory_order_relaxed);
     if (dropped->kind() == Kind::kPlace && dropped->request_id() == kPlaceArrive) {
-      auto* a = reinterpret_cast<Actor*>(dropped->body().as<uint64_t>());
-      if (!a->name().empty()) rt_.names().unregister(a->name(), a->pid_);
-      delete a;  // moving while the node stopped: it ends without on_stop, like a late spawn
+      // Moving while the node stopped: it ends without on_stop, like a late spawn.
+      rt_.moves_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      discard_unadopted(reinterpret_cast<Actor*>(dropped->body().as<uint64_t>()));
     }
   }
   for (Actor* a = spawns_.take_all(); a;) {
     Actor* next = a->next_.load(std::memory_order_relaxed);
-    if (!a->name().empty()) rt_.names().unregister(a->name(), a->pid_);
-    delete a;
+    discard_unadopted(a);
     a = next;
   }
+}
+
+void Shard::discard_unadopted(Actor* a) {
+  if (!a->name().empty()) rt_.names().unregister(a->name(), a->pid_);
+  delete a;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -737,8 +739,8 @@ void Shard::finalize(Actor* a) {
 // ---------------------------------------------------------------------------------------
 // Affinity: a process moves, once, to the worker that messages it most.
 //
-// Cross-worker messages cost a cache-line hand-off each way (~250 ns here, measured with two
-// threads spinning on one atomic) and often a wake-up, so a pair or a chain of processes that
+// Cross-worker messages cost a cache-line hand-off each way (~250-330 ns here: `bench_runtime
+// handoff`, two bare threads passing one line back and forth) and often a wake-up, so a pair or a chain of processes that
 // talk across two workers runs at a fraction of its same-worker speed. Erlang's schedulers
 // and CAF's work stealing move such processes together; here the receiver counts messages in
 // a row from one other worker (note_sender: one from its own worker takes kLocalWeight off,

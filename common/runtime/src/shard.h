@@ -145,10 +145,11 @@ class Shard {
   bool fire_timers();
   bool run_ready();
   bool spin();
-  void pace_takes(const Message* taken);
+  void pace_takes(int taken);  // after a take of `taken` messages
   void sleep();
   void stop_all();
   void free_queued();
+  void discard_unadopted(Actor* a);  // queued to this worker, never adopted: the node stopped
 
   friend class Migration;
   friend class HotUpdate;
