@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <behavior/ids.h>
+#include <behavior/node_flags.h>
 #include <behavior/redis_client.h>
 
 #include "admin_http.h"
@@ -763,13 +764,7 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags may follow the subcommand
   app.add_option("--redis", f.redis, "Redis host:port of the cluster")->envname("BEHAVIOR_REDIS")->capture_default_str();
   app.add_option("--redis-password", f.target.password, "Redis AUTH password")->envname("BEHAVIOR_REDIS_PASSWORD");
-  app.add_option("--redis-sentinels", f.redis_sentinels,
-                 "Redis Sentinel: host:port,... asked for the primary of --redis-master-name (replaces --redis)")
-      ->envname("BEHAVIOR_REDIS_SENTINELS");
-  app.add_option("--redis-master-name", f.master_name, "Redis Sentinel: the master name the sentinels monitor")
-      ->envname("BEHAVIOR_REDIS_MASTER_NAME");
-  app.add_option("--redis-sentinel-password", f.sentinel_password, "Redis Sentinel: AUTH password of the sentinels")
-      ->envname("BEHAVIOR_REDIS_SENTINEL_PASSWORD");
+  behavior::add_sentinel_flags(app, f.redis_sentinels, f.master_name, f.sentinel_password);
   app.add_option("--redis-prefix", f.target.prefix, "Prefix of every Redis key")
       ->envname("BEHAVIOR_REDIS_PREFIX")
       ->capture_default_str();

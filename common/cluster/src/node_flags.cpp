@@ -102,6 +102,18 @@ Result<uint16_t> allocate_node_id(const ClusterOptions& o, Millis wait, Millis c
   }
 }
 
+void add_sentinel_flags(CLI::App& app, std::string& sentinels, std::string& master_name,
+                        std::string& sentinel_password) {
+  app.add_option("--redis-sentinels", sentinels,
+                 "Redis Sentinel: host:port,host:port,... asked for the primary of --redis-master-name "
+                 "(replaces --redis)")
+      ->envname("BEHAVIOR_REDIS_SENTINELS");
+  app.add_option("--redis-master-name", master_name, "Redis Sentinel: the master name the sentinels monitor")
+      ->envname("BEHAVIOR_REDIS_MASTER_NAME");
+  app.add_option("--redis-sentinel-password", sentinel_password, "Redis Sentinel: AUTH password of the sentinels")
+      ->envname("BEHAVIOR_REDIS_SENTINEL_PASSWORD");
+}
+
 void add_server_flags(CLI::App& app, ServerFlags& f) {
   add_version_flag(app, "");
   app.set_config("--config", "", "TOML or INI file with the same keys as the long flags")
@@ -145,14 +157,7 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   app.add_option("--redis-password", c.redis_password, "Redis AUTH password")
       ->envname("BEHAVIOR_REDIS_PASSWORD");
-  app.add_option("--redis-sentinels", f.redis_sentinels,
-                 "Redis Sentinel: host:port,host:port,... asked for the primary of --redis-master-name "
-                 "(replaces --redis)")
-      ->envname("BEHAVIOR_REDIS_SENTINELS");
-  app.add_option("--redis-master-name", c.redis_master_name, "Redis Sentinel: the master name the sentinels monitor")
-      ->envname("BEHAVIOR_REDIS_MASTER_NAME");
-  app.add_option("--redis-sentinel-password", c.redis_sentinel_password, "Redis Sentinel: AUTH password of the sentinels")
-      ->envname("BEHAVIOR_REDIS_SENTINEL_PASSWORD");
+  add_sentinel_flags(app, f.redis_sentinels, c.redis_master_name, c.redis_sentinel_password);
   app.add_option("--redis-timeout-ms", c.redis_timeout_ms,
                  "A client's request waiting on Redis (login, AUTH) is answered 'retry' after this long")
       ->envname("BEHAVIOR_REDIS_TIMEOUT_MS")

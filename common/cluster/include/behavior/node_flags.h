@@ -54,6 +54,10 @@ Result<uint16_t> allocate_node_id(const ClusterOptions& cluster, Millis wait = M
 
 // Every server's flags (and --version).
 void add_server_flags(CLI::App& app, ServerFlags& flags);
+// The Redis Sentinel flags and their BEHAVIOR_* variables (part of add_server_flags; also
+// for a tool that takes its own Redis flags: ctl).
+void add_sentinel_flags(CLI::App& app, std::string& sentinels, std::string& master_name,
+                        std::string& sentinel_password);
 
 
 // What every server's main does once its flags are parsed: finishes them (a usage error is
