@@ -292,23 +292,28 @@ Status LocalCluster::check_redis() const {
   return {};
 }
 
+// A redis-server named `name` on `port`, its files in the log folder's `name`. Durable process
+// state and accounts survive a Redis restart: an append-only file, fsynced every second
+// (docs/durable.md). With replicas (redis_ha) a server shutting down waits up to
+// shutdown-timeout (10 s) for them to catch up; on loopback one second is plenty.
+LocalCluster::Service LocalCluster::redis_service(const std::string& name, int port) {
+  std::string dir = log_dir_ + "/" + name;
+  ::mkdir(dir.c_str(), 0755);
+  Service s;
+  s.info.name = name;
+  s.binary = "redis-server";
+  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec"};
+  if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
+  if (o_.redis_ha) s.args.insert(s.args.end(), {"--shutdown-timeout", "1"});
+  return s;
+}
+
 Status LocalCluster::start_redis() {
   own_redis_ = true;
   int port = free_port();
   redis_ = "127.0.0.1:" + std::to_string(port);
-  std::string dir = log_dir_ + "/redis";
-  ::mkdir(dir.c_str(), 0755);
-  Service s;
-  s.info.name = "redis";
-  s.binary = "redis-server";
-  // Durable process state and accounts survive a Redis restart: an append-only file in the
-  // log folder, fsynced every second (docs/durable.md).
-  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-            "--appendonly", "yes", "--appendfsync", "everysec"};
-  if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
-  // With replicas (redis_ha) a primary shutting down waits up to shutdown-timeout (10 s) for
-  // them to catch up; on loopback one second is plenty.
-  if (o_.redis_ha) s.args.insert(s.args.end(), {"--shutdown-timeout", "1"});
+  Service s = redis_service("redis", port);
   s.ready_line = "Ready to accept connections";
   s.info.listens = "redis://" + redis_;
   services_.push_back(std::move(s));
@@ -321,17 +326,9 @@ Status LocalCluster::start_redis_ha() {
   {
     const int port = free_port();
     replica_ = "127.0.0.1:" + std::to_string(port);
-    std::string dir = log_dir_ + "/redis-replica";
-    ::mkdir(dir.c_str(), 0755);
-    Service s;
-    s.info.name = "redis-replica";
-    s.binary = "redis-server";
-    s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-              "--appendonly", "yes", "--appendfsync", "everysec", "--replicaof", "127.0.0.1", primary_port,
-              "--shutdown-timeout", "1"};
-    if (!o_.redis_password.empty()) {
-      s.args.insert(s.args.end(), {"--requirepass", o_.redis_password, "--masterauth", o_.redis_password});
-    }
+    Service s = redis_service("redis-replica", port);
+    s.args.insert(s.args.end(), {"--replicaof", "127.0.0.1", primary_port});
+    if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--masterauth", o_.redis_password});
     s.ready_line = "MASTER <-> REPLICA sync: Finished with success";  // the first full sync
     s.info.listens = "redis://" + replica_ + " (replica)";
     services_.push_back(std::move(s));

@@ -144,6 +144,7 @@ class LocalCluster {
     uint16_t node_id = 0;
     int exit_status = -1;
   };
+  Service redis_service(const std::string& name, int port);
   Status start_redis();
   Status start_redis_ha();
   // Until every sentinel sees the replica and the other two sentinels (a failover needs both).
