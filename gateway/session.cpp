@@ -283,7 +283,14 @@ void Session::deliver(MessagePtr m) {
   if (state_ == State::kClosing) return;
   switch (m->kind()) {
     case Kind::kClient:  // from the user's process, or any process the cluster trusts (a room)
-      if (state_ == State::kReady) send_frame(m->proto_id(), m->body().raw(), m->request_id() == kClientUnreliable);
+      if (state_ != State::kReady) return;
+      if ((m->request_id() & kClientAfterMove) && m->from() != user_ && m->from() != moving_to_) {
+        // From where our process is moving, before the old pid's kMoved: the old one's last
+        // frames may still be on their way (another node, another path). Held until then.
+        if (after_move_frames_.size() < kMaxMovingFrames) after_move_frames_.push_back(std::move(m));
+        return;
+      }
+      send_frame(m->proto_id(), m->body().raw(), (m->request_id() & kClientUnreliable) != 0);
       return;
     case Kind::kReply:
       if (state_ == State::kEnsuring && m->request_id() == ensure_ref_) on_ensured(std::move(m));
@@ -330,6 +337,13 @@ void Session::follow_move(MessagePtr m) {
   // when they are all at the new process. Until then the client's frames wait here, so that
   // none overtakes an earlier one. Any answer will do, an error too (the old node died).
   moving_to_ = to;
+  // The old pid's frames all came before this notice (one sender, one path): the new one's
+  // that waited go out now, in order.
+  auto early = std::move(after_move_frames_);
+  after_move_frames_.clear();
+  for (MessagePtr& f : early) {
+    if (f->from() == to) send_frame(f->proto_id(), f->body().raw(), (f->request_id() & kClientUnreliable) != 0);
+  }
   monitor_ref_ = ++ctx_.refs;  // the old pid's DOWN is no longer ours
   barrier_ref_ = ++ctx_.refs;
   auto* barrier = new Message(user_, pid_, Kind::kCall, proto::kMoved, Body());

@@ -148,6 +148,8 @@ class Session final : public TransportUser {
   Pid moving_to_;
   uint64_t barrier_ref_ = 0;
   std::vector<std::pair<uint32_t, std::string>> moving_frames_;
+  // Frames of the process it moved to that came before the old pid's kMoved (kClientAfterMove).
+  std::vector<MessagePtr> after_move_frames_;
   std::string user_name_;
 };
 

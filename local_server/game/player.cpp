@@ -7,6 +7,8 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "game.h"
 #include "game.pb.h"
@@ -25,10 +27,20 @@ int32_t level_for(int32_t score) { return 1 + score / 5; }
 constexpr size_t kMaxChat = 256;
 
 template <class T>
-bool parse(Message& m, T* out) {
-  std::string_view raw = m.body().raw();
+bool parse(std::string_view raw, T* out) {
   return out->ParseFromArray(raw.data(), static_cast<int>(raw.size()));
 }
+template <class T>
+bool parse(Message& m, T* out) {
+  return parse(m.body().raw(), out);
+}
+
+// A room that moved (live migration) announces its new pid before its first event from there.
+// Those events wait here until the old pid's kMoved says the old one's last events are in
+// (they came the same path, before it); past this many they are let through.
+constexpr size_t kMaxEarlyEvents = 1024;
+// How long the barrier call through the old room pid may take before we switch anyway.
+constexpr Millis kBarrierTimeout{2000};
 
 // The message's bytes, moved out rather than copied: a handler is done with its message,
 // and a copy was a malloc per echo (empty for a boxed object, like raw()).
@@ -103,8 +115,15 @@ class Player : public Durable<PlayerRecord> {
     ++handled_;
     const uint32_t id = m.proto_id();
     if (room_pid_.valid() && m.from() == room_pid_ && is_room_event(id)) {
-      if (id == SCORE || id == POSITION) co_await remember(id, m);
-      relay(id, m);
+      co_await room_event(id, m.body().raw());
+      co_return;
+    }
+    if (room_next_.valid() && m.from() == room_next_ && is_room_event(id)) {
+      if (early_.size() < kMaxEarlyEvents) {
+        early_.emplace_back(id, std::string(m.body().raw()));
+      } else {
+        co_await room_event(id, m.body().raw());
+      }
       co_return;
     }
     if (id == kAdd + 1000 && m.from() == actor().pid()) {  // kAddLater's timer
@@ -166,22 +185,20 @@ class Player : public Durable<PlayerRecord> {
         break;
       case kRoomMovedHere:  // our room moved (live migration): its events come from here now
         if (!from_client(m) && room_pid_.valid() && m.from() != room_pid_) {
-          actor().demonitor(room_ref_);
-          room_pid_ = m.from();
-          room_ref_ = actor().monitor(room_pid_);
+          spdlog::debug("{}: room {} announces it moved to {}", user_, room_pid_.to_string(), m.from().to_string());
+          room_next_ = m.from();
         }
         break;
       case proto::kMoved: {  // our room moved to another node (live migration): follow it
         pb::Moved mv = m.as<pb::Moved>();
-        if (room_pid_.valid() && mv.old_pid() == room_pid_.raw()) {
-          actor().demonitor(room_ref_);  // its DOWN "migrated" no longer matches
-          room_pid_ = Pid::from_raw(mv.new_pid());
-          room_ref_ = actor().monitor(room_pid_);
-        }
+        if (room_pid_.valid() && mv.old_pid() == room_pid_.raw()) co_await follow_room(Pid::from_raw(mv.new_pid()), true);
         break;
       }
       case proto::kDown: {
-        if (m.request_id() == room_ref_ && room_ref_ != 0) {  // the runtime's DOWN carries our ref
+        if (m.request_id() == room_ref_ && room_ref_ != 0 && room_next_.valid()) {
+          // The old room's node went away after the new one started: no kMoved will come.
+          co_await follow_room(room_next_, false);
+        } else if (m.request_id() == room_ref_ && room_ref_ != 0) {  // the runtime's DOWN carries our ref
           room_pid_ = Pid();
           room_ref_ = 0;
           refuse(ERROR_ROOM_UNAVAILABLE, "the room " + room_name_ + " ended (" +
@@ -213,17 +230,17 @@ class Player : public Durable<PlayerRecord> {
   // durable state. A score is saved (write-through) before the client hears of it, so a
   // score a client has seen survives a crash or its node's death; positions are saved with
   // the interval (user_save_ms).
-  Task<> remember(uint32_t id, Message& m) {
+  Task<> remember(uint32_t id, std::string_view raw) {
     if (id == POSITION) {
       Position pos;
-      if (!parse(m, &pos) || pos.user() != user_) co_return;
+      if (!parse(raw, &pos) || pos.user() != user_) co_return;
       PlayerRecord& rec = mutable_state();
       rec.set_x(pos.x());
       rec.set_y(pos.y());
       co_return;
     }
     Score score;
-    if (!parse(m, &score) || score.user() != user_) co_return;
+    if (!parse(raw, &score) || score.user() != user_) co_return;
     mutable_state().set_score(score.score());
     if (kGameVersion >= 2) mutable_state().set_level(level_for(score.score()));
     (void)co_await actor().save();  // on failure the interval save retries; the client is told anyway
@@ -253,8 +270,37 @@ class Player : public Durable<PlayerRecord> {
     }
   }
 
-  void relay(uint32_t id, Message& m) {
-    std::string bytes(m.body().raw());
+  // One event of our room: what concerns us is kept, and the client gets it.
+  Task<> room_event(uint32_t id, std::string_view raw) {
+    if (id == SCORE || id == POSITION) co_await remember(id, raw);
+    relay(id, std::string(raw));
+  }
+
+  // Our room moved from room_pid_ to `to`. In order:
+  // - its events that came early from the new pid (room_next_) go out now: the old pid's
+  //   kMoved came behind the old one's last events, so those are all in;
+  // - what we sent to the old pid may still be on its way there, to be relayed: a barrier call
+  //   through the old pid (answered by the runtime on arrival at the new process, behind all
+  //   of it) before we send anything to the new one. Without it a CHAT sent straight to the
+  //   new pid could overtake the one before it (docs/durable.md, "Order per sender").
+  // No message of ours is taken meanwhile: they wait in the mailbox, in order.
+  Task<> follow_room(Pid to, bool barrier) {
+    const Pid old = room_pid_;
+    spdlog::debug("{}: follows room {} to {} ({} early events, barrier {})", user_, old.to_string(), to.to_string(),
+                  early_.size(), barrier);
+    actor().demonitor(room_ref_);  // its DOWN "migrated" no longer matches
+    room_pid_ = to;
+    room_ref_ = actor().monitor(to);
+    std::vector<std::pair<uint32_t, std::string>> early = std::move(early_);
+    early_.clear();
+    if (room_next_ == to) {
+      for (auto& [id, raw] : early) co_await room_event(id, raw);
+    }
+    room_next_ = Pid();
+    if (barrier) (void)co_await actor().call(old, proto::kMoved, Body(), kBarrierTimeout);
+  }
+
+  void relay(uint32_t id, std::string bytes) {
     if (id == POSITION) {
       actor().send_to_client_unreliable(id, std::move(bytes));  // state: newest wins
     } else {
@@ -328,6 +374,7 @@ class Player : public Durable<PlayerRecord> {
       me.set_y(state().y());
       me.set_score(state().score());
       me.set_restored(state().placed());
+      me.set_moved(true);  // the room may hold our old pid: it flushes that path first
       entered = co_await actor().call(*pid, kRoomEnter, Body::bytes(me.SerializeAsString()));
     }
     if (!pid.ok() || !entered.ok()) {
@@ -358,6 +405,8 @@ class Player : public Durable<PlayerRecord> {
     actor().demonitor(room_ref_);
     room_pid_ = Pid();
     room_ref_ = 0;
+    room_next_ = Pid();
+    early_.clear();
     room_name_.clear();
   }
 
@@ -365,6 +414,8 @@ class Player : public Durable<PlayerRecord> {
   std::string room_name_;
   Pid room_pid_;
   uint64_t room_ref_ = 0;
+  Pid room_next_;  // where our room announced it moved to (kRoomMovedHere), before its kMoved
+  std::vector<std::pair<uint32_t, std::string>> early_;  // room_next_'s events until then
   uint64_t handled_ = 0;
   bool rejoin_ = false;  // moved here: enter the room again first
 };

@@ -17,6 +17,9 @@
 namespace behavior::game {
 namespace {
 
+// How long the barrier call through a moved member's old pid may take (see kMoved below).
+constexpr Millis kBarrierTimeout{2000};
+
 template <class T>
 bool parse(Message& m, T* out) {
   std::string_view raw = m.body().raw();
@@ -72,7 +75,7 @@ class Room : public Router {
   Task<> route(Message& m) override {
     switch (m.proto_id()) {
       case kRoomEnter:
-        enter(m);
+        co_await enter(m);
         break;
       case kRoomMove:
         if (Member* who = member(m.from())) move(*who, m);
@@ -88,12 +91,14 @@ class Room : public Router {
         auto it = by_pid_.find(Pid::from_raw(mv.old_pid()));
         if (it == by_pid_.end()) break;
         Member& mb = members_.at(it->second);
+        const Pid old = mb.pid;
         by_pid_.erase(it);
         actor().demonitor(mb.ref);  // its DOWN "migrated" no longer matches
         mb.pid = Pid::from_raw(mv.new_pid());
         mb.ref = actor().monitor(mb.pid);
         by_pid_[mb.pid] = mb.user;
         actor().mark_dirty();
+        co_await barrier(old);
         break;
       }
       case proto::kDown: {  // a member's process ended (or its node died) without leaving
@@ -114,6 +119,12 @@ class Room : public Router {
   }
 
  private:
+  // A member's process moved from `old`: what we sent there may still be on its way, to be
+  // relayed. A barrier call through it (answered by the runtime on arrival at the new process,
+  // behind all of it) before anything goes straight to the new pid keeps the member's events
+  // in order. The room takes nothing else meanwhile (one round trip; docs/durable.md).
+  Task<> barrier(Pid old) { (void)co_await actor().call(old, proto::kMoved, Body(), kBarrierTimeout); }
+
   struct Member {
     std::string user;
     Pid pid;
@@ -126,11 +137,11 @@ class Room : public Router {
     return it == by_pid_.end() ? nullptr : &members_.at(it->second);
   }
 
-  void enter(Message& m) {
+  Task<> enter(Message& m) {
     PlayerState who;
     if (!parse(m, &who) || who.user().empty()) {
       actor().reply_error(m.reply_to(), Status::invalid_argument("enter needs the player's name"));
-      return;
+      co_return;
     }
     auto [it, fresh] = members_.try_emplace(who.user());
     Member& mb = it->second;
@@ -146,7 +157,9 @@ class Room : public Router {
         mb.state.set_y(std::uniform_int_distribution<int>(0, height_ - 1)(rng_));
       }
     }
-    if (mb.pid != m.from()) {  // new, or the same user's process again (after a node failure)
+    if (mb.pid != m.from()) {  // new, or the same user's process again (moved, or after a node failure)
+      // Moved (live migration): what we sent to its old pid is relayed; let it arrive first.
+      if (who.moved() && mb.pid.valid()) co_await barrier(mb.pid);
       if (mb.ref) {
         actor().demonitor(mb.ref);
         by_pid_.erase(mb.pid);

@@ -204,6 +204,64 @@ TEST_F(MigrationTest, AStreamAcrossTheMoveLosesAndReordersNothingAndTheStateMove
   EXPECT_EQ(down->as<pb::DownSignal>().reason(), "migrated");
 }
 
+// The gateway's and the game's way to switch to a moved process's new pid: a barrier call
+// (proto::kMoved) through the old pid first. A sender that learns the new pid early (here from
+// the directory, which the target rewrites before the old process hears the handover was
+// done) and sends its barrier while the old process still holds its queue must get the answer
+// only once that queue is relayed: answered by the holding process, the barrier let the
+// sender's direct messages overtake its held ones. Moves back and forth under a stream that
+// switches at each move; every message arrives, in order.
+TEST_F(MigrationTest, ABarrierSentWhileTheProcessMovesIsAnsweredBehindWhatItHeld) {
+  Inbox sink(*node_);
+  Result<Pid> first = cluster_->ensure("user/ivy", "user", 1, sink.pid());
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0}, switches{0};
+  std::thread sender([&] {
+    Inbox tx(*node_);
+    Pid to = *first;
+    for (int i = 0; !stop; ++i) {
+      tx.send(to, kEcho, std::to_string(i));
+      sent = i + 1;
+      const std::string holder = dir("user/ivy");  // "<node>:<pid>"
+      const size_t colon = holder.find(':');
+      if (colon == std::string::npos) continue;
+      const Pid now = Pid::from_raw(std::strtoull(holder.c_str() + colon + 1, nullptr, 10));
+      if (now.valid() && now != to) {
+        (void)tx.call(to, proto::kMoved, Body(), Millis(5000));  // the barrier, then the switch
+        to = now;
+        ++switches;
+      }
+    }
+  });
+  int expected = 0;
+  auto take = [&](int upto) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (expected < upto && std::chrono::steady_clock::now() < until) {
+      MessagePtr m = sink.receive(Millis(200));
+      if (!m || m->kind() != Kind::kClient || m->proto_id() != kEcho) continue;
+      const int got = std::stoi(std::string(m->body().raw()));
+      if (got != expected) return ::testing::AssertionFailure() << "expected " << expected << ", got " << got;
+      ++expected;
+    }
+    if (expected < upto) return ::testing::AssertionFailure() << "only " << expected << " of " << upto << " arrived";
+    return ::testing::AssertionSuccess();
+  };
+  uint16_t at = 1;
+  for (int move = 0; move < 6 && !HasFailure(); ++move) {
+    EXPECT_TRUE(take(sent.load() + 100));
+    const uint16_t to = at == 1 ? 2 : 1;
+    Result<Pid> moved = migrate("user/ivy", at, to);
+    ASSERT_TRUE(moved.ok()) << moved.status().to_string();
+    at = to;
+  }
+  EXPECT_TRUE(take(sent.load() + 100));
+  stop = true;
+  sender.join();
+  EXPECT_TRUE(take(sent.load()));
+  EXPECT_EQ(switches.load(), 6);
+}
+
 TEST_F(MigrationTest, AMoveThatCannotHappenLeavesTheProcessServingWhereItWas) {
   Result<Pid> p = cluster_->ensure("user/noa", "user", 1);
   ASSERT_TRUE(p.ok()) << p.status().to_string();

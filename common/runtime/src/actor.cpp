@@ -129,19 +129,25 @@ Status Actor::send_to_client(uint32_t proto_id, const google::protobuf::MessageL
   return send_to_client_bytes(proto_id, std::move(bytes));
 }
 
+// A frame to the writer: flagged kClientAfterMove while this activation moved here and its
+// writer has not caught up with the old pid's frames.
+uint64_t Actor::client_flags(uint64_t flags) const {
+  return ext_ && ext_->moved_here && !ext_->writer_caught_up ? flags | kClientAfterMove : flags;
+}
+
 Status Actor::send_to_client_bytes(uint32_t proto_id, std::string bytes) {
   if (!writer_.valid()) return Status::invalid_argument("process " + pid_.to_string() + " has no writer");
-  return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)));
+  return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)), client_flags(0));
 }
 
 Status Actor::forward_to_client(uint32_t proto_id, Body body) {
   if (!writer_.valid()) return Status::invalid_argument("process " + pid_.to_string() + " has no writer");
-  return send_kind(writer_, Kind::kClient, proto_id, std::move(body));
+  return send_kind(writer_, Kind::kClient, proto_id, std::move(body), client_flags(0));
 }
 
 Status Actor::send_to_client_unreliable(uint32_t proto_id, std::string bytes) {
   if (!writer_.valid()) return Status::invalid_argument("process " + pid_.to_string() + " has no writer");
-  return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)), kClientUnreliable);
+  return send_kind(writer_, Kind::kClient, proto_id, Body::bytes(std::move(bytes)), client_flags(kClientUnreliable));
 }
 
 Status Actor::send_error_to_client(uint32_t code, std::string_view text) {

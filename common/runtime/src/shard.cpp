@@ -466,7 +466,15 @@ Status Shard::dispatch(MessagePtr& m) {
     case Kind::kClient:
       if (m->proto_id() == proto::kMoved && m->kind() == Kind::kCall) [[unlikely]] {
         // A moved process's barrier (migration.h): answered on arrival, so everything that
-        // came before it on the same path is in the mailbox already.
+        // came before it on the same path is in the mailbox already. Unless the process is
+        // moving right now: then what it holds has still to be relayed, and the barrier goes
+        // with it, behind it, to be answered by the new process.
+        if (a->current_ && Migration::is_order(a, *a->current_)) {
+          enqueue(a, std::move(m));
+          return {};
+        }
+        // From its writer: the writer has had all the old pid wrote (kClientAfterMove).
+        if (a->ext_ && a->ext_->moved_here && m->from() == a->writer_) a->ext_->writer_caught_up = true;
         rt_.send(a->pid_, m->from(), Kind::kReply, proto::kMoved, Body(), m->request_id());
         m.reset();
         return {};
@@ -620,6 +628,12 @@ void Shard::handle(Actor* a, MessagePtr&& m) {
   }
   if (Migration::is_order(a, *m)) {
     Migration::begin(a, std::move(m));
+    return;
+  }
+  if (m->proto_id() == proto::kMoved && m->kind() == Kind::kCall) [[unlikely]] {
+    // A barrier that waited behind a move that did not happen (route): everything before it
+    // has been handled here.
+    rt_.send(a->pid_, m->from(), Kind::kReply, proto::kMoved, Body(), m->request_id());
     return;
   }
   bump(counters_.messages);

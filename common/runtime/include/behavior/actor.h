@@ -176,6 +176,7 @@ class Actor {
   ~Actor();
   detail::ActorExt& ext();
   Status send_kind(Pid to, Kind kind, uint32_t proto_id, Body body, uint64_t request_id = 0);
+  uint64_t client_flags(uint64_t flags) const;  // a kClient's request_id (message.h)
 
   Pid pid_;
   Pid writer_;

@@ -41,8 +41,14 @@ std::string_view kind_name(Kind k);
 
 // ProtoIDs at and above kSystemBase are reserved for the runtime and the gateway.
 
-// Kind::kClient with this request_id: the frame may go over an unreliable channel.
+// Kind::kClient's request_id holds these flags.
+// The frame may go over an unreliable channel.
 inline constexpr uint64_t kClientUnreliable = 1;
+// From a process that moved here (live migration) whose writer has not yet shown it has
+// everything the old pid wrote (its barrier call, docs/durable.md): a gateway holds such a
+// frame from a pid it does not know yet until the old pid's kMoved, which comes behind the
+// old process's last frames.
+inline constexpr uint64_t kClientAfterMove = 2;
 
 // Exit reasons with a meaning to the runtime (any other string is an abnormal exit).
 namespace reason {
