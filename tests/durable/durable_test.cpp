@@ -119,6 +119,34 @@ TEST_F(DurableTest, AnAwaitedSaveIsInRedisWhenTheHandlerGoesOn) {
   EXPECT_EQ(stored("ctr/a"), "7");
 }
 
+// --redis-wait-ms (docs/reliability.md, "Redis failover"): an awaited save is acknowledged
+// once a replica has it too (WAIT 1), so a failover right after cannot lose what a client was
+// told. Read from the replica the moment each reply arrives. With the replica gone, saves are
+// still acknowledged (availability first) after at most one wait.
+TEST_F(DurableTest, AnAwaitedSaveIsOnTheReplicaWhenItIsAcknowledged) {
+  RedisServer replica;
+  ASSERT_TRUE(replica.start());
+  ASSERT_EQ(replica.command({"REPLICAOF", "127.0.0.1", std::to_string(redis_.port())}), "OK");
+  ASSERT_TRUE(wait_until([&] { return replica.command({"INFO", "replication"}).find("master_link_status:up") !=
+                                      std::string::npos; },
+                         Millis(10000)));
+  configure_test_node_ = [](ClusterOptions& co) { co.redis_wait_ms = 2000; };
+  start_node();
+  Pid p = ensure("ctr/r", "ctr");
+  for (int i = 1; i <= 50; ++i) {
+    Result<int64_t> v = call(p, kAdd, 1);
+    ASSERT_TRUE(v.ok()) << v.status().to_string();
+    ASSERT_EQ(replica.command({"HGET", key("state:ctr/r"), "data"}), std::to_string(i)) << "save " << i;
+  }
+  replica.kill();
+  for (int i = 51; i <= 53; ++i) {
+    Result<int64_t> v = call(p, kAdd, 1);
+    ASSERT_TRUE(v.ok()) << v.status().to_string();
+    EXPECT_EQ(*v, i);
+  }
+  EXPECT_EQ(stored("ctr/r"), "53");
+}
+
 TEST_F(DurableTest, IdleExpirySavesTheDirtyStateAndReactivationLoadsIt) {
   start_node();
   Pid p = ensure("ctr/idle", "ctr_idle");

@@ -206,6 +206,8 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     directory_.set_redis(redis_.get());
     state_redis_ = std::make_unique<RedisClient>(net_.loop(), ro, "state");
     state_.set_redis(state_redis_.get());
+    state_.set_replica_wait(options_.redis_wait_ms >= 0 ? options_.redis_wait_ms
+                                                        : (options_.redis_sentinels.empty() ? 0 : 100));
     directory_.set_state_redis(state_redis_.get());
     sub_ = std::make_unique<RedisClient>(net_.loop(), ro, "events");
     membership_.set_redis(redis_.get());

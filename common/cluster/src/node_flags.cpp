@@ -163,6 +163,12 @@ void add_server_flags(CLI::App& app, ServerFlags& f) {
       ->envname("BEHAVIOR_REDIS_TIMEOUT_MS")
       ->check(behavior::integer_in(50, 600'000))
       ->capture_default_str();
+  app.add_option("--redis-wait-ms", c.redis_wait_ms,
+                 "A durable write-through save waits this long for one replica to have it (WAIT 1); "
+                 "-1: 100 with --redis-sentinels, else 0")
+      ->envname("BEHAVIOR_REDIS_WAIT_MS")
+      ->check(behavior::integer_in(-1, 10'000))
+      ->capture_default_str();
   app.add_option("--redis-prefix", c.prefix, "Prefix of every Redis key")
       ->envname("BEHAVIOR_REDIS_PREFIX")
       ->capture_default_str();

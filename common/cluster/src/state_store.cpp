@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 
 #include "behavior/clock.h"
 #include "behavior/ids.h"
@@ -89,6 +90,10 @@ void StateStore::register_metrics(MetricsRegistry& metrics, const Labels& node) 
   failed_ = &metrics.counter("behavior_state_saves_total", help, with("failed"));
   busy_ = &metrics.counter("behavior_state_saves_total", help, with("busy"));
   bytes_ = &metrics.counter("behavior_state_saved_bytes_total", "Bytes of durable state written.", node);
+  unreplicated_ = &metrics.counter("behavior_state_saves_unreplicated_total",
+                                   "Write-through saves acknowledged before a replica had them (--redis-wait-ms: "
+                                   "no replica answered in time, or none is waited for just after one did not).",
+                                   node);
   latency_ = &metrics.histogram("behavior_state_save_seconds",
                                 "From a save reaching the network loop to Redis acknowledging it.", kLatencyBuckets,
                                 node);
@@ -124,7 +129,8 @@ void StateStore::save(MessagePtr m, Pid service) {
   }
   const auto started = std::chrono::steady_clock::now();
   const size_t bytes = s.data().size();
-  auto done = [this, m = std::shared_ptr<Message>(m.release()), service, started, bytes,
+  const bool write_through = !s.behind() && m->is_call();
+  auto done = [this, m = std::shared_ptr<Message>(m.release()), service, started, bytes, write_through,
                name = s.name(), epoch = s.epoch()](redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       answer(*m, service,
@@ -141,15 +147,39 @@ void StateStore::save(MessagePtr m, Pid service) {
              epoch);
       return;
     }
-    latency_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    bytes_->inc(bytes);
-    answer(*m, service, {}, epoch);
+    replicate(write_through, [this, m, service, started, bytes, epoch] {
+      latency_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      bytes_->inc(bytes);
+      answer(*m, service, {}, epoch);
+    });
   };
   // No deadline of our own: an awaited save's call has its timeout, and in_flight() bounds
   // the rest when Redis stalls.
   eval({"EVALSHA", save_sha(), "1", key(s.name()), std::to_string(s.epoch()), std::to_string(s.version()), s.data(),
         s.kind(), std::to_string(wall_ms())},
        std::move(done));
+}
+
+// Asynchronous replication loses the last writes before a primary dies (a Sentinel
+// failover). A save a process awaited (a score its client is then told of, a move's
+// handover) waits until one replica has it: WAIT runs on this connection after the save, and
+// holds the connection until the replica acknowledges, normally well under a millisecond. With
+// no replica answering, the save is still acknowledged (it is on the primary; availability
+// first) and counted; WAIT is then left out for a second, so a missing replica costs one
+// timeout per second, not one per save.
+void StateStore::replicate(bool write_through, std::function<void()> answer) {
+  if (!write_through || replica_wait_ms_ <= 0 || !redis_ || std::chrono::steady_clock::now() < no_replica_until_) {
+    if (write_through && replica_wait_ms_ > 0) if (unreplicated_) unreplicated_->inc();
+    answer();
+    return;
+  }
+  redis_->command({"WAIT", "1", std::to_string(replica_wait_ms_)}, [this, answer = std::move(answer)](redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+      if (unreplicated_) unreplicated_->inc();
+      no_replica_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
+    answer();
+  });
 }
 
 void StateStore::eval(std::vector<std::string> args, RedisClient::Callback cb) {

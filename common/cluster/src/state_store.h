@@ -23,6 +23,8 @@
 #include <behavior/system.pb.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,9 @@ class StateStore {
   // EVALSHA after it finds the script (a retry by EVAL after NOSCRIPT would go out after
   // commands sent behind the first try, a name's release among them).
   void set_redis(RedisClient* redis);
+  // A write-through save (not an interval one) is acknowledged only once one replica has it
+  // too, or after this long (Redis WAIT 1 <ms>); 0: at once. See docs/reliability.md.
+  void set_replica_wait(int ms) { replica_wait_ms_ = ms; }
   static constexpr uint64_t kMaxInFlight = 8192;
   void register_metrics(MetricsRegistry& metrics, const Labels& node);
 
@@ -65,8 +70,16 @@ class StateStore {
 
   Runtime& rt_;
   std::string prefix_;
+  // After the save was written: WAIT for a replica when asked to, then `answer`.
+  void replicate(bool write_through, std::function<void()> answer);
+
   RedisClient* redis_ = nullptr;
+  int replica_wait_ms_ = 0;
+  // A WAIT that timed out with no replica: none is waited for until then (one timeout per
+  // second at most blocks the store's connection while the replica is away). Loop only.
+  std::chrono::steady_clock::time_point no_replica_until_{};
   std::atomic<uint64_t> in_flight_{0};
+  Counter* unreplicated_ = nullptr;
   Counter* saved_ = nullptr;
   Counter* fenced_ = nullptr;
   Counter* failed_ = nullptr;

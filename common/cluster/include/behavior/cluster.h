@@ -38,6 +38,9 @@ struct ClusterOptions {
   // A request a client waits on (a login, an AUTH's ticket check) is answered "retry" when
   // Redis has not answered it in this long (a stalled Redis).
   int redis_timeout_ms = 2000;
+  // A durable write-through save waits up to this long for one replica (Redis WAIT 1).
+  // -1: 100 ms with Sentinel, 0 (no wait) with one Redis. docs/reliability.md.
+  int redis_wait_ms = -1;
   std::string kind = "local";        // local | gateway | name
   std::string s2s_host = "127.0.0.1";
   int s2s_port = 0;                  // 0: a free port, published in Redis
