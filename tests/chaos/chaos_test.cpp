@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "bot_progress.h"
 #include "bot_summary.h"
 #include "child_process.h"
 #include "client_frames.h"
@@ -194,41 +195,6 @@ TEST_F(Chaos, KilledLocalServerItsPlayersArePlacedElsewhereOthersPlayOn) {
   EXPECT_TRUE(ping(*other_client, 1)) << "players of the surviving node must be unaffected";
   EXPECT_NE(cluster_->wait_exit("local_server-1", 1000), -1);
   ASSERT_TRUE(cluster_->restart("local_server-1").ok());
-}
-
-// One line of the bot's progress (once a second on stderr): "bot 12.0s playing   in room
-// 23/24  sent ... logins 30  joins 31  errors 7".
-struct Progress {
-  double t = 0;
-  int in_room = 0;
-  int players = 0;
-  uint64_t logins = 0;
-  uint64_t joins = 0;  // JOINED received: each player back in its room counts again
-  size_t end = 0;      // where the line ends in the output
-};
-
-// The first progress line in the bot's output at or after `from` for which `ok` holds,
-// waiting up to `timeout` for it.
-std::optional<Progress> wait_progress(ChildProcess& bot, size_t from, Millis timeout,
-                                      const std::function<bool(const Progress&)>& ok) {
-  static const std::regex line(R"(bot +([0-9.]+)s \S+ +in room (\d+)/(\d+) .* logins (\d+) +joins (\d+) )");
-  const auto deadline = SteadyClock::now() + timeout;
-  do {
-    const std::string out = bot.output();
-    for (size_t start = from; start < out.size();) {
-      const size_t end = out.find('\n', start);
-      if (end == std::string::npos) break;  // not complete yet
-      std::smatch m;
-      const std::string text = out.substr(start, end - start);
-      if (std::regex_search(text, m, line)) {
-        Progress p{std::stod(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoull(m[4]), std::stoull(m[5]), end + 1};
-        if (ok(p)) return p;
-      }
-      start = end + 1;
-    }
-    std::this_thread::sleep_for(Millis(50));
-  } while (SteadyClock::now() < deadline);
-  return std::nullopt;
 }
 
 // 24 bots play over TCP, WebSocket and UDP while, in turn, a local server is evacuated (live

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bot_progress.h"
 #include "bot_summary.h"
 #include "child_process.h"
 #include "client_frames.h"
@@ -42,35 +43,6 @@ std::vector<std::string> split(const std::string& text, char by) {
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, by);) out.push_back(item);
   return out;
-}
-
-// "bot 12.0s playing   in room 23/24  ... logins 30  joins 31 ": the bot's progress line.
-struct Progress {
-  int in_room = 0;
-  int players = 0;
-  uint64_t joins = 0;
-  size_t end = 0;
-};
-std::optional<Progress> wait_progress(ChildProcess& bot, size_t from, Millis timeout,
-                                      const std::function<bool(const Progress&)>& ok) {
-  static const std::regex line(R"(bot +[0-9.]+s \S+ +in room (\d+)/(\d+) .* joins (\d+) )");
-  const auto deadline = SteadyClock::now() + timeout;
-  do {
-    const std::string out = bot.output();
-    for (size_t start = from; start < out.size();) {
-      const size_t end = out.find('\n', start);
-      if (end == std::string::npos) break;
-      std::smatch m;
-      const std::string text = out.substr(start, end - start);
-      if (std::regex_search(text, m, line)) {
-        Progress p{std::stoi(m[1]), std::stoi(m[2]), std::stoull(m[3]), end + 1};
-        if (ok(p)) return p;
-      }
-      start = end + 1;
-    }
-    std::this_thread::sleep_for(Millis(50));
-  } while (SteadyClock::now() < deadline);
-  return std::nullopt;
 }
 
 class RedisFailover : public LocalClusterTest {

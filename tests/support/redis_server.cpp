@@ -78,8 +78,13 @@ std::string RedisServer::command(const std::vector<std::string>& args) {
 }
 
 std::string redis_command(int port, const std::string& password, const std::vector<std::string>& args) {
+  return redis_command_at("127.0.0.1", port, password, args);
+}
+
+std::string redis_command_at(const std::string& host, int port, const std::string& password,
+                             const std::vector<std::string>& args) {
   timeval tv{1, 0};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  redisContext* c = redisConnectWithTimeout(host.c_str(), port, tv);
   if (!c || c->err) {
     if (c) redisFree(c);
     return "(no connection)";

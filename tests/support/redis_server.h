@@ -14,6 +14,9 @@ namespace behavior::testing {
 // One command to the Redis on 127.0.0.1:`port` (a new connection each time); the reply
 // rendered as RedisServer::command describes, "(no connection)" if it cannot connect.
 std::string redis_command(int port, const std::string& password, const std::vector<std::string>& args);
+// The same to a Redis at another address (a host of a NetnsLab).
+std::string redis_command_at(const std::string& host, int port, const std::string& password,
+                             const std::vector<std::string>& args);
 
 class RedisServer {
  public:

@@ -188,8 +188,8 @@ constexpr int64_t kTickMs = 10;  // the KCP interval the gateway uses, too
 constexpr int64_t kHeartbeatAfterUs = 10'000'000;
 constexpr int kMaxActionsPerTick = 16;
 constexpr int kMaxFramesPerDrain = 4096;
-constexpr int kMaxNotes = 25;
-constexpr size_t kMaxSteps = 256;  // own moves kept for the state check (unconfirmed ones stay)  // error and anomaly lines printed; all are counted
+constexpr int kMaxNotes = 25;      // error and anomaly lines printed; all are counted
+constexpr size_t kMaxSteps = 256;  // own moves kept for the state check (unconfirmed ones stay)
 std::atomic<int> notes_printed{0};
 
 void note(const std::string& line) {

@@ -45,7 +45,7 @@ std::string hex(const std::string& bytes) {
   return out;
 }
 
-int connect_loopback(int port) {
+int connect_to(const std::string& ip, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   timeval tv{2, 0};
@@ -54,8 +54,7 @@ int connect_loopback(int port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+  if (::inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     ::close(fd);
     return -1;
   }
@@ -63,8 +62,8 @@ int connect_loopback(int port) {
 }
 
 // One request on a fresh connection; the whole response (the server closes it).
-std::string http_exchange(int port, const std::string& request) {
-  int fd = connect_loopback(port);
+std::string http_exchange(const std::string& ip, int port, const std::string& request) {
+  int fd = connect_to(ip, port);
   if (fd < 0) return "";
   std::string out;
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
@@ -189,6 +188,8 @@ Status LocalCluster::start(int timeout_ms) {
     s.args = common_args();
     s.args.insert(s.args.end(),
                   {"--node-id", std::to_string(i), "--capacity", std::to_string(o_.capacity)});
+    const std::vector<std::string> at = host_args(s.info.name, false, false);
+    s.args.insert(s.args.end(), at.begin(), at.end());
     if (o_.kinds_libs.empty()) {
       s.args.insert(s.args.end(), {"--kinds-lib", o_.bin_dir + "/../lib/libbehavior_demo_game.so"});
     }
@@ -215,6 +216,8 @@ Status LocalCluster::start(int timeout_ms) {
     s.args.insert(s.args.end(),
                   {"--node-id", std::to_string(s.node_id), "--tcp-port", std::to_string(p.tcp),
                    "--ws-port", std::to_string(p.ws), "--udp-port", std::to_string(p.udp)});
+    const std::vector<std::string> at = host_args(s.info.name, true, false);
+    s.args.insert(s.args.end(), at.begin(), at.end());
     // Every bot comes from 127.0.0.1: a thousand of them connecting at once are not a flood
     // from one address (unless the caller sets the limit itself).
     if (std::find(o_.gateway_args.begin(), o_.gateway_args.end(), "--max-unauth-per-address") == o_.gateway_args.end()) {
@@ -223,26 +226,30 @@ Status LocalCluster::start(int timeout_ms) {
     if (o_.tls) s.args.insert(s.args.end(), {"--tls-cert", tls_cert(), "--tls-key", tls_key(), "--tls-tcp"});
     s.args.insert(s.args.end(), o_.gateway_args.begin(), o_.gateway_args.end());
     s.ready_line = "gateway ready";
-    s.info.listens = (o_.tls ? "tcps 127.0.0.1:" : "tcp 127.0.0.1:") + std::to_string(p.tcp) +
-                     (o_.tls ? "  wss wss://127.0.0.1:" : "  ws ws://127.0.0.1:") + std::to_string(p.ws) +
-                     "  udp 127.0.0.1:" + std::to_string(p.udp);
+    const std::string ip = ip_of(s.info.name);
+    s.info.listens = (o_.tls ? "tcps " : "tcp ") + ip + ":" + std::to_string(p.tcp) +
+                     (o_.tls ? "  wss wss://" : "  ws ws://") + ip + ":" + std::to_string(p.ws) + "  udp " + ip + ":" +
+                     std::to_string(p.udp);
     services_.push_back(std::move(s));
     if (Status st = launch(services_.back(), left()); !st.ok()) return st;
   }
-  {
-    name_server_port_ = o_.name_server_port ? o_.name_server_port : free_port();
+  for (int i = 1; i <= std::max(1, o_.name_servers); ++i) {
+    const int port = i == 1 && o_.name_server_port ? o_.name_server_port : free_port();
+    name_server_ports_.push_back(port);
+    if (i == 1) name_server_port_ = port;
     Service s;
-    s.info.name = "name_server";
+    s.info.name = i == 1 ? "name_server" : "name_server-" + std::to_string(i);
     s.binary = o_.bin_dir + "/name_server";
-    s.node_id = 200;
+    s.node_id = static_cast<uint16_t>(199 + i);
     s.args = common_args();
-    s.args.insert(s.args.end(),
-                  {"--node-id", "200", "--http-port", std::to_string(name_server_port_), "--auth",
-                   o_.auth, "--admin-token", admin_token_});
+    s.args.insert(s.args.end(), {"--node-id", std::to_string(s.node_id), "--http-port", std::to_string(port), "--auth",
+                                 o_.auth, "--admin-token", admin_token_});
+    const std::vector<std::string> at = host_args(s.info.name, false, true);
+    s.args.insert(s.args.end(), at.begin(), at.end());
     if (o_.tls) s.args.insert(s.args.end(), {"--tls-cert", tls_cert(), "--tls-key", tls_key()});
     s.args.insert(s.args.end(), o_.name_server_args.begin(), o_.name_server_args.end());
     s.ready_line = "name_server ready";
-    s.info.listens = name_server_url() + "  (dashboard /, game /play)";
+    s.info.listens = name_server_url(i) + "  (dashboard /, game /play)";
     services_.push_back(std::move(s));
     if (Status st = launch(services_.back(), left()); !st.ok()) return st;
   }
@@ -302,7 +309,7 @@ LocalCluster::Service LocalCluster::redis_service(const std::string& name, int p
   Service s;
   s.info.name = name;
   s.binary = "redis-server";
-  s.args = {"--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+  s.args = {"--port", std::to_string(port), "--bind", ip_of(name), "--dir", dir, "--save", "",
             "--appendonly", "yes", "--appendfsync", "everysec"};
   if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--requirepass", o_.redis_password});
   if (o_.redis_ha) s.args.insert(s.args.end(), {"--shutdown-timeout", "1"});
@@ -312,7 +319,7 @@ LocalCluster::Service LocalCluster::redis_service(const std::string& name, int p
 Status LocalCluster::start_redis() {
   own_redis_ = true;
   int port = free_port();
-  redis_ = "127.0.0.1:" + std::to_string(port);
+  redis_ = ip_of("redis") + ":" + std::to_string(port);
   Service s = redis_service("redis", port);
   s.ready_line = "Ready to accept connections";
   s.info.listens = "redis://" + redis_;
@@ -325,9 +332,9 @@ Status LocalCluster::start_redis_ha() {
   const std::string primary_port = redis_.substr(redis_.rfind(':') + 1);
   {
     const int port = free_port();
-    replica_ = "127.0.0.1:" + std::to_string(port);
+    replica_ = ip_of("redis-replica") + ":" + std::to_string(port);
     Service s = redis_service("redis-replica", port);
-    s.args.insert(s.args.end(), {"--replicaof", "127.0.0.1", primary_port});
+    s.args.insert(s.args.end(), {"--replicaof", ip_of("redis"), primary_port});
     if (!o_.redis_password.empty()) s.args.insert(s.args.end(), {"--masterauth", o_.redis_password});
     s.ready_line = "MASTER <-> REPLICA sync: Finished with success";  // the first full sync
     s.info.listens = "redis://" + replica_ + " (replica)";
@@ -341,8 +348,10 @@ Status LocalCluster::start_redis_ha() {
     // Sentinel rewrites its configuration file (what it learns: replicas, other sentinels,
     // the current epoch), so each gets one of its own.
     const std::string& m = o_.redis_master_name;
-    std::string conf = "port " + std::to_string(port) + "\nbind 127.0.0.1\ndir " + dir + "\n" +
-                       "sentinel monitor " + m + " 127.0.0.1 " + primary_port + " 2\n" +
+    const std::string name = "sentinel-" + std::to_string(i);
+    const std::string ip = ip_of(name);
+    std::string conf = "port " + std::to_string(port) + "\nbind " + ip + "\ndir " + dir + "\n" +
+                       "sentinel monitor " + m + " " + ip_of("redis") + " " + primary_port + " 2\n" +
                        "sentinel down-after-milliseconds " + m + " " + std::to_string(o_.sentinel_down_after_ms) +
                        "\n" + "sentinel failover-timeout " + m + " " +
                        std::to_string(o_.sentinel_failover_timeout_ms) + "\n" + "sentinel parallel-syncs " + m +
@@ -359,10 +368,10 @@ Status LocalCluster::start_redis_ha() {
     s.binary = "redis-server";  // redis-sentinel is the same program in sentinel mode
     s.args = {path, "--sentinel"};
     s.ready_line = "+monitor master " + m;
-    s.info.listens = "sentinel 127.0.0.1:" + std::to_string(port);
+    s.info.listens = "sentinel " + ip + ":" + std::to_string(port);
     services_.push_back(std::move(s));
     if (Status st = launch(services_.back(), 10000); !st.ok()) return st;
-    sentinels_ += (sentinels_.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(port);
+    sentinels_ += (sentinels_.empty() ? "" : ",") + ip + ":" + std::to_string(port);
   }
   return wait_for_sentinels(20000);
 }
@@ -379,7 +388,8 @@ Status LocalCluster::wait_for_sentinels(int timeout_ms) const {
       const std::string addr = sentinels_.substr(from, comma - from);
       from = comma + 1;
       const timeval wait{1, 0};
-      redisContext* c = redisConnectWithTimeout("127.0.0.1", std::atoi(addr.c_str() + addr.rfind(':') + 1), wait);
+      const std::string ip = addr.substr(0, addr.rfind(':'));
+      redisContext* c = redisConnectWithTimeout(ip.c_str(), std::atoi(addr.c_str() + addr.rfind(':') + 1), wait);
       if (!c || c->err) {
         if (c) redisFree(c);
         continue;
@@ -409,7 +419,11 @@ Status LocalCluster::wait_for_sentinels(int timeout_ms) const {
 Status LocalCluster::launch(Service& s, int timeout_ms) {
   s.info.log = log_dir_ + "/" + s.info.name + ".log";
   const size_t log_start = read_file(s.info.log).size();  // a restart appends to the same file
-  std::vector<std::string> argv = {s.binary};
+  s.host = host(s.info.name);
+  std::vector<std::string> argv;
+  // `ip netns exec` joins the namespace and execs the program: the pid is the server's.
+  if (!s.host.netns.empty()) argv = {"ip", "netns", "exec", s.host.netns};
+  argv.push_back(s.binary);
   argv.insert(argv.end(), s.args.begin(), s.args.end());
   pid_t pid = ::fork();
   if (pid < 0) return Status::internal("fork: " + std::string(std::strerror(errno)));
@@ -443,7 +457,7 @@ Status LocalCluster::launch(Service& s, int timeout_ms) {
       if (s.info.listens.empty()) {  // a local server: its s2s port is chosen at start
         size_t at = log.find("s2s_port=", log_start);
         if (at != std::string::npos) {
-          s.info.listens = "s2s 127.0.0.1:" +
+          s.info.listens = "s2s " + s.host.ip + ":" +
                            log.substr(at + 9, log.find_first_not_of("0123456789", at + 9) - at - 9);
         }
       }
@@ -484,16 +498,42 @@ Status LocalCluster::make_tls_pair() {
   return write_self_signed_pair(tls_cert(), tls_key(), {"127.0.0.1", "localhost"});
 }
 
+std::string LocalCluster::name_server_url(int index) const {
+  const std::string name = index == 1 ? "name_server" : "name_server-" + std::to_string(index);
+  const int port = index >= 1 && static_cast<size_t>(index) <= name_server_ports_.size()
+                       ? name_server_ports_[static_cast<size_t>(index - 1)]
+                       : name_server_port_;
+  return (o_.tls ? "https://" : "http://") + ip_of(name) + ":" + std::to_string(port);
+}
+
+std::string LocalCluster::name_server_urls() const {
+  std::string out;
+  for (size_t i = 1; i <= name_server_ports_.size(); ++i) {
+    out += (out.empty() ? "" : ",") + name_server_url(static_cast<int>(i));
+  }
+  return out.empty() ? name_server_url(1) : out;
+}
+
+std::vector<std::string> LocalCluster::host_args(const std::string& service, bool gateway, bool name_server) const {
+  if (!o_.host_of) return {};
+  const std::string ip = ip_of(service);
+  std::vector<std::string> a = {"--s2s-host", ip, "--metrics-host", ip};
+  if (gateway) a.insert(a.end(), {"--listen-host", ip, "--public-host", ip});
+  if (name_server) a.insert(a.end(), {"--http-host", ip});
+  return a;
+}
+
 std::string LocalCluster::name_server_get(const std::string& path) const {
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  const std::string ip = ip_of("name_server");
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + ip + "\r\nConnection: close\r\n\r\n";
   std::string r;
   if (o_.tls) {
     auto trust = TlsContext::client(tls_cert(), false);
     if (!trust.ok()) return "";
-    Result<std::string> answer = behavior::http_exchange("127.0.0.1", name_server_port_, request, Millis(5000), trust->get());
+    Result<std::string> answer = behavior::http_exchange(ip, name_server_port_, request, Millis(5000), trust->get());
     if (answer.ok()) r = std::move(*answer);
   } else {
-    r = http_exchange(name_server_port_, request);
+    r = http_exchange(ip, name_server_port_, request);
   }
   size_t body = r.find("\r\n\r\n");
   if (r.compare(0, 12, "HTTP/1.1 200") != 0 || body == std::string::npos) return "";
@@ -619,6 +659,7 @@ Status LocalCluster::add_local_server(uint16_t node_id, const std::string& binar
   s.args = model->args;
   for (size_t i = 0; i + 1 < s.args.size(); ++i) {
     if (s.args[i] == "--node-id") s.args[i + 1] = std::to_string(node_id);
+    if (o_.host_of && (s.args[i] == "--s2s-host" || s.args[i] == "--metrics-host")) s.args[i + 1] = ip_of(s.info.name);
   }
   s.ready_line = model->ready_line;
   services_.push_back(std::move(s));

@@ -10,11 +10,19 @@
 #include <behavior/status.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace behavior::tools {
+
+// Where a service runs: a network namespace ("" = this process's) and the address its ports
+// bind to and the others reach it at.
+struct Host {
+  std::string netns;
+  std::string ip = "127.0.0.1";
+};
 
 struct LocalClusterOptions {
   std::string bin_dir;         // where local_server, name_server and gateway are
@@ -53,6 +61,12 @@ struct LocalClusterOptions {
   std::map<int, std::vector<std::string>> local_server_args_of;
   std::vector<std::string> gateway_args;
   std::vector<std::string> name_server_args;
+  int name_servers = 1;  // "name_server", then "name_server-2", ... (node ids 200, 201, ...)
+  // Many hosts on one machine (tests/scale): the host of each service by its name ("redis",
+  // "redis-replica", "sentinel-1", "local_server-3", "gateway-2", "name_server-2"). Unset:
+  // every service on 127.0.0.1 here. The caller makes the namespaces, and calls from a thread
+  // that reaches every address (one inside a namespace of the same network).
+  std::function<Host(const std::string& service)> host_of;
 };
 
 struct ServiceInfo {
@@ -117,9 +131,12 @@ class LocalCluster {
   int ttl_ms() const { return o_.ttl_ms; }
   const std::string& log_dir() const { return log_dir_; }
   int name_server_port() const { return name_server_port_; }
-  std::string name_server_url() const {
-    return (o_.tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(name_server_port_);
-  }
+  std::string name_server_url() const { return name_server_url(1); }
+  std::string name_server_url(int index) const;  // 1-based like the service names
+  // Every name server's URL, comma-separated (the bot's --name-server takes them all).
+  std::string name_server_urls() const;
+  // The address a service is reached at (its host's, or 127.0.0.1).
+  std::string ip_of(const std::string& service) const { return host(service).ip; }
   // With tls: the self-signed certificate (also the clients' CA file: --tls-ca) and its key.
   std::string tls_cert() const { return o_.tls ? log_dir_ + "/tls/cert.pem" : ""; }
   std::string tls_key() const { return o_.tls ? log_dir_ + "/tls/key.pem" : ""; }
@@ -142,6 +159,7 @@ class LocalCluster {
     std::vector<std::string> args;
     std::string ready_line;  // printed when it is up
     uint16_t node_id = 0;
+    Host host;
     int exit_status = -1;
   };
   Service redis_service(const std::string& name, int port);
@@ -158,10 +176,14 @@ class LocalCluster {
   Service* find(const std::string& name);
   const Service* find(const std::string& name) const;
   std::vector<std::string> common_args() const;
+  Host host(const std::string& service) const { return o_.host_of ? o_.host_of(service) : Host{}; }
+  // With host_of: the flags that put a server's ports on its host's address.
+  std::vector<std::string> host_args(const std::string& service, bool gateway, bool name_server) const;
 
   LocalClusterOptions o_;
   std::string log_dir_, redis_, prefix_, secret_, admin_token_, sentinels_, replica_;
   int name_server_port_ = 0;
+  std::vector<int> name_server_ports_;  // of name_server, name_server-2, ...
   std::vector<GatewayPorts> gateway_ports_;
   std::vector<Service> services_;  // in start order
   bool own_redis_ = false;

@@ -324,6 +324,10 @@ Status GameClient::fill_udp(Millis timeout) {
   while (ready_.empty() && !closed_) {
     const uint32_t now = now32();
     kcp_->update(now);
+    if (kcp_->dead() || (kcp_->waiting_to_send() > 0 && Clock::now() - heard_at_ > Millis(kUdpSilenceMs))) {
+      closed_ = true;  // the gateway is gone (see heard_at_)
+      return Status::unavailable("closed: the gateway stopped answering over UDP");
+    }
     auto until_update = Millis(static_cast<int32_t>(kcp_->next_update(now) - now));
     auto wait = std::min(std::chrono::duration_cast<Millis>(deadline - Clock::now()), std::max(until_update, Millis(1)));
     if (wait.count() < 0) wait = Millis(0);
@@ -333,6 +337,7 @@ Status GameClient::fill_udp(Millis timeout) {
       char buf[64 * 1024];
       ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
       if (n > 0) {
+        heard_at_ = Clock::now();
         std::string_view d(buf, static_cast<size_t>(n));
         uint32_t conv = 0;
         uint8_t type;
@@ -384,6 +389,7 @@ Result<std::string> GameClient::auth_udp(const std::string& ticket, Millis timeo
       if (parse_udp_control(d, true, &type, &conv, &rest) && type == kUdpAuth && conv != 0) {
         conv_ = conv;
         kcp_ = std::make_unique<Kcp>(conv, [this](std::string_view datagram) { send_raw(datagram); });
+        heard_at_ = Clock::now();
         kcp_->set_nodelay(true, 10, 2, true);
         kcp_->set_windows(256, 256);
         (void)kcp_->set_mtu(1200);

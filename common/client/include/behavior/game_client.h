@@ -6,6 +6,7 @@
 // Used by the tests and the bot; one client per thread (no locking inside).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -106,6 +107,13 @@ class GameClient {
   std::deque<ClientFrame> ready_;
   std::unique_ptr<Kcp> kcp_;
   uint32_t conv_ = 0;
+  // UDP: when the gateway was last heard from (any datagram). UDP has no FIN or RST to rely
+  // on: ICMP port-unreachable is rate limited (one a second per peer address) and filtered on
+  // real networks. With data waiting for an acknowledgement and nothing at all from the
+  // gateway for kUdpSilenceMs (it acknowledges every segment at once), or KCP's dead link,
+  // the session counts as closed.
+  static constexpr int kUdpSilenceMs = 3000;
+  std::chrono::steady_clock::time_point heard_at_{};
   bool closed_ = false;
   uint16_t close_code_ = 0;
   bool reconnect_requested_ = false;
