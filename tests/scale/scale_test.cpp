@@ -282,8 +282,14 @@ void Scale::run() {
               "per name server: %s\n",
               links.c_str(), memory.c_str(), logins.c_str());
 
-  // Play a while, then the kills, one host of each kind in turn.
+  // Play a while: Redis per player-second of play (interval saves of what changed, name
+  // lookups that missed the cache, heartbeats); then the kills, one host of each kind in turn.
+  const auto p0 = SteadyClock::now();
+  const auto play0 = command_calls(redis({"INFO", "commandstats"}));
   std::this_thread::sleep_for(std::chrono::seconds(env_int("BEHAVIOR_SCALE_PLAY_S", 5)));
+  const auto play1 = command_calls(redis({"INFO", "commandstats"}));
+  std::printf("[ measured ] Redis while %d players play at %d actions/s, per player-second: %s\n", players, rate,
+              describe_delta(play0, play1, seconds_since(p0) * players).c_str());
   // `affected`: the players the kill throws out of their room (they log in or join again);
   // every one must be back in a room. None: nobody may have to join again.
   auto survive = [&](const std::string& what, int affected, const std::function<void()>& kill) {
