@@ -4,8 +4,12 @@
 #   BEHAVIOR_S2S_HOST / BEHAVIOR_METRICS_HOST / BEHAVIOR_PUBLIC_HOST=auto
 #       → this container's own IPv4 address (what the other containers can reach; the s2s
 #         address is both bound and published in Redis, and must be numeric)
-#   BEHAVIOR_METRICS_PORT=auto → a free port chosen here (for host networking, where
-#       replicas of one service share the ports; the healthcheck reads it back)
+#   BEHAVIOR_METRICS_PORT, BEHAVIOR_TCP_PORT, BEHAVIOR_UDP_PORT, BEHAVIOR_WS_PORT=auto → a
+#       free port chosen here (for host networking, where replicas of one service share the
+#       ports; the healthcheck reads the metrics port back)
+#   BEHAVIOR_CLUSTER_SECRET_FILE, BEHAVIOR_REDIS_PASSWORD_FILE, BEHAVIOR_ADMIN_TOKEN_FILE,
+#   BEHAVIOR_REDIS_SENTINEL_PASSWORD_FILE → the variable without _FILE, read from that file
+#       (Swarm secrets)
 #   BEHAVIOR_NAME_SERVER=http://<name>:<port> (the bot) → the name resolved to IPv4
 set -euo pipefail
 
@@ -38,6 +42,18 @@ free_port() {
   return 1
 }
 
+# Secrets from files (Docker Swarm secrets under /run/secrets, Kubernetes secret volumes):
+# <VAR>_FILE names a file whose content (without a final newline) becomes <VAR>, so the
+# value never sits in the service's environment or definition.
+for var in BEHAVIOR_CLUSTER_SECRET BEHAVIOR_REDIS_PASSWORD BEHAVIOR_REDIS_SENTINEL_PASSWORD BEHAVIOR_ADMIN_TOKEN; do
+  file_var="${var}_FILE"
+  if [ -n "${!file_var:-}" ]; then
+    [ -r "${!file_var}" ] || { echo "entrypoint: $file_var: cannot read ${!file_var}" >&2; exit 2; }
+    export "$var=$(cat "${!file_var}")"
+    unset "$file_var"
+  fi
+done
+
 for var in BEHAVIOR_CLUSTER_SECRET BEHAVIOR_REDIS_PASSWORD BEHAVIOR_ADMIN_TOKEN; do
   if [[ ${!var:-} == CHANGE-ME* ]]; then
     echo "entrypoint: $var is still the example value from deploy/.env.example" >&2
@@ -50,9 +66,14 @@ for var in BEHAVIOR_S2S_HOST BEHAVIOR_METRICS_HOST BEHAVIOR_PUBLIC_HOST; do
     export "$var=$(own_ipv4)"
   fi
 done
-if [ "${BEHAVIOR_METRICS_PORT:-}" = auto ]; then
-  export BEHAVIOR_METRICS_PORT="$(free_port)"
-fi
+# "auto" ports: replicas of one service sharing a host network (Swarm on the host network)
+# each take free ones; a gateway publishes its client ports in Redis, and the name server
+# tells clients.
+for var in BEHAVIOR_METRICS_PORT BEHAVIOR_TCP_PORT BEHAVIOR_UDP_PORT BEHAVIOR_WS_PORT; do
+  if [ "${!var:-}" = auto ]; then
+    export "$var=$(free_port)"
+  fi
+done
 
 if [[ ${BEHAVIOR_NAME_SERVER:-} =~ ^(https?://)?([^/:]+)(:[0-9]+)?(/.*)?$ ]]; then
   host=${BASH_REMATCH[2]}

@@ -47,6 +47,19 @@ else
   echo "ok: refused without the secrets"
 fi
 
+# The Swarm stack (docker stack deploy reads the same format): valid, every service there,
+# and no secret in it: they come from swarm secrets.
+if ! compose -f "$deploy/docker-stack.yml" config > "$tmp/stack.yml" 2> "$tmp/err"; then
+  bad "docker-compose -f deploy/docker-stack.yml config: $(cat "$tmp/err")"
+else
+  for svc in redis redis-replica sentinel-1 sentinel-2 sentinel-3 name_server gateway local_server; do
+    grep -q "^  $svc:" "$tmp/stack.yml" || bad "service $svc missing (deploy/docker-stack.yml)"
+  done
+  grep -Eq 'BEHAVIOR_(CLUSTER_SECRET|REDIS_PASSWORD|ADMIN_TOKEN):' "$tmp/stack.yml" &&
+    bad "deploy/docker-stack.yml puts a secret in the environment (use the _FILE form)"
+  echo "ok: deploy/docker-stack.yml config"
+fi
+
 for script in entrypoint.sh healthcheck.sh; do
   bash -n "$deploy/$script" || bad "$script does not parse"
   [ -x "$deploy/$script" ] || bad "$script is not executable"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
   // the internet) would only throttle them here.
   o.name_server_args = {"--login-rate", "0"};
   o.name_server_port = 8080;
-  int bots = 60, duration = 20, rooms = 4, reconnects = 1;
+  int bots = 60, duration = 20, rooms = 0, reconnects = 1;  // rooms 0: one per 25 bots
   double rate = 10;
   std::string transports = "tcp,ws,udp";
   bool forever = false;
@@ -154,7 +155,9 @@ int main(int argc, char** argv) {
       ->check(behavior::integer_in(1, 86400));
   app.add_option("--transports", transports, "Bots' transports, round-robin")
       ->capture_default_str();
-  app.add_option("--rooms", rooms, "Rooms the bots spread over")->capture_default_str();
+  app.add_option("--rooms", rooms, "Rooms the bots spread over (0: one per 25 bots, at least one)")
+      ->capture_default_str()
+      ->check(behavior::integer_in(0, 100000));
   app.add_option("--rate", rate, "Actions per bot per second")->capture_default_str();
   app.add_option("--reconnects", reconnects, "Reconnects per bot during the run")
       ->capture_default_str();
@@ -211,6 +214,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int code = 0;
+  // 25 players to a room, as the demo is meant to be played: 1,000 bots in 4 rooms of 250
+  // made every action a fan-out of 250 and saturated the box (docs/tools.md).
+  if (rooms == 0) rooms = std::max(1, (bots + 24) / 25);
   if (bots > 0) {
     std::vector<std::string> args = {
         o.bin_dir + "/bot",   "--name-server", cluster.name_server_url(), "--players",
