@@ -387,7 +387,7 @@ void Scale::run() {
               expect_only_explained_errors(d, output, explained).c_str());
 }
 
-TEST_F(Scale, TwelveHostsPlaceEvenlyAndSurviveAKilledHostOfEachKind) {
+TEST_F(Scale, SixteenHostsPlacePlayersEvenlyAndSurviveAKilledHostOfEachKind) {
   Status in = lab_->in(kClientHost, [&] { run(); });
   ASSERT_TRUE(in.ok()) << in.to_string();
 }
