@@ -19,6 +19,11 @@ inline constexpr uint32_t kRoomLeave = 203;  // info, no body
 // Room → player: the room moved here (live migration); sent to every member before anything
 // else from the new pid, so the player takes the new pid before the first event from it.
 inline constexpr uint32_t kRoomMovedHere = 204;
+// A player's own timer after kRoomMovedHere (int64: the new room pid): the old room's kMoved
+// did not come in kRoomFollowAfter (the player watches the old pid only if it did before the
+// room moved), so it follows the room without it.
+inline constexpr uint32_t kRoomFollow = 205;
+inline constexpr Millis kRoomFollowAfter{500};
 
 // Diagnostics every user process also answers (the gateway's tests and bench_gateway use them).
 inline constexpr uint32_t kEcho = 1;            // call: the same body back; info: to the client

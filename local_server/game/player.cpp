@@ -118,6 +118,12 @@ class Player : public Durable<PlayerRecord> {
       co_await room_event(id, m.body().raw());
       co_return;
     }
+    if (room_old_.valid() && m.from() == room_old_ && is_room_event(id)) {
+      // Sent by our room, before it or we moved, to the pid we had then: relayed, earlier than
+      // anything the room sends us here (it only knows this pid once we entered again).
+      co_await room_event(id, m.body().raw());
+      co_return;
+    }
     if (room_next_.valid() && m.from() == room_next_ && is_room_event(id)) {
       if (early_.size() < kMaxEarlyEvents) {
         early_.emplace_back(id, std::string(m.body().raw()));
@@ -130,6 +136,10 @@ class Player : public Durable<PlayerRecord> {
       mutable_state().set_counter(state().counter() + m.as<int64_t>());
       (void)co_await actor().save();
       co_return;
+    }
+    if (is_room_event(id) && !from_client(m)) {
+      spdlog::debug("{}: a room event {} from {} dropped (room {}, next {})", user_, id, m.from().to_string(),
+                    room_pid_.to_string(), room_next_.to_string());
     }
     switch (id) {
       case kEcho:
@@ -187,6 +197,13 @@ class Player : public Durable<PlayerRecord> {
         if (!from_client(m) && room_pid_.valid() && m.from() != room_pid_) {
           spdlog::debug("{}: room {} announces it moved to {}", user_, room_pid_.to_string(), m.from().to_string());
           room_next_ = m.from();
+          actor().send_after(kRoomFollowAfter, kRoomFollow, static_cast<int64_t>(m.from().raw()));
+        }
+        break;
+      case kRoomFollow:  // our timer: the old room's kMoved did not come (see game.h)
+        if (m.from() == actor().pid() && room_next_.valid() &&
+            room_next_.raw() == static_cast<uint64_t>(m.as<int64_t>())) {
+          co_await follow_room(room_next_, true);
         }
         break;
       case proto::kMoved: {  // our room moved to another node (live migration): follow it
@@ -365,7 +382,11 @@ class Player : public Durable<PlayerRecord> {
   // when it ends (the client joins again).
   Task<> rejoin() {
     const std::string room = state().room();
+    // The room's pid as the process before the move knew it (saved with the move's state):
+    // what it sent there still arrives, relayed, and is taken (room_old_).
+    const Pid before = Pid::from_raw(state().live().room_pid());
     Result<Pid> pid = co_await ensure_room(room);
+    spdlog::debug("{}: rejoins {} at {}", user_, room, pid.ok() ? pid->to_string() : pid.status().to_string());
     Reply entered;
     if (pid.ok()) {
       PlayerState me;
@@ -374,7 +395,7 @@ class Player : public Durable<PlayerRecord> {
       me.set_y(state().y());
       me.set_score(state().score());
       me.set_restored(state().placed());
-      me.set_moved(true);  // the room may hold our old pid: it flushes that path first
+      me.set_moved_from(actor().moved_from().raw());  // the room flushes that path first
       entered = co_await actor().call(*pid, kRoomEnter, Body::bytes(me.SerializeAsString()));
     }
     if (!pid.ok() || !entered.ok()) {
@@ -385,6 +406,7 @@ class Player : public Durable<PlayerRecord> {
     room_ref_ = actor().monitor(*pid);
     room_pid_ = *pid;
     room_name_ = room;
+    if (before.valid() && before != room_pid_) room_old_ = before;
   }
 
   // The room's process, activated once in the whole cluster (the cluster service of this
@@ -406,6 +428,7 @@ class Player : public Durable<PlayerRecord> {
     room_pid_ = Pid();
     room_ref_ = 0;
     room_next_ = Pid();
+    room_old_ = Pid();
     early_.clear();
     room_name_.clear();
   }
@@ -415,6 +438,7 @@ class Player : public Durable<PlayerRecord> {
   Pid room_pid_;
   uint64_t room_ref_ = 0;
   Pid room_next_;  // where our room announced it moved to (kRoomMovedHere), before its kMoved
+  Pid room_old_;   // moved here: our room's pid before the move, whose relayed events still count
   std::vector<std::pair<uint32_t, std::string>> early_;  // room_next_'s events until then
   uint64_t handled_ = 0;
   bool rejoin_ = false;  // moved here: enter the room again first

@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "game.h"
 #include "game.pb.h"
 #include <behavior/system.pb.h>
@@ -92,11 +94,9 @@ class Room : public Router {
         if (it == by_pid_.end()) break;
         Member& mb = members_.at(it->second);
         const Pid old = mb.pid;
-        by_pid_.erase(it);
-        actor().demonitor(mb.ref);  // its DOWN "migrated" no longer matches
-        mb.pid = Pid::from_raw(mv.new_pid());
-        mb.ref = actor().monitor(mb.pid);
-        by_pid_[mb.pid] = mb.user;
+        spdlog::debug("{}: member {} moved {} -> {} (kMoved)", actor().name(), mb.user, old.to_string(),
+                      Pid::from_raw(mv.new_pid()).to_string());
+        repoint(mb, Pid::from_raw(mv.new_pid()));  // its DOWN "migrated" no longer matches
         actor().mark_dirty();
         co_await barrier(old);
         break;
@@ -128,9 +128,22 @@ class Room : public Router {
   struct Member {
     std::string user;
     Pid pid;
+    Pid alias;  // its pid before it last moved: what it sent from there still counts
     uint64_t ref = 0;  // our monitor on the player's process
     PlayerState state;
   };
+
+  // A member's process has a new pid (it moved, or came back after its node died). What it
+  // sent from the old one before the move may still arrive (relayed, or late on another
+  // path): the old pid stays an alias of the member until the next change.
+  void repoint(Member& mb, Pid to) {
+    if (mb.ref) actor().demonitor(mb.ref);
+    if (mb.alias.valid()) by_pid_.erase(mb.alias);
+    mb.alias = mb.pid;  // still in by_pid_
+    mb.pid = to;
+    mb.ref = actor().monitor(to);
+    by_pid_[to] = mb.user;
+  }
 
   Member* member(Pid pid) {
     auto it = by_pid_.find(pid);
@@ -159,14 +172,14 @@ class Room : public Router {
     }
     if (mb.pid != m.from()) {  // new, or the same user's process again (moved, or after a node failure)
       // Moved (live migration): what we sent to its old pid is relayed; let it arrive first.
-      if (who.moved() && mb.pid.valid()) co_await barrier(mb.pid);
-      if (mb.ref) {
-        actor().demonitor(mb.ref);
-        by_pid_.erase(mb.pid);
-      }
-      mb.pid = m.from();
-      mb.ref = actor().monitor(mb.pid);
-      by_pid_[mb.pid] = mb.user;
+      // Moved (live migration): what we, or this room before it moved, sent to its old pid is
+      // relayed from there; let it arrive first. A member new to us is flushed too: its old
+      // pid may have had events from this room's earlier activation.
+      const Pid moved_from = Pid::from_raw(who.moved_from());
+      spdlog::debug("{}: member {} enters as {} (was {}, moved from {})", actor().name(), mb.user,
+                    m.from().to_string(), mb.pid.to_string(), moved_from.to_string());
+      if (moved_from.valid()) co_await barrier(moved_from);
+      repoint(mb, m.from());
     }
     if (fresh) broadcast(PLAYER_JOINED, mb.state.SerializeAsString(), mb.pid);
     actor().mark_dirty();
@@ -221,6 +234,7 @@ class Room : public Router {
     if (it == members_.end()) return;
     actor().demonitor(it->second.ref);
     by_pid_.erase(it->second.pid);
+    by_pid_.erase(it->second.alias);
     members_.erase(it);
     actor().mark_dirty();
     PlayerLeft left;

@@ -268,6 +268,7 @@ void Directory::adopt(const std::string& name, const std::string& kind, Pid writ
       return;
     }
     pb::LoadedState loaded = StateStore::loaded(r, true);
+    loaded.set_moved_from(old_pid.raw());
     claimed_[name] = pid;
     durable_.insert(name);  // released on the state connection, after its last save
     cache_.erase(name);

@@ -58,6 +58,7 @@ void Actor::mark_dirty() {
 bool Actor::durable() const { return detail::Durability::is_durable(this); }
 uint64_t Actor::epoch() const { return ext_ ? ext_->epoch : 0; }
 bool Actor::moved_here() const { return ext_ && ext_->moved_here; }
+Pid Actor::moved_from() const { return ext_ ? ext_->moved_from : Pid(); }
 
 bool SaveAwaiter::await_ready() {
   Result<Body> body = detail::Durability::snapshot(self_);

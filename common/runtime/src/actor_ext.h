@@ -44,7 +44,8 @@ struct ActorExt {
   bool dirty = false;
   bool saving_behind = false;  // an interval save is on its way: the next tick waits for it
   bool moved_here = false;     // this activation is a live process moved from another node
-  bool writer_caught_up = false;  // moved here: the writer's barrier came (kClientAfterMove)
+  bool writer_caught_up = false;
+  Pid moved_from;  // moved here: the pid it had before  // moved here: the writer's barrier came (kClientAfterMove)
   // Live migration (migration.cpp): where the process moved; set just before it ends.
   Pid moved_to;
   // Affinity (shard.cpp): sends from the worker it moved to, waiting until it is settled.

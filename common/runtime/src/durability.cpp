@@ -41,6 +41,7 @@ Status Durability::load(Actor* a, Body& body) {
   }
   a->ext().epoch = loaded.epoch();
   a->ext().moved_here = loaded.moved();
+  a->ext().moved_from = Pid::from_raw(loaded.moved_from());
   if (!loaded.found()) return {};
   Status s;
   try {

@@ -149,6 +149,7 @@ class Actor {
   // Known from on_start on. What a router rebuilds that is not in its state (a room's pid,
   // a subscription) it rebuilds here.
   bool moved_here() const;
+  Pid moved_from() const;  // moved here: the pid this process had before the move, else none
   // True once on_start has run. In Router::upgrade_state it tells the two cases apart:
   // false at an activation (the state comes from the store; monitors, pids and timers of
   // the old activation are gone), true in a hot update (the process lives on: its monitors,
