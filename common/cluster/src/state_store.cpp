@@ -168,18 +168,22 @@ void StateStore::save(MessagePtr m, Pid service) {
 // first) and counted; WAIT is then left out for a second, so a missing replica costs one
 // timeout per second, not one per save.
 void StateStore::replicate(bool write_through, std::function<void()> answer) {
-  if (!write_through || replica_wait_ms_ <= 0 || !redis_ || std::chrono::steady_clock::now() < no_replica_until_) {
-    if (write_through && replica_wait_ms_ > 0) if (unreplicated_) unreplicated_->inc();
-    answer();
-    return;
+  auto unreplicated = [this] {
+    if (unreplicated_) unreplicated_->inc();
+  };
+  if (!write_through || replica_wait_ms_ <= 0 || !redis_) return answer();
+  if (std::chrono::steady_clock::now() < no_replica_until_) {
+    unreplicated();
+    return answer();
   }
-  redis_->command({"WAIT", "1", std::to_string(replica_wait_ms_)}, [this, answer = std::move(answer)](redisReply* r) {
-    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
-      if (unreplicated_) unreplicated_->inc();
-      no_replica_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    }
-    answer();
-  });
+  redis_->command({"WAIT", "1", std::to_string(replica_wait_ms_)},
+                  [this, unreplicated, answer = std::move(answer)](redisReply* r) {
+                    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+                      unreplicated();
+                      no_replica_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+                    }
+                    answer();
+                  });
 }
 
 void StateStore::eval(std::vector<std::string> args, RedisClient::Callback cb) {

@@ -475,7 +475,7 @@ Status Shard::dispatch(MessagePtr& m) {
         }
         // From its writer: the writer has had all the old pid wrote (kClientAfterMove).
         if (a->ext_ && a->ext_->moved_here && m->from() == a->writer_) a->ext_->writer_caught_up = true;
-        rt_.send(a->pid_, m->from(), Kind::kReply, proto::kMoved, Body(), m->request_id());
+        answer_barrier(a, *m);
         m.reset();
         return {};
       }
@@ -621,6 +621,10 @@ void Shard::execute(Actor* a) {
   }
 }
 
+void Shard::answer_barrier(Actor* a, const Message& barrier) {
+  rt_.send(a->pid_, barrier.from(), Kind::kReply, proto::kMoved, Body(), barrier.request_id());
+}
+
 void Shard::handle(Actor* a, MessagePtr&& m) {
   if (m->proto_id() == proto::kSaveTick && m->kind() == Kind::kInfo && m->from() == a->pid_) {
     Durability::save_behind(a);  // not traffic: the idle timer goes on
@@ -633,7 +637,7 @@ void Shard::handle(Actor* a, MessagePtr&& m) {
   if (m->proto_id() == proto::kMoved && m->kind() == Kind::kCall) [[unlikely]] {
     // A barrier that waited behind a move that did not happen (route): everything before it
     // has been handled here.
-    rt_.send(a->pid_, m->from(), Kind::kReply, proto::kMoved, Body(), m->request_id());
+    answer_barrier(a, *m);
     return;
   }
   bump(counters_.messages);

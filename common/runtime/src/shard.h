@@ -157,6 +157,8 @@ class Shard {
   Status load_durable(Actor* a, Message& release);
   void execute(Actor* a);
   void handle(Actor* a, MessagePtr&& m);
+  // A moved process's barrier (proto::kMoved as a call, migration.h), answered by the runtime.
+  void answer_barrier(Actor* a, const Message& barrier);
   void after_step(Actor* a);
   void finalize(Actor* a);
   void on_timer(uint64_t id, Timer& t);
