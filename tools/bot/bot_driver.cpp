@@ -537,14 +537,15 @@ void Driver::drain(Player& p) {
 
 void Driver::handle_frame(Player& p, ClientFrame& f) {
   const int64_t now = now_us();
+  const bool sampled = now - start_us_ >= static_cast<int64_t>(config_.warmup_s * 1e6);
   auto echo = [&](EchoTracker& tracker, const char* stream, uint64_t seq, LatencySamples* rtt) {
     int64_t rtt_us = 0;
     switch (tracker.received(seq, now, &rtt_us)) {
       case EchoOutcome::kInOrder:
-        if (rtt) rtt->add(rtt_us);
+        if (rtt && sampled) rtt->add(rtt_us);
         break;
       case EchoOutcome::kReordered:
-        if (rtt) rtt->add(rtt_us);
+        if (rtt && sampled) rtt->add(rtt_us);
         anomaly(p, std::string(stream) + " seq " + std::to_string(seq) + " came back after a later one (reordered)");
         break;
       case EchoOutcome::kDuplicate:

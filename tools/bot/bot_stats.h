@@ -40,6 +40,7 @@ struct Config {
   bool progress = true;
   uint64_t seed = 0;
   double drain_s = 5;           // after play: how long to wait for echoes still in flight
+  double warmup_s = 0;          // round trips in the first seconds of play (the logins' ramp) are not sampled
   int64_t setup_timeout_ms = 5000;  // each of login, connect, AUTH
   int64_t join_timeout_ms = 5000;   // JOIN_ROOM → JOINED
   // State continuity (docs/durable.md): back in its room after a failure (connection, room or

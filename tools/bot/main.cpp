@@ -177,6 +177,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", seed, "Seed for the players' scripts (default: random, printed)")
       ->envname("BEHAVIOR_BOT_SEED");
+  app.add_option("--warmup", config.warmup_s, "Seconds at the start of play whose round trips are not sampled (the ramp)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--drain", config.drain_s, "Seconds to wait after play for messages still in flight")
       ->envname("BEHAVIOR_BOT_DRAIN")
       ->check(CLI::Range(0.0, 600.0))
