@@ -90,7 +90,7 @@ class NameServer::Impl {
               m = next;
             }
           }),
-        placement_(std::random_device{}(), co.ttl.count()), limiter_(options_.login_rate, options_.login_burst),
+        placement_(std::random_device{}(), co.ttl.count(), Overload{options_.overload_busy, options_.overload_lag_ms}), limiter_(options_.login_rate, options_.login_burst),
         user_failures_(options_.failures_per_user, kMaxBlockMs, kForgetFailuresMs, kMaxTrackedFailures),
         address_failures_(options_.failures_per_address, kMaxBlockMs, kForgetFailuresMs, kMaxTrackedFailures),
         rng_(std::random_device{}()) {}
@@ -201,6 +201,13 @@ class NameServer::Impl {
 
   // A password check may join the pool's queue (see NameServerOptions::password_queue).
   bool password_pool_full() const { return password_jobs_ >= options_.password_queue; }
+
+  // Retry-After 2: a heartbeat (1 s) must pass before the load looks different.
+  static HttpResponse overloaded_response(std::string_view message) {
+    HttpResponse r = error_response(503, message);
+    r.headers["Retry-After"] = "2";
+    return r;
+  }
 
   static HttpResponse busy_response(std::string_view message) {
     HttpResponse r = error_response(503, message);
@@ -314,14 +321,24 @@ class NameServer::Impl {
     for (const auto& n : view_) {
       if (n.kind != "local") continue;
       locals.push_back(NodeLoad{n.id, n.kind, n.capacity, n.live, n.draining, n.heartbeat_ms,
-                                n.kind_version(options_.user_kind)});
+                                n.kind_version(options_.user_kind), n.busy, n.lag_ms});
     }
     Result<Placed> placed = placement_.place(sticky, locals, now);
+    if (!placed.ok() && is_overloaded(placed.status())) {
+      // Visible back-pressure, not seconds of lag for everyone: come back later.
+      ++logins_["overloaded"];
+      return done(overloaded_response("the cluster is at capacity (every node is busy); retry later"));
+    }
     if (!placed.ok()) {
       ++logins_["unavailable"];
       return done(error_response(503, "no live node can take players now; retry later"));
     }
-    const ClusterNodeInfo* gw = pick_gateway(now);
+    bool gateways_overloaded = false;
+    const ClusterNodeInfo* gw = pick_gateway(now, &gateways_overloaded);
+    if (!gw && gateways_overloaded) {
+      ++logins_["overloaded"];
+      return done(overloaded_response("every gateway is at capacity; retry later"));
+    }
     if (!gw) {
       ++logins_["unavailable"];
       return done(error_response(503, "no live gateway; retry later"));
@@ -358,13 +375,19 @@ class NameServer::Impl {
   }
 
   // The live, fresh, non-draining gateway with the fewest connections, counting the clients
-  // this name server sent it since its last heartbeat; ties broken at random.
-  const ClusterNodeInfo* pick_gateway(int64_t now) {
+  // this name server sent it since its last heartbeat; ties broken at random. One that is
+  // overloaded is skipped (*overloaded set when that left none).
+  const ClusterNodeInfo* pick_gateway(int64_t now, bool* overloaded) {
     const ClusterNodeInfo* best = nullptr;
     uint64_t best_score = UINT64_MAX;
     int ties = 0;
+    const Overload limit{options_.overload_busy, options_.overload_lag_ms};
     for (const auto& n : view_) {
       if (n.kind != "gateway" || n.draining || now - n.heartbeat_ms > cluster_options_.ttl.count()) continue;
+      if (limit.overloaded(n.busy, n.lag_ms)) {
+        *overloaded = true;
+        continue;
+      }
       auto& recent = gateway_recent_[n.id];
       if (recent.first != n.heartbeat_ms) recent = {n.heartbeat_ms, 0};
       uint64_t score = n.connections + recent.second;

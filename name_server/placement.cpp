@@ -25,8 +25,13 @@ Result<Placed> Placement::place(std::optional<uint16_t> sticky, const std::vecto
     double free;
   };
   std::vector<Candidate> all;
+  size_t overloaded = 0;
   for (const auto& n : nodes) {
     if (!eligible(n, now_ms)) continue;
+    if (overload_.overloaded(n.busy, n.lag_ms)) {
+      ++overloaded;
+      continue;
+    }
     Recent& r = recent_[n.id];
     if (r.heartbeat_ms != n.heartbeat_ms) r = Recent{n.heartbeat_ms, 0};  // fresh data counts them now
     all.push_back({&n, static_cast<double>(n.capacity) - static_cast<double>(n.live + r.count)});
@@ -45,6 +50,9 @@ Result<Placed> Placement::place(std::optional<uint16_t> sticky, const std::vecto
     candidates.push_back(c.node);
     free_weights.push_back(c.free > 0 ? c.free : 0);
     capacity_weights.push_back(c.node->capacity);
+  }
+  if (candidates.empty() && overloaded > 0) {
+    return Status::unavailable("overloaded: every node that could take the user is busy");
   }
   if (candidates.empty()) return Status::unavailable("no live node can take the user");
   auto& weights = any_free ? free_weights : capacity_weights;

@@ -3,6 +3,12 @@
 // random weighted by its free capacity (capacity − live processes, from heartbeats, minus
 // what this name server placed there since that heartbeat), so several name servers working
 // from the same heartbeats do not all herd onto the emptiest node.
+//
+// Load (issue 21): a node whose last heartbeat says it is overloaded (its workers busy past
+// Overload::busy, or its network loop late past Overload::lag_ms) gets no new player while
+// another eligible node is not; when all are, place() refuses with kOverloaded and the name
+// server answers 503 with Retry-After. Sticky placement ignores load: the player's process
+// lives there and another node could only make a second one.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +33,22 @@ struct NodeLoad {
   // nullopt = it does not run the kind (not eligible); 0 = its kinds are unknown (a binary
   // that does not publish them: eligible, ranked below any known version).
   std::optional<uint32_t> kind_version = 0;
+  double busy = 0;    // the workers' utilization 0..1 over its last heartbeat interval
+  double lag_ms = 0;  // its network loop's worst lateness over that interval
 };
+
+// When a node counts as overloaded (0 disables a test). The defaults leave a margin for the
+// bursts a heartbeat interval averages out: a node at 95% busy already queues work.
+struct Overload {
+  double busy = 0.95;
+  double lag_ms = 250;
+  bool overloaded(double node_busy, double node_lag_ms) const {
+    return (busy > 0 && node_busy >= busy) || (lag_ms > 0 && node_lag_ms >= lag_ms);
+  }
+};
+
+// place()'s answer when every eligible node is overloaded (the message says so).
+inline bool is_overloaded(const Status& s) { return s.code() == Code::kUnavailable && s.message().starts_with("overloaded"); }
 
 enum class Rule : uint8_t { kSticky, kBalanced };
 
@@ -39,11 +60,12 @@ struct Placed {
 class Placement {
  public:
   // Heartbeats older than `fresh_ms` disqualify a node (it may be dead).
-  explicit Placement(uint64_t seed = std::random_device{}(), int64_t fresh_ms = 3000)
-      : rng_(seed), fresh_ms_(fresh_ms) {}
+  explicit Placement(uint64_t seed = std::random_device{}(), int64_t fresh_ms = 3000, Overload overload = {})
+      : rng_(seed), fresh_ms_(fresh_ms), overload_(overload) {}
 
   // `sticky`: the node the directory says the user's process lives on, if any.
-  // kUnavailable when no local node is live, fresh and not draining.
+  // kUnavailable when no local node is live, fresh and not draining; kUnavailable with
+  // is_overloaded() when such nodes exist but all are overloaded.
   Result<Placed> place(std::optional<uint16_t> sticky, const std::vector<NodeLoad>& nodes, int64_t now_ms);
 
  private:
@@ -54,6 +76,7 @@ class Placement {
   };
   std::mt19937_64 rng_;
   int64_t fresh_ms_;
+  Overload overload_;
   std::map<uint16_t, Recent> recent_;
 };
 

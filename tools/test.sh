@@ -23,6 +23,11 @@ configure() {  # dir, extra cmake args...
   cmake -S "$root" -B "$root/$dir" -G Ninja "$@" >/dev/null
 }
 
+# The sanitizer builds run several times slower than the optimized one: their nodes' load
+# figures say nothing about capacity, so the name servers' overload rule (503 at capacity,
+# docs/configuration.md) is off there; the optimized stage runs with it on.
+export BEHAVIOR_OVERLOAD_BUSY=0 BEHAVIOR_OVERLOAD_LAG_MS=0
+
 echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address
 ninja -C build-asan -j"$jobs"
@@ -42,6 +47,7 @@ ninja -C build-fuzz -j"$jobs"
 ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L fuzz  # each target for BEHAVIOR_FUZZ_SECONDS, two at a time
 
 echo "== Optimized build"
+unset BEHAVIOR_OVERLOAD_BUSY BEHAVIOR_OVERLOAD_LAG_MS
 configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ninja -C build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"

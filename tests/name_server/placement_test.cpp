@@ -192,5 +192,36 @@ TEST(PlacementVersions, AStickyUserGoesBackToItsNodeWhateverVersionItRuns) {
   EXPECT_EQ(r->rule, Rule::kSticky);
 }
 
+// Load (issue 21): an overloaded node (busy workers or a late loop) gets no new user while
+// another can take one; with all of them overloaded the answer says so (the name server's
+// 503 + Retry-After); a sticky user still goes back to its process's node.
+TEST(PlacementLoad, AnOverloadedNodeGetsNoNewUserWhileAnotherIsNot) {
+  Placement p(11);
+  auto nodes = three_nodes();
+  nodes[2].busy = 0.97;    // the emptiest node, CPU-bound
+  nodes[1].lag_ms = 400;   // its loop runs late
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(p.place(std::nullopt, nodes, kNow)->node, 1);
+  nodes[0].busy = 0.99;
+  Result<Placed> none = p.place(std::nullopt, nodes, kNow);
+  ASSERT_FALSE(none.ok());
+  EXPECT_TRUE(is_overloaded(none.status())) << none.status().to_string();
+  Result<Placed> sticky = p.place(3, nodes, kNow);
+  ASSERT_TRUE(sticky.ok());
+  EXPECT_EQ(sticky->node, 3);
+  EXPECT_EQ(sticky->rule, Rule::kSticky);
+  // A node that was only dead or draining is not "overloaded": the plain refusal.
+  EXPECT_FALSE(is_overloaded(p.place(std::nullopt, {}, kNow).status()));
+}
+
+TEST(PlacementLoad, ZeroThresholdsTurnTheLoadRuleOff) {
+  Placement p(12, 3000, Overload{0, 0});
+  auto nodes = three_nodes();
+  for (auto& n : nodes) {
+    n.busy = 1.0;
+    n.lag_ms = 10000;
+  }
+  EXPECT_TRUE(p.place(std::nullopt, nodes, kNow).ok());
+}
+
 }  // namespace
 }  // namespace behavior::name_server

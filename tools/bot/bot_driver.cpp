@@ -420,6 +420,16 @@ void Driver::setup_done(Player& p, SetupResult r) {
       p.wake_us = now + static_cast<int64_t>(uniform(p.rng, 0.1, 1.0) * 1e6);
       return;
     }
+    if (r.stage == "login" && r.status.message().starts_with("503") &&
+        r.status.message().find("at capacity") != std::string::npos) {
+      // The cluster refuses new players while every node is overloaded (503 + Retry-After 2):
+      // the overload behaviour, not a failure. Come back after the Retry-After, with jitter.
+      ++tally_.login_overloaded;
+      if (tally_.login_overloaded == 1) note("the cluster is at capacity (503): new players wait and retry");
+      p.state = phase_ == Phase::kPlay ? State::kWaiting : State::kDone;
+      p.wake_us = now + static_cast<int64_t>(uniform(p.rng, 2.0, 3.0) * 1e6);
+      return;
+    }
     error(p, r.stage + "_failed", r.status.to_string());
     ++p.failures;
     if (phase_ == Phase::kPlay) {

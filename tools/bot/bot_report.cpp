@@ -112,6 +112,7 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   json_double(w, "elapsed_s", elapsed_s);
   json_u64(w, "logins", t.logins);
   json_u64(w, "login_throttled", t.login_throttled);
+  json_u64(w, "login_overloaded", t.login_overloaded);
   json_u64(w, "players_joined", t.players_joined);
   json_double(w, "ramp_s", ramp_s);
   json_double(w, "logins_per_s", per_s(t.players_joined, ramp_s));
@@ -188,9 +189,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
                static_cast<ull>(t.players), transports_text(t).c_str(), config.rooms, config.duration_s,
                config.rate, config.reconnects, static_cast<ull>(config.seed));
   std::fprintf(out,
-               "logins       %llu (%llu throttled with 429 and retried); %llu players in their room within %.2f s "
-               "(%.0f logins/s); login p50 %.2f ms p99 %.2f ms\n",
-               static_cast<ull>(t.logins), static_cast<ull>(t.login_throttled), static_cast<ull>(t.players_joined),
+               "logins       %llu (%llu throttled with 429, %llu refused at capacity with 503, all retried); %llu players "
+               "in their room within %.2f s (%.0f logins/s); login p50 %.2f ms p99 %.2f ms\n",
+               static_cast<ull>(t.logins), static_cast<ull>(t.login_throttled), static_cast<ull>(t.login_overloaded),
+               static_cast<ull>(t.players_joined),
                ramp_s, per_s(t.players_joined, ramp_s), ms(t.login_us.percentile(50)), ms(t.login_us.percentile(99)));
   std::fprintf(out,
                "reconnects   %llu deliberate, %llu found the same user process again (AUTH pid), %llu another one "

@@ -26,6 +26,7 @@ void Tally::merge(Tally& o) {
   for (const auto& [k, v] : o.players_by_transport) players_by_transport[k] += v;
   logins += o.logins;
   login_throttled += o.login_throttled;
+  login_overloaded += o.login_overloaded;
   joins += o.joins;
   reconnects += o.reconnects;
   gateway_reconnects += o.gateway_reconnects;

@@ -74,6 +74,7 @@ struct Tally {
   std::map<std::string, uint64_t> players_by_transport;
   uint64_t logins = 0;        // successful POST /v1/login
   uint64_t login_throttled = 0;  // 429 from the name server (per-address limit), retried
+  uint64_t login_overloaded = 0;  // 503 "at capacity" (every node overloaded), retried
   uint64_t joins = 0;         // JOINED received
   uint64_t reconnects = 0;    // deliberate drops followed by a new login
   uint64_t gateway_reconnects = 0;  // RECONNECT frames obeyed (a draining gateway): a new login

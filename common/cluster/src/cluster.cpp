@@ -9,7 +9,7 @@
 // (on_inbound), the cluster service's calls (ensure, lookup), and the node's metrics.
 //
 // Redis keys (prefix P, default "behavior:"):
-//   P node:<id>        hash: id kind s2s metrics version capacity live load started_ms
+//   P node:<id>        hash: id kind s2s metrics version capacity live load busy cpu lag_ms started_ms
 //                      heartbeat_ms draining connections a.<attribute>...; PEXPIRE ttl,
 //                      refreshed each heartbeat
 //   P drain:<id>       string: present while an operator has the node drained (name server)
@@ -228,11 +228,20 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     uint64_t period = static_cast<uint64_t>(options_.heartbeat.count());
     uv_timer_start(&heartbeat_timer_, [](uv_timer_t* t) { static_cast<ClusterImpl*>(t->data)->heartbeat(); }, period,
                    period);
+    // The loop's lag probe: how late a 50 ms timer fires is how long work waits for this loop.
+    uv_timer_init(net_.loop(), &lag_timer_);
+    lag_timer_.data = this;
+    lag_last_ns_ = uv_hrtime();
+    uv_timer_start(&lag_timer_, [](uv_timer_t* t) { static_cast<ClusterImpl*>(t->data)->lag_probe(); }, kLagProbeMs,
+                   kLagProbeMs);
     return {};
   }
 
   void stop_on_loop() {
-    if (heartbeat_open_) uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_), nullptr);
+    if (heartbeat_open_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&lag_timer_), nullptr);
+    }
     heartbeat_open_ = false;
     if (s2s_) s2s_->stop();
     if (http_) http_->stop();
@@ -241,6 +250,13 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
     if (sub_) sub_->stop();
     for (auto& h : unknown_) delete h.m;
     unknown_.clear();
+  }
+
+  void lag_probe() {
+    const uint64_t now = uv_hrtime();
+    const double late_ms = static_cast<double>(now - lag_last_ns_) / 1e6 - kLagProbeMs;
+    lag_last_ns_ = now;
+    membership_.note_loop_lag(std::max(0.0, late_ms));
   }
 
   void heartbeat() {
@@ -627,6 +643,9 @@ class ClusterImpl final : public RemoteRoute, public Endpoint {
   std::unique_ptr<S2s> s2s_;
   std::unique_ptr<HttpServer> http_;
   uv_timer_t heartbeat_timer_{};
+  static constexpr uint64_t kLagProbeMs = 50;
+  uv_timer_t lag_timer_{};  // open with heartbeat_timer_
+  uint64_t lag_last_ns_ = 0;
   bool heartbeat_open_ = false;
   std::atomic<bool> running_{false};
   std::atomic<int> s2s_port_{0};
@@ -744,6 +763,12 @@ std::string ClusterNodeInfo::to_json(int64_t now_ms, std::string_view extra_memb
   w.Uint64(connections);
   w.Key("load");
   w.Double(load);
+  w.Key("busy");
+  w.Double(busy);
+  w.Key("cpu");
+  w.Double(cpu);
+  w.Key("lag_ms");
+  w.Double(lag_ms);
   w.Key("draining");
   w.Bool(draining);
   w.Key("started_ms");
@@ -864,6 +889,9 @@ void ClusterNodeInfo::set_field(const std::string& k, const std::string& v) {
   else if (k == "capacity") capacity = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
   else if (k == "live") live = std::strtoull(v.c_str(), nullptr, 10);
   else if (k == "load") load = std::atof(v.c_str());
+  else if (k == "busy") busy = std::atof(v.c_str());
+  else if (k == "cpu") cpu = std::atof(v.c_str());
+  else if (k == "lag_ms") lag_ms = std::atof(v.c_str());
   else if (k == "started_ms") started_ms = std::atoll(v.c_str());
   else if (k == "heartbeat_ms") heartbeat_ms = std::atoll(v.c_str());
   else if (k == "draining") draining = v == "1";

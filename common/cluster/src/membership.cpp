@@ -13,6 +13,9 @@
 #include <behavior/metrics.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <memory>
 
 #include "runtime.h"
@@ -112,6 +115,43 @@ bool Membership::frozen() const {
   return heartbeat_trouble_ms_ != 0 && steady_ms() - heartbeat_trouble_ms_ < options_.ttl.count();
 }
 
+namespace {
+
+int64_t process_cpu_ns() {
+  rusage ru{};
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  auto ns = [](const timeval& tv) { return int64_t{tv.tv_sec} * 1'000'000'000 + int64_t{tv.tv_usec} * 1000; };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+}  // namespace
+
+// The node's load since the previous heartbeat, for placement (name_server/placement.h):
+//   busy    the workers' utilization, 0..1: time spent working over time × workers (a worker
+//           that has work but no CPU, on a box shared with others, counts as working)
+//   cpu     the process's CPU in cores (user + system)
+//   lag_ms  the network loop's worst lateness (a 50 ms timer fired this late)
+void Membership::publish_load(const NodeStats& st, const std::function<void(const char*, std::string)>& field) {
+  const LoadSample now{static_cast<int64_t>(steady_ms()) * 1'000'000, st.busy_ns, process_cpu_ns()};
+  double busy = 0, cpu = 0;
+  const int64_t dt = now.steady_ns - load_prev_.steady_ns;
+  if (load_prev_.steady_ns != 0 && dt > 0) {
+    busy = static_cast<double>(now.busy_ns - load_prev_.busy_ns) / static_cast<double>(dt) / std::max(1u, st.workers);
+    cpu = static_cast<double>(now.cpu_ns - load_prev_.cpu_ns) / static_cast<double>(dt);
+  }
+  load_prev_ = now;
+  field("busy", fixed(std::clamp(busy, 0.0, 1.0), 3));
+  field("cpu", fixed(cpu, 3));
+  field("lag_ms", fixed(lag_max_ms_, 1));
+  lag_max_ms_ = 0;
+}
+
 void Membership::heartbeat() {
   if (leaving_) return;
   redis_connected_ = redis_ && redis_->connected();
@@ -137,6 +177,7 @@ void Membership::heartbeat() {
   field("capacity", std::to_string(rt_.options().capacity));
   field("live", std::to_string(st.live));
   field("load", std::to_string(rt_.options().capacity ? double(st.live) / rt_.options().capacity : 0.0));
+  publish_load(st, field);
   field("started_ms", std::to_string(started_ms_));
   field("heartbeat_ms", std::to_string(now));
   // "draining" is written by the script itself, from the drain key (an operator's resume

@@ -13,6 +13,7 @@
 #include <behavior/cluster.h>
 #include <behavior/redis_client.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -43,6 +44,9 @@ class Membership {
 
   void heartbeat();
   void refresh();
+  // The network loop ran a timer `ms` late (ClusterImpl's lag probe): the worst since the
+  // last heartbeat is published as "lag_ms".
+  void note_loop_lag(double ms) { lag_max_ms_ = std::max(lag_max_ms_, ms); }
   // The events channel: "up <id>", "down <id>" (declared dead), "left <id>" (a graceful leave).
   void on_event(std::string_view message);
   // Removes node `id`'s registration and directory names (unless it registered again, when
@@ -108,6 +112,16 @@ class Membership {
   bool leaving_ = false;
   uint64_t heartbeats_ok_ = 0;
   int64_t last_heartbeat_ok_ms_ = 0;
+  // What the heartbeat publishes about the node's load (busy, cpu, lag_ms; docs/cluster.md):
+  // the counters at the previous heartbeat, and the loop's worst lag since.
+  struct LoadSample {
+    int64_t steady_ns = 0;
+    uint64_t busy_ns = 0;
+    int64_t cpu_ns = 0;
+  };
+  LoadSample load_prev_;
+  double lag_max_ms_ = 0;
+  void publish_load(const NodeStats& st, const std::function<void(const char*, std::string)>& field);
   int64_t heartbeat_trouble_ms_ = 0;  // steady ms of the last heartbeat Redis did not take
   uint64_t heartbeat_failures_ = 0;
   uint64_t nodes_down_ = 0;

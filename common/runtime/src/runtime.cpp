@@ -359,7 +359,9 @@ NodeStats Runtime::stats() const {
     st.dropped += c.dropped.load(std::memory_order_relaxed);
     st.idle_expired += c.idle_expired.load(std::memory_order_relaxed);
     st.moved += c.moved.load(std::memory_order_relaxed);
+    st.busy_ns += c.busy_ns.load(std::memory_order_relaxed);
   }
+  st.workers = static_cast<uint32_t>(shards_.size());
   st.dropped += dropped_.load(std::memory_order_relaxed);
   st.durable = durable_.live.load(std::memory_order_relaxed);
   st.state_load_failures = durable_.load_failures.load(std::memory_order_relaxed);

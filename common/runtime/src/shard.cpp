@@ -783,6 +783,7 @@ void Shard::account_time(int64_t now, bool worked) {
     const int64_t total = spent_busy_ns_ + spent_idle_ns_;
     load_permille_.store(total > 0 ? static_cast<uint32_t>(spent_busy_ns_ * 1000 / total) : 0,
                          std::memory_order_relaxed);
+    counters_.busy_ns.fetch_add(static_cast<uint64_t>(spent_busy_ns_), std::memory_order_relaxed);
     spent_busy_ns_ = spent_idle_ns_ = 0;
     window_start_ns_ = now;
   }

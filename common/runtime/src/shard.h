@@ -134,6 +134,7 @@ class Shard {
   struct Counters {
     std::atomic<uint64_t> spawned{0}, exited{0}, crashed{0}, messages{0}, dropped{0},
         idle_expired{0}, moved{0};
+    std::atomic<uint64_t> busy_ns{0};  // time spent working (not idle, not asleep), per load window
   };
   const Counters& counters() const { return counters_; }
 

@@ -100,6 +100,11 @@ struct ClusterNodeInfo {
   int64_t heartbeat_ms = 0;  // wall clock of the last heartbeat
   bool draining = false;
   uint64_t connections = 0;  // gateways: client connections
+  // Its load over the last heartbeat interval (Membership::publish_load): the workers'
+  // utilization 0..1, the process's CPU in cores, the network loop's worst lateness.
+  double busy = 0;
+  double cpu = 0;
+  double lag_ms = 0;
   std::map<std::string, std::string> attributes;
   // The kinds it runs and their versions; nullopt when its registration has none (a binary
   // older than the field, or a malformed one): unknown, treated as able to run any kind.
@@ -114,7 +119,7 @@ struct ClusterNodeInfo {
   void set_field(const std::string& key, const std::string& value);
   // The node as one JSON object, the same wherever it is shown (the name server's
   // /v1/cluster, ctl --json): id kind s2s metrics version capacity processes connections
-  // load draining started_ms heartbeat_ms heartbeat_age_ms attributes kinds (an object
+  // load busy cpu lag_ms draining started_ms heartbeat_ms heartbeat_age_ms attributes kinds (an object
   // kind → version, null when unknown). `extra_members`,
   // already JSON ("\"alive\":true"), go first.
   std::string to_json(int64_t now_ms, std::string_view extra_members = {}) const;

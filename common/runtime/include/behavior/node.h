@@ -36,6 +36,11 @@ struct NodeStats {
   uint64_t durable = 0;        // durable processes alive now
   uint64_t state_load_failures = 0;  // activations that did not start: the stored state did not load
   uint64_t state_save_failures = 0;  // saves refused (too big, fenced) or failed (timeout, store down)
+  // The workers' time spent working since start (handlers, deliveries, timers, I/O; not idle
+  // waiting or asleep), summed over `workers`; counted in 10 ms windows. Over an interval,
+  // Δbusy_ns / (Δt × workers) is the scheduler's utilization (the heartbeat's "busy").
+  uint64_t busy_ns = 0;
+  uint32_t workers = 0;
 };
 
 // A kind as this node runs it (Node::kinds): published in the node's registration.
