@@ -255,6 +255,8 @@ class Gateway::Impl final : public Endpoint {
       if (Status s = ws_listener_->listen(options_.host, options_.ws_port, 4096); !s.ok()) return s;
       ws_port_ = ws_listener_->port();
     }
+    uv_timer_init(net_.loop(), &flush_timer_);
+    flush_timer_.data = this;
     uv_timer_init(net_.loop(), &sweep_timer_);
     sweep_open_ = true;
     sweep_timer_.data = this;
@@ -273,7 +275,11 @@ class Gateway::Impl final : public Endpoint {
     bury();
     if (redis_) redis_->stop();
     // On a shared loop (a worker's) every handle must be closed here.
-    if (sweep_open_) uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+    if (sweep_open_) {
+      flush_now();
+      uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+    }
     sweep_open_ = false;
     if (udp_) udp_->close();
   }
@@ -342,8 +348,19 @@ class Gateway::Impl final : public Endpoint {
     graveyard_.clear();
   }
 
-  // What this loop callback queued for clients, in as few writes and datagrams as fit.
+  // What this loop callback queued for clients, in as few writes and datagrams as fit: now,
+  // or with --flush-ms when the coalescing window closes (one timer for all clients).
   void flush() {
+    if (options_.flush_ms <= 0) return flush_now();
+    if (flush_armed_) return;
+    flush_armed_ = true;
+    uv_timer_start(&flush_timer_, [](uv_timer_t* t) {
+      auto* self = static_cast<Impl*>(t->data);
+      self->flush_armed_ = false;
+      self->flush_now();
+    }, static_cast<uint64_t>(options_.flush_ms), 0);
+  }
+  void flush_now() {
     if (udp_) udp_->flush();
     streams_.flush();
   }
@@ -520,7 +537,9 @@ class Gateway::Impl final : public Endpoint {
   std::unique_ptr<TcpListener> tcp_listener_, ws_listener_;
   std::unique_ptr<UdpEndpoint> udp_;
   uv_timer_t sweep_timer_{};
-  bool sweep_open_ = false;
+  bool sweep_open_ = false;  // flush_timer_ too
+  uv_timer_t flush_timer_{};
+  bool flush_armed_ = false;
   std::unordered_map<uint64_t, Session*> sessions_;  // by the session address's serial
   std::vector<Session*> graveyard_;
   std::atomic<bool> running_{false};

@@ -38,6 +38,11 @@ struct GatewayOptions {
   double frame_rate = 200;        // client frames per second per connection (0: no limit)
   double frame_burst = 400;
   size_t max_output_bytes = 1u << 20;  // queued for one client before it is cut off
+  // Write coalescing: 0 writes what a loop callback gathered for each client at the
+  // callback's end; N > 0 holds it up to N ms, so a client receiving a room's fan-out gets
+  // one write (one KCP flush) per N ms instead of one per callback: fewer system calls on
+  // both sides for up to N ms more latency (docs/configuration.md, "Write coalescing").
+  int flush_ms = 0;
   // 0: what the descriptor limit allows (RLIMIT_NOFILE, raised to its hard limit at start)
   // less a reserve for s2s links, Redis and the listeners; a larger figure is lowered to it.
   size_t max_connections = 0;

@@ -90,6 +90,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-output-bytes", gw.max_output_bytes, "Bytes queued to one client before it is cut off")
       ->envname("BEHAVIOR_MAX_OUTPUT_BYTES")
       ->capture_default_str();
+  app.add_option("--flush-ms", gw.flush_ms,
+                 "Hold what clients are sent up to this many ms and write it at once (0: at the end of each callback)")
+      ->envname("BEHAVIOR_FLUSH_MS")
+      ->check(behavior::integer_in(0, 100))
+      ->capture_default_str();
   app.add_option("--max-connections", gw.max_connections,
                  "Client connections at most (0: what RLIMIT_NOFILE allows, less a reserve)")
       ->envname("BEHAVIOR_MAX_CONNECTIONS")
