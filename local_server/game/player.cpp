@@ -115,6 +115,11 @@ class Player : public Durable<PlayerRecord> {
     ++handled_;
     const uint32_t id = m.proto_id();
     if (room_pid_.valid() && m.from() == room_pid_ && is_room_event(id)) {
+      if (id != SCORE) {  // the common case, without a coroutine frame: nothing to save now
+        if (id == POSITION) remember_position(m.body().raw());
+        relay(id, take_bytes(m));
+        co_return;
+      }
       co_await room_event(id, m.body().raw());
       co_return;
     }
@@ -249,11 +254,7 @@ class Player : public Durable<PlayerRecord> {
   // the interval (user_save_ms).
   Task<> remember(uint32_t id, std::string_view raw) {
     if (id == POSITION) {
-      Position pos;
-      if (!parse(raw, &pos) || pos.user() != user_) co_return;
-      PlayerRecord& rec = mutable_state();
-      rec.set_x(pos.x());
-      rec.set_y(pos.y());
+      remember_position(raw);
       co_return;
     }
     Score score;
@@ -261,6 +262,24 @@ class Player : public Durable<PlayerRecord> {
     mutable_state().set_score(score.score());
     if (kGameVersion >= 2) mutable_state().set_level(level_for(score.score()));
     (void)co_await actor().save();  // on failure the interval save retries; the client is told anyway
+  }
+
+  // A POSITION about us: where we stand now (saved with the interval). Most are about
+  // others: those are told apart by their first field's bytes (`user`, field 1, comes first
+  // in the encoding) without a parse.
+  void remember_position(std::string_view raw) {
+    if (!about_me(raw)) return;
+    Position pos;
+    if (!parse(raw, &pos) || pos.user() != user_) return;
+    PlayerRecord& rec = mutable_state();
+    rec.set_x(pos.x());
+    rec.set_y(pos.y());
+  }
+  // False only when the message surely names another user (true when unsure: parse it).
+  bool about_me(std::string_view raw) const {
+    if (user_.size() >= 128) return true;  // a longer length is a multi-byte varint
+    return raw.size() >= 2 + user_.size() && raw[0] == 0x0A && static_cast<uint8_t>(raw[1]) == user_.size() &&
+           raw.substr(2, user_.size()) == user_;
   }
 
   // The durable-state diagnostics (game.h): a counter saved write-through, later, or not yet.
