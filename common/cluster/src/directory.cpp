@@ -151,16 +151,24 @@ void Directory::ensure(const std::string& name, const std::string& kind, Pid wri
   // Looked up first: a name that lives on another live node (a room its first player made
   // elsewhere) costs one GET, not a held activation (for a durable kind, its state loaded by
   // the claim) discarded when the claim finds the owner. Ensures of the name arriving
-  // meanwhile wait on this one.
-  ensures_[name].push_back(std::move(done));
+  // meanwhile wait on this one. Not in ensures_ yet: an adoption (a move here) is not
+  // refused for a lookup, and activate() finds what it adopted.
+  auto& waiting = ensure_lookups_[name];
+  waiting.push_back(std::move(done));
+  if (waiting.size() > 1) return;
   redis_->command({"GET", dir_key(name)}, [this, name, k, writer](redisReply* r) {
+    std::vector<Done> waiters = std::move(ensure_lookups_[name]);
+    ensure_lookups_.erase(name);
     const Pid owner = r && r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
     if (owner.valid() && owner.node() != rt_.node_id() && hooks_.node_live(owner.node())) {
       cache_[name] = {owner, wall_ms() + kNameCacheMs};
-      finish_ensure(name, owner);
+      for (auto& w : waiters) w(owner);
       return;
     }
-    activate(name, k, writer);
+    auto& activating = ensures_[name];
+    const bool under_way = !activating.empty();
+    for (auto& w : waiters) activating.push_back(std::move(w));
+    if (!under_way) activate(name, k, writer);
   });
 }
 

@@ -92,6 +92,7 @@ class Directory {
   std::unordered_map<std::string, Pid> claimed_;                     // the names this node holds
   std::unordered_set<std::string> durable_;                          // ... of durable processes
   std::unordered_map<std::string, std::vector<Done>> ensures_;       // activations under way
+  std::unordered_map<std::string, std::vector<Done>> ensure_lookups_;  // ensures waiting for their GET
   std::vector<std::pair<std::string, Pid>> releases_;                // missed while Redis was away
 };
 
