@@ -41,6 +41,7 @@ constexpr int64_t kPollEveryNs = 1'000'000;  // a worker with only its own timer
 constexpr int64_t kIoPollNs = 50'000;        // the worker that carries the network
 constexpr int64_t kRecentWorkNs = 1'000'000; // ... spins while it worked this recently
 constexpr int64_t kLoadWindowNs = 10'000'000;  // load_permille's window
+constexpr int64_t kIoWorkNs = 20'000;          // a poll longer than this ran callbacks
 constexpr uint8_t kLocalWeight = 4;          // a same-worker message against the affinity count
 // Pacing the takes from the inbox (pace_takes).
 constexpr int kSmallTake = 64;
@@ -73,6 +74,7 @@ Actor* Shard::exchange_current_actor(Actor* a) { return std::exchange(tls_actor,
 Shard::Shard(Runtime& rt, uint8_t index)
     : rt_(rt), index_(index), timers_(uint64_t{index} << 56), request_seq_(uint64_t{index} << 56) {
   uv_loop_init(&loop_);
+  uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME);  // sleep() tells waiting from callbacks
   wakeup_.open(&loop_);
   uv_timer_init(&loop_, &sleep_timer_);
 }
@@ -131,9 +133,13 @@ bool Shard::run_tasks() {
 
 // One non-blocking pass over the loop: I/O callbacks, libuv timers, async wake-ups.
 bool Shard::poll_io() {
+  const int64_t t0 = clock_ns();
   uv_run(&loop_, UV_RUN_NOWAIT);
   flush_io();
   last_poll_ns_ = clock_ns();
+  // Callbacks ran (an empty poll is one system call, about a microsecond): their time is
+  // work, though nothing may have become ready here (a gateway's reads go out to other nodes).
+  if (last_poll_ns_ - t0 > kIoWorkNs) io_busy_ns_ += last_poll_ns_ - t0;
   return ready_head_ != nullptr || inbox_.maybe_nonempty_relaxed();
 }
 
@@ -313,7 +319,11 @@ void Shard::sleep() {
   wakeup_.arm();
   if (inbox_.empty() && spawns_.empty() && !has_tasks_.load(std::memory_order_seq_cst) &&
       !stop_requested_.load(std::memory_order_seq_cst) && !io_pending()) {
+    const int64_t t0 = clock_ns();
+    const uint64_t idle0 = uv_metrics_idle_time(&loop_);
     uv_run(&loop_, UV_RUN_ONCE);
+    // The callbacks' time is work; the wait in the kernel is not (UV_METRICS_IDLE_TIME).
+    io_busy_ns_ += std::max<int64_t>(0, clock_ns() - t0 - static_cast<int64_t>(uv_metrics_idle_time(&loop_) - idle0));
   }
   wakeup_.disarm();
   uv_timer_stop(&sleep_timer_);
@@ -777,14 +787,20 @@ void Shard::finalize(Actor* a) {
 // sender's messages overtake each other. When it ends, its home hears (kPlaceGone).
 
 void Shard::account_time(int64_t now, bool worked) {
-  (worked ? spent_busy_ns_ : spent_idle_ns_) += now - now_ns_;
+  const int64_t spent = now - now_ns_;
+  (worked ? spent_busy_ns_ : spent_idle_ns_) += spent;
+  // An idle turn may still have run I/O callbacks (poll_io, sleep): work for the node's
+  // "busy" (counters_.busy_ns), not for load_permille (which places processes by their
+  // handlers' time, as it always did).
+  if (!worked) spent_io_ns_ += std::min(io_busy_ns_, spent);
+  io_busy_ns_ = 0;
   now_ns_ = now;
   if (now - window_start_ns_ >= kLoadWindowNs) {
     const int64_t total = spent_busy_ns_ + spent_idle_ns_;
     load_permille_.store(total > 0 ? static_cast<uint32_t>(spent_busy_ns_ * 1000 / total) : 0,
                          std::memory_order_relaxed);
-    counters_.busy_ns.fetch_add(static_cast<uint64_t>(spent_busy_ns_), std::memory_order_relaxed);
-    spent_busy_ns_ = spent_idle_ns_ = 0;
+    counters_.busy_ns.fetch_add(static_cast<uint64_t>(spent_busy_ns_ + spent_io_ns_), std::memory_order_relaxed);
+    spent_busy_ns_ = spent_idle_ns_ = spent_io_ns_ = 0;
     window_start_ns_ = now;
   }
 }

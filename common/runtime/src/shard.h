@@ -235,6 +235,8 @@ class Shard {
   uint32_t guests_ = 0;
   // Load: time working and time idle in the current window.
   int64_t spent_busy_ns_ = 0, spent_idle_ns_ = 0, window_start_ns_ = 0;
+  int64_t io_busy_ns_ = 0;   // I/O callbacks' time since the last account_time (poll_io, sleep)
+  int64_t spent_io_ns_ = 0;  // ... summed over idle turns in this load window
   bool last_worked_ = false;
   std::atomic<uint32_t> load_permille_{0};
   Counters counters_;
