@@ -111,7 +111,17 @@ class UdpEndpoint {
   std::unordered_map<std::string, UdpTransport*> by_nonce_;
   TimerWheel<UdpTransport> wheel_;
   std::vector<UdpTransport*> touched_, graveyard_;
-  char read_buf_[64 * 1024];
+  // Reads take up to kReadBatch datagrams per system call (recvmmsg; libuv gives each
+  // 64 KiB of the buffer): under load, one read per datagram left the shared socket's queue
+  // full and the kernel dropping (retransmissions, then seconds of delay for every UDP player).
+  static constexpr size_t kReadBatch = 16;
+  // Datagrams queued by send() for the next send_queued(): addresses, lengths, bytes.
+  static constexpr size_t kSendBatch = 64;
+  void send_queued();
+  std::vector<sockaddr_in> out_to_;
+  std::vector<size_t> out_len_;
+  std::string out_bytes_;
+  std::unique_ptr<char[]> read_buf_ = std::make_unique<char[]>(kReadBatch * 64 * 1024);
 };
 
 }  // namespace behavior::gateway
