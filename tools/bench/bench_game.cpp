@@ -32,6 +32,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_bot.h"
 #include "bench_process.h"
 #include "bench_stats.h"
 #include "local_cluster.h"
@@ -43,16 +44,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // User + system CPU seconds of a process so far (fields 14 and 15 of /proc/<pid>/stat).
 double cpu_seconds(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat = bench::slurp("/proc/" + std::to_string(pid) + "/stat");
   size_t paren = stat.rfind(')');  // the name may hold spaces
   if (paren == std::string::npos) return 0;
   std::istringstream fields(stat.substr(paren + 2));
@@ -74,9 +68,6 @@ double servers_cpu(const tools::LocalCluster& cluster) {
   return total;
 }
 
-uint64_t u64(const rapidjson::Value& d, const char* key) {
-  return d.IsObject() && d.HasMember(key) && d[key].IsUint64() ? d[key].GetUint64() : ~uint64_t{0};
-}
 double p99_of(const rapidjson::Value& d, const char* key) {
   if (!d.IsObject() || !d.HasMember(key) || !d[key].IsObject() || !d[key].HasMember("p99")) return -1;
   return d[key]["p99"].GetDouble();
@@ -97,13 +88,7 @@ struct Run {
 
 Run one_run(const Options& opt, const std::string& bin_dir) {
   Run run;
-  tools::LocalClusterOptions o;
-  o.bin_dir = bin_dir;
-  o.local_servers = opt.local_servers;
-  o.gateways = 1;
-  o.log_level = "info";  // the ready line is at info
-  o.name_server_args = {"--login-rate", "0"};
-  tools::LocalCluster cluster(o);
+  tools::LocalCluster cluster(bench::bench_cluster_options(bin_dir, opt.local_servers));
   if (Status s = cluster.start(); !s.ok()) {
     run.error = "the cluster did not start: " + s.to_string();
     return run;
@@ -126,16 +111,12 @@ Run one_run(const Options& opt, const std::string& bin_dir) {
   ::waitpid(bot, &status, 0);
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const double cpu = servers_cpu(cluster) - cpu0;
-  rapidjson::Document d;
-  std::istringstream lines(slurp(out));
-  for (std::string l; std::getline(lines, l);) {
-    if (!l.empty() && l[0] == '{') d.Parse(l.c_str());
-  }
-  run.received = u64(d, "msgs_received");
-  run.errors = u64(d, "errors");
-  run.lost = u64(d, "lost");
-  run.reordered = u64(d, "reordered");
-  run.duplicated = u64(d, "duplicated");
+  const rapidjson::Document d = bench::bot_summary(out);
+  run.received = bench::summary_u64(d, "msgs_received");
+  run.errors = bench::summary_u64(d, "errors");
+  run.lost = bench::summary_u64(d, "lost");
+  run.reordered = bench::summary_u64(d, "reordered");
+  run.duplicated = bench::summary_u64(d, "duplicated");
   run.p99_ms = p99_of(d, "chat_rtt_ms");
   run.ping_p99_ms = p99_of(d, "ping_rtt_ms");
   if (run.received != ~uint64_t{0} && run.received > 0) {

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_bot.h"
 #include "bench_process.h"
 #include "bench_stats.h"
 #include "local_cluster.h"
@@ -35,16 +36,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-uint64_t counter(const rapidjson::Value& d, const char* key) {
-  return d.IsObject() && d.HasMember(key) && d[key].IsUint64() ? d[key].GetUint64() : ~uint64_t{0};
-}
 
 struct Run {
   bool ok = false;
@@ -57,13 +48,7 @@ struct Run {
 
 Run one_run(int local_servers, int bots, const std::string& new_bin, const std::string& bin_dir) {
   Run run;
-  tools::LocalClusterOptions o;
-  o.bin_dir = bin_dir;
-  o.local_servers = local_servers;
-  o.gateways = 1;
-  o.log_level = "info";  // the ready line is at info
-  o.name_server_args = {"--login-rate", "0"};
-  tools::LocalCluster cluster(o);
+  tools::LocalCluster cluster(bench::bench_cluster_options(bin_dir, local_servers));
   if (Status s = cluster.start(); !s.ok()) {
     run.error = "the cluster did not start: " + s.to_string();
     return run;
@@ -75,7 +60,7 @@ Run one_run(int local_servers, int bots, const std::string& new_bin, const std::
                         out);
   const std::string all_in = "in room " + std::to_string(bots) + "/" + std::to_string(bots);
   const auto deadline = Clock::now() + std::chrono::seconds(90);
-  while (slurp(out).find(all_in) == std::string::npos) {
+  while (bench::slurp(out).find(all_in) == std::string::npos) {
     if (Clock::now() > deadline) {
       ::kill(bot, SIGKILL);
       ::waitpid(bot, nullptr, 0);
@@ -100,17 +85,13 @@ Run one_run(int local_servers, int bots, const std::string& new_bin, const std::
   ::kill(bot, SIGINT);
   int status = 0;
   ::waitpid(bot, &status, 0);
-  rapidjson::Document d;
-  std::istringstream lines(slurp(out));
-  for (std::string l; std::getline(lines, l);) {
-    if (!l.empty() && l[0] == '{') d.Parse(l.c_str());
-  }
-  run.errors = counter(d, "errors");
-  run.lost = counter(d, "lost");
-  run.reordered = counter(d, "reordered");
-  run.duplicated = counter(d, "duplicated");
-  run.state_violations = counter(d, "state_violations");
-  run.joins = counter(d, "joins");
+  const rapidjson::Document d = bench::bot_summary(out);
+  run.errors = bench::summary_u64(d, "errors");
+  run.lost = bench::summary_u64(d, "lost");
+  run.reordered = bench::summary_u64(d, "reordered");
+  run.duplicated = bench::summary_u64(d, "duplicated");
+  run.state_violations = bench::summary_u64(d, "state_violations");
+  run.joins = bench::summary_u64(d, "joins");
   const bool clean = run.errors == 0 && run.lost == 0 && run.reordered == 0 && run.duplicated == 0 &&
                      run.state_violations == 0 && run.joins == static_cast<uint64_t>(bots);
   if (run.error.empty() && !clean) run.error = "the bots counted errors (see " + out + ")";
