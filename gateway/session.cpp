@@ -287,7 +287,15 @@ void Session::deliver(MessagePtr m) {
       if ((m->request_id() & kClientAfterMove) && m->from() != user_ && m->from() != moving_to_) {
         // From where our process is moving, before the old pid's kMoved: the old one's last
         // frames may still be on their way (another node, another path). Held until then.
-        if (after_move_frames_.size() < kMaxMovingFrames) after_move_frames_.push_back(std::move(m));
+        if (after_move_frames_.size() < kMaxMovingFrames) {
+          after_move_frames_.push_back(std::move(m));
+          return;
+        }
+        // More than we hold: dropping some would lose them without a word. The client logs
+        // in again and finds its process (and its durable state) where it moved.
+        after_move_frames_.clear();
+        send_error(kErrUnavailable, "too many messages for you while your process moved; log in again");
+        close_after_write(CloseReason::kUnavailable, ws::kCloseTryAgainLater);
         return;
       }
       send_frame(m->proto_id(), m->body().raw(), (m->request_id() & kClientUnreliable) != 0);
