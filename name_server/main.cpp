@@ -45,12 +45,12 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_PASSWORD_QUEUE")
       ->check(behavior::integer_in(1, 100'000))
       ->capture_default_str();
-  app.add_option("--overload-busy", ns.overload_busy,
+  app.add_option("--overload-busy", ns.overload.busy,
                  "A node whose workers were this busy (0..1) over its last heartbeat gets no new players; 0: off")
       ->envname("BEHAVIOR_OVERLOAD_BUSY")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--overload-lag-ms", ns.overload_lag_ms,
+  app.add_option("--overload-lag-ms", ns.overload.lag_ms,
                  "... nor one whose network loop ran this late (ms); with every node overloaded, logins get 503; 0: off")
       ->envname("BEHAVIOR_OVERLOAD_LAG_MS")
       ->check(CLI::NonNegativeNumber)

@@ -90,7 +90,8 @@ class NameServer::Impl {
               m = next;
             }
           }),
-        placement_(std::random_device{}(), co.ttl.count(), Overload{options_.overload_busy, options_.overload_lag_ms}), limiter_(options_.login_rate, options_.login_burst),
+        placement_(std::random_device{}(), co.ttl.count(), options_.overload),
+        limiter_(options_.login_rate, options_.login_burst),
         user_failures_(options_.failures_per_user, kMaxBlockMs, kForgetFailuresMs, kMaxTrackedFailures),
         address_failures_(options_.failures_per_address, kMaxBlockMs, kForgetFailuresMs, kMaxTrackedFailures),
         rng_(std::random_device{}()) {}
@@ -202,16 +203,11 @@ class NameServer::Impl {
   // A password check may join the pool's queue (see NameServerOptions::password_queue).
   bool password_pool_full() const { return password_jobs_ >= options_.password_queue; }
 
-  // Retry-After 2: a heartbeat (1 s) must pass before the load looks different.
-  static HttpResponse overloaded_response(std::string_view message) {
+  // 503 with Retry-After: the store or the password pool is busy (1 s), or the cluster is at
+  // capacity (2 s: a heartbeat must pass before the load looks different).
+  static HttpResponse busy_response(std::string_view message, const char* retry_after_s = "1") {
     HttpResponse r = error_response(503, message);
-    r.headers["Retry-After"] = "2";
-    return r;
-  }
-
-  static HttpResponse busy_response(std::string_view message) {
-    HttpResponse r = error_response(503, message);
-    r.headers["Retry-After"] = "1";
+    r.headers["Retry-After"] = retry_after_s;
     return r;
   }
 
@@ -327,7 +323,7 @@ class NameServer::Impl {
     if (!placed.ok() && is_overloaded(placed.status())) {
       // Visible back-pressure, not seconds of lag for everyone: come back later.
       ++logins_["overloaded"];
-      return done(overloaded_response("the cluster is at capacity (every node is busy); retry later"));
+      return done(busy_response("the cluster is at capacity (every node is busy); retry later", "2"));
     }
     if (!placed.ok()) {
       ++logins_["unavailable"];
@@ -337,7 +333,7 @@ class NameServer::Impl {
     const ClusterNodeInfo* gw = pick_gateway(now, &gateways_overloaded);
     if (!gw && gateways_overloaded) {
       ++logins_["overloaded"];
-      return done(overloaded_response("every gateway is at capacity; retry later"));
+      return done(busy_response("every gateway is at capacity; retry later", "2"));
     }
     if (!gw) {
       ++logins_["unavailable"];
@@ -381,10 +377,9 @@ class NameServer::Impl {
     const ClusterNodeInfo* best = nullptr;
     uint64_t best_score = UINT64_MAX;
     int ties = 0;
-    const Overload limit{options_.overload_busy, options_.overload_lag_ms};
     for (const auto& n : view_) {
       if (n.kind != "gateway" || n.draining || now - n.heartbeat_ms > cluster_options_.ttl.count()) continue;
-      if (limit.overloaded(n.busy, n.lag_ms)) {
+      if (options_.overload.overloaded(n.busy, n.lag_ms)) {
         *overloaded = true;
         continue;
       }

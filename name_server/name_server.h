@@ -18,6 +18,7 @@
 #include <string>
 
 #include "accounts.h"
+#include "placement.h"
 
 namespace behavior::name_server {
 
@@ -43,11 +44,10 @@ struct NameServerOptions {
   // The kind a player's process is (the gateways' user_kind): placement prefers the nodes
   // that run its newest version and skips those that do not run it.
   std::string user_kind = "user";
-  // When a node counts as overloaded, from its heartbeat (placement.h, Overload): no new
-  // player goes to it, nor to such a gateway; with every node overloaded a login gets 503 +
-  // Retry-After (docs/configuration.md, "Overload"). 0 disables the test.
-  double overload_busy = 0.95;
-  double overload_lag_ms = 250;
+  // When a node counts as overloaded, from its heartbeat (placement.h): no new player goes
+  // to it, nor to such a gateway; with every node overloaded a login gets 503 + Retry-After
+  // (docs/configuration.md, "Overload"). 0 disables a test.
+  Overload overload;
 };
 
 class NameServer {

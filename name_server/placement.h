@@ -6,7 +6,7 @@
 //
 // Load (issue 21): a node whose last heartbeat says it is overloaded (its workers busy past
 // Overload::busy, or its network loop late past Overload::lag_ms) gets no new player while
-// another eligible node is not; when all are, place() refuses with kOverloaded and the name
+// another eligible node is not; when all are, place() refuses (is_overloaded()) and the name
 // server answers 503 with Retry-After. Sticky placement ignores load: the player's process
 // lives there and another node could only make a second one.
 #pragma once
