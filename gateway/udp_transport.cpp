@@ -213,32 +213,29 @@ void UdpEndpoint::send(const sockaddr_in& to, std::string_view d) {
 }
 
 void UdpEndpoint::send_queued() {
-  if (out_to_.empty()) return;
-  uv_os_fd_t fd = -1;
-  if (!open_ || uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) != 0) {
-    out_to_.clear();
-    out_len_.clear();
-    out_bytes_.clear();
-    return;
-  }
   const size_t n = out_to_.size();
-  std::vector<mmsghdr> msgs(n);
-  std::vector<iovec> iov(n);
-  size_t offset = 0;
-  for (size_t i = 0; i < n; ++i) {
-    iov[i] = {out_bytes_.data() + offset, out_len_[i]};
-    offset += out_len_[i];
-    msgs[i].msg_hdr = {};
-    msgs[i].msg_hdr.msg_name = &out_to_[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  for (size_t sent = 0; sent < n;) {
-    const int r = ::sendmmsg(fd, msgs.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
-    if (r <= 0) break;  // a full socket buffer drops the rest, like the network would; KCP resends
-    for (size_t i = sent; i < sent + static_cast<size_t>(r); ++i) stats_.bytes_out += out_len_[i];
-    sent += static_cast<size_t>(r);
+  uv_os_fd_t fd = -1;
+  if (n > 0 && open_ && uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) == 0) {
+    // The headers point into out_to_, out_iov_ and out_bytes_, which do not change until the
+    // clear below (kept between batches: no allocation per flush).
+    out_msgs_.resize(n);
+    out_iov_.resize(n);
+    size_t offset = 0;
+    for (size_t i = 0; i < n; ++i) {
+      out_iov_[i] = {out_bytes_.data() + offset, out_len_[i]};
+      offset += out_len_[i];
+      out_msgs_[i] = {};
+      out_msgs_[i].msg_hdr.msg_name = &out_to_[i];
+      out_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      out_msgs_[i].msg_hdr.msg_iov = &out_iov_[i];
+      out_msgs_[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (size_t sent = 0; sent < n;) {
+      const int r = ::sendmmsg(fd, out_msgs_.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+      if (r <= 0) break;  // a full socket buffer drops the rest, like the network would; KCP resends
+      for (size_t i = sent; i < sent + static_cast<size_t>(r); ++i) stats_.bytes_out += out_len_[i];
+      sent += static_cast<size_t>(r);
+    }
   }
   out_to_.clear();
   out_len_.clear();

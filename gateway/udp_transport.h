@@ -12,6 +12,7 @@
 
 #include <behavior/kcp.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <functional>
@@ -121,6 +122,8 @@ class UdpEndpoint {
   std::vector<sockaddr_in> out_to_;
   std::vector<size_t> out_len_;
   std::string out_bytes_;
+  std::vector<mmsghdr> out_msgs_;  // send_queued()'s headers, kept between batches
+  std::vector<iovec> out_iov_;
   std::unique_ptr<char[]> read_buf_ = std::make_unique<char[]>(kReadBatch * 64 * 1024);
 };
 
