@@ -240,7 +240,12 @@ class Player : public Durable<PlayerRecord> {
   // The client went away: leave the room so the others see it go; this process lives on
   // until its idle expiry, and a reconnect joins again.
   void on_client_detached(Pid) override { leave(); }
-  void on_stop(std::string_view) override { leave(); }
+  // Ended: out of the room. Not when it moved to another node (live migration): the player
+  // plays on there, and its new pid enters the room again (rejoin). A leave from this pid would
+  // reach the room after that enter as often as before it, and take the player out for good.
+  void on_stop(std::string_view why) override {
+    if (why != reason::kMigrated) leave();
+  }
 
  private:
   bool in_room() const { return room_pid_.valid(); }

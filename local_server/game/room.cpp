@@ -86,7 +86,11 @@ class Room : public Router {
         if (Member* who = member(m.from())) chat(*who, m);
         break;
       case kRoomLeave:
-        if (Member* who = member(m.from())) remove(who->user);
+        // From the member's pid, not an alias: a pid it moved away from speaks for it no more.
+        if (Member* who = member(m.from()); who && who->pid == m.from()) {
+          spdlog::debug("{}: member {} leaves ({})", actor().name(), who->user, m.from().to_string());
+          remove(who->user);
+        }
         break;
       case proto::kMoved: {  // a member's process moved to another node: follow it
         pb::Moved mv = m.as<pb::Moved>();
@@ -104,6 +108,7 @@ class Room : public Router {
       case proto::kDown: {  // a member's process ended (or its node died) without leaving
         for (auto& [user, mb] : members_) {
           if (mb.ref == m.request_id()) {  // the runtime's DOWN carries our monitor's ref
+            spdlog::debug("{}: member {} is down ({})", actor().name(), user, m.as<pb::DownSignal>().reason());
             std::string gone = user;
             remove(gone);
             break;

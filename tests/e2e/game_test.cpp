@@ -9,6 +9,7 @@
 #include <chrono>
 #include <optional>
 
+#include "child_process.h"
 #include "client_frames.h"
 #include "game.pb.h"
 #include "local_cluster.h"
@@ -296,6 +297,44 @@ TEST_F(GameTest, AKickingLoginKeepsThePlayerInItsRoomAndADisconnectLeavesIt) {
   auto pos = expect<g::Position>(again, g::POSITION);
   ASSERT_TRUE(pos);
   EXPECT_EQ(pos->seq(), 79u);
+}
+
+// docs/durable.md, "What moves and what does not": a player whose process moves to another
+// node (live migration) stays in its room. The old activation's on_stop (reason "migrated")
+// once sent the room a leave from the old pid: the others saw PLAYER_LEFT, and when that leave
+// came after the new pid's enter the player was out for good and its chat went nowhere.
+TEST_F(GameTest, APlayerWhoseProcessMovesStaysInItsRoomAndTheOthersSeeNoLeave) {
+  Player a = join("traveller", Transport::kTcp, 1);
+  Player b = join("onlooker", Transport::kWebSocket);
+  ASSERT_TRUE(a.client && b.client);
+  ASSERT_TRUE(enter(a, "move-room"));
+  ASSERT_TRUE(enter(b, "move-room"));
+
+  ChildProcess ctl;
+  ASSERT_TRUE(ctl.start(std::string(BEHAVIOR_BIN_DIR) + "/ctl", {"migrate", "user/" + a.user, "--to", "2"},
+                        cluster_->env()));
+  const int status = ctl.wait_exit(Millis(30000));
+  ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << ctl.output();
+  ASSERT_NE(ctl.output().find("moved user/" + a.user), std::string::npos) << ctl.output();
+
+  g::Chat chat;
+  chat.set_text("still here");
+  chat.set_seq(1);
+  ASSERT_TRUE(a.client->send(g::CHAT, chat.SerializeAsString()).ok());
+  auto mine = expect<g::ChatMessage>(a, g::CHAT_MESSAGE);
+  ASSERT_TRUE(mine) << "the moved player's chat was not broadcast back to it";
+  EXPECT_EQ(mine->from(), a.user);
+  EXPECT_EQ(mine->seq(), 1u);
+  for (;;) {  // b hears the chat, and no PLAYER_LEFT about a came before it
+    auto f = b.client->receive(Millis(5000));
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    g::PlayerLeft left;
+    if (f->proto_id == g::PLAYER_LEFT && left.ParseFromString(f->body)) {
+      ASSERT_NE(left.user(), a.user) << "the move took the player out of its room";
+    }
+    g::ChatMessage heard;
+    if (f->proto_id == g::CHAT_MESSAGE && heard.ParseFromString(f->body) && heard.from() == a.user) break;
+  }
 }
 
 // Last: it kills a node (restarted at the end for the suite's clean stop).
