@@ -74,6 +74,12 @@ class Player : public Durable<PlayerRecord> {
     live->set_room_name(room_name_);
     live->set_handled(handled_);
     live->set_rejoin(rejoin_);
+    live->set_room_next(room_next_.raw());
+    for (const auto& [id, body] : early_) {
+      PlayerRecord::Live::Event* e = live->add_early();
+      e->set_id(id);
+      e->set_body(body);
+    }
     return rec.SerializeAsString();
   }
   // Erlang's code_change: state from another version of this code. In a hot update the
@@ -93,6 +99,8 @@ class Player : public Durable<PlayerRecord> {
       room_name_ = live.room_name();
       handled_ = live.handled();
       rejoin_ = live.rejoin();
+      room_next_ = Pid::from_raw(live.room_next());
+      early_ = carried_early();
     }
     if (kGameVersion >= 2 && from_version < 2) mutable_state().set_level(level_for(state().score()));
     return {};
@@ -376,11 +384,13 @@ class Player : public Durable<PlayerRecord> {
       co_return refuse(ERROR_ROOM_UNAVAILABLE,
                        "cannot enter " + room + ": " + joined.status().message());
     }
-    if (room_pid_ != *pid) {
+    // The pid that answered: the directory may still have named the room's pid before its move.
+    const Pid at = joined.message().from().valid() ? joined.message().from() : *pid;
+    if (room_pid_ != at) {
       if (room_ref_) actor().demonitor(room_ref_);
-      room_ref_ = actor().monitor(*pid);
+      room_ref_ = actor().monitor(at);
     }
-    room_pid_ = *pid;
+    room_pid_ = at;
     room_name_ = room;
     std::string bytes(joined.message().body().raw());
     Joined j;
@@ -427,10 +437,22 @@ class Player : public Durable<PlayerRecord> {
                                                    (pid.ok() ? entered.status() : pid.status()).message() +
                                                    "); join again");
     }
-    room_ref_ = actor().monitor(*pid);
-    room_pid_ = *pid;
+    // The pid that answered: the directory may still have named the room's pid before its move.
+    const Pid at = entered.message().from().valid() ? entered.message().from() : *pid;
+    room_ref_ = actor().monitor(at);
+    room_pid_ = at;
     room_name_ = room;
     if (before.valid() && before != room_pid_) room_old_ = before;
+    // Events of the room's next pid that the process before the move held back, waiting for the
+    // old pid's kMoved: sent before anything the room sent us here, so out first.
+    for (auto& [id, body] : carried_early()) co_await room_event(id, body);
+  }
+
+  // The room events the process before a move (or the code before a hot update) held back.
+  std::vector<std::pair<uint32_t, std::string>> carried_early() const {
+    std::vector<std::pair<uint32_t, std::string>> out;
+    for (const PlayerRecord::Live::Event& e : state().live().early()) out.emplace_back(e.id(), e.body());
+    return out;
   }
 
   // The room's process, activated once in the whole cluster (the cluster service of this
