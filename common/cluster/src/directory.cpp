@@ -148,17 +148,59 @@ void Directory::ensure(const std::string& name, const std::string& kind, Pid wri
     done(directory_down());
     return;
   }
+  // Looked up first: a name that lives on another live node (a room its first player made
+  // elsewhere) costs one GET, not a held activation (for a durable kind, its state loaded by
+  // the claim) discarded when the claim finds the owner. Ensures of the name arriving
+  // meanwhile wait on this one. Not in ensures_ yet: an adoption (a move here) is not
+  // refused for a lookup, and activate() finds what it adopted.
+  auto& waiting = ensure_lookups_[name];
+  waiting.push_back(std::move(done));
+  if (waiting.size() > 1) return;
+  redis_->command({"GET", dir_key(name)}, [this, name, k, writer](redisReply* r) {
+    std::vector<Done> waiters = std::move(ensure_lookups_[name]);
+    ensure_lookups_.erase(name);
+    const Pid owner = r && r->type == REDIS_REPLY_STRING ? parse_dir_value(reply_string(r)) : Pid();
+    if (owner.valid() && owner.node() != rt_.node_id() && hooks_.node_live(owner.node())) {
+      cache_[name] = {owner, wall_ms() + kNameCacheMs};
+      for (auto& w : waiters) w(owner);
+      return;
+    }
+    auto& activating = ensures_[name];
+    const bool under_way = !activating.empty();
+    for (auto& w : waiters) activating.push_back(std::move(w));
+    if (!under_way) activate(name, k, writer);
+  });
+}
+
+// All that wait on the ensure of `name` get `where`.
+void Directory::finish_ensure(const std::string& name, Result<Pid> where) {
+  auto it = ensures_.find(name);
+  if (it == ensures_.end()) return;
+  std::vector<Done> waiters = std::move(it->second);
+  ensures_.erase(it);
+  for (auto& w : waiters) w(where);
+}
+
+// Spawns `name` held and claims it (ensures_[name] holds the waiters).
+void Directory::activate(const std::string& name, const KindRef& k, Pid writer) {
+  if (auto pid = rt_.names().lookup(name)) {  // an adoption or a restart got here meanwhile
+    finish_ensure(name, *pid);
+    return;
+  }
+  if (!redis_ || !redis_->connected()) {
+    finish_ensure(name, directory_down());
+    return;
+  }
   // Held: it exists (so messages can queue), and starts only if the claim is ours.
   Result<Pid> spawned = rt_.spawn_kind(k, name, writer, true, nullptr);
   if (!spawned.ok()) {
     if (auto pid = rt_.names().lookup(name)) {
-      done(*pid);
+      finish_ensure(name, *pid);
     } else {
-      done(spawned.status());
+      finish_ensure(name, spawned.status());
     }
     return;
   }
-  ensures_[name].push_back(std::move(done));
   claim(name, *spawned, true, k->options.durable.enabled);
 }
 

@@ -3,7 +3,8 @@
 // cluster, lookups with a short cache, releases when a process ends, and republishing what
 // this node holds after Redis lost it. Network loop only.
 //
-// Activation (ensure): the process is spawned *held* (it exists and queues messages, but
+// Activation (ensure): the name is looked up first (one GET: a name that lives on another
+// live node is answered with its pid, nothing spawned). Else the process is spawned *held* (it exists and queues messages, but
 // has not started), then a Lua script claims the name only if it is free. Ours: the process
 // starts. Another node's: ours is discarded unstarted and the caller gets the owner. So two
 // nodes racing for one name never both run it.
@@ -12,6 +13,7 @@
 #include <behavior/cluster.h>
 #include <behavior/redis_client.h>
 
+#include "runtime.h"
 #include "state_store.h"
 
 #include <functional>
@@ -69,6 +71,8 @@ class Directory {
   void holder(const std::string& name, Done done);
 
  private:
+  void activate(const std::string& name, const KindRef& k, Pid writer);
+  void finish_ensure(const std::string& name, Result<Pid> where);
   std::string dir_key(const std::string& name) const { return prefix_ + "dir:" + name; }
   std::string names_key() const;
   std::string names_key(uint16_t node) const;
@@ -88,6 +92,7 @@ class Directory {
   std::unordered_map<std::string, Pid> claimed_;                     // the names this node holds
   std::unordered_set<std::string> durable_;                          // ... of durable processes
   std::unordered_map<std::string, std::vector<Done>> ensures_;       // activations under way
+  std::unordered_map<std::string, std::vector<Done>> ensure_lookups_;  // ensures waiting for their GET
   std::vector<std::pair<std::string, Pid>> releases_;                // missed while Redis was away
 };
 
