@@ -636,6 +636,8 @@ void Driver::handle_frame(Player& p, ClientFrame& f) {
       return;
     case game::PLAYER_LEFT:
       ++tally_.player_left_events;
+      // The drain's closes (this thread's or another's) come after the play's end or a stop.
+      if (!stop_.load(std::memory_order_relaxed) && now_us() < play_end_us_) ++tally_.player_left_in_play;
       return;
     case proto::kHeartbeat:
       return;

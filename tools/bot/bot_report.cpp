@@ -145,6 +145,8 @@ void print_json(std::FILE* out, const Config& config, Tally& t, double elapsed_s
   w.EndObject();
   json_u64(w, "positions_of_others", t.positions_others);
   json_u64(w, "scores", t.scores);
+  json_u64(w, "player_left_events", t.player_left_events);
+  json_u64(w, "player_left_in_play", t.player_left_in_play);
   json_u64(w, "stale_refusals", t.stale_refusals);
   json_u64(w, "state_checks", t.state_checks);
   json_u64(w, "state_violations", t.state_violations);
@@ -221,9 +223,10 @@ void print_report(std::FILE* out, const Config& config, Tally& t, double elapsed
   std::fprintf(out, "unreliable   own positions over UDP %llu/%llu received (%.1f%%; loss allowed)\n",
                static_cast<ull>(t.positions_unreliable_received), static_cast<ull>(t.positions_unreliable_expected),
                share);
-  std::fprintf(out, "game         positions of others %llu, scores %llu, players joined %llu / left %llu\n",
+  std::fprintf(out, "game         positions of others %llu, scores %llu, players joined %llu / left %llu (%llu during the play)\n",
                static_cast<ull>(t.positions_others), static_cast<ull>(t.scores),
-               static_cast<ull>(t.player_joined_events), static_cast<ull>(t.player_left_events));
+               static_cast<ull>(t.player_joined_events), static_cast<ull>(t.player_left_events),
+               static_cast<ull>(t.player_left_in_play));
   std::fprintf(out, "state        %llu rejoins checked for position and score: %llu violations\n",
                static_cast<ull>(t.state_checks), static_cast<ull>(t.state_violations));
   std::fprintf(out, "code         players by the game version of their last PONG:");

@@ -46,6 +46,7 @@ void Tally::merge(Tally& o) {
   scores += o.scores;
   player_joined_events += o.player_joined_events;
   player_left_events += o.player_left_events;
+  player_left_in_play += o.player_left_in_play;
   drain_timeouts += o.drain_timeouts;
   stale_refusals += o.stale_refusals;
   state_checks += o.state_checks;

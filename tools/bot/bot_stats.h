@@ -93,6 +93,9 @@ struct Tally {
   uint64_t scores = 0;
   uint64_t player_joined_events = 0;
   uint64_t player_left_events = 0;
+  // ... of those, heard while every player still plays (before the drain, before a stop):
+  // none where nobody leaves (an evacuation, a rolling upgrade, a hot update)
+  uint64_t player_left_in_play = 0;
   uint64_t drain_timeouts = 0;  // players still waiting for echoes at the drain deadline
   uint64_t stale_refusals = 0;  // 409 for frames a dropped connection left in flight
   uint64_t state_checks = 0;      // rejoins whose position and score were checked
