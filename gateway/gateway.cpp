@@ -150,6 +150,8 @@ class Gateway::Impl final : public Endpoint {
   int ws_port() const { return ws_port_; }
   int udp_port() const { return udp_port_; }
   uint64_t connections() const { return stats_.connections; }
+  // udp_ is made in start() and kept until the gateway is destroyed (close() leaves it).
+  uint32_t udp_socket_drops() const { return udp_started_.load() ? udp_->socket_drops() : 0; }
 
   std::string metrics_text() const { return metrics_.text(); }
 
@@ -174,6 +176,9 @@ class Gateway::Impl final : public Endpoint {
     series(true, "behavior_gateway_udp_dropped_total", udp, {{"reason", "malformed"}}, s.udp_malformed);
     series(true, "behavior_gateway_udp_dropped_total", udp, {{"reason", "unknown_conv"}}, s.udp_unknown_conv);
     series(true, "behavior_gateway_udp_dropped_total", udp, {{"reason", "other_address"}}, s.udp_other_address);
+    // The kernel's: the shared socket's receive queue was full (the gateway fell behind).
+    metrics_.counter_fn("behavior_gateway_udp_dropped_total", udp, {{"reason", "socket_full"}},
+                        [this] { return double(udp_socket_drops()); });
     series(true, "behavior_gateway_udp_unreliable_out_total", "Frames sent to UDP clients as unreliable datagrams.", {},
            s.udp_unreliable_out);
     series(true, "behavior_gateway_accepted_total", "Client connections and UDP sessions opened.", {}, s.accepted);
@@ -244,6 +249,7 @@ class Gateway::Impl final : public Endpoint {
                                            [this](UdpTransport* t) { return open_session(t) != nullptr; });
       if (Status s = udp_->listen(); !s.ok()) return s;
       udp_port_ = udp_->port();
+      udp_started_.store(true);
     }
     if (options_.ws_port >= 0) {
       ws_listener_ = std::make_unique<TcpListener>(
@@ -552,6 +558,7 @@ class Gateway::Impl final : public Endpoint {
   uv_timer_t drain_timer_{};
   std::atomic<bool> drained_{false};
   std::atomic<int> tcp_port_{0}, ws_port_{0}, udp_port_{0};
+  std::atomic<bool> udp_started_{false};
 };
 
 Gateway::Gateway(Node& node, const ClusterOptions& cluster_options, GatewayOptions options)
@@ -566,6 +573,7 @@ int Gateway::tcp_port() const { return impl_->tcp_port(); }
 int Gateway::ws_port() const { return impl_->ws_port(); }
 int Gateway::udp_port() const { return impl_->udp_port(); }
 uint64_t Gateway::connections() const { return impl_->connections(); }
+uint32_t Gateway::udp_socket_drops() const { return impl_->udp_socket_drops(); }
 std::string Gateway::metrics_text() const { return impl_->metrics_text(); }
 
 }  // namespace behavior::gateway

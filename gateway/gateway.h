@@ -99,6 +99,9 @@ class Gateway {
   int ws_port() const;
   int udp_port() const;
   uint64_t connections() const;
+  // Datagrams the kernel dropped at the UDP socket, its receive queue full (a 32-bit count
+  // that wraps; ClusterOptions::udp_drops). Any thread.
+  uint32_t udp_socket_drops() const;
   std::string metrics_text() const;  // any thread
 
   class Impl;

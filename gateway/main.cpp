@@ -162,6 +162,7 @@ int main(int argc, char** argv) {
   for (auto& [k, v] : gateway.attributes()) flags.cluster.attributes[k] = v;
   flags.cluster.extra_metrics = [&gateway] { return gateway.metrics_text(); };
   flags.cluster.connections = [&gateway] { return gateway.connections(); };
+  flags.cluster.udp_drops = [&gateway] { return gateway.udp_socket_drops(); };
   behavior::Cluster cluster(node, flags.cluster);
   if (auto s = cluster.start(); !s.ok()) {
     spdlog::critical("cannot join the cluster: {}", s.to_string());

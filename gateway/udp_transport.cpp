@@ -1,6 +1,7 @@
 // udp_transport.cpp — see udp_transport.h.
 #include "udp_transport.h"
 
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 
 #include <behavior/clock.h>
@@ -177,6 +178,7 @@ Status UdpEndpoint::listen() {
   int len = sizeof bound;
   uv_udp_getsockname(&udp_, reinterpret_cast<sockaddr*>(&bound), &len);
   port_ = ntohs(bound.sin_port);
+  if (uv_os_fd_t fd; uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) == 0) fd_.store(fd);
   uv_udp_recv_start(
       &udp_,
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -198,8 +200,18 @@ void UdpEndpoint::close() {
   if (!open_) return;
   send_queued();  // the last BYEs
   open_ = false;
+  fd_.store(-1);
   uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+}
+
+uint32_t UdpEndpoint::socket_drops() const {
+  const int fd = fd_.load();
+  if (fd < 0) return 0;
+  uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) != 0 || len <= SK_MEMINFO_DROPS * sizeof(uint32_t)) return 0;
+  return info[SK_MEMINFO_DROPS];
 }
 
 // Queued, and sent with the others of this callback in batches of kSendBatch datagrams per

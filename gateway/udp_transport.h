@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,6 +80,10 @@ class UdpEndpoint {
 
   Status listen();
   int port() const { return port_; }
+  // Datagrams the kernel dropped on this socket because its receive queue was full (the
+  // socket's drop count, SO_MEMINFO): what the gateway could not read in time. A 32-bit
+  // count that wraps; 0 while closed. Any thread.
+  uint32_t socket_drops() const;
   // Sends what the sessions touched in this loop callback have due (ACKs, new frames).
   void flush();
   // Frees closed sessions (callbacks up the stack may have held them until now).
@@ -108,6 +113,7 @@ class UdpEndpoint {
   uv_timer_t timer_{};
   bool open_ = false;
   int port_ = 0;
+  std::atomic<int> fd_{-1};  // the socket, for socket_drops() from other threads
   std::unordered_map<uint32_t, UdpTransport*> by_conv_;
   std::unordered_map<std::string, UdpTransport*> by_nonce_;
   TimerWheel<UdpTransport> wheel_;

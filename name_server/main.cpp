@@ -55,6 +55,11 @@ int main(int argc, char** argv) {
       ->envname("BEHAVIOR_OVERLOAD_LAG_MS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--overload-udp-drops", ns.overload.udp_drops,
+                 "... nor a gateway whose UDP socket dropped this many datagrams per second (its queue full); 0: off")
+      ->envname("BEHAVIOR_OVERLOAD_UDP_DROPS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--failures-per-user", ns.failures_per_user, "Wrong passwords per user before backoff")
       ->envname("BEHAVIOR_FAILURES_PER_USER")
       ->check(behavior::integer_in(1, 1'000'000))

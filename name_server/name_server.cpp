@@ -379,7 +379,7 @@ class NameServer::Impl {
     int ties = 0;
     for (const auto& n : view_) {
       if (n.kind != "gateway" || n.draining || now - n.heartbeat_ms > cluster_options_.ttl.count()) continue;
-      if (options_.overload.overloaded(n.busy, n.lag_ms)) {
+      if (options_.overload.overloaded(n.busy, n.lag_ms, n.udp_drops)) {
         *overloaded = true;
         continue;
       }

@@ -39,11 +39,16 @@ struct NodeLoad {
 
 // When a node counts as overloaded (0 disables a test). The defaults leave a margin for the
 // bursts a heartbeat interval averages out: a node at 95% busy already queues work.
+// A gateway also counts as overloaded while its UDP socket drops datagrams (udp_drops per
+// second, its receive queue full): its UDP players already fall behind, though neither its
+// workers nor its loop look busy.
 struct Overload {
   double busy = 0.95;
   double lag_ms = 250;
-  bool overloaded(double node_busy, double node_lag_ms) const {
-    return (busy > 0 && node_busy >= busy) || (lag_ms > 0 && node_lag_ms >= lag_ms);
+  double udp_drops = 100;
+  bool overloaded(double node_busy, double node_lag_ms, double node_udp_drops = 0) const {
+    return (busy > 0 && node_busy >= busy) || (lag_ms > 0 && node_lag_ms >= lag_ms) ||
+           (udp_drops > 0 && node_udp_drops >= udp_drops);
   }
 };
 

@@ -28,7 +28,7 @@ configure() {  # dir, extra cmake args...
 # nothing about a cluster's capacity, so the name servers' overload rule (503 at capacity,
 # docs/configuration.md) is off by environment here; the tests of that rule turn it on by
 # flag, and the launcher and the deployments run with it.
-export BEHAVIOR_OVERLOAD_BUSY=0 BEHAVIOR_OVERLOAD_LAG_MS=0
+export BEHAVIOR_OVERLOAD_BUSY=0 BEHAVIOR_OVERLOAD_LAG_MS=0 BEHAVIOR_OVERLOAD_UDP_DROPS=0
 
 echo "== ASan + UBSan build"
 configure build-asan -DCMAKE_BUILD_TYPE=Debug -DBEHAVIOR_SANITIZE=address

@@ -563,6 +563,9 @@ TEST_F(GatewayTest, TheGatewayRegistersItsAddressesAndConnections) {
   EXPECT_EQ(redis_.command({"HGET", key("node:40"), "a.ws"}), address(Transport::kWebSocket));
   EXPECT_EQ(redis_.command({"HGET", key("node:40"), "a.udp"}), address(Transport::kUdp));
   EXPECT_TRUE(wait_until([&] { return redis_.command({"HGET", key("node:40"), "connections"}) == "2"; }));
+  // Its UDP socket's drops (the kernel's count, SO_MEMINFO), per second and in total: none here.
+  EXPECT_EQ(redis_.command({"HGET", key("node:40"), "udp_drops"}), "0.0");
+  EXPECT_NE(gateway_metrics().find("behavior_gateway_udp_dropped_total{reason=\"socket_full\"} 0\n"), std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -259,6 +259,44 @@ TEST_F(NameServerTest, AnOverloadedClusterRefusesLoginsWith503AndRetryAfterUntil
   EXPECT_NE(metrics.find("behavior_name_logins_total{result=\"overloaded\"}"), std::string::npos);
 }
 
+// Overload on the UDP path (issue 21): a gateway whose UDP socket drops datagrams (its
+// receive queue full: it reads, just not fast enough) gets no new players, though its workers
+// and its loop look idle. This process is that gateway; the drop count it reports stands in
+// for the kernel's (SO_MEMINFO, read by the real gateway), the heartbeat that turns it into a
+// rate and the name server's rule are the real ones.
+TEST_F(NameServerTest, AGatewayWhoseUdpSocketDropsDatagramsGetsNoNewPlayers) {
+  auto drops = std::make_shared<std::atomic<uint32_t>>(0xFFFFFF00u);  // near the wrap: the rate is a difference
+  stop_test_node();
+  configure_test_node_ = [drops](ClusterOptions& co) {
+    co.kind = "gateway";
+    co.attributes = {{"tcp", "127.0.0.1:7001"}, {"udp", "127.0.0.1:7002"}, {"ws", "127.0.0.1:7003"}};
+    co.udp_drops = [drops] { return drops->load(); };
+  };
+  start_test_node();
+  const int port = start_name_server({"--auth", "dev", "--login-rate", "0", "--overload-udp-drops", "100"});
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(wait_until([&] { return login("before", port).status == 200; }, Millis(5000)));
+  const std::string me = key("node:" + std::to_string(kTestNode));
+  EXPECT_TRUE(wait_until([&] { return redis_.command({"HGET", me, "udp_drops"}) == "0.0"; }, Millis(3000)))
+      << redis_.command({"HGETALL", me});
+  // Dropping ~10,000 datagrams a second (the count wraps on the way).
+  std::atomic<bool> flooding{true};
+  std::thread dropper([&] {
+    while (flooding) {
+      drops->fetch_add(100);
+      std::this_thread::sleep_for(Millis(10));
+    }
+  });
+  HttpReply refused;
+  EXPECT_TRUE(wait_until([&] { return (refused = login("dropping", port)).status == 503; }, Millis(5000))) << refused.body;
+  flooding = false;
+  dropper.join();
+  EXPECT_NE(refused.body.find("every gateway is at capacity"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.headers.find("Retry-After: 2"), std::string::npos) << refused.headers;
+  // The drops stop: the next heartbeat says 0, and players come again.
+  EXPECT_TRUE(wait_until([&] { return login("after", port).status == 200; }, Millis(5000)));
+}
+
 // ---------------------------------------------------------------------------------------
 // Accounts.
 

@@ -223,5 +223,15 @@ TEST(PlacementLoad, ZeroThresholdsTurnTheLoadRuleOff) {
   EXPECT_TRUE(p.place(std::nullopt, nodes, kNow).ok());
 }
 
+// A gateway's UDP socket dropping datagrams (its receive queue full) overloads it by itself,
+// however idle its workers and its loop look; 0 turns that test off.
+TEST(PlacementLoad, AGatewayWhoseUdpSocketDropsIsOverloadedUnlessTheTestIsOff) {
+  const Overload o;
+  EXPECT_FALSE(o.overloaded(0.1, 5, 0));
+  EXPECT_FALSE(o.overloaded(0.1, 5, o.udp_drops - 1));
+  EXPECT_TRUE(o.overloaded(0.1, 5, o.udp_drops));
+  EXPECT_FALSE((Overload{0.95, 250, 0}).overloaded(0.1, 5, 1e6));
+}
+
 }  // namespace
 }  // namespace behavior::name_server

@@ -9,7 +9,7 @@
 // (on_inbound), the cluster service's calls (ensure, lookup), and the node's metrics.
 //
 // Redis keys (prefix P, default "behavior:"):
-//   P node:<id>        hash: id kind s2s metrics version capacity live load busy cpu lag_ms started_ms
+//   P node:<id>        hash: id kind s2s metrics version capacity live load busy cpu lag_ms [udp_drops] started_ms
 //                      heartbeat_ms draining connections a.<attribute>...; PEXPIRE ttl,
 //                      refreshed each heartbeat
 //   P drain:<id>       string: present while an operator has the node drained (name server)
@@ -769,6 +769,8 @@ std::string ClusterNodeInfo::to_json(int64_t now_ms, std::string_view extra_memb
   w.Double(cpu);
   w.Key("lag_ms");
   w.Double(lag_ms);
+  w.Key("udp_drops");
+  w.Double(udp_drops);
   w.Key("draining");
   w.Bool(draining);
   w.Key("started_ms");
@@ -892,6 +894,7 @@ void ClusterNodeInfo::set_field(const std::string& k, const std::string& v) {
   else if (k == "busy") busy = std::atof(v.c_str());
   else if (k == "cpu") cpu = std::atof(v.c_str());
   else if (k == "lag_ms") lag_ms = std::atof(v.c_str());
+  else if (k == "udp_drops") udp_drops = std::atof(v.c_str());
   else if (k == "started_ms") started_ms = std::atoll(v.c_str());
   else if (k == "heartbeat_ms") heartbeat_ms = std::atoll(v.c_str());
   else if (k == "draining") draining = v == "1";

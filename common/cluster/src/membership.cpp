@@ -137,18 +137,26 @@ std::string fixed(double v, int decimals) {
 //           that has work but no CPU, on a box shared with others, counts as working)
 //   cpu     the process's CPU in cores (user + system)
 //   lag_ms  the network loop's worst lateness (a 50 ms timer fired this late)
+//   udp_drops  (gateways) datagrams per second its UDP socket dropped, its receive queue
+//           full: a backlog that neither busy nor lag_ms sees (the loop reads, just not
+//           fast enough), and that turns into KCP retransmissions for every UDP player
 void Membership::publish_load(const NodeStats& st, const std::function<void(const char*, std::string)>& field) {
-  const LoadSample now{static_cast<int64_t>(steady_ms()) * 1'000'000, st.busy_ns, process_cpu_ns()};
-  double busy = 0, cpu = 0;
+  const LoadSample now{static_cast<int64_t>(steady_ms()) * 1'000'000, st.busy_ns, process_cpu_ns(),
+                       options_.udp_drops ? options_.udp_drops() : 0};
+  double busy = 0, cpu = 0, drops = 0;
   const int64_t dt = now.steady_ns - load_prev_.steady_ns;
   if (load_prev_.steady_ns != 0 && dt > 0) {
     busy = static_cast<double>(now.busy_ns - load_prev_.busy_ns) / static_cast<double>(dt) / std::max(1u, st.workers);
     cpu = static_cast<double>(now.cpu_ns - load_prev_.cpu_ns) / static_cast<double>(dt);
+    // Unsigned: a count that wrapped still gives the difference.
+    drops = static_cast<double>(static_cast<uint32_t>(now.udp_drops - load_prev_.udp_drops)) * 1e9 /
+            static_cast<double>(dt);
   }
   load_prev_ = now;
   field("busy", fixed(std::clamp(busy, 0.0, 1.0), 3));
   field("cpu", fixed(cpu, 3));
   field("lag_ms", fixed(lag_max_ms_, 1));
+  if (options_.udp_drops) field("udp_drops", fixed(drops, 1));
   lag_max_ms_ = 0;
 }
 

@@ -118,6 +118,7 @@ class Membership {
     int64_t steady_ns = 0;
     uint64_t busy_ns = 0;
     int64_t cpu_ns = 0;
+    uint32_t udp_drops = 0;
   };
   LoadSample load_prev_;
   double lag_max_ms_ = 0;

@@ -65,6 +65,10 @@ struct ClusterOptions {
   // Client connections held (gateways), read at each heartbeat for the registration: the
   // name server sends players to the gateway with the fewest. Called on the network loop.
   std::function<uint64_t()> connections;
+  // Datagrams its UDP socket dropped so far, its receive queue full (gateways; a 32-bit
+  // count that may wrap): the heartbeat publishes the rate as "udp_drops", for the name
+  // server's overload rule. Called on the network loop.
+  std::function<uint32_t()> udp_drops;
   // Hot update (docs/hot_update.md): reloads the kinds library at a path and calls `done`
   // (from any thread) with whether it runs now and the report as JSON. Set by local
   // servers; reached by proto::kReload from ctl and POST /v1/reload on the metrics port.
@@ -105,6 +109,7 @@ struct ClusterNodeInfo {
   double busy = 0;
   double cpu = 0;
   double lag_ms = 0;
+  double udp_drops = 0;  // gateways: datagrams per second its UDP socket dropped (queue full)
   std::map<std::string, std::string> attributes;
   // The kinds it runs and their versions; nullopt when its registration has none (a binary
   // older than the field, or a malformed one): unknown, treated as able to run any kind.
@@ -119,7 +124,7 @@ struct ClusterNodeInfo {
   void set_field(const std::string& key, const std::string& value);
   // The node as one JSON object, the same wherever it is shown (the name server's
   // /v1/cluster, ctl --json): id kind s2s metrics version capacity processes connections
-  // load busy cpu lag_ms draining started_ms heartbeat_ms heartbeat_age_ms attributes kinds (an object
+  // load busy cpu lag_ms udp_drops draining started_ms heartbeat_ms heartbeat_age_ms attributes kinds (an object
   // kind → version, null when unknown). `extra_members`,
   // already JSON ("\"alive\":true"), go first.
   std::string to_json(int64_t now_ms, std::string_view extra_members = {}) const;
