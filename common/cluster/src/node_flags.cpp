@@ -304,6 +304,7 @@ bool finish_server_flags(std::string_view binary, ServerFlags& flags, bool clust
     return false;
   }
   init_logging(flags.node.node_id, flags.log_level, flags.log_format);
+  install_crash_report();
   return true;
 }
 

@@ -18,6 +18,12 @@ namespace behavior {
 //   json: {"time":"<UTC, ISO 8601>","level":"<level>","node":<id>,"msg":"<message>"}
 void init_logging(uint16_t node_id, std::string_view level = "info", std::string_view format = "text");
 
+// A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) writes "fatal signal N (NAME)"
+// and the stack to stderr, then ends the process with that signal as before. Every server
+// installs it (finish_server_flags). False when not installed: a sanitizer build keeps the
+// sanitizer's report.
+bool install_crash_report();
+
 // At most `burst` lines per second from one call site; the rest are counted, and the next
 // line that gets through says how many were left out. Thread-safe.
 //   static LogThrottle throttle;
