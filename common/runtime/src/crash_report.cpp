@@ -15,6 +15,13 @@
 #include <cstdio>
 
 namespace behavior {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+
+bool install_crash_report() { return false; }  // the sanitizer's own report is better
+
+#else
+
 namespace {
 
 void write_text(const char* s) {
@@ -43,9 +50,6 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
 }  // namespace
 
 bool install_crash_report() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return false;  // the sanitizer's own report is better
-#else
   void* warm[1];
   (void)::backtrace(warm, 1);  // loads the unwinder now, not in the handler
   struct sigaction sa {};
@@ -55,7 +59,8 @@ bool install_crash_report() {
   bool ok = true;
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ok &= ::sigaction(sig, &sa, nullptr) == 0;
   return ok;
-#endif
 }
+
+#endif
 
 }  // namespace behavior
