@@ -172,13 +172,19 @@ void Directory::ensure(const std::string& name, const std::string& kind, Pid wri
   });
 }
 
+// The callers waiting on the activation of `name`, taken: a later ensure starts anew.
+std::vector<Directory::Done> Directory::take_ensures(const std::string& name) {
+  std::vector<Done> waiters;
+  if (auto it = ensures_.find(name); it != ensures_.end()) {
+    waiters = std::move(it->second);
+    ensures_.erase(it);
+  }
+  return waiters;
+}
+
 // All that wait on the ensure of `name` get `where`.
 void Directory::finish_ensure(const std::string& name, Result<Pid> where) {
-  auto it = ensures_.find(name);
-  if (it == ensures_.end()) return;
-  std::vector<Done> waiters = std::move(it->second);
-  ensures_.erase(it);
-  for (auto& w : waiters) w(where);
+  for (auto& w : take_ensures(name)) w(where);
 }
 
 // Spawns `name` held and claims it (ensures_[name] holds the waiters).
@@ -236,10 +242,7 @@ void Directory::claim(const std::string& name, Pid pid, bool activating, bool du
 
 void Directory::finish_claim(const std::string& name, Pid pid, bool activating, Pid owner, Body state) {
   std::vector<Done> waiters;
-  if (activating) {
-    waiters = std::move(ensures_[name]);
-    ensures_.erase(name);
-  }
+  if (activating) waiters = take_ensures(name);
   if (owner == pid) {
     claimed_[name] = pid;
     if (activating && !state.empty()) durable_.insert(name);

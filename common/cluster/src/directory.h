@@ -72,6 +72,7 @@ class Directory {
 
  private:
   void activate(const std::string& name, const KindRef& k, Pid writer);
+  std::vector<Done> take_ensures(const std::string& name);
   void finish_ensure(const std::string& name, Result<Pid> where);
   std::string dir_key(const std::string& name) const { return prefix_ + "dir:" + name; }
   std::string names_key() const;
