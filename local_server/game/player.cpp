@@ -75,6 +75,7 @@ class Player : public Durable<PlayerRecord> {
     live->set_handled(handled_);
     live->set_rejoin(rejoin_);
     live->set_room_next(room_next_.raw());
+    live->clear_early();  // what the loaded state carried was relayed at the rejoin, or is in early_
     for (const auto& [id, body] : early_) {
       PlayerRecord::Live::Event* e = live->add_early();
       e->set_id(id);
@@ -384,8 +385,7 @@ class Player : public Durable<PlayerRecord> {
       co_return refuse(ERROR_ROOM_UNAVAILABLE,
                        "cannot enter " + room + ": " + joined.status().message());
     }
-    // The pid that answered: the directory may still have named the room's pid before its move.
-    const Pid at = joined.message().from().valid() ? joined.message().from() : *pid;
+    const Pid at = answered_by(joined, *pid);
     if (room_pid_ != at) {
       if (room_ref_) actor().demonitor(room_ref_);
       room_ref_ = actor().monitor(at);
@@ -437,8 +437,7 @@ class Player : public Durable<PlayerRecord> {
                                                    (pid.ok() ? entered.status() : pid.status()).message() +
                                                    "); join again");
     }
-    // The pid that answered: the directory may still have named the room's pid before its move.
-    const Pid at = entered.message().from().valid() ? entered.message().from() : *pid;
+    const Pid at = answered_by(entered, *pid);
     room_ref_ = actor().monitor(at);
     room_pid_ = at;
     room_name_ = room;
@@ -447,6 +446,10 @@ class Player : public Durable<PlayerRecord> {
     // old pid's kMoved: sent before anything the room sent us here, so out first.
     for (auto& [id, body] : carried_early()) co_await room_event(id, body);
   }
+
+  // The room's pid that answered an enter: the directory may still have named (`asked`) its pid
+  // before a move, whose later events would be dropped as another pid's.
+  static Pid answered_by(Reply& r, Pid asked) { return r.message().from().valid() ? r.message().from() : asked; }
 
   // The room events the process before a move (or the code before a hot update) held back.
   std::vector<std::pair<uint32_t, std::string>> carried_early() const {
